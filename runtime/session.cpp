@@ -1,0 +1,49 @@
+#include "runtime/session.h"
+
+#include <spdlog/spdlog.h>
+
+#include "graph/onnx/importer.h"
+#include "runtime/cpu/executor.h"
+
+namespace kiln {
+
+Session::~Session() = default;
+
+const ir::Graph& Session::graph() const { return *model_->graph; }
+
+Expected<std::unique_ptr<Session>> Session::load(const std::string& path,
+                                                 const SessionOptions& options) {
+  std::unique_ptr<Session> s(new Session());
+  s->options_ = options;
+  const std::string& dev = options.device;
+  if (dev == "auto" || dev == "cpu") {
+    s->device_ = "cpu";
+  } else if (dev.rfind("opencl", 0) == 0 || dev.rfind("vulkan", 0) == 0) {
+    return unsupported("device '" + dev + "': the " + dev.substr(0, 6) +
+                       " backend is not available in this build yet; use --device cpu");
+  } else {
+    return invalid_argument("unknown device '" + dev +
+                            "' (expected auto, cpu, opencl[:N] or vulkan[:N])");
+  }
+  KILN_ASSIGN_OR_RETURN(onnx_io::Model m, onnx_io::load_model(path));
+  s->model_ = std::make_unique<onnx_io::Model>(std::move(m));
+  const ir::Graph& g = *s->model_->graph;
+  for (ir::Value* v : g.inputs()) s->inputs_.push_back({v->name(), v->info()});
+  for (ir::Value* v : g.outputs()) s->outputs_.push_back({v->name(), v->info()});
+  s->cpu_ = std::make_unique<cpu::Executor>(g, options.threads);
+  KILN_RETURN_IF_ERROR(s->cpu_->prepare().with_context(path));
+  return s;
+}
+
+Expected<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& feeds) {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  try {
+    return cpu_->run(feeds);
+  } catch (const std::bad_alloc&) {
+    return out_of_memory("out of memory while running the model");
+  } catch (const std::exception& e) {
+    return internal_error(std::string("unexpected error while running: ") + e.what());
+  }
+}
+
+}  // namespace kiln

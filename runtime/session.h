@@ -1,0 +1,62 @@
+// The public C++ API: load a model, run it. Used by the CLI and by embedding applications.
+// No exceptions cross this boundary; every failure is a Status naming the file, node or feed.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "graph/ir/graph.h"
+#include "runtime/core/status.h"
+#include "runtime/core/tensor.h"
+
+namespace kiln {
+
+namespace onnx_io {
+struct Model;
+}
+namespace cpu {
+class Executor;
+}
+
+struct SessionOptions {
+  std::string device = "auto";  // auto | cpu | opencl[:N] | vulkan[:N]
+  int optimization_level = 1;   // 0 none, 1 basic, 2 extended, 99 all
+  int threads = 0;              // CPU threads; 0: one per hardware thread
+  bool profiling = false;
+};
+
+struct IoInfo {
+  std::string name;
+  ir::ValueInfo info;
+};
+
+class Session {
+ public:
+  static Expected<std::unique_ptr<Session>> load(const std::string& path,
+                                                 const SessionOptions& options = {});
+  ~Session();
+
+  const std::vector<IoInfo>& inputs() const { return inputs_; }
+  const std::vector<IoInfo>& outputs() const { return outputs_; }
+  // The device the session runs on after resolving "auto" ("cpu", "opencl:0", ...).
+  const std::string& device() const { return device_; }
+  const ir::Graph& graph() const;
+  const onnx_io::Model& model() const { return *model_; }
+
+  // Runs the model; returns the outputs in the order of outputs(). Thread-safe.
+  Expected<std::vector<Tensor>> run(const std::map<std::string, Tensor>& feeds);
+
+ private:
+  Session() = default;
+  SessionOptions options_;
+  std::string device_;
+  std::unique_ptr<onnx_io::Model> model_;
+  std::unique_ptr<cpu::Executor> cpu_;
+  std::vector<IoInfo> inputs_, outputs_;
+  std::mutex run_mu_;
+};
+
+}  // namespace kiln
