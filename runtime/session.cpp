@@ -9,7 +9,9 @@ namespace kiln {
 
 Session::~Session() = default;
 
-const ir::Graph& Session::graph() const { return *model_->graph; }
+const ir::Graph& Session::graph() const {
+  return *model_->graph;
+}
 
 Expected<std::unique_ptr<Session>> Session::load(const std::string& path,
                                                  const SessionOptions& options) {

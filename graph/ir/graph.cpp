@@ -24,15 +24,24 @@ std::string ValueInfo::to_string() const {
 
 const char* attr_type_name(AttrType t) {
   switch (t) {
-    case AttrType::kFloat: return "float";
-    case AttrType::kInt: return "int";
-    case AttrType::kString: return "string";
-    case AttrType::kTensor: return "tensor";
-    case AttrType::kGraph: return "graph";
-    case AttrType::kFloats: return "floats";
-    case AttrType::kInts: return "ints";
-    case AttrType::kStrings: return "strings";
-    case AttrType::kTensors: return "tensors";
+    case AttrType::kFloat:
+      return "float";
+    case AttrType::kInt:
+      return "int";
+    case AttrType::kString:
+      return "string";
+    case AttrType::kTensor:
+      return "tensor";
+    case AttrType::kGraph:
+      return "graph";
+    case AttrType::kFloats:
+      return "floats";
+    case AttrType::kInts:
+      return "ints";
+    case AttrType::kStrings:
+      return "strings";
+    case AttrType::kTensors:
+      return "tensors";
   }
   return "unknown";
 }
@@ -250,8 +259,7 @@ Status Graph::verify() const {
                              "' is not a graph input, an initializer, or a node output");
       }
       if (std::find(v->users_.begin(), v->users_.end(), n.get()) == v->users_.end())
-        return internal_error("value '" + v->name_ + "' does not list its user " +
-                              n->describe());
+        return internal_error("value '" + v->name_ + "' does not list its user " + n->describe());
     }
     for (Value* o : n->outputs_) {
       if (!o) continue;
@@ -271,7 +279,8 @@ Status Graph::verify() const {
 std::string Graph::dump() const {
   std::ostringstream os;
   os << "graph " << (name.empty() ? "(unnamed)" : name) << " {\n";
-  for (Value* v : inputs_) os << "  input  %" << v->name() << " : " << v->info().to_string() << "\n";
+  for (Value* v : inputs_)
+    os << "  input  %" << v->name() << " : " << v->info().to_string() << "\n";
   for (const auto& v : values_)
     if (v->is_initializer())
       os << "  const  %" << v->name() << " : " << v->info().to_string() << "\n";
@@ -290,9 +299,15 @@ std::string Graph::dump() const {
         os << (first ? "" : ", ") << k << "=";
         first = false;
         switch (a.type) {
-          case AttrType::kFloat: os << a.f; break;
-          case AttrType::kInt: os << a.i; break;
-          case AttrType::kString: os << '"' << a.s << '"'; break;
+          case AttrType::kFloat:
+            os << a.f;
+            break;
+          case AttrType::kInt:
+            os << a.i;
+            break;
+          case AttrType::kString:
+            os << '"' << a.s << '"';
+            break;
           case AttrType::kInts:
             os << "[";
             for (size_t i = 0; i < a.ints.size(); ++i) os << (i ? "," : "") << a.ints[i];
@@ -303,14 +318,17 @@ std::string Graph::dump() const {
             for (size_t i = 0; i < a.floats.size(); ++i) os << (i ? "," : "") << a.floats[i];
             os << "]";
             break;
-          default: os << "<" << attr_type_name(a.type) << ">"; break;
+          default:
+            os << "<" << attr_type_name(a.type) << ">";
+            break;
         }
       }
       os << "}";
     }
     os << "  # " << n->name_ << "\n";
   }
-  for (Value* v : outputs_) os << "  output %" << v->name() << " : " << v->info().to_string() << "\n";
+  for (Value* v : outputs_)
+    os << "  output %" << v->name() << " : " << v->info().to_string() << "\n";
   os << "}\n";
   return os.str();
 }

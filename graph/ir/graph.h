@@ -166,6 +166,8 @@ class Graph {
 };
 
 // "" and "ai.onnx" both mean the default ONNX domain.
-inline std::string normalize_domain(const std::string& d) { return d == "ai.onnx" ? "" : d; }
+inline std::string normalize_domain(const std::string& d) {
+  return d == "ai.onnx" ? "" : d;
+}
 
 }  // namespace kiln::ir

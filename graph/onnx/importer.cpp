@@ -50,28 +50,48 @@ Expected<ir::Attribute> convert_attribute(const onnx::AttributeProto& a, const s
   ir::Attribute out;
   auto type = a.type();
   if (type == onnx::AttributeProto::UNDEFINED) {  // very old models: infer from the field set
-    if (a.has_f()) type = onnx::AttributeProto::FLOAT;
-    else if (a.has_i()) type = onnx::AttributeProto::INT;
-    else if (a.has_s()) type = onnx::AttributeProto::STRING;
-    else if (a.has_t()) type = onnx::AttributeProto::TENSOR;
-    else if (a.has_g()) type = onnx::AttributeProto::GRAPH;
-    else if (a.floats_size()) type = onnx::AttributeProto::FLOATS;
-    else if (a.ints_size()) type = onnx::AttributeProto::INTS;
-    else if (a.strings_size()) type = onnx::AttributeProto::STRINGS;
-    else type = onnx::AttributeProto::INTS;  // an empty list
+    if (a.has_f())
+      type = onnx::AttributeProto::FLOAT;
+    else if (a.has_i())
+      type = onnx::AttributeProto::INT;
+    else if (a.has_s())
+      type = onnx::AttributeProto::STRING;
+    else if (a.has_t())
+      type = onnx::AttributeProto::TENSOR;
+    else if (a.has_g())
+      type = onnx::AttributeProto::GRAPH;
+    else if (a.floats_size())
+      type = onnx::AttributeProto::FLOATS;
+    else if (a.ints_size())
+      type = onnx::AttributeProto::INTS;
+    else if (a.strings_size())
+      type = onnx::AttributeProto::STRINGS;
+    else
+      type = onnx::AttributeProto::INTS;  // an empty list
   }
   std::string what = where + " attribute '" + a.name() + "'";
   switch (type) {
-    case onnx::AttributeProto::FLOAT: out.type = ir::AttrType::kFloat; out.f = a.f(); break;
-    case onnx::AttributeProto::INT: out.type = ir::AttrType::kInt; out.i = a.i(); break;
-    case onnx::AttributeProto::STRING: out.type = ir::AttrType::kString; out.s = a.s(); break;
+    case onnx::AttributeProto::FLOAT:
+      out.type = ir::AttrType::kFloat;
+      out.f = a.f();
+      break;
+    case onnx::AttributeProto::INT:
+      out.type = ir::AttrType::kInt;
+      out.i = a.i();
+      break;
+    case onnx::AttributeProto::STRING:
+      out.type = ir::AttrType::kString;
+      out.s = a.s();
+      break;
     case onnx::AttributeProto::TENSOR: {
       out.type = ir::AttrType::kTensor;
       KILN_ASSIGN_OR_RETURN(out.t, tensor_from_proto(a.t(), base_dir, what));
       break;
     }
     case onnx::AttributeProto::GRAPH:
-    case onnx::AttributeProto::GRAPHS: out.type = ir::AttrType::kGraph; break;
+    case onnx::AttributeProto::GRAPHS:
+      out.type = ir::AttrType::kGraph;
+      break;
     case onnx::AttributeProto::FLOATS:
       out.type = ir::AttrType::kFloats;
       out.floats.assign(a.floats().begin(), a.floats().end());
@@ -106,13 +126,33 @@ void collect_external(const onnx::TensorProto& t, std::set<std::string>* files) 
     if (kv.key() == "location") files->insert(kv.value());
 }
 
+// Refuses external-data locations that leave the model's folder before anything (the checker
+// included) touches those paths.
+Status check_external_locations(const onnx::GraphProto& g, const std::string& base_dir) {
+  auto check = [&](const onnx::TensorProto& t, const std::string& what) -> Status {
+    if (t.data_location() != onnx::TensorProto::EXTERNAL) return Status::ok();
+    for (const auto& kv : t.external_data()) {
+      if (kv.key() != "location") continue;
+      auto r = resolve_external_path(base_dir, kv.value());
+      if (!r) return r.status().with_context(what);
+    }
+    return Status::ok();
+  };
+  for (const auto& init : g.initializer())
+    KILN_RETURN_IF_ERROR(check(init, "initializer '" + init.name() + "'"));
+  for (const auto& n : g.node())
+    for (const auto& a : n.attribute())
+      if (a.has_t())
+        KILN_RETURN_IF_ERROR(check(a.t(), "node '" + n.name() + "' attribute '" + a.name() + "'"));
+  return Status::ok();
+}
+
 // Runs the checker. Models newer than libonnx (opset or IR version) only get a warning, since
 // the checker cannot judge ops it has no schema for.
 Status run_checker(const onnx::ModelProto& proto, bool newer_than_libonnx, Model* model) {
   try {
     onnx::checker::CheckerContext ctx;
-    ctx.set_ir_version(static_cast<int>(
-        std::min<int64_t>(proto.ir_version(), kMaxKnownIrVersion)));
+    ctx.set_ir_version(static_cast<int>(std::min<int64_t>(proto.ir_version(), kMaxKnownIrVersion)));
     std::unordered_map<std::string, int> opsets;
     for (const auto& o : proto.opset_import()) opsets[o.domain()] = static_cast<int>(o.version());
     ctx.set_opset_imports(opsets);
@@ -144,7 +184,8 @@ Status build_graph(const onnx::GraphProto& g, const std::map<std::string, int>& 
   for (const auto& init : g.initializer()) {
     collect_external(init, &external);
     if (init.name().empty()) return invalid_model("an initializer has no name");
-    KILN_ASSIGN_OR_RETURN(Tensor t, tensor_from_proto(init, base, "initializer '" + init.name() + "'"));
+    KILN_ASSIGN_OR_RETURN(Tensor t,
+                          tensor_from_proto(init, base, "initializer '" + init.name() + "'"));
     auto v = graph->add_initializer(init.name(), std::move(t));
     if (!v) return v.status();
   }
@@ -156,7 +197,8 @@ Status build_graph(const onnx::GraphProto& g, const std::map<std::string, int>& 
     if (v && v->is_initializer()) continue;  // IR < 4 lists initializers as inputs too
     if (v) return invalid_model("graph input '" + in.name() + "' is listed twice");
     if (!in.type().has_tensor_type())
-      return unsupported("graph input '" + in.name() + "' is not a tensor (sequences, maps and "
+      return unsupported("graph input '" + in.name() +
+                         "' is not a tensor (sequences, maps and "
                          "optionals are not supported)");
     KILN_ASSIGN_OR_RETURN(v, graph->add_value(in.name(), value_info_from_type(in.type())));
     graph->add_input(v);
@@ -182,7 +224,7 @@ Status build_graph(const onnx::GraphProto& g, const std::map<std::string, int>& 
       ir::Value* existing = graph->find_value(out);
       if (existing)
         return invalid_model(where + ": output '" + out + "' is already defined" +
-                             (existing->is_graph_input() ? " as a graph input"
+                             (existing->is_graph_input()   ? " as a graph input"
                               : existing->is_initializer() ? " as an initializer"
                                                            : " by another node"));
       KILN_ASSIGN_OR_RETURN(ir::Value * v, graph->add_value(out));
@@ -210,10 +252,10 @@ Status build_graph(const onnx::GraphProto& g, const std::map<std::string, int>& 
     std::string name = np.name().empty() ? "" : np.name();
     if (!graph->opsets().count(ir::normalize_domain(np.domain())))
       return invalid_model(where + ": domain '" + np.domain() + "' has no opset import");
-    KILN_ASSIGN_OR_RETURN(ir::Node * node,
-                          graph->add_node(np.op_type(), np.domain(), inputs, pending[i].outputs,
-                                          name.empty() ? np.op_type() + "_" + std::to_string(i)
-                                                       : name));
+    KILN_ASSIGN_OR_RETURN(
+        ir::Node * node,
+        graph->add_node(np.op_type(), np.domain(), inputs, pending[i].outputs,
+                        name.empty() ? np.op_type() + "_" + std::to_string(i) : name));
     for (const auto& a : np.attribute()) {
       if (a.name().empty()) return invalid_model(where + ": an attribute has no name");
       if (!a.ref_attr_name().empty())
@@ -264,14 +306,16 @@ Expected<Model> import_proto(onnx::ModelProto& proto, Model model, const ImportO
     opsets[d] = static_cast<int>(o.version());
   }
   if (proto.opset_import_size() == 0) {
-    if (proto.ir_version() >= 3)
-      return invalid_model(model.path + ": the model imports no opset");
+    if (proto.ir_version() >= 3) return invalid_model(model.path + ": the model imports no opset");
     opsets[""] = 1;
   }
   bool newer = model.ir_version > kMaxKnownIrVersion ||
                (opsets.count("") && opsets[""] > max_known_onnx_opset());
 
-  if (options.run_checker) KILN_RETURN_IF_ERROR(run_checker(proto, newer, &model).with_context(model.path));
+  KILN_RETURN_IF_ERROR(
+      check_external_locations(proto.graph(), model.base_dir).with_context(model.path));
+  if (options.run_checker)
+    KILN_RETURN_IF_ERROR(run_checker(proto, newer, &model).with_context(model.path));
 
   if (options.infer_shapes && newer) {
     model.warnings.push_back("shape inference skipped: the model is newer than libonnx's schemas");
@@ -303,8 +347,9 @@ Expected<Model> load_model_from_bytes(const std::string& bytes, const std::strin
   if (bytes.empty()) return invalid_model(display_name + ": the file is empty");
   onnx::ModelProto proto;
   if (!proto.ParseFromString(bytes))
-    return invalid_model(display_name + ": not a valid ONNX model (protobuf parse failed; the "
-                                        "file is truncated or not an ONNX file)");
+    return invalid_model(display_name +
+                         ": not a valid ONNX model (protobuf parse failed; the "
+                         "file is truncated or not an ONNX file)");
   try {
     return import_proto(proto, std::move(model), options);
   } catch (const std::bad_alloc&) {
@@ -317,7 +362,8 @@ Expected<Model> load_model_from_bytes(const std::string& bytes, const std::strin
 Expected<Model> load_model(const std::string& path, const ImportOptions& options) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return not_found("model file '" + path + "' does not exist");
-  if (fs::is_directory(path, ec)) return invalid_argument("'" + path + "' is a folder, not a model file");
+  if (fs::is_directory(path, ec))
+    return invalid_argument("'" + path + "' is a folder, not a model file");
   std::ifstream f(path, std::ios::binary);
   if (!f) return io_error("cannot open model file '" + path + "'");
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

@@ -65,8 +65,9 @@ Expected<std::shared_ptr<MappedFile>> cached_map(const std::string& path) {
 template <typename Src, typename Field, typename Conv>
 Status copy_field(const Field& field, int64_t n, Tensor* t, const std::string& what, Conv conv) {
   if (static_cast<int64_t>(field.size()) != n)
-    return invalid_model(what + ": holds " + std::to_string(field.size()) + " values but its dims " +
-                         shape_to_string(t->shape()) + " need " + std::to_string(n));
+    return invalid_model(what + ": holds " + std::to_string(field.size()) +
+                         " values but its dims " + shape_to_string(t->shape()) + " need " +
+                         std::to_string(n));
   for (int64_t i = 0; i < n; ++i) conv(static_cast<Src>(field.Get(static_cast<int>(i))), i);
   return Status::ok();
 }
@@ -122,8 +123,7 @@ Expected<std::string> resolve_external_path(const std::string& base_dir,
                          "' must be a relative path inside the model's folder");
   for (const auto& part : loc)
     if (part == "..")
-      return invalid_model("external data location '" + location +
-                           "' leaves the model's folder");
+      return invalid_model("external data location '" + location + "' leaves the model's folder");
   std::error_code ec;
   fs::path base = fs::weakly_canonical(fs::path(base_dir), ec);
   if (ec) return io_error("cannot resolve the model folder '" + base_dir + "'");
@@ -181,12 +181,22 @@ Expected<Tensor> tensor_from_proto(const onnx::TensorProto& proto, const std::st
   // Typed fields. Guard the allocation by the field size first so absurd dims cannot allocate.
   int64_t field_size = 0;
   switch (dt) {
-    case DType::kFloat32: field_size = proto.float_data_size(); break;
-    case DType::kFloat64: field_size = proto.double_data_size(); break;
-    case DType::kInt64: field_size = proto.int64_data_size(); break;
+    case DType::kFloat32:
+      field_size = proto.float_data_size();
+      break;
+    case DType::kFloat64:
+      field_size = proto.double_data_size();
+      break;
+    case DType::kInt64:
+      field_size = proto.int64_data_size();
+      break;
     case DType::kUInt32:
-    case DType::kUInt64: field_size = proto.uint64_data_size(); break;
-    default: field_size = proto.int32_data_size(); break;
+    case DType::kUInt64:
+      field_size = proto.uint64_data_size();
+      break;
+    default:
+      field_size = proto.int32_data_size();
+      break;
   }
   if (field_size != n)
     return invalid_model(what + ": holds " + std::to_string(field_size) + " values but its dims " +
@@ -236,7 +246,8 @@ Expected<Tensor> tensor_from_proto(const onnx::TensorProto& proto, const std::st
         t.data<uint8_t>()[i] = static_cast<uint8_t>(dt == DType::kBool ? (v != 0) : v);
       });
       break;
-    default: return unsupported(what + ": dtype " + dtype_name(dt) + " is not supported");
+    default:
+      return unsupported(what + ": dtype " + dtype_name(dt) + " is not supported");
   }
   KILN_RETURN_IF_ERROR(st);
   return t;

@@ -77,7 +77,8 @@ class Args {
     const std::string v = get(name);
     char* end = nullptr;
     long long x = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0') return fail("option --" + name + " expects an integer, got '" + v + "'");
+    if (v.empty() || *end != '\0')
+      return fail("option --" + name + " expects an integer, got '" + v + "'");
     *out = x;
     return true;
   }

@@ -19,7 +19,8 @@ constexpr const char* kDefaultDir = "/usr/share/libonnx-testdata/data/node";
 const char* kHelp =
     "usage: kiln conformance [DIR] [options]\n"
     "Runs ONNX backend test cases (folders with model.onnx and test_data_set_*/).\n"
-    "DIR defaults to the installed onnx test data (" "/usr/share/libonnx-testdata/data/node).\n"
+    "DIR defaults to the installed onnx test data ("
+    "/usr/share/libonnx-testdata/data/node).\n"
     "\n"
     "  --device D         cpu (default), opencl[:N], vulkan[:N]\n"
     "  --report FILE      write the results as JSON (also --json)\n"
@@ -107,7 +108,9 @@ int cmd_conformance(int argc, char** argv) {
         ++failed;
         if (!is_expected) ++unexpected_fail;
         break;
-      case tools::CaseStatus::kUnsupported: ++unsup; break;
+      case tools::CaseStatus::kUnsupported:
+        ++unsup;
+        break;
     }
     for (const auto& op : r.ops) {
       auto& t = per_op[op];
@@ -153,7 +156,8 @@ int cmd_conformance(int argc, char** argv) {
       nlohmann::json c;
       c["name"] = r.name;
       c["status"] = case_status_name(r.status);
-      c["max_abs_err"] = std::isfinite(r.max_abs_err) ? nlohmann::json(r.max_abs_err) : nlohmann::json(nullptr);
+      c["max_abs_err"] =
+          std::isfinite(r.max_abs_err) ? nlohmann::json(r.max_abs_err) : nlohmann::json(nullptr);
       c["message"] = r.message;
       c["ops"] = r.ops;
       c["expected_failure"] = expected.count(r.name) > 0;

@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("[kiln %^%l%$] %v");
   spdlog::set_level(spdlog::level::warn);
-  if (const char* lvl = std::getenv("KILN_LOG_LEVEL")) spdlog::set_level(spdlog::level::from_str(lvl));
+  if (const char* lvl = std::getenv("KILN_LOG_LEVEL"))
+    spdlog::set_level(spdlog::level::from_str(lvl));
 
   if (argc < 2) {
     print_usage(stderr);

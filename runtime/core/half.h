@@ -43,11 +43,11 @@ inline uint16_t float_to_half_bits(float f) {
     return (uint16_t)(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u | ((abs >> 13) & 0x3ffu) : 0));
   }
   if (abs >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  // rounds to >= 65520: inf
-  if (abs < 0x38800000u) {  // subnormal half or zero
-    if (abs < 0x33000000u) return (uint16_t)sign;  // < 2^-25 rounds to 0
-    uint32_t e = abs >> 23;                       // 102..112 here
-    uint32_t m = (abs & 0x7fffffu) | 0x800000u;   // 24-bit significand
-    uint32_t shift = 126 - e;                     // value / 2^-24 == m >> shift
+  if (abs < 0x38800000u) {                                    // subnormal half or zero
+    if (abs < 0x33000000u) return (uint16_t)sign;             // < 2^-25 rounds to 0
+    uint32_t e = abs >> 23;                                   // 102..112 here
+    uint32_t m = (abs & 0x7fffffu) | 0x800000u;               // 24-bit significand
+    uint32_t shift = 126 - e;                                 // value / 2^-24 == m >> shift
     uint32_t half_m = m >> shift;
     uint32_t rem = m & ((1u << shift) - 1);
     uint32_t halfway = 1u << (shift - 1);

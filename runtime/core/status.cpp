@@ -4,15 +4,24 @@ namespace kiln {
 
 const char* status_code_name(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "Ok";
-    case StatusCode::kInvalidArgument: return "InvalidArgument";
-    case StatusCode::kInvalidModel: return "InvalidModel";
-    case StatusCode::kNotFound: return "NotFound";
-    case StatusCode::kUnsupported: return "Unsupported";
-    case StatusCode::kOutOfMemory: return "OutOfMemory";
-    case StatusCode::kIoError: return "IoError";
-    case StatusCode::kRuntimeError: return "RuntimeError";
-    case StatusCode::kInternal: return "Internal";
+    case StatusCode::kOk:
+      return "Ok";
+    case StatusCode::kInvalidArgument:
+      return "InvalidArgument";
+    case StatusCode::kInvalidModel:
+      return "InvalidModel";
+    case StatusCode::kNotFound:
+      return "NotFound";
+    case StatusCode::kUnsupported:
+      return "Unsupported";
+    case StatusCode::kOutOfMemory:
+      return "OutOfMemory";
+    case StatusCode::kIoError:
+      return "IoError";
+    case StatusCode::kRuntimeError:
+      return "RuntimeError";
+    case StatusCode::kInternal:
+      return "Internal";
   }
   return "Unknown";
 }

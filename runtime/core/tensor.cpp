@@ -26,8 +26,12 @@ std::atomic<size_t>& max_bytes_ref() {
 
 }  // namespace
 
-size_t max_tensor_bytes() { return max_bytes_ref().load(); }
-void set_max_tensor_bytes(size_t bytes) { max_bytes_ref().store(bytes); }
+size_t max_tensor_bytes() {
+  return max_bytes_ref().load();
+}
+void set_max_tensor_bytes(size_t bytes) {
+  max_bytes_ref().store(bytes);
+}
 
 std::string shape_to_string(const Shape& shape) {
   std::ostringstream os;
@@ -106,9 +110,10 @@ double Tensor::get_as_double(int64_t i) const {
   double r = 0;
   visit_dtype(dtype_, [&](auto tag) {
     using T = decltype(tag);
-    r = static_cast<double>(static_cast<std::conditional_t<std::is_same_v<T, Half> ||
-                                                               std::is_same_v<T, BFloat16>,
-                                                           float, T>>(data<T>()[i]));
+    r = static_cast<double>(
+        static_cast<
+            std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>>(
+            data<T>()[i]));
   });
   return r;
 }
@@ -128,10 +133,18 @@ std::vector<int64_t> Tensor::to_int64_vector() const {
   std::vector<int64_t> out(static_cast<size_t>(numel_));
   for (int64_t i = 0; i < numel_; ++i) {
     switch (dtype_) {
-      case DType::kInt64: out[i] = data<int64_t>()[i]; break;
-      case DType::kInt32: out[i] = data<int32_t>()[i]; break;
-      case DType::kUInt64: out[i] = static_cast<int64_t>(data<uint64_t>()[i]); break;
-      default: out[i] = static_cast<int64_t>(get_as_double(i)); break;
+      case DType::kInt64:
+        out[i] = data<int64_t>()[i];
+        break;
+      case DType::kInt32:
+        out[i] = data<int32_t>()[i];
+        break;
+      case DType::kUInt64:
+        out[i] = static_cast<int64_t>(data<uint64_t>()[i]);
+        break;
+      default:
+        out[i] = static_cast<int64_t>(get_as_double(i));
+        break;
     }
   }
   return out;

@@ -87,7 +87,8 @@ template <typename T>
 Tensor Tensor::from_vector(const Shape& shape, const std::vector<T>& values) {
   Tensor t = create(dtype_of<T>(), shape).value();
   T* d = t.data<T>();
-  for (size_t i = 0; i < values.size() && static_cast<int64_t>(i) < t.numel(); ++i) d[i] = values[i];
+  for (size_t i = 0; i < values.size() && static_cast<int64_t>(i) < t.numel(); ++i)
+    d[i] = values[i];
   return t;
 }
 
@@ -96,20 +97,47 @@ Tensor Tensor::from_vector(const Shape& shape, const std::vector<T>& values) {
 template <typename F>
 bool visit_dtype(DType dtype, F&& f) {
   switch (dtype) {
-    case DType::kFloat32: f(float{}); return true;
-    case DType::kFloat64: f(double{}); return true;
-    case DType::kFloat16: f(Half{}); return true;
-    case DType::kBFloat16: f(BFloat16{}); return true;
-    case DType::kInt8: f(int8_t{}); return true;
-    case DType::kUInt8: f(uint8_t{}); return true;
-    case DType::kInt16: f(int16_t{}); return true;
-    case DType::kUInt16: f(uint16_t{}); return true;
-    case DType::kInt32: f(int32_t{}); return true;
-    case DType::kUInt32: f(uint32_t{}); return true;
-    case DType::kInt64: f(int64_t{}); return true;
-    case DType::kUInt64: f(uint64_t{}); return true;
-    case DType::kBool: f(bool{}); return true;
-    default: return false;
+    case DType::kFloat32:
+      f(float{});
+      return true;
+    case DType::kFloat64:
+      f(double{});
+      return true;
+    case DType::kFloat16:
+      f(Half{});
+      return true;
+    case DType::kBFloat16:
+      f(BFloat16{});
+      return true;
+    case DType::kInt8:
+      f(int8_t{});
+      return true;
+    case DType::kUInt8:
+      f(uint8_t{});
+      return true;
+    case DType::kInt16:
+      f(int16_t{});
+      return true;
+    case DType::kUInt16:
+      f(uint16_t{});
+      return true;
+    case DType::kInt32:
+      f(int32_t{});
+      return true;
+    case DType::kUInt32:
+      f(uint32_t{});
+      return true;
+    case DType::kInt64:
+      f(int64_t{});
+      return true;
+    case DType::kUInt64:
+      f(uint64_t{});
+      return true;
+    case DType::kBool:
+      f(bool{});
+      return true;
+    default:
+      return false;
   }
 }
 

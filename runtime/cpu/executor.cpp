@@ -29,13 +29,14 @@ Status Executor::prepare() {
     }
   }
   if (n_missing)
-    return unsupported(missing + (n_missing > 5 ? " (and " + std::to_string(n_missing - 5) +
-                                                      " more nodes)"
-                                                : ""));
+    return unsupported(
+        missing + (n_missing > 5 ? " (and " + std::to_string(n_missing - 5) + " more nodes)" : ""));
   size_t nv = 0;
   for (ir::Node* n : order_) {
-    for (ir::Value* v : n->inputs()) if (v) nv = std::max<size_t>(nv, v->id() + 1);
-    for (ir::Value* v : n->outputs()) if (v) nv = std::max<size_t>(nv, v->id() + 1);
+    for (ir::Value* v : n->inputs())
+      if (v) nv = std::max<size_t>(nv, v->id() + 1);
+    for (ir::Value* v : n->outputs())
+      if (v) nv = std::max<size_t>(nv, v->id() + 1);
   }
   for (ir::Value* v : graph_.inputs()) nv = std::max<size_t>(nv, v->id() + 1);
   for (ir::Value* v : graph_.outputs()) nv = std::max<size_t>(nv, v->id() + 1);
@@ -53,8 +54,8 @@ Status check_feed(const ir::Value& input, const Tensor& feed) {
   const std::string what = "input '" + input.name() + "'";
   if (!feed.defined()) return invalid_argument(what + ": no tensor given");
   if (info.dtype != DType::kUndefined && feed.dtype() != info.dtype)
-    return invalid_argument(what + " expects dtype " + dtype_name(info.dtype) + " but the feed is " +
-                            dtype_name(feed.dtype()));
+    return invalid_argument(what + " expects dtype " + dtype_name(info.dtype) +
+                            " but the feed is " + dtype_name(feed.dtype()));
   if (info.has_shape) {
     if (static_cast<size_t>(feed.rank()) != info.dims.size())
       return invalid_argument(what + " expects shape " + info.to_string() + " (rank " +
@@ -84,8 +85,8 @@ Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>&
     if (!known.count(name)) {
       std::string names;
       for (ir::Value* in : graph_.inputs()) names += (names.empty() ? "" : ", ") + in->name();
-      return invalid_argument("feed '" + name + "' is not an input of the model (inputs: " +
-                              names + ")");
+      return invalid_argument("feed '" + name + "' is not an input of the model (inputs: " + names +
+                              ")");
     }
 
   std::vector<const Tensor*> ins;

@@ -14,8 +14,7 @@ void OpContext::set_output(size_t i, Tensor t) {
 }
 
 Expected<Tensor*> OpContext::allocate_output(size_t i, DType dtype, const Shape& shape) {
-  if (i >= outputs_.size())
-    return invalid("has no output " + std::to_string(i));
+  if (i >= outputs_.size()) return invalid("has no output " + std::to_string(i));
   auto t = Tensor::create(dtype, shape);
   if (!t) return t.status().with_context(node_.describe() + " output " + std::to_string(i));
   outputs_[i] = std::move(*t);

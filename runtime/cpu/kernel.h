@@ -48,8 +48,7 @@ class OpContext {
   std::string attr_string(const std::string& name, const std::string& def) const;
   std::vector<int64_t> attr_ints(const std::string& name,
                                  const std::vector<int64_t>& def = {}) const;
-  std::vector<float> attr_floats(const std::string& name,
-                                 const std::vector<float>& def = {}) const;
+  std::vector<float> attr_floats(const std::string& name, const std::vector<float>& def = {}) const;
   std::vector<std::string> attr_strings(const std::string& name) const;
   const Tensor* attr_tensor(const std::string& name) const;
   const Status& attr_error() const { return attr_error_; }
@@ -62,9 +61,9 @@ class OpContext {
   }
 
   // Errors that name the node: "node 'x' (Op): msg".
-  Status invalid(const std::string& msg) const;       // bad attribute / input for this op
+  Status invalid(const std::string& msg) const;           // bad attribute / input for this op
   Status unsupported_here(const std::string& msg) const;  // legal ONNX kiln does not run
-  Status runtime(const std::string& msg) const;       // data-dependent failure (bad index ...)
+  Status runtime(const std::string& msg) const;           // data-dependent failure (bad index ...)
 
  private:
   const ir::Attribute* typed_attr(const std::string& name, ir::AttrType t) const;

@@ -17,16 +17,20 @@ namespace fs = std::filesystem;
 
 const char* case_status_name(CaseStatus s) {
   switch (s) {
-    case CaseStatus::kPass: return "pass";
-    case CaseStatus::kFail: return "fail";
-    case CaseStatus::kUnsupported: return "unsupported";
+    case CaseStatus::kPass:
+      return "pass";
+    case CaseStatus::kFail:
+      return "fail";
+    case CaseStatus::kUnsupported:
+      return "unsupported";
   }
   return "?";
 }
 
 Expected<std::vector<std::string>> find_cases(const std::string& dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return not_found("conformance folder '" + dir + "' does not exist");
+  if (!fs::is_directory(dir, ec))
+    return not_found("conformance folder '" + dir + "' does not exist");
   if (fs::exists(fs::path(dir) / "model.onnx", ec)) return std::vector<std::string>{dir};
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(dir, ec))
@@ -36,8 +40,7 @@ Expected<std::vector<std::string>> find_cases(const std::string& dir) {
   return out;
 }
 
-Comparison compare_tensors(const Tensor& actual, const Tensor& expected, double rtol,
-                           double atol) {
+Comparison compare_tensors(const Tensor& actual, const Tensor& expected, double rtol, double atol) {
   Comparison c;
   if (actual.dtype() != expected.dtype()) {
     c.ok = false;
@@ -75,9 +78,9 @@ Comparison compare_tensors(const Tensor& actual, const Tensor& expected, double 
   if (bad) {
     c.ok = false;
     std::ostringstream os;
-    os << bad << " of " << actual.numel() << " values differ; first at index " << first_bad
-       << ": " << actual.get_as_double(first_bad) << " vs expected "
-       << expected.get_as_double(first_bad) << " (max abs err " << c.max_abs << ")";
+    os << bad << " of " << actual.numel() << " values differ; first at index " << first_bad << ": "
+       << actual.get_as_double(first_bad) << " vs expected " << expected.get_as_double(first_bad)
+       << " (max abs err " << c.max_abs << ")";
     c.message = os.str();
   }
   return c;
@@ -120,9 +123,9 @@ CaseResult run_case(const std::string& case_dir, const ConformanceOptions& optio
   auto session = Session::load((fs::path(case_dir) / "model.onnx").string(), so);
   if (!session) {
     const Status& st = session.status();
-    return finish(st.code() == StatusCode::kUnsupported ? CaseStatus::kUnsupported
-                                                        : CaseStatus::kFail,
-                  st.to_string());
+    return finish(
+        st.code() == StatusCode::kUnsupported ? CaseStatus::kUnsupported : CaseStatus::kFail,
+        st.to_string());
   }
   Session& s = **session;
   std::set<std::string> ops;
@@ -148,16 +151,17 @@ CaseResult run_case(const std::string& case_dir, const ConformanceOptions& optio
     for (size_t i = 0; i < ins.size(); ++i) {
       auto t = onnx_io::read_tensor_pb(ins[i]);
       if (!t)
-        return finish(CaseStatus::kUnsupported,
-                      "input " + std::to_string(i) + " is not a plain tensor: " + t.status().message());
+        return finish(
+            CaseStatus::kUnsupported,
+            "input " + std::to_string(i) + " is not a plain tensor: " + t.status().message());
       feeds[s.inputs()[i].name] = std::move(*t);
     }
     auto result = s.run(feeds);
     if (!result) {
       const Status& st = result.status();
-      return finish(st.code() == StatusCode::kUnsupported ? CaseStatus::kUnsupported
-                                                          : CaseStatus::kFail,
-                    st.to_string());
+      return finish(
+          st.code() == StatusCode::kUnsupported ? CaseStatus::kUnsupported : CaseStatus::kFail,
+          st.to_string());
     }
     if (outs.size() != result->size())
       return finish(CaseStatus::kFail, "model has " + std::to_string(result->size()) +
@@ -166,8 +170,8 @@ CaseResult run_case(const std::string& case_dir, const ConformanceOptions& optio
     for (size_t i = 0; i < outs.size(); ++i) {
       auto expected = onnx_io::read_tensor_pb(outs[i]);
       if (!expected)
-        return finish(CaseStatus::kUnsupported, "expected output " + std::to_string(i) +
-                                                    " is not a plain tensor");
+        return finish(CaseStatus::kUnsupported,
+                      "expected output " + std::to_string(i) + " is not a plain tensor");
       Comparison c = compare_tensors((*result)[i], *expected, options.rtol, options.atol);
       r.max_abs_err = std::max(r.max_abs_err, c.max_abs);
       r.max_rel_err = std::max(r.max_rel_err, c.max_rel);

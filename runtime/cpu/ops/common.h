@@ -23,7 +23,8 @@ inline Expected<int64_t> normalize_axis(int64_t axis, int64_t rank, const std::s
 // Row-major strides in elements.
 inline std::vector<int64_t> strides_of(const Shape& shape) {
   std::vector<int64_t> s(shape.size(), 1);
-  for (int64_t i = static_cast<int64_t>(shape.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * shape[i + 1];
+  for (int64_t i = static_cast<int64_t>(shape.size()) - 2; i >= 0; --i)
+    s[i] = s[i + 1] * shape[i + 1];
   return s;
 }
 
@@ -93,7 +94,8 @@ class BroadcastIter {
 
 // The type arithmetic on T is done in: float for Half/BFloat16, T otherwise.
 template <typename T>
-using compute_t = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
+using compute_t =
+    std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
 
 template <typename T>
 inline compute_t<T> to_compute(T v) {
