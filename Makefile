@@ -1,0 +1,55 @@
+# kiln: the two commands for users, plus the steps they are made of.
+#
+#   make run    build (Release) and run the bundled example model on the default device
+#   make test   every test: -DKILN_WERROR=ON build, ctest, then pytest (tests/python)
+#
+#   make asan   AddressSanitizer + UBSan build in build-asan: unit tests + malformed-input tests
+#   make setup  Debian packages, Python venv and ONNX 1.18 test data, only what is missing
+#   make build  configure and build everything in $(BUILD)
+#
+# BUILD (default build) is where everything goes: the CMake build, the venv, the test data.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+PYTEST_ARGS ?=
+
+PY      := $(BUILD)/venv/bin/python
+EXAMPLE := tests/models/example
+
+# Sanitizer reports must fail loudly: abort (a signal, never a plain exit 1) on the first one.
+SAN_ENV := ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0 \
+           UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+
+.PHONY: run test asan setup build configure
+
+setup:
+	@tests/setup/setup.sh $(BUILD)
+
+configure: setup
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON $(CMAKE_ARGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target kiln
+	@$(BUILD)/kiln run $(EXAMPLE)/encoder.onnx --inputs $(EXAMPLE)/inputs \
+	  --output-dir $(BUILD)/example-out
+
+test: build
+	@rc=0; \
+	(cd $(BUILD) && ctest --output-on-failure -j $(JOBS)) || rc=1; \
+	KILN_BIN=$(abspath $(BUILD))/kiln $(PY) -m pytest tests/python -q -ra $(PYTEST_ARGS) || rc=1; \
+	exit $$rc
+
+asan: setup
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_WERROR=ON \
+	  -DKILN_SANITIZE=address,undefined $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target kiln kiln_tests
+	@rc=0; \
+	$(SAN_ENV) $(ASAN_BUILD)/kiln_tests --gtest_brief=1 || rc=1; \
+	$(SAN_ENV) KILN_BIN=$(abspath $(ASAN_BUILD))/kiln KILN_SANITIZED=1 \
+	  $(PY) -m pytest tests/python/test_malformed.py -q -ra $(PYTEST_ARGS) || rc=1; \
+	exit $$rc
