@@ -43,7 +43,10 @@ inline Expected<Shape> broadcast_shapes(const std::vector<Shape>& shapes) {
         continue;
       }
       std::string msg = "shapes cannot be broadcast together:";
-      for (const auto& t : shapes) msg += " " + shape_to_string(t);
+      for (const auto& t : shapes) {
+        msg += ' ';  // (not " " + ...: GCC 12 reports a false -Wrestrict on that)
+        msg += shape_to_string(t);
+      }
       return invalid_argument(msg);
     }
   }
