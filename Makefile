@@ -14,6 +14,12 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 PYTEST_ARGS ?=
+# `make test` (and `make build`) turn warnings into errors; `make run` keeps what the cache has
+# (off on a fresh build), so that a user's first run does not depend on a warning-free compiler.
+WERROR_ARG :=
+test build: WERROR_ARG := -DKILN_WERROR=ON
+
+MAKEFLAGS += --no-print-directory
 
 PY      := $(BUILD)/venv/bin/python
 EXAMPLE := tests/models/example
@@ -28,7 +34,7 @@ setup:
 	@tests/setup/setup.sh $(BUILD)
 
 configure: setup
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON $(CMAKE_ARGS) >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(WERROR_ARG) $(CMAKE_ARGS) >/dev/null
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
