@@ -1,12 +1,503 @@
+// kiln run MODEL: feeds inputs (files, a folder, or seeded random data), runs the model through
+// kiln::Session, prints a summary of each output and optionally writes them as .npy files.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
 
+#include "runtime/cli/args.h"
 #include "runtime/cli/commands.h"
+#include "runtime/cpu/executor.h"
+#include "runtime/io/tensor_io.h"
+#include "runtime/session.h"
 
 namespace kiln::cli {
 
-int cmd_run(int, char**) {
-  std::fprintf(stderr, "kiln run: not implemented yet\n");
-  return kExitFailure;
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kHelp =
+    "usage: kiln run MODEL [options]\n"
+    "Runs an ONNX model and prints each output's shape, dtype, first values and min/max/mean.\n"
+    "\n"
+    "  --device D          auto (default), cpu, opencl[:N], vulkan[:N]\n"
+    "  --input NAME=FILE   feed input NAME from a .npy or TensorProto .pb file (repeatable)\n"
+    "  --inputs DIR        feed each input from DIR/NAME.npy or DIR/NAME.pb\n"
+    "  --random            make inputs not given otherwise: floats uniform in [-1, 1), bools\n"
+    "                      random, integers in [0, table size) when they index a Gather over a\n"
+    "                      constant table, [0, 2) for names containing 'mask', else [0, 10)\n"
+    "  --seed N            seed for --random (default 0)\n"
+    "  --dim NAME=VALUE    value of a symbolic dimension for --random (repeatable)\n"
+    "  --output-dir DIR    write each output as DIR/NAME.npy\n"
+    "  --threads N         CPU threads (default: one per hardware thread)\n"
+    "  --json FILE         write a JSON summary\n"
+    "  --verbose           also describe the inputs\n"
+    "  --quiet             print nothing but errors\n"
+    "In file names, the characters '/', '\\' and ':' of tensor names are replaced by '_'.\n"
+    "Exit status: 0 success, 1 failure, 2 usage error.\n";
+
+// A failure with its exit code.
+struct Failure {
+  int code = kExitFailure;
+  std::string message;
+};
+
+// --- random inputs --------------------------------------------------------------------------
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+// Ops that pass integer values through unchanged (only their layout changes).
+bool passes_values(const std::string& op) {
+  static const std::set<std::string> kOps = {"Cast",    "Reshape",  "Unsqueeze", "Squeeze",
+                                             "Flatten", "Identity", "Expand",    "Transpose"};
+  return kOps.count(op) > 0;
+}
+
+// The constant tensor behind `v`: an initializer or a Constant node's `value`.
+const Tensor* constant_of(const ir::Value* v) {
+  if (!v) return nullptr;
+  if (v->is_initializer()) return &v->initializer();
+  const ir::Node* p = v->producer();
+  if (p && p->op_type() == "Constant" && p->domain().empty()) {
+    const ir::Attribute* a = p->attr("value");
+    if (a && a->type == ir::AttrType::kTensor && a->t.defined()) return &a->t;
+  }
+  return nullptr;
+}
+
+// The size of the smallest constant table that `v` indexes through Gather (following ops that
+// keep values), or -1 when it indexes none.
+int64_t gather_bound(const ir::Value* v, int depth = 0) {
+  if (depth > 8) return -1;
+  int64_t best = -1;
+  auto take = [&best](int64_t b) {
+    if (b >= 0 && (best < 0 || b < best)) best = b;
+  };
+  for (const ir::Node* n : v->users()) {
+    if (!n->domain().empty()) continue;
+    if (n->op_type() == "Gather" && n->input(1) == v) {
+      const Tensor* table = constant_of(n->input(0));
+      if (!table || table->rank() == 0) continue;
+      int64_t axis = 0;
+      if (const ir::Attribute* a = n->attr("axis"); a && a->type == ir::AttrType::kInt) axis = a->i;
+      if (axis < 0) axis += table->rank();
+      if (axis >= 0 && axis < table->rank()) take(table->dim(static_cast<int>(axis)));
+    } else if (passes_values(n->op_type()) && n->input(0) == v && n->output(0)) {
+      take(gather_bound(n->output(0), depth + 1));
+    }
+  }
+  return best;
+}
+
+bool name_has_mask(const std::string& name) {
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find("mask") != std::string::npos;
+}
+
+Expected<Tensor> random_input(const ir::Value& in, const std::map<std::string, int64_t>& dims,
+                              uint64_t seed, Failure* usage) {
+  const ir::ValueInfo& info = in.info();
+  const std::string what = "input '" + in.name() + "'";
+  if (info.dtype == DType::kUndefined)
+    return invalid_argument(what + " has no declared dtype; feed it with --input");
+  if (!is_storable(info.dtype))
+    return unsupported(what + " has dtype " + dtype_name(info.dtype) +
+                       ", which --random cannot make");
+  if (!info.has_shape)
+    return invalid_argument(what + " has no declared shape; feed it with --input");
+  Shape shape;
+  for (size_t k = 0; k < info.dims.size(); ++k) {
+    const ir::Dim& d = info.dims[k];
+    if (d.known()) {
+      shape.push_back(d.value);
+    } else if (!d.param.empty() && dims.count(d.param)) {
+      shape.push_back(dims.at(d.param));
+    } else {
+      usage->code = kExitUsage;
+      return invalid_argument(d.param.empty()
+                                  ? what + ": dimension " + std::to_string(k) +
+                                        " is unknown and unnamed; feed the "
+                                        "input with --input"
+                                  : what + " has the symbolic dimension '" + d.param +
+                                        "'; give its value with --dim " + d.param + "=N");
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::create(info.dtype, shape));
+  uint64_t state = seed ^ fnv1a(in.name());
+  const int64_t n = t.numel();
+  if (is_float(t.dtype())) {
+    for (int64_t i = 0; i < n; ++i) {
+      double u = static_cast<double>(splitmix64(state) >> 40) * (1.0 / (1ull << 24));  // [0, 1)
+      t.set_from_double(i, 2.0 * u - 1.0);
+    }
+  } else if (t.dtype() == DType::kBool) {
+    for (int64_t i = 0; i < n; ++i)
+      t.set_from_double(i, static_cast<double>(splitmix64(state) >> 63));
+  } else {
+    int64_t bound = gather_bound(&in);
+    if (bound < 0) bound = name_has_mask(in.name()) ? 2 : 10;
+    if (bound < 1) bound = 1;
+    for (int64_t i = 0; i < n; ++i)
+      t.set_from_double(i, static_cast<double>(splitmix64(state) % static_cast<uint64_t>(bound)));
+  }
+  return t;
+}
+
+// --- printing -------------------------------------------------------------------------------
+
+struct Stats {
+  bool any = false;  // at least one finite or infinite value
+  double min = 0, max = 0, mean = 0;
+  int64_t nan = 0;
+};
+
+Stats stats_of(const Tensor& t) {
+  Stats s;
+  double sum = 0;
+  int64_t count = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double v = t.get_as_double(i);
+    if (std::isnan(v)) {
+      ++s.nan;
+      continue;
+    }
+    if (!s.any) s.min = s.max = v, s.any = true;
+    s.min = std::min(s.min, v);
+    s.max = std::max(s.max, v);
+    sum += v;
+    ++count;
+  }
+  if (count) s.mean = sum / static_cast<double>(count);
+  if (s.nan && count == 0) s.mean = std::numeric_limits<double>::quiet_NaN();
+  return s;
+}
+
+std::string format_double(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
+
+std::string format_value(const Tensor& t, int64_t i) {
+  std::string out;
+  bool done = visit_dtype(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T v = t.data<T>()[i];
+    if constexpr (std::is_same_v<T, bool>) {
+      out = v ? "true" : "false";
+    } else if constexpr (std::is_integral_v<T>) {
+      out = std::to_string(v);
+    } else {
+      out = format_double(t.get_as_double(i));
+    }
+  });
+  return done ? out : "?";
+}
+
+std::string dims_to_string(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+nlohmann::json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+bool valid_device(const std::string& d) {
+  if (d == "auto" || d == "cpu" || d == "opencl" || d == "vulkan") return true;
+  for (const char* api : {"opencl:", "vulkan:"}) {
+    std::string p = api;
+    if (d.rfind(p, 0) == 0 && d.size() > p.size() &&
+        d.find_first_not_of("0123456789", p.size()) == std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+bool split_pair(const std::string& s, std::string* key, std::string* value) {
+  auto eq = s.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) return false;
+  *key = s.substr(0, eq);
+  *value = s.substr(eq + 1);
+  return true;
+}
+
+int fail(const Failure& f) {
+  std::fprintf(stderr, "kiln run: %s\n", f.message.c_str());
+  if (f.code == kExitUsage) std::fprintf(stderr, "Run 'kiln run --help' for the options.\n");
+  return f.code;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int cmd_run(int argc, char** argv) {
+  Args args({"device", "input", "inputs", "seed", "dim", "output-dir", "threads", "json"},
+            {"random", "verbose", "quiet", "help"});
+  if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
+  if (args.flag("help")) {
+    std::printf("%s", kHelp);
+    return kExitOk;
+  }
+  if (args.positional().size() != 1)
+    return fail({kExitUsage, args.positional().empty()
+                                 ? "expected a model file"
+                                 : "expected one model file, got " +
+                                       std::to_string(args.positional().size()) + " arguments"});
+  const std::string model_path = args.positional()[0];
+  const std::string device = args.get("device", "auto");
+  if (!valid_device(device))
+    return fail({kExitUsage,
+                 "unknown device '" + device + "' (expected auto, cpu, opencl[:N] or vulkan[:N])"});
+  long long seed = 0, threads = 0;
+  if (!args.get_int("seed", 0, &seed) || !args.get_int("threads", 0, &threads))
+    return fail({kExitUsage, args.error()});
+  if (threads < 0 || threads > 4096)
+    return fail({kExitUsage, "--threads must be between 0 and 4096"});
+  std::map<std::string, std::string> input_files;
+  for (const std::string& spec : args.all("input")) {
+    std::string name, file;
+    if (!split_pair(spec, &name, &file))
+      return fail({kExitUsage, "--input expects NAME=FILE, got '" + spec + "'"});
+    if (!input_files.emplace(name, file).second)
+      return fail({kExitUsage, "input '" + name + "' is given twice with --input"});
+  }
+  std::map<std::string, int64_t> dims;
+  for (const std::string& spec : args.all("dim")) {
+    std::string name, value;
+    char* end = nullptr;
+    if (split_pair(spec, &name, &value)) {
+      long long v = std::strtoll(value.c_str(), &end, 10);
+      if (*end == '\0' && v >= 0) {
+        dims[name] = v;
+        continue;
+      }
+    }
+    return fail({kExitUsage,
+                 "--dim expects NAME=VALUE with VALUE a non-negative integer, got '" + spec + "'"});
+  }
+  const std::string inputs_dir = args.get("inputs");
+  const bool random = args.flag("random"), quiet = args.flag("quiet"),
+             verbose = args.flag("verbose") && !quiet;
+  if (!inputs_dir.empty()) {
+    std::error_code ec;
+    if (!fs::is_directory(inputs_dir, ec))
+      return fail({kExitFailure, "--inputs: '" + inputs_dir + "' is not a folder"});
+  }
+
+  // Load.
+  SessionOptions so;
+  so.device = device;
+  so.threads = static_cast<int>(threads);
+  auto t0 = std::chrono::steady_clock::now();
+  auto session = Session::load(model_path, so);
+  if (!session) return fail({kExitFailure, session.status().message()});
+  const double load_ms = ms_since(t0);
+  Session& s = **session;
+
+  // Feeds.
+  std::set<std::string> input_names;
+  for (const auto& in : s.inputs()) input_names.insert(in.name);
+  for (const auto& [name, file] : input_files) {
+    if (!input_names.count(name)) {
+      std::string names;
+      for (const auto& in : s.inputs()) names += (names.empty() ? "" : ", ") + in.name;
+      return fail({kExitFailure, "--input: the model has no input '" + name +
+                                     "' (inputs: " + (names.empty() ? "none" : names) + ")"});
+    }
+  }
+  std::set<std::string> used_dims;
+  for (const auto& in : s.inputs())
+    for (const auto& d : in.info.dims)
+      if (!d.known() && !d.param.empty()) used_dims.insert(d.param);
+  for (const auto& [name, v] : dims)
+    if (!used_dims.count(name) && !quiet)
+      std::fprintf(stderr, "kiln run: note: --dim %s is not a symbolic dimension of any input\n",
+                   name.c_str());
+
+  // Files first: their shapes also fix symbolic dimensions that --dim does not give, so that
+  // --random inputs sharing them (e.g. an attention mask beside token ids) agree.
+  std::map<std::string, Tensor> feeds;
+  std::map<std::string, std::string> sources;
+  for (const auto& in : s.inputs()) {
+    const ir::Value* value = s.graph().find_value(in.name);
+    std::string file;
+    if (auto it = input_files.find(in.name); it != input_files.end()) {
+      file = it->second;
+    } else if (!inputs_dir.empty()) {
+      for (const char* ext : {".npy", ".pb"}) {
+        std::string p = (fs::path(inputs_dir) / (io::tensor_file_stem(in.name) + ext)).string();
+        std::error_code ec;
+        if (fs::exists(p, ec)) {
+          file = p;
+          break;
+        }
+      }
+    }
+    if (file.empty()) continue;
+    auto t = io::load_tensor_file(file);
+    if (!t) return fail({kExitFailure, "input '" + in.name + "': " + t.status().message()});
+    if (value) {
+      Status st = cpu::check_feed(*value, *t);
+      if (!st.is_ok()) return fail({kExitFailure, st.message() + " (from '" + file + "')"});
+    }
+    if (in.info.has_shape && in.info.dims.size() == static_cast<size_t>(t->rank()))
+      for (size_t k = 0; k < in.info.dims.size(); ++k)
+        if (!in.info.dims[k].known() && !in.info.dims[k].param.empty())
+          dims.emplace(in.info.dims[k].param, t->shape()[k]);
+    feeds[in.name] = std::move(*t);
+    sources[in.name] = file;
+  }
+  std::vector<std::string> missing;
+  for (const auto& in : s.inputs()) {
+    if (feeds.count(in.name)) continue;
+    const ir::Value* value = s.graph().find_value(in.name);
+    if (random && value) {
+      Failure f;
+      auto t = random_input(*value, dims, static_cast<uint64_t>(seed), &f);
+      if (!t) return fail({f.code, t.status().message()});
+      feeds[in.name] = std::move(*t);
+      sources[in.name] = "random";
+    } else {
+      missing.push_back(in.name);
+    }
+  }
+  if (!missing.empty()) {
+    std::string names;
+    for (const auto& m : missing) names += (names.empty() ? "'" : ", '") + m + "'";
+    std::string where =
+        inputs_dir.empty() ? "" : " (not found in '" + inputs_dir + "' as NAME.npy or NAME.pb)";
+    return fail({kExitFailure, std::string("no value for input") +
+                                   (missing.size() > 1 ? "s " : " ") + names + where +
+                                   "; give --input NAME=FILE, --inputs DIR or --random"});
+  }
+  if (verbose) {
+    std::printf("inputs:\n");
+    for (const auto& in : s.inputs()) {
+      const Tensor& t = feeds[in.name];
+      std::printf("  %s: %s %s from %s\n", in.name.c_str(), dtype_name(t.dtype()),
+                  dims_to_string(t.shape()).c_str(), sources[in.name].c_str());
+    }
+  }
+
+  // Run.
+  t0 = std::chrono::steady_clock::now();
+  auto outputs = s.run(feeds);
+  if (!outputs) return fail({kExitFailure, outputs.status().message()});
+  const double run_ms = ms_since(t0);
+
+  // Outputs.
+  const std::string out_dir = args.get("output-dir");
+  if (!out_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(out_dir, ec);
+    if (!fs::is_directory(out_dir, ec))
+      return fail({kExitFailure, "--output-dir: cannot create the folder '" + out_dir + "'"});
+  }
+  nlohmann::json jouts = nlohmann::json::array();
+  if (!quiet) std::printf("model: %s\ndevice: %s\n", model_path.c_str(), s.device().c_str());
+  for (size_t i = 0; i < outputs->size() && i < s.outputs().size(); ++i) {
+    const std::string& name = s.outputs()[i].name;
+    const Tensor& t = (*outputs)[i];
+    Stats st = stats_of(t);
+    std::string file;
+    if (!out_dir.empty()) {
+      file = (fs::path(out_dir) / (io::tensor_file_stem(name) + ".npy")).string();
+      Tensor to_save = t;
+      if (t.dtype() == DType::kBFloat16) {  // numpy has no bfloat16: save as float32
+        auto f = Tensor::create(DType::kFloat32, t.shape());
+        if (!f) return fail({kExitFailure, "output '" + name + "': " + f.status().message()});
+        for (int64_t k = 0; k < t.numel(); ++k) f->set_from_double(k, t.get_as_double(k));
+        to_save = *f;
+        if (!quiet)
+          std::fprintf(stderr, "kiln run: note: output '%s' is bfloat16; saved as float32\n",
+                       name.c_str());
+      }
+      Status ws = io::save_npy(to_save, file);
+      if (!ws.is_ok()) return fail({kExitFailure, "output '" + name + "': " + ws.message()});
+    }
+    if (!quiet) {
+      std::printf("output %s: %s %s\n", name.c_str(), dtype_name(t.dtype()),
+                  dims_to_string(t.shape()).c_str());
+      const int64_t shown = std::min<int64_t>(t.numel(), 8);
+      std::string vals;
+      for (int64_t k = 0; k < shown; ++k) {
+        if (k) vals += " ";
+        vals += format_value(t, k);
+      }
+      if (t.numel() > shown) vals += " ...";
+      std::printf("  values: %s\n", t.numel() ? vals.c_str() : "(empty)");
+      if (st.any)
+        std::printf("  min %s  max %s  mean %s", format_double(st.min).c_str(),
+                    format_double(st.max).c_str(), format_double(st.mean).c_str());
+      else
+        std::printf("  min -  max -  mean -");
+      if (st.nan) std::printf("  (%lld NaN)", static_cast<long long>(st.nan));
+      std::printf("\n");
+      if (!file.empty()) std::printf("  written to %s\n", file.c_str());
+    }
+    nlohmann::json jo;
+    jo["name"] = name;
+    jo["shape"] = t.shape();
+    jo["dtype"] = dtype_name(t.dtype());
+    jo["min"] = st.any ? number_or_null(st.min) : nlohmann::json(nullptr);
+    jo["max"] = st.any ? number_or_null(st.max) : nlohmann::json(nullptr);
+    jo["mean"] = st.any ? number_or_null(st.mean) : nlohmann::json(nullptr);
+    jo["nan_count"] = st.nan;
+    jo["file"] = file.empty() ? nlohmann::json(nullptr) : nlohmann::json(file);
+    jouts.push_back(jo);
+  }
+  if (!quiet) std::printf("time: load %.2f ms, first run %.2f ms\n", load_ms, run_ms);
+
+  if (args.has("json")) {
+    nlohmann::json j;
+    j["model"] = model_path;
+    j["device"] = s.device();
+    j["load_ms"] = load_ms;
+    j["run_ms"] = run_ms;
+    j["inputs"] = nlohmann::json::array();
+    for (const auto& in : s.inputs()) {
+      const Tensor& t = feeds[in.name];
+      j["inputs"].push_back({{"name", in.name},
+                             {"shape", t.shape()},
+                             {"dtype", dtype_name(t.dtype())},
+                             {"source", sources[in.name]}});
+    }
+    j["outputs"] = jouts;
+    std::ofstream f(args.get("json"));
+    f << j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    f.close();
+    if (!f) return fail({kExitFailure, "cannot write the JSON file '" + args.get("json") + "'"});
+  }
+  return kExitOk;
 }
 
 }  // namespace kiln::cli
