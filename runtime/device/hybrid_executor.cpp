@@ -1,0 +1,315 @@
+#include "runtime/device/hybrid_executor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <climits>
+#include <set>
+#include <sstream>
+
+namespace kiln::device {
+
+std::string desc_to_string(const TensorDesc& d) {
+  return std::string(dtype_name(d.dtype)) + shape_to_string(d.shape);
+}
+
+// Recycles device buffers: a freed buffer goes back to a free list and serves a later request
+// of at least its size and at most twice its size.
+class HybridExecutor::BufferPool {
+ public:
+  explicit BufferPool(Backend* b) : backend_(b) {}
+  Expected<std::shared_ptr<DeviceBuffer>> get(size_t bytes) {
+    bytes = std::max<size_t>((bytes + 255) / 256 * 256, 256);
+    std::shared_ptr<DeviceBuffer> raw;
+    auto it = free_.lower_bound(bytes);
+    if (it != free_.end() && it->first <= 2 * bytes) {
+      raw = it->second;
+      free_.erase(it);
+    } else {
+      KILN_ASSIGN_OR_RETURN(raw, backend_->allocate(bytes));
+    }
+    return std::shared_ptr<DeviceBuffer>(
+        raw.get(), [this, raw](DeviceBuffer*) { free_.emplace(raw->size(), raw); });
+  }
+
+ private:
+  Backend* backend_;
+  std::multimap<size_t, std::shared_ptr<DeviceBuffer>> free_;
+};
+
+struct HybridExecutor::Slot {
+  Tensor host;
+  DeviceTensor dev;
+  bool has_host = false;
+  bool has_dev = false;
+  TensorDesc desc() const { return has_host ? TensorDesc{host.dtype(), host.shape()} : dev.desc; }
+};
+
+struct HybridExecutor::Prepared {
+  bool on_device = false;
+  std::string reason;
+  std::unique_ptr<DeviceKernel> kernel;
+};
+
+HybridExecutor::HybridExecutor(const ir::Graph& graph, Backend* backend, int threads)
+    : graph_(graph),
+      backend_(backend),
+      pool_(std::make_unique<ThreadPool>(threads)),
+      buffers_(std::make_unique<BufferPool>(backend)) {}
+
+HybridExecutor::~HybridExecutor() {
+  // Kernels and buffers may reference the backend's queue: drain it first.
+  if (backend_) (void)backend_->finish();
+  cache_.clear();
+  weights_.clear();
+}
+
+Status HybridExecutor::prepare() {
+  // The CPU path must be able to run every node: it is the fallback for all of them.
+  cpu::Executor check(graph_, 1);
+  KILN_RETURN_IF_ERROR(check.prepare());
+  order_ = graph_.nodes();
+  const cpu::KernelRegistry& reg = cpu::cpu_registry();
+  cpu_kernels_.clear();
+  host_inputs_.clear();
+  for (ir::Node* n : order_) {
+    cpu_kernels_.push_back(reg.find(n->domain(), n->op_type(), n->opset()));
+    host_inputs_.push_back(backend_->host_inputs(*n));
+  }
+  size_t nv = 0;
+  auto grow = [&](const ir::Value* v) {
+    if (v) nv = std::max<size_t>(nv, static_cast<size_t>(v->id()) + 1);
+  };
+  for (ir::Node* n : order_) {
+    for (ir::Value* v : n->inputs()) grow(v);
+    for (ir::Value* v : n->outputs()) grow(v);
+  }
+  for (ir::Value* v : graph_.inputs()) grow(v);
+  for (ir::Value* v : graph_.outputs()) grow(v);
+  last_use_.assign(nv, -1);
+  for (size_t i = 0; i < order_.size(); ++i)
+    for (ir::Value* v : order_[i]->inputs())
+      if (v) last_use_[v->id()] = static_cast<int>(i);
+  for (ir::Value* v : graph_.outputs()) last_use_[v->id()] = INT_MAX;
+  cache_.clear();
+  cache_.resize(order_.size());
+  return Status::ok();
+}
+
+Expected<DeviceTensor> HybridExecutor::to_device(const ir::Value* v, Slot& slot) {
+  if (slot.has_dev) return slot.dev;
+  if (v && v->is_initializer()) {
+    auto it = weights_.find(v->id());
+    if (it != weights_.end()) return it->second;
+  }
+  if (!slot.has_host) return internal_error("value '" + (v ? v->name() : "?") + "' has no data");
+  DeviceTensor d;
+  d.desc = {slot.host.dtype(), slot.host.shape()};
+  if (v && v->is_initializer()) {
+    KILN_ASSIGN_OR_RETURN(d.buffer, backend_->allocate(std::max<size_t>(d.desc.nbytes(), 4)));
+  } else {
+    KILN_ASSIGN_OR_RETURN(d.buffer, buffers_->get(d.desc.nbytes()));
+  }
+  if (d.desc.nbytes()) KILN_RETURN_IF_ERROR(backend_->upload(slot.host, d));
+  if (v && v->is_initializer()) {
+    weights_[v->id()] = d;
+  } else {
+    slot.dev = d;
+    slot.has_dev = true;
+  }
+  return d;
+}
+
+Status HybridExecutor::to_host(Slot& slot) {
+  if (slot.has_host) return Status::ok();
+  KILN_ASSIGN_OR_RETURN(slot.host, Tensor::create(slot.dev.desc.dtype, slot.dev.desc.shape));
+  if (slot.dev.desc.nbytes()) KILN_RETURN_IF_ERROR(backend_->download(slot.dev, &slot.host));
+  slot.has_host = true;
+  return Status::ok();
+}
+
+Expected<HybridExecutor::Prepared*> HybridExecutor::lookup(size_t index,
+                                                           const std::vector<InputInfo>& inputs) {
+  const ir::Node& n = *order_[index];
+  // The key: every input's desc, plus the values of the host (shape-like) inputs.
+  std::ostringstream key;
+  for (const auto& in : inputs) {
+    if (!in.present) {
+      key << "_;";
+      continue;
+    }
+    key << desc_to_string(in.desc) << ";";
+  }
+  for (int h : host_inputs_[index]) {
+    if (h < static_cast<int>(inputs.size()) && inputs[h].host_value) {
+      key << "|";
+      for (int64_t x : inputs[h].host_value->to_int64_vector()) key << x << ",";
+    }
+  }
+  auto& slot = cache_[index][key.str()];
+  if (slot) return slot.get();
+  auto p = std::make_unique<Prepared>();
+  // Shape arithmetic (small integer tensors that live on the host) stays on the host.
+  bool all_host_ints = true;
+  for (const auto& in : inputs) {
+    if (!in.present) continue;
+    if (!in.host_value || is_float(in.desc.dtype) || in.desc.numel() > 4096) all_host_ints = false;
+  }
+  Support s = all_host_ints ? Support::no("shape computation on small host tensors")
+                            : backend_->supports(n, inputs);
+  if (s.ok) {
+    auto k = backend_->prepare(n, inputs);
+    if (k) {
+      p->on_device = true;
+      p->kernel = std::move(*k);
+      ++kernels_prepared_;
+    } else {
+      p->reason = k.status().message();
+      spdlog::warn("{} falls back to the CPU: {}", n.describe(), p->reason);
+    }
+  } else {
+    p->reason = s.reason;
+    if (!all_host_ints) spdlog::info("{} runs on the CPU: {}", n.describe(), s.reason);
+  }
+  slot = std::move(p);
+  return slot.get();
+}
+
+Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Tensor>& feeds,
+                                                  const cpu::NodeObserver& observer) {
+  if (order_.empty() && graph_.num_nodes() > 0) KILN_RETURN_IF_ERROR(prepare());
+  std::vector<Slot> slots(last_use_.size());
+  std::set<std::string> known;
+  for (ir::Value* in : graph_.inputs()) {
+    known.insert(in->name());
+    auto it = feeds.find(in->name());
+    if (it == feeds.end()) return invalid_argument("missing feed for input '" + in->name() + "'");
+    KILN_RETURN_IF_ERROR(cpu::check_feed(*in, it->second));
+    slots[in->id()].host = it->second;
+    slots[in->id()].has_host = true;
+  }
+  for (const auto& [name, t] : feeds)
+    if (!known.count(name))
+      return invalid_argument("feed '" + name + "' is not an input of the model");
+  for (const ir::Value* v : graph_.initializers()) {
+    if (static_cast<size_t>(v->id()) >= slots.size()) continue;
+    slots[v->id()].host = v->initializer();
+    slots[v->id()].has_host = true;
+  }
+  assignment_.assign(order_.size(), {});
+
+  for (size_t i = 0; i < order_.size(); ++i) {
+    const ir::Node& n = *order_[i];
+    std::vector<InputInfo> infos(n.inputs().size());
+    for (size_t k = 0; k < n.inputs().size(); ++k) {
+      const ir::Value* v = n.inputs()[k];
+      if (!v) {
+        infos[k].present = false;
+        continue;
+      }
+      Slot& s = slots[v->id()];
+      if (!s.has_host && !s.has_dev)
+        return internal_error(n.describe() + ": input '" + v->name() + "' has no value");
+      bool wanted_on_host = std::find(host_inputs_[i].begin(), host_inputs_[i].end(),
+                                      static_cast<int>(k)) != host_inputs_[i].end();
+      if (wanted_on_host) KILN_RETURN_IF_ERROR(to_host(s));
+      infos[k].desc = s.desc();
+      infos[k].host_value = s.has_host ? &s.host : nullptr;
+    }
+    KILN_ASSIGN_OR_RETURN(Prepared * p, lookup(i, infos));
+    assignment_[i] = {&n, p->on_device, p->reason};
+
+    std::vector<Tensor> host_outputs;
+    if (p->on_device) {
+      std::vector<DeviceTensor> ins(n.inputs().size());
+      for (size_t k = 0; k < n.inputs().size(); ++k) {
+        const ir::Value* v = n.inputs()[k];
+        if (!v) continue;
+        bool host_only = std::find(host_inputs_[i].begin(), host_inputs_[i].end(),
+                                   static_cast<int>(k)) != host_inputs_[i].end();
+        if (host_only) continue;
+        KILN_ASSIGN_OR_RETURN(ins[k], to_device(v, slots[v->id()]));
+      }
+      const auto& descs = p->kernel->output_descs();
+      std::vector<DeviceTensor> outs(n.outputs().size());
+      for (size_t o = 0; o < n.outputs().size() && o < descs.size(); ++o) {
+        outs[o].desc = descs[o];
+        int a = p->kernel->alias_of(o);
+        if (a >= 0) {
+          outs[o].buffer = ins[a].buffer;
+          outs[o].offset = ins[a].offset;
+        } else {
+          auto b = buffers_->get(descs[o].nbytes());
+          if (!b) return b.status().with_context(n.describe());
+          outs[o].buffer = std::move(*b);
+        }
+      }
+      Status st = p->kernel->enqueue(ins, outs);
+      if (!st.is_ok()) return st.with_context(n.describe());
+      for (size_t o = 0; o < n.outputs().size(); ++o) {
+        const ir::Value* v = n.outputs()[o];
+        if (!v || o >= outs.size()) continue;
+        Slot& s = slots[v->id()];
+        s = Slot();
+        s.dev = outs[o];
+        s.has_dev = true;
+      }
+      if (observer) {
+        for (size_t o = 0; o < n.outputs().size(); ++o) {
+          const ir::Value* v = n.outputs()[o];
+          if (!v) {
+            host_outputs.emplace_back();
+            continue;
+          }
+          KILN_RETURN_IF_ERROR(to_host(slots[v->id()]));
+          host_outputs.push_back(slots[v->id()].host);
+        }
+      }
+    } else {
+      std::vector<const Tensor*> ins(n.inputs().size(), nullptr);
+      for (size_t k = 0; k < n.inputs().size(); ++k) {
+        const ir::Value* v = n.inputs()[k];
+        if (!v) continue;
+        KILN_RETURN_IF_ERROR(to_host(slots[v->id()]));
+        ins[k] = &slots[v->id()].host;
+      }
+      cpu::OpContext ctx(n, ins, pool_.get());
+      Status st;
+      try {
+        st = cpu_kernels_[i](ctx);
+      } catch (const std::bad_alloc&) {
+        st = out_of_memory(n.describe() + ": out of memory");
+      }
+      if (st.is_ok() && !ctx.attr_error().is_ok()) st = ctx.attr_error();
+      if (!st.is_ok()) return st;
+      for (size_t o = 0; o < n.outputs().size(); ++o) {
+        const ir::Value* v = n.outputs()[o];
+        if (!v) continue;
+        if (!ctx.outputs()[o].defined())
+          return internal_error(n.describe() + ": output " + std::to_string(o) +
+                                " was not produced");
+        Slot& s = slots[v->id()];
+        s = Slot();
+        s.host = ctx.outputs()[o];
+        s.has_host = true;
+      }
+      host_outputs = ctx.outputs();
+    }
+    if (observer) observer(n, host_outputs);
+    for (ir::Value* v : n.inputs())
+      if (v && !v->is_initializer() && last_use_[v->id()] == static_cast<int>(i))
+        slots[v->id()] = Slot();
+    for (ir::Value* v : n.outputs())
+      if (v && last_use_[v->id()] < static_cast<int>(i)) slots[v->id()] = Slot();
+  }
+  std::vector<Tensor> out;
+  for (ir::Value* v : graph_.outputs()) {
+    Slot& s = slots[v->id()];
+    KILN_RETURN_IF_ERROR(to_host(s));
+    out.push_back(s.host);
+  }
+  KILN_RETURN_IF_ERROR(backend_->finish());
+  return out;
+}
+
+}  // namespace kiln::device
