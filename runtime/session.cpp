@@ -4,10 +4,30 @@
 
 #include "graph/onnx/importer.h"
 #include "runtime/cpu/executor.h"
+#include "runtime/device/hybrid_executor.h"
+#include "runtime/opencl/device_info.h"
+#include "runtime/opencl/opencl_backend.h"
 
 namespace kiln {
 
-Session::~Session() = default;
+Session::~Session() {
+  hybrid_.reset();  // before the backend it uses
+  backend_.reset();
+}
+
+namespace {
+
+// "auto": the first OpenCL GPU, else the CPU.
+std::string resolve_auto() {
+  auto cl = opencl::list_opencl_devices();
+  if (cl) {
+    for (const auto& d : *cl)
+      if (d.type.find("GPU") != std::string::npos) return "opencl:" + std::to_string(d.index);
+  }
+  return "cpu";
+}
+
+}  // namespace
 
 const ir::Graph& Session::graph() const {
   return *model_->graph;
@@ -17,12 +37,18 @@ Expected<std::unique_ptr<Session>> Session::load(const std::string& path,
                                                  const SessionOptions& options) {
   std::unique_ptr<Session> s(new Session());
   s->options_ = options;
-  const std::string& dev = options.device;
-  if (dev == "auto" || dev == "cpu") {
+  std::string dev = options.device.empty() ? "auto" : options.device;
+  if (dev == "auto") dev = resolve_auto();
+  if (dev == "cpu") {
     s->device_ = "cpu";
-  } else if (dev.rfind("opencl", 0) == 0 || dev.rfind("vulkan", 0) == 0) {
-    return unsupported("device '" + dev + "': the " + dev.substr(0, 6) +
-                       " backend is not available in this build yet; use --device cpu");
+  } else if (dev == "opencl" || dev.rfind("opencl:", 0) == 0) {
+    KILN_ASSIGN_OR_RETURN(auto b, opencl::OpenClBackend::create(dev));
+    s->device_ = b->name();
+    s->backend_ = std::move(b);
+  } else if (dev == "vulkan" || dev.rfind("vulkan:", 0) == 0) {
+    return unsupported("device '" + dev +
+                       "': the Vulkan backend is not available in this build yet; use --device "
+                       "cpu or opencl");
   } else {
     return invalid_argument("unknown device '" + dev +
                             "' (expected auto, cpu, opencl[:N] or vulkan[:N])");
@@ -32,14 +58,20 @@ Expected<std::unique_ptr<Session>> Session::load(const std::string& path,
   const ir::Graph& g = *s->model_->graph;
   for (ir::Value* v : g.inputs()) s->inputs_.push_back({v->name(), v->info()});
   for (ir::Value* v : g.outputs()) s->outputs_.push_back({v->name(), v->info()});
-  s->cpu_ = std::make_unique<cpu::Executor>(g, options.threads);
-  KILN_RETURN_IF_ERROR(s->cpu_->prepare().with_context(path));
+  if (s->backend_) {
+    s->hybrid_ = std::make_unique<device::HybridExecutor>(g, s->backend_.get(), options.threads);
+    KILN_RETURN_IF_ERROR(s->hybrid_->prepare().with_context(path));
+  } else {
+    s->cpu_ = std::make_unique<cpu::Executor>(g, options.threads);
+    KILN_RETURN_IF_ERROR(s->cpu_->prepare().with_context(path));
+  }
   return s;
 }
 
 Expected<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& feeds) {
   std::lock_guard<std::mutex> lock(run_mu_);
   try {
+    if (hybrid_) return hybrid_->run(feeds);
     return cpu_->run(feeds);
   } catch (const std::bad_alloc&) {
     return out_of_memory("out of memory while running the model");

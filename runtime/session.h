@@ -20,6 +20,10 @@ struct Model;
 namespace cpu {
 class Executor;
 }
+namespace device {
+class Backend;
+class HybridExecutor;
+}  // namespace device
 
 struct SessionOptions {
   std::string device = "auto";  // auto | cpu | opencl[:N] | vulkan[:N]
@@ -46,6 +50,9 @@ class Session {
   const ir::Graph& graph() const;
   const onnx_io::Model& model() const { return *model_; }
 
+  // The device executor, when the session runs on a device (nullptr on the CPU).
+  const device::HybridExecutor* device_executor() const { return hybrid_.get(); }
+
   // Runs the model; returns the outputs in the order of outputs(). Thread-safe.
   Expected<std::vector<Tensor>> run(const std::map<std::string, Tensor>& feeds);
 
@@ -55,6 +62,8 @@ class Session {
   std::string device_;
   std::unique_ptr<onnx_io::Model> model_;
   std::unique_ptr<cpu::Executor> cpu_;
+  std::unique_ptr<device::Backend> backend_;
+  std::unique_ptr<device::HybridExecutor> hybrid_;
   std::vector<IoInfo> inputs_, outputs_;
   std::mutex run_mu_;
 };

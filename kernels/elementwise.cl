@@ -1,0 +1,168 @@
+// Elementwise unary, binary (numpy broadcasting), comparison and Where kernels.
+// Built with -DT=float (storage and compute type). Op codes match ElementwiseOp / UnaryOp in
+// runtime/opencl/ops_elementwise.cpp. Broadcasting: `rank` dims (at most 8) in `dims`, and per
+// operand element strides (0 on broadcast dims); mode 0 means all operands are dense with the
+// output's shape, so offsets equal the output index.
+
+#ifndef T
+#define T float
+#endif
+
+#define U_IDENTITY 0
+#define U_RELU 1
+#define U_LEAKY_RELU 2
+#define U_ELU 3
+#define U_SIGMOID 4
+#define U_TANH 5
+#define U_EXP 6
+#define U_LOG 7
+#define U_SQRT 8
+#define U_ERF 9
+#define U_GELU 10
+#define U_GELU_TANH 11
+#define U_NEG 12
+#define U_ABS 13
+#define U_RECIPROCAL 14
+#define U_FLOOR 15
+#define U_CEIL 16
+#define U_CLIP 17
+#define U_HARD_SIGMOID 18
+#define U_SOFTPLUS 19
+#define U_SIN 20
+#define U_COS 21
+#define U_ROUND 22
+#define U_SIGN 23
+#define U_HARD_SWISH 24
+#define U_SELU 25
+#define U_SOFTSIGN 26
+
+#define B_ADD 0
+#define B_SUB 1
+#define B_MUL 2
+#define B_DIV 3
+#define B_POW 4
+#define B_MIN 5
+#define B_MAX 6
+#define B_PRELU 7
+
+#define C_EQUAL 0
+#define C_LESS 1
+#define C_LESS_EQUAL 2
+#define C_GREATER 3
+#define C_GREATER_EQUAL 4
+
+inline float apply_unary(int op, float x, float alpha, float beta) {
+  switch (op) {
+    case U_IDENTITY: return x;
+    case U_RELU: return x > 0.0f ? x : 0.0f;
+    case U_LEAKY_RELU: return x >= 0.0f ? x : alpha * x;
+    case U_ELU: return x >= 0.0f ? x : alpha * (exp(x) - 1.0f);
+    case U_SIGMOID: return x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x));
+    case U_TANH: return tanh(x);
+    case U_EXP: return exp(x);
+    case U_LOG: return log(x);
+    case U_SQRT: return sqrt(x);
+    case U_ERF: return erf(x);
+    case U_GELU: return 0.5f * x * (1.0f + erf(x * 0.70710678118654752f));
+    case U_GELU_TANH:
+      return 0.5f * x * (1.0f + tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    case U_NEG: return -x;
+    case U_ABS: return fabs(x);
+    case U_RECIPROCAL: return 1.0f / x;
+    case U_FLOOR: return floor(x);
+    case U_CEIL: return ceil(x);
+    case U_CLIP: return isnan(x) ? x : fmin(fmax(x, alpha), beta);
+    case U_HARD_SIGMOID: return fmax(0.0f, fmin(1.0f, alpha * x + beta));
+    case U_SOFTPLUS: return x > 20.0f ? x : log1p(exp(x));
+    case U_SIN: return sin(x);
+    case U_COS: return cos(x);
+    case U_ROUND: return rint(x);
+    case U_SIGN: return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x);
+    case U_HARD_SWISH: return x * fmax(0.0f, fmin(1.0f, x / 6.0f + 0.5f));
+    case U_SELU: return x > 0.0f ? beta * x : beta * (alpha * exp(x) - alpha);
+    case U_SOFTSIGN: return x / (1.0f + fabs(x));
+  }
+  return x;
+}
+
+inline float apply_binary(int op, float a, float b) {
+  switch (op) {
+    case B_ADD: return a + b;
+    case B_SUB: return a - b;
+    case B_MUL: return a * b;
+    case B_DIV: return a / b;
+    case B_POW: return pow(a, b);
+    case B_MIN: return (isnan(a) || isnan(b)) ? NAN : fmin(a, b);
+    case B_MAX: return (isnan(a) || isnan(b)) ? NAN : fmax(a, b);
+    case B_PRELU: return a < 0.0f ? a * b : a;
+  }
+  return a;
+}
+
+inline uchar apply_compare(int op, float a, float b) {
+  switch (op) {
+    case C_EQUAL: return a == b;
+    case C_LESS: return a < b;
+    case C_LESS_EQUAL: return a <= b;
+    case C_GREATER: return a > b;
+    case C_GREATER_EQUAL: return a >= b;
+  }
+  return 0;
+}
+
+// Offsets of output element i in up to three broadcast operands.
+inline void bcast_offsets(int i, int rank, int8 dims, int8 s0, int8 s1, int8 s2, int* o0, int* o1,
+                          int* o2) {
+  int d[8] = {dims.s0, dims.s1, dims.s2, dims.s3, dims.s4, dims.s5, dims.s6, dims.s7};
+  int a[8] = {s0.s0, s0.s1, s0.s2, s0.s3, s0.s4, s0.s5, s0.s6, s0.s7};
+  int b[8] = {s1.s0, s1.s1, s1.s2, s1.s3, s1.s4, s1.s5, s1.s6, s1.s7};
+  int c[8] = {s2.s0, s2.s1, s2.s2, s2.s3, s2.s4, s2.s5, s2.s6, s2.s7};
+  int r = i, x = 0, y = 0, z = 0;
+  for (int k = rank - 1; k >= 0; --k) {
+    int q = r % d[k];
+    r /= d[k];
+    x += q * a[k];
+    y += q * b[k];
+    z += q * c[k];
+  }
+  *o0 = x;
+  *o1 = y;
+  *o2 = z;
+}
+
+__kernel void unary(__global const T* x, int x_off, __global T* y, int y_off, int op, int n,
+                    float alpha, float beta) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  y[y_off + i] = (T)apply_unary(op, (float)x[x_off + i], alpha, beta);
+}
+
+__kernel void binary(__global const T* a, int a_off, __global const T* b, int b_off,
+                     __global T* y, int y_off, int op, int n, int mode, int rank, int8 dims,
+                     int8 sa, int8 sb) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  int ia = i, ib = i, unused;
+  if (mode != 0) bcast_offsets(i, rank, dims, sa, sb, sb, &ia, &ib, &unused);
+  y[y_off + i] = (T)apply_binary(op, (float)a[a_off + ia], (float)b[b_off + ib]);
+}
+
+__kernel void compare(__global const T* a, int a_off, __global const T* b, int b_off,
+                      __global uchar* y, int y_off, int op, int n, int mode, int rank, int8 dims,
+                      int8 sa, int8 sb) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  int ia = i, ib = i, unused;
+  if (mode != 0) bcast_offsets(i, rank, dims, sa, sb, sb, &ia, &ib, &unused);
+  y[y_off + i] = apply_compare(op, (float)a[a_off + ia], (float)b[b_off + ib]);
+}
+
+__kernel void where_select(__global const uchar* c, int c_off, __global const T* a, int a_off,
+                           __global const T* b, int b_off, __global T* y, int y_off, int n,
+                           int mode, int rank, int8 dims, int8 sc, int8 sa, int8 sb) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  int ic = i, ia = i, ib = i;
+  if (mode != 0) bcast_offsets(i, rank, dims, sc, sa, sb, &ic, &ia, &ib);
+  y[y_off + i] = c[c_off + ic] ? a[a_off + ia] : b[b_off + ib];
+}

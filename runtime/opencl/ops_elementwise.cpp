@@ -1,0 +1,252 @@
+// OpenCL elementwise ops (kernels/elementwise.cl): unary activations and math, binary
+// arithmetic with numpy broadcasting, comparisons, Where, and the alias ops Identity/Dropout.
+#include <cfloat>
+#include <map>
+
+#include "runtime/cpu/ops/common.h"
+#include "runtime/opencl/opencl_backend.h"
+
+namespace kiln::opencl {
+
+namespace {
+
+const std::map<std::string, int>& unary_codes() {
+  static const std::map<std::string, int> m = {
+      {"Relu", 1},   {"LeakyRelu", 2},    {"Elu", 3},         {"Sigmoid", 4}, {"Tanh", 5},
+      {"Exp", 6},    {"Log", 7},          {"Sqrt", 8},        {"Erf", 9},     {"Gelu", 10},
+      {"Neg", 12},   {"Abs", 13},         {"Reciprocal", 14}, {"Floor", 15},  {"Ceil", 16},
+      {"Clip", 17},  {"HardSigmoid", 18}, {"Softplus", 19},   {"Sin", 20},    {"Cos", 21},
+      {"Round", 22}, {"Sign", 23},        {"HardSwish", 24},  {"Selu", 25},   {"Softsign", 26},
+  };
+  return m;
+}
+
+const std::map<std::string, int>& binary_codes() {
+  static const std::map<std::string, int> m = {{"Add", 0}, {"Sub", 1}, {"Mul", 2}, {"Div", 3},
+                                               {"Pow", 4}, {"Min", 5}, {"Max", 6}, {"PRelu", 7}};
+  return m;
+}
+
+const std::map<std::string, int>& compare_codes() {
+  static const std::map<std::string, int> m = {
+      {"Equal", 0}, {"Less", 1}, {"LessOrEqual", 2}, {"Greater", 3}, {"GreaterOrEqual", 4}};
+  return m;
+}
+
+float attr_f(const ir::Node& n, const char* name, float def) {
+  const ir::Attribute* a = n.attr(name);
+  if (!a) return def;
+  if (a->type == ir::AttrType::kFloat) return a->f;
+  if (a->type == ir::AttrType::kInt) return static_cast<float>(a->i);
+  return def;
+}
+
+std::string attr_s(const ir::Node& n, const char* name, const std::string& def) {
+  const ir::Attribute* a = n.attr(name);
+  return a && a->type == ir::AttrType::kString ? a->s : def;
+}
+
+bool all_float32(const std::vector<InputInfo>& in, size_t first, size_t count) {
+  for (size_t i = first; i < first + count && i < in.size(); ++i)
+    if (in[i].present && in[i].desc.dtype != DType::kFloat32) return false;
+  return true;
+}
+
+cl_int8 to_int8(const std::vector<int64_t>& v) {
+  cl_int8 r{};
+  for (size_t i = 0; i < v.size() && i < 8; ++i) r.s[i] = static_cast<cl_int>(v[i]);
+  return r;
+}
+
+// --- unary ---------------------------------------------------------------------------------------
+
+class UnaryKernel : public ClLaunchKernel {
+ public:
+  UnaryKernel(ClContext& ctx, cl::Kernel k, const TensorDesc& d, int op, float alpha, float beta)
+      : ClLaunchKernel(std::move(k), "unary", {0}, 1, ctx) {
+    outputs_ = {d};
+    int n = static_cast<int>(d.numel());
+    set_fixed(0, static_cast<cl_int>(op));
+    set_fixed(1, static_cast<cl_int>(n));
+    set_fixed(2, alpha);
+    set_fixed(3, beta);
+    global_ = cl::NDRange(round_up(std::max(n, 1), 64));
+    local_ = cl::NDRange(64);
+  }
+};
+
+Support unary_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (in.empty() || !in[0].present) return Support::no("missing input");
+  if (!all_float32(in, 0, 1)) return Support::no("only float32 elementwise kernels exist");
+  if (n.op_type() == "Gelu") {
+    std::string a = attr_s(n, "approximate", "none");
+    if (a != "none" && a != "tanh") return Support::no("unknown Gelu approximation '" + a + "'");
+  }
+  if (n.op_type() == "Clip" && n.opset() >= 11) {
+    for (size_t i = 1; i < in.size() && i < 3; ++i) {
+      if (!in[i].present) continue;
+      if (!in[i].host_value || in[i].desc.numel() != 1 || in[i].desc.dtype != DType::kFloat32)
+        return Support::no("Clip min/max must be float32 scalars known on the host");
+    }
+  }
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> unary_prepare(ClContext& ctx, const ir::Node& n,
+                                                      const std::vector<InputInfo>& in) {
+  const std::string& op = n.op_type();
+  int code = unary_codes().at(op);
+  float alpha = 0, beta = 0;
+  if (op == "LeakyRelu") alpha = attr_f(n, "alpha", 0.01f);
+  if (op == "Elu") alpha = attr_f(n, "alpha", 1.0f);
+  if (op == "HardSigmoid") {
+    alpha = attr_f(n, "alpha", 0.2f);
+    beta = attr_f(n, "beta", 0.5f);
+  }
+  if (op == "Selu") {
+    alpha = attr_f(n, "alpha", 1.67326319217681884765625f);
+    beta = attr_f(n, "gamma", 1.05070102214813232421875f);
+  }
+  if (op == "Gelu" && attr_s(n, "approximate", "none") == "tanh") code = 11;
+  if (op == "Clip") {
+    alpha = -FLT_MAX;
+    beta = FLT_MAX;
+    if (n.opset() < 11) {
+      alpha = attr_f(n, "min", -FLT_MAX);
+      beta = attr_f(n, "max", FLT_MAX);
+    } else {
+      if (in.size() > 1 && in[1].present) alpha = in[1].host_value->data<float>()[0];
+      if (in.size() > 2 && in[2].present) beta = in[2].host_value->data<float>()[0];
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("elementwise", "-DT=float", "unary"));
+  return std::unique_ptr<DeviceKernel>(
+      std::make_unique<UnaryKernel>(ctx, std::move(k), in[0].desc, code, alpha, beta));
+}
+
+// --- binary, compare, where ---------------------------------------------------------------------
+
+// A broadcast launch over `operands` (node input indices) producing `out_dtype`.
+class BroadcastKernel : public ClLaunchKernel {
+ public:
+  BroadcastKernel(ClContext& ctx, cl::Kernel k, std::string name, std::vector<int> operands,
+                  const std::vector<Shape>& shapes, const Shape& out, DType out_dtype, int op,
+                  bool with_op)
+      : ClLaunchKernel(std::move(k), std::move(name), operands, 1, ctx) {
+    outputs_ = {TensorDesc{out_dtype, out}};
+    int n = static_cast<int>(numel_of(out));
+    bool dense = true;
+    for (const auto& s : shapes) dense = dense && s == out;
+    cl_uint a = 0;
+    if (with_op) set_fixed(a++, static_cast<cl_int>(op));
+    set_fixed(a++, static_cast<cl_int>(n));
+    set_fixed(a++, static_cast<cl_int>(dense ? 0 : 1));
+    set_fixed(a++, static_cast<cl_int>(out.size()));
+    set_fixed(a++, to_int8(out));
+    for (const auto& s : shapes) set_fixed(a++, to_int8(cpu::broadcast_strides(s, out)));
+    global_ = cl::NDRange(round_up(std::max(n, 1), 64));
+    local_ = cl::NDRange(64);
+  }
+};
+
+Support broadcast_supports(const ir::Node& n, const std::vector<InputInfo>& in, size_t first,
+                           size_t count) {
+  if (in.size() != first + count) return Support::no("only the two-operand form is supported");
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!in[i].present) return Support::no("missing input");
+    shapes.push_back(in[i].desc.shape);
+  }
+  if (!all_float32(in, first, count))
+    return Support::no("only float32 operands are supported on OpenCL");
+  auto out = cpu::broadcast_shapes(shapes);
+  if (!out) return Support::no(out.status().message());
+  if (out->size() > 8) return Support::no("rank above 8");
+  if (n.op_type() == "PRelu" && *out != in[0].desc.shape)
+    return Support::no("PRelu slope must broadcast to X's shape");
+  return Support::yes();
+}
+
+Support binary_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  return broadcast_supports(n, in, 0, 2);
+}
+Support where_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (in.size() == 3 && in[0].present && in[0].desc.dtype != DType::kBool)
+    return Support::no("Where condition must be bool");
+  return broadcast_supports(n, in, 1, 2);
+}
+
+Expected<std::unique_ptr<DeviceKernel>> binary_like(ClContext& ctx, const ir::Node&,
+                                                    const std::vector<InputInfo>& in,
+                                                    const char* kernel_name, DType out_dtype,
+                                                    int code, bool with_op) {
+  std::vector<Shape> shapes;
+  std::vector<int> operands;
+  for (size_t i = 0; i < in.size(); ++i) {
+    shapes.push_back(in[i].desc.shape);
+    operands.push_back(static_cast<int>(i));
+  }
+  KILN_ASSIGN_OR_RETURN(Shape out, cpu::broadcast_shapes(shapes));
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("elementwise", "-DT=float", kernel_name));
+  return std::unique_ptr<DeviceKernel>(std::make_unique<BroadcastKernel>(
+      ctx, std::move(k), kernel_name, operands, shapes, out, out_dtype, code, with_op));
+}
+
+Expected<std::unique_ptr<DeviceKernel>> binary_prepare(ClContext& ctx, const ir::Node& n,
+                                                       const std::vector<InputInfo>& in) {
+  return binary_like(ctx, n, in, "binary", DType::kFloat32, binary_codes().at(n.op_type()), true);
+}
+Expected<std::unique_ptr<DeviceKernel>> compare_prepare(ClContext& ctx, const ir::Node& n,
+                                                        const std::vector<InputInfo>& in) {
+  return binary_like(ctx, n, in, "compare", DType::kBool, compare_codes().at(n.op_type()), true);
+}
+Expected<std::unique_ptr<DeviceKernel>> where_prepare(ClContext& ctx, const ir::Node& n,
+                                                      const std::vector<InputInfo>& in) {
+  return binary_like(ctx, n, in, "where_select", in[1].desc.dtype, 0, false);
+}
+
+// --- aliases -------------------------------------------------------------------------------------
+
+// Output 0 is input 0's bytes (Identity, Dropout in inference). Dropout's mask output is not
+// supported here (the node then runs on the CPU).
+class AliasKernel : public DeviceKernel {
+ public:
+  explicit AliasKernel(const TensorDesc& d) {
+    outputs_ = {d};
+    aliases_ = {0};
+  }
+  Status enqueue(const std::vector<DeviceTensor>&, const std::vector<DeviceTensor>&) override {
+    return Status::ok();
+  }
+  std::string name() const override { return "alias"; }
+};
+
+Support alias_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (in.empty() || !in[0].present) return Support::no("missing input");
+  if (n.outputs().size() > 1 && n.outputs()[1]) return Support::no("Dropout mask output");
+  if (n.op_type() == "Dropout" && in.size() > 2 && in[2].present)
+    return Support::no("Dropout with a training_mode input");
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> alias_prepare(ClContext&, const ir::Node&,
+                                                      const std::vector<InputInfo>& in) {
+  return std::unique_ptr<DeviceKernel>(std::make_unique<AliasKernel>(in[0].desc));
+}
+
+}  // namespace
+
+void register_cl_elementwise(ClOpRegistry& r) {
+  for (const auto& [op, code] : unary_codes()) {
+    ClOpDef d{{}, unary_supports, unary_prepare};
+    if (op == "Clip") d.host_inputs = {1, 2};
+    r.add(op, d);
+  }
+  for (const auto& [op, code] : binary_codes()) r.add(op, {{}, binary_supports, binary_prepare});
+  for (const auto& [op, code] : compare_codes()) r.add(op, {{}, binary_supports, compare_prepare});
+  r.add("Where", {{}, where_supports, where_prepare});
+  r.add("Identity", {{}, alias_supports, alias_prepare});
+  r.add("Dropout", {{}, alias_supports, alias_prepare});
+}
+
+}  // namespace kiln::opencl
