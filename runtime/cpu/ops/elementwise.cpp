@@ -2,6 +2,7 @@
 // others live in elementwise_binary.cpp, elementwise_unary.cpp and elementwise_cast.cpp) and
 // holds Identity and inference-mode Dropout.
 #include <cmath>
+#include <type_traits>
 
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"

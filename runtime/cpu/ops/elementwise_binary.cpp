@@ -305,8 +305,9 @@ T pow_float_exp(T x, double e) {
 }
 
 // The exponent as int64 (integer exponents; uint64 above int64 max saturates) or double.
-Tensor exponent_as(const Tensor& b, bool integer) {
-  Tensor out = Tensor::create(integer ? DType::kInt64 : DType::kFloat64, b.shape()).value();
+Expected<Tensor> exponent_as(const Tensor& b, bool integer) {
+  KILN_ASSIGN_OR_RETURN(Tensor out,
+                        Tensor::create(integer ? DType::kInt64 : DType::kFloat64, b.shape()));
   visit_dtype(b.dtype(), [&](auto tag) {
     using E = decltype(tag);
     const E* p = b.data<E>();
@@ -336,8 +337,12 @@ Status pow_kernel(OpContext& ctx) {
   if (b.dtype() == DType::kBool || !is_storable(b.dtype())) return bad_dtype(ctx, b.dtype());
   KILN_ASSIGN_OR_RETURN(Shape bs, b_shape_for(ctx, a, b));
   const bool int_exp = is_integer(b.dtype());
-  Tensor e =
-      (b.dtype() == DType::kInt64 || b.dtype() == DType::kFloat64) ? b : exponent_as(b, int_exp);
+  Tensor e = b;
+  if (b.dtype() != DType::kInt64 && b.dtype() != DType::kFloat64) {
+    auto conv = exponent_as(b, int_exp);
+    if (!conv) return conv.status().with_context(ctx.node().describe());
+    e = std::move(*conv);
+  }
   Status st = bad_dtype(ctx, a.dtype());
   visit_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
