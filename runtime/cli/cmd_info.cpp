@@ -61,6 +61,22 @@ std::string human_bytes(uint64_t b) {
   return buf;
 }
 
+// Error messages from libraries may span lines (the onnx checker's do); errors print as one.
+std::string one_line(const std::string& m) {
+  std::string out;
+  bool space = false;
+  for (char c : m) {
+    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
 std::string domain_name(const std::string& d) {
   return d.empty() ? "ai.onnx" : d;
 }
@@ -84,7 +100,7 @@ int cmd_info(int argc, char** argv) {
   const std::string path = args.positional()[0];
   auto model = onnx_io::load_model(path);
   if (!model) {
-    std::fprintf(stderr, "kiln info: %s\n", model.status().message().c_str());
+    std::fprintf(stderr, "kiln info: %s\n", one_line(model.status().message()).c_str());
     return kExitFailure;
   }
   const ir::Graph& g = *model->graph;

@@ -247,9 +247,25 @@ bool split_pair(const std::string& s, std::string* key, std::string* value) {
   return true;
 }
 
+// Error messages from libraries may span lines (the onnx checker's do); errors print as one.
+std::string one_line(const std::string& m) {
+  std::string out;
+  bool space = false;
+  for (char c : m) {
+    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
 int fail(const Failure& f) {
-  std::fprintf(stderr, "kiln run: %s\n", f.message.c_str());
-  if (f.code == kExitUsage) std::fprintf(stderr, "Run 'kiln run --help' for the options.\n");
+  std::fprintf(stderr, "kiln run: %s%s\n", one_line(f.message).c_str(),
+               f.code == kExitUsage ? " (see 'kiln run --help')" : "");
   return f.code;
 }
 
