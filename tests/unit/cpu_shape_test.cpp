@@ -433,5 +433,41 @@ TEST(CpuShape, DtypeAgnosticMoves) {
   EXPECT_EQ(values(ok1(run_op("Concat", 13, {u8, u8}, {{"axis", int_attr(0)}}))), (V{5, 6, 5, 6}));
 }
 
+TEST(CpuShape, HostileInputsGiveErrors) {
+  Tensor x = iota_f32({10});
+  EXPECT_EQ(values(ok1(run_op("Slice", 13,
+                              {x, i64v({5}), i64v({INT64_MIN}), i64v({0}), i64v({INT64_MIN})}))),
+            (V{5}));
+  expect_error(run_op("GatherND", 13, {iota_f32({2, 2}), i64({2, 1}, {0, 1})},
+                      {{"batch_dims", int_attr(3)}}),
+               "batch_dims");
+  expect_error(run_op("Gather", 13, {x, f32({1}, {0})}), "int32 or int64");
+  expect_error(run_op("OneHot", 11, {i64v({1}), Tensor::scalar<int64_t>(2), f32({3}, {0, 1, 2})}),
+               "values");
+  expect_error(run_op("Tile", 13, {iota_f32({2}), i64v({INT64_MAX})}), "overflows");
+  expect_error(run_op("Concat", 13, {x, i64v({1})}, {{"axis", int_attr(0)}}), "dtype");
+  expect_error(run_op("Trilu", 14, {x}), "rank");
+  expect_error(
+      run_op("Range", 13, {Tensor::scalar(1.0f), Tensor::scalar(2.0), Tensor::scalar(1.0f)}),
+      "same dtype");
+  expect_error(run_op("DepthToSpace", 13, {iota_f32({1, 4, 1, 1})},
+                      {{"blocksize", int_attr(2)}, {"mode", str_attr("XYZ")}}),
+               "mode");
+  expect_error(run_op("DepthToSpace", 13, {iota_f32({1, 4, 1, 1})}, {{"blocksize", int_attr(0)}}),
+               "blocksize");
+  expect_error(run_op("EyeLike", 13, {iota_f32({1, 2, 2})}), "2-D");
+  expect_error(run_op("ReverseSequence", 13, {iota_f32({2, 2}), i64v({1, 1})},
+                      {{"batch_axis", int_attr(0)}}),
+               "batch_axis");
+  expect_error(run_op("Split", 18, {x}, {{"num_outputs", int_attr(3)}}, 2), "num_outputs");
+  expect_error(run_op("Expand", 13, {x, Tensor::from_vector<int32_t>({1}, {10})}), "int64");
+  expect_error(run_op("ScatterElements", 13, {x, i64({1}, {0}), f32({2}, {1, 2})}),
+               "updates shape");
+  expect_error(run_op("Transpose", 13, {iota_f32({2, 2})}, {{"perm", ints_attr({0, 5})}}),
+               "permutation");
+  expect_error(run_op("Squeeze", 11, {iota_f32({1, 2})}, {{"axes", ints_attr({0, 0})}}),
+               "repeated");
+}
+
 }  // namespace
 }  // namespace kiln::cpu

@@ -166,7 +166,9 @@ Status slice_kernel(OpContext& ctx) {
   std::vector<int64_t> in_st = strides_of(x.shape()), st = in_st;
   int64_t base = 0;
   for (size_t i = 0; i < k; ++i) {
-    const int64_t a = axes[i], d = x.shape()[a], step = steps[i];
+    const int64_t a = axes[i], d = x.shape()[a];
+    // INT64_MIN and -INT64_MAX take the same elements; the latter can be negated.
+    const int64_t step = std::max(steps[i], -std::numeric_limits<int64_t>::max());
     if (step == 0) return ctx.invalid("step for axis " + std::to_string(a) + " is 0");
     int64_t s = starts[i], e = ends[i];
     if (s < 0) s = s < -d ? -1 - d : s + d;  // keeps INT64_MIN from wrapping
