@@ -50,7 +50,10 @@ Expected<QuantLayout> quant_layout(const OpContext& ctx, const Shape& x, const T
   const int64_t block = ctx.opset() >= 21 ? ctx.attr_int("block_size", 0) : 0;
   if (block < 0) return ctx.invalid("block_size must be >= 0, got " + std::to_string(block));
   const int64_t axis_attr = ctx.opset() >= 13 ? ctx.attr_int("axis", 1) : 1;
-  if (block == 0 && scale.rank() <= 1 && scale.numel() == 1) return q;  // per tensor
+  if (block == 0 && scale.rank() <= 1 && scale.numel() == 1) {  // per tensor
+    q.inner = numel_of(x);
+    return q;
+  }
   if (ctx.opset() < 13)
     return ctx.invalid("scale must be a scalar before opset 13, got " +
                        shape_to_string(scale.shape()));

@@ -247,8 +247,9 @@ Status qlinear_matmul_kernel(OpContext& ctx) {
           for (int64_t n = 0; n < N; ++n) {
             const int64_t yi = ymap.at(bi, m, n);
             const float mult = round_st(round_st(a_s * bsv[bmap.at(bi, 0, n)]) / ysv[yi]);
-            double v = static_cast<double>(row[n]) * static_cast<double>(mult) + yz[yi];
-            v = std::isnan(v) ? lo : std::clamp(std::nearbyint(v), lo, hi);
+            // saturate(round(C * multiplier) + y_zero_point), rounding half to even.
+            double v = static_cast<double>(row[n]) * static_cast<double>(mult);
+            v = std::isnan(v) ? lo : std::clamp(std::nearbyint(v) + yz[yi], lo, hi);
             const int iv = static_cast<int>(v);
             out[n] =
                 y_signed ? static_cast<uint8_t>(static_cast<int8_t>(iv)) : static_cast<uint8_t>(iv);
