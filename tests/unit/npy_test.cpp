@@ -2,6 +2,7 @@
 // empty arrays, big-endian and Fortran-ordered input, and malformed files.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -16,10 +17,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string temp_path(const std::string& name) {
+// A scratch folder for this process, removed at exit.
+struct ScratchDir {
   fs::path dir = fs::temp_directory_path() / ("kiln_npy_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+std::string temp_path(const std::string& name) {
+  static ScratchDir scratch;
+  fs::create_directories(scratch.dir);
+  return (scratch.dir / name).string();
 }
 
 void write_file(const std::string& path, const std::string& bytes) {
@@ -47,7 +57,9 @@ void expect_same(const Tensor& a, const Tensor& b) {
   ASSERT_EQ(a.dtype(), b.dtype());
   ASSERT_EQ(a.shape(), b.shape());
   ASSERT_EQ(a.nbytes(), b.nbytes());
-  if (a.nbytes()) EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()), 0);
+  if (a.nbytes()) {
+    EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()), 0);
+  }
 }
 
 TEST(Npy, RoundTripEveryDtype) {
