@@ -1,0 +1,142 @@
+// OpCases for elementwise ops: every unary op on odd sizes, binary ops with broadcasting,
+// comparisons, Where, Identity/Dropout.
+#include "tests/opcases/op_case.h"
+
+namespace kiln::testing {
+
+std::vector<OpCase> elementwise_cases() {
+  std::vector<OpCase> v;
+  const std::vector<Shape> sizes = {{1}, {13}, {127}, {3, 5, 7}};
+  struct U {
+    const char* op;
+    double lo, hi;
+    std::map<std::string, ir::Attribute> attrs;
+  };
+  const std::vector<U> unary = {
+      {"Relu", -2, 2, {}},        {"LeakyRelu", -2, 2, {{"alpha", attr_f(0.1f)}}},
+      {"Elu", -2, 2, {}},         {"Sigmoid", -8, 8, {}},
+      {"Tanh", -4, 4, {}},        {"Exp", -4, 4, {}},
+      {"Log", 0.01, 10, {}},      {"Sqrt", 0, 10, {}},
+      {"Erf", -3, 3, {}},         {"Neg", -2, 2, {}},
+      {"Abs", -2, 2, {}},         {"Reciprocal", 0.1, 4, {}},
+      {"Floor", -5, 5, {}},       {"Ceil", -5, 5, {}},
+      {"HardSigmoid", -4, 4, {}}, {"Softplus", -4, 4, {}},
+      {"Sin", -4, 4, {}},         {"Cos", -4, 4, {}},
+      {"Round", -5, 5, {}},       {"Sign", -2, 2, {}},
+      {"HardSwish", -5, 5, {}},   {"Selu", -2, 2, {}},
+      {"Softsign", -3, 3, {}},
+  };
+  for (const auto& u : unary)
+    for (const auto& s : sizes) {
+      OpCase c;
+      c.name = std::string(u.op) + "/" + shape_to_string(s);
+      c.op = u.op;
+      c.opset = 14;
+      c.attrs = u.attrs;
+      c.inputs = {in_f32(s, u.lo, u.hi)};
+      c.atol = 1e-5;
+      c.rtol = 1e-5;
+      v.push_back(c);
+    }
+  {
+    OpCase c;
+    c.name = "Gelu/erf_127";
+    c.op = "Gelu";
+    c.opset = 20;
+    c.inputs = {in_f32({127}, -4, 4)};
+    v.push_back(c);
+    c.name = "Gelu/tanh_13x5";
+    c.attrs = {{"approximate", attr_s("tanh")}};
+    c.inputs = {in_f32({13, 5}, -4, 4)};
+    v.push_back(c);
+  }
+  {
+    OpCase c;
+    c.name = "Clip/opset6_attrs";
+    c.op = "Clip";
+    c.opset = 6;
+    c.attrs = {{"min", attr_f(-0.5f)}, {"max", attr_f(0.25f)}};
+    c.inputs = {in_f32({127})};
+    v.push_back(c);
+    c.name = "Clip/opset13_inputs";
+    c.opset = 13;
+    c.attrs = {};
+    InputSpec lo = const_f32({}, -0.3, -0.3), hi = const_f32({}, 0.6, 0.6);
+    lo.values = {-0.3};
+    hi.values = {0.6};
+    c.inputs = {in_f32({3, 13}), lo, hi};
+    v.push_back(c);
+    c.name = "Clip/opset13_min_only";
+    c.inputs = {in_f32({13}), lo, omitted()};
+    v.push_back(c);
+  }
+  // Binary ops over shapes that exercise every broadcast pattern.
+  const std::vector<std::pair<Shape, Shape>> pairs = {
+      {{1}, {1}},          {{13}, {13}},           {{127}, {1}},
+      {{1}, {127}},        {{3, 13}, {13}},        {{13, 1}, {1, 7}},
+      {{2, 3, 5}, {3, 1}}, {{4, 1, 6}, {1, 5, 1}}, {{2, 1, 3, 1, 5}, {1, 4, 1, 2, 1}},
+  };
+  for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow", "Min", "Max"})
+    for (const auto& [a, b] : pairs) {
+      OpCase c;
+      c.name = std::string(op) + "/" + shape_to_string(a) + "x" + shape_to_string(b);
+      c.op = op;
+      c.opset = 14;
+      bool pos = std::string(op) == "Pow" || std::string(op) == "Div";
+      c.inputs = {in_f32(a, pos ? 0.1 : -2, 2), in_f32(b, pos ? 0.1 : -2, 2)};
+      c.atol = 1e-5;
+      c.rtol = 1e-5;
+      v.push_back(c);
+    }
+  {
+    OpCase c;
+    c.name = "Add/constant_rhs";
+    c.op = "Add";
+    c.opset = 14;
+    c.inputs = {in_f32({5, 13}), const_f32({13})};
+    v.push_back(c);
+    c.name = "PRelu/channel_slope";
+    c.op = "PRelu";
+    c.inputs = {in_f32({2, 3, 7}), const_f32({3, 1}, 0, 0.5)};
+    v.push_back(c);
+  }
+  for (const char* op : {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"})
+    for (const auto& [a, b] : std::vector<std::pair<Shape, Shape>>{{{13}, {13}}, {{3, 13}, {1}}}) {
+      OpCase c;
+      c.name = std::string(op) + "/" + shape_to_string(a) + "x" + shape_to_string(b);
+      c.op = op;
+      c.opset = 16;
+      // Few distinct values so that equality actually happens.
+      InputSpec x = in_f32(a), y = in_f32(b);
+      x.values = {-1, 0, 1, 2, 0.5};
+      y.values = {0, 1, 0.5};
+      c.inputs = {x, y};
+      v.push_back(c);
+    }
+  {
+    OpCase c;
+    c.name = "Where/broadcast";
+    c.op = "Where";
+    c.opset = 16;
+    c.inputs = {in_bool({3, 1, 13}), in_f32({1, 5, 13}), in_f32({13})};
+    v.push_back(c);
+    c.name = "Where/same";
+    c.inputs = {in_bool({127}), in_f32({127}), in_f32({127})};
+    v.push_back(c);
+  }
+  {
+    OpCase c;
+    c.name = "Identity/13x7";
+    c.op = "Identity";
+    c.opset = 16;
+    c.inputs = {in_f32({13, 7})};
+    v.push_back(c);
+    c.name = "Dropout/inference";
+    c.op = "Dropout";
+    c.inputs = {in_f32({127})};
+    v.push_back(c);
+  }
+  return v;
+}
+
+}  // namespace kiln::testing

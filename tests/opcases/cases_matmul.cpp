@@ -1,0 +1,74 @@
+// OpCases for MatMul and Gemm: odd sizes that are not multiples of any tile, vectors, batch
+// broadcasting, transposes, alpha/beta and every bias shape.
+#include "tests/opcases/op_case.h"
+
+namespace kiln::testing {
+
+std::vector<OpCase> matmul_cases() {
+  std::vector<OpCase> v;
+  const std::vector<std::pair<Shape, Shape>> mm = {
+      {{1, 1}, {1, 1}},
+      {{13, 7}, {7, 5}},
+      {{127, 33}, {33, 65}},
+      {{5, 128}, {128, 64}},
+      {{1, 13}, {13, 127}},
+      {{13}, {13, 7}},
+      {{7, 13}, {13}},
+      {{13}, {13}},
+      {{3, 13, 7}, {7, 9}},
+      {{2, 1, 5, 6}, {3, 6, 4}},
+      {{4, 13, 31}, {4, 31, 17}},
+      {{0, 5}, {5, 3}},
+  };
+  for (const auto& [a, b] : mm) {
+    OpCase c;
+    c.name = "MatMul/" + shape_to_string(a) + "x" + shape_to_string(b);
+    c.op = "MatMul";
+    c.opset = 13;
+    c.inputs = {in_f32(a), in_f32(b)};
+    c.atol = 1e-4;
+    c.rtol = 1e-4;
+    v.push_back(c);
+  }
+  {
+    OpCase c;
+    c.name = "MatMul/const_weight_127x96";
+    c.op = "MatMul";
+    c.opset = 13;
+    c.inputs = {in_f32({2, 17, 127}), const_f32({127, 96})};
+    c.atol = 1e-4;
+    c.rtol = 1e-4;
+    v.push_back(c);
+  }
+  struct G {
+    bool ta, tb;
+    Shape c;
+    float alpha, beta;
+  };
+  const std::vector<G> gemm = {
+      {false, false, {}, 1, 1},         {false, true, {17}, 1, 1},
+      {true, false, {13, 17}, 0.5f, 2}, {true, true, {1, 17}, 1, 0.5f},
+      {false, true, {13, 1}, 2, 1},     {false, false, {1}, 1, 1},
+  };
+  int idx = 0;
+  for (const auto& g : gemm) {
+    OpCase c;
+    c.name = "Gemm/case" + std::to_string(idx++);
+    c.op = "Gemm";
+    c.opset = 13;
+    const int64_t M = 13, K = 29, N = 17;
+    c.inputs = {in_f32(g.ta ? Shape{K, M} : Shape{M, K}),
+                const_f32(g.tb ? Shape{N, K} : Shape{K, N})};
+    if (!g.c.empty()) c.inputs.push_back(const_f32(g.c));
+    c.attrs = {{"transA", attr_i(g.ta)},
+               {"transB", attr_i(g.tb)},
+               {"alpha", attr_f(g.alpha)},
+               {"beta", attr_f(g.beta)}};
+    c.atol = 1e-4;
+    c.rtol = 1e-4;
+    v.push_back(c);
+  }
+  return v;
+}
+
+}  // namespace kiln::testing
