@@ -143,7 +143,9 @@ Expected<Tensor> random_input(const ir::Value& in, const std::map<std::string, i
                                         "'; give its value with --dim " + d.param + "=N");
     }
   }
-  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::create(info.dtype, shape));
+  auto created = Tensor::create(info.dtype, shape);
+  if (!created) return created.status().with_context(what + " (--random)");
+  Tensor t = std::move(*created);
   uint64_t state = seed ^ fnv1a(in.name());
   const int64_t n = t.numel();
   if (is_float(t.dtype())) {
