@@ -222,6 +222,18 @@ TEST(CpuGemm, IntegerAndHalf) {
   EXPECT_EQ(values((*h)[0]), std::vector<double>{1.5});
 }
 
+TEST(CpuGemm, TransposedFormsAgreeBitwise) {
+  // transB uses the dot-product loop, the plain form the row loop: same k order, same bits.
+  const auto av = pseudo_random(7 * 33, 3), bv = pseudo_random(33 * 5, 4);
+  std::vector<float> bt(5 * 33);
+  for (int k = 0; k < 33; ++k)
+    for (int n = 0; n < 5; ++n) bt[n * 33 + k] = bv[k * 5 + n];
+  auto r1 = run_op("Gemm", 13, {f32({7, 33}, av), f32({33, 5}, bv)});
+  auto r2 = run_op("Gemm", 13, {f32({7, 33}, av), f32({5, 33}, bt)}, {{"transB", int_attr(1)}});
+  ASSERT_TRUE(r1.has_value() && r2.has_value());
+  EXPECT_EQ(std::memcmp((*r1)[0].raw_data(), (*r2)[0].raw_data(), (*r1)[0].nbytes()), 0);
+}
+
 TEST(CpuGemm, Errors) {
   const Tensor a = f32({2, 3}, {1, 2, 3, 4, 5, 6});
   const Tensor b = f32({3, 2}, {1, 0, 0, 1, 1, 1});

@@ -26,6 +26,21 @@ namespace kiln::cpu {
 template <typename Acc, typename TA, typename TB>
 void gemm_ref_rows(int64_t m_begin, int64_t m_end, int64_t N, int64_t K, const TA* a, int64_t a_rs,
                    int64_t a_cs, const TB* b, int64_t b_rs, int64_t b_cs, Acc* c, int64_t ldc) {
+  if (b_rs == 1 && b_cs != 1) {
+    // B is stored transposed (columns contiguous): dot products, still k ascending from zero,
+    // which gives the same values as the row form below.
+    for (int64_t m = m_begin; m < m_end; ++m) {
+      const TA* arow = a + m * a_rs;
+      for (int64_t n = 0; n < N; ++n) {
+        const TB* bcol = b + n * b_cs;
+        Acc acc = Acc(0);
+        for (int64_t k = 0; k < K; ++k)
+          acc += static_cast<Acc>(arow[k * a_cs]) * static_cast<Acc>(bcol[k]);
+        c[m * ldc + n] = acc;
+      }
+    }
+    return;
+  }
   for (int64_t m = m_begin; m < m_end; ++m) {
     Acc* crow = c + m * ldc;
     for (int64_t n = 0; n < N; ++n) crow[n] = Acc(0);
