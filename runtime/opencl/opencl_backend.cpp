@@ -17,6 +17,9 @@ const ClOpRegistry& cl_registry() {
     ClOpRegistry r;
     register_cl_elementwise(r);
     register_cl_matmul(r);
+    register_cl_reduce(r);
+    register_cl_data(r);
+    register_cl_nn(r);
     return r;
   }();
   return reg;

@@ -53,6 +53,9 @@ InputSpec omitted();
 // Cases per op family (tests/opcases/cases_<family>.cpp), and all of them.
 std::vector<OpCase> elementwise_cases();
 std::vector<OpCase> matmul_cases();
+std::vector<OpCase> reduce_cases();
+std::vector<OpCase> data_cases();
+std::vector<OpCase> nn_cases();
 const std::vector<OpCase>& all_op_cases();
 
 // A one-node graph for the case, and deterministic feeds (seeded by the case name).
