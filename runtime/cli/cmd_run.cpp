@@ -17,6 +17,7 @@
 #include "runtime/cli/commands.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/io/tensor_io.h"
+#include "runtime/device/hybrid_executor.h"
 #include "runtime/session.h"
 
 namespace kiln::cli {
@@ -40,7 +41,7 @@ const char* kHelp =
     "  --output-dir DIR    write each output as DIR/NAME.npy\n"
     "  --threads N         CPU threads (default: one per hardware thread)\n"
     "  --json FILE         write a JSON summary\n"
-    "  --verbose           also describe the inputs\n"
+    "  --verbose           also describe the inputs and where each node ran\n"
     "  --quiet             print nothing but errors\n"
     "In file names, the characters '/', '\\' and ':' of tensor names are replaced by '_'.\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
@@ -431,6 +432,17 @@ int cmd_run(int argc, char** argv) {
   auto outputs = s.run(feeds);
   if (!outputs) return fail({kExitFailure, outputs.status().message()});
   const double run_ms = ms_since(t0);
+  if (verbose && s.device_executor()) {
+    // Where each node ran: the partition of the graph between the device and the CPU.
+    const auto& placement = s.device_executor()->last_assignment();
+    size_t on_device = 0;
+    for (const auto& a : placement) on_device += a.on_device ? 1 : 0;
+    std::printf("placement: %zu of %zu nodes on %s\n", on_device, placement.size(),
+                s.device().c_str());
+    for (const auto& a : placement)
+      if (!a.on_device && a.node)
+        std::printf("  cpu: %s: %s\n", a.node->describe().c_str(), a.reason.c_str());
+  }
 
   // Outputs.
   const std::string out_dir = args.get("output-dir");
