@@ -45,6 +45,11 @@ struct HybridExecutor::Slot {
   TensorDesc desc() const { return has_host ? TensorDesc{host.dtype(), host.shape()} : dev.desc; }
 };
 
+struct HybridExecutor::MemoryPlan {
+  std::shared_ptr<DeviceBuffer> arena;
+  std::map<int, std::pair<size_t, size_t>> slots;  // value id -> (offset, bytes)
+};
+
 struct HybridExecutor::Prepared {
   bool on_device = false;
   std::string reason;
@@ -108,7 +113,7 @@ Expected<DeviceTensor> HybridExecutor::to_device(const ir::Value* v, Slot& slot)
   if (v && v->is_initializer()) {
     KILN_ASSIGN_OR_RETURN(d.buffer, backend_->allocate(std::max<size_t>(d.desc.nbytes(), 4)));
   } else {
-    KILN_ASSIGN_OR_RETURN(d.buffer, buffers_->get(d.desc.nbytes()));
+    KILN_ASSIGN_OR_RETURN(d, allocate_value(v, d.desc));
   }
   if (d.desc.nbytes()) KILN_RETURN_IF_ERROR(backend_->upload(slot.host, d));
   if (v && v->is_initializer()) {
@@ -118,6 +123,79 @@ Expected<DeviceTensor> HybridExecutor::to_device(const ir::Value* v, Slot& slot)
     slot.has_dev = true;
   }
   return d;
+}
+
+Expected<DeviceTensor> HybridExecutor::allocate_value(const ir::Value* v, const TensorDesc& desc) {
+  DeviceTensor d;
+  d.desc = desc;
+  const size_t bytes = desc.nbytes();
+  if (plan_ && v) {
+    auto it = plan_->slots.find(v->id());
+    if (it != plan_->slots.end() && bytes <= it->second.second) {
+      d.buffer = plan_->arena;
+      d.offset = it->second.first;
+      return d;
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(d.buffer, buffers_->get(bytes));
+  if (!plan_ && v) recorded_.push_back({v->id(), bytes, step_, step_});
+  return d;
+}
+
+Status HybridExecutor::build_plan(const std::string& signature) {
+  // Lifetimes: from the step that made the value to its last reader; graph outputs live to the
+  // end; a value viewed by an alias lives as long as the alias does.
+  std::map<int, size_t> last;
+  for (const auto& r : recorded_) last[r.value] = r.def;
+  auto last_use = [&](int id) -> size_t {
+    int lu = id < static_cast<int>(last_use_.size()) ? last_use_[id] : -1;
+    return lu == INT_MAX ? order_.size() : static_cast<size_t>(std::max(lu, 0));
+  };
+  for (auto& [id, l] : last) l = std::max(l, last_use(id));
+  for (const auto& [alias, root] : alias_root_) {
+    auto it = last.find(root);
+    if (it != last.end()) it->second = std::max(it->second, last_use(alias));
+  }
+  std::vector<Lifetime> items = recorded_;
+  for (auto& r : items) {
+    r.last = last[r.value];
+    r.bytes = std::max<size_t>((r.bytes + 255) / 256 * 256, 256);
+  }
+  std::sort(items.begin(), items.end(), [](const Lifetime& a, const Lifetime& b) {
+    return a.bytes != b.bytes ? a.bytes > b.bytes : a.def < b.def;
+  });
+  auto plan = std::make_unique<MemoryPlan>();
+  struct Placed {
+    size_t off, bytes, def, last;
+  };
+  std::vector<Placed> placed;
+  size_t total = 0;
+  for (const auto& r : items) {
+    // First fit: the lowest offset whose range overlaps no value alive at the same time.
+    std::vector<std::pair<size_t, size_t>> busy;
+    for (const auto& p : placed)
+      if (!(p.last < r.def || r.last < p.def)) busy.push_back({p.off, p.off + p.bytes});
+    std::sort(busy.begin(), busy.end());
+    size_t off = 0;
+    for (const auto& [b, e] : busy) {
+      if (off + r.bytes <= b) break;
+      off = std::max(off, e);
+    }
+    placed.push_back({off, r.bytes, r.def, r.last});
+    plan->slots[r.value] = {off, r.bytes};
+    total = std::max(total, off + r.bytes);
+  }
+  if (total > 0) {
+    auto arena = backend_->allocate(total);
+    if (!arena) {
+      spdlog::warn("no memory plan for this input shape: {}", arena.status().message());
+      return Status::ok();  // runs keep using the buffer pool
+    }
+    plan->arena = std::move(*arena);
+  }
+  last_arena_bytes_ = total;
+  plans_[signature] = std::move(plan);
+  return Status::ok();
 }
 
 Status HybridExecutor::to_host(Slot& slot) {
@@ -197,9 +275,19 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
     slots[v->id()].has_host = true;
   }
   assignment_.assign(order_.size(), {});
+  std::string signature;
+  for (ir::Value* in : graph_.inputs()) {
+    const Tensor& t = slots[in->id()].host;
+    signature += desc_to_string({t.dtype(), t.shape()}) + ";";
+  }
+  auto plan_it = plans_.find(signature);
+  plan_ = plan_it == plans_.end() ? nullptr : plan_it->second.get();
+  recorded_.clear();
+  alias_root_.clear();
 
   for (size_t i = 0; i < order_.size(); ++i) {
     const ir::Node& n = *order_[i];
+    step_ = i;
     std::vector<InputInfo> infos(n.inputs().size());
     for (size_t k = 0; k < n.inputs().size(); ++k) {
       const ir::Value* v = n.inputs()[k];
@@ -238,10 +326,17 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
         if (a >= 0) {
           outs[o].buffer = ins[a].buffer;
           outs[o].offset = ins[a].offset;
+          const ir::Value* src = n.inputs()[a];
+          if (src && n.outputs()[o]) {
+            auto root = alias_root_.find(src->id());
+            alias_root_[n.outputs()[o]->id()] =
+                root == alias_root_.end() ? src->id() : root->second;
+          }
         } else {
-          auto b = buffers_->get(descs[o].nbytes());
+          auto b = allocate_value(n.outputs()[o], descs[o]);
           if (!b) return b.status().with_context(n.describe());
-          outs[o].buffer = std::move(*b);
+          outs[o].buffer = std::move(b->buffer);
+          outs[o].offset = b->offset;
         }
       }
       Status st = p->kernel->enqueue(ins, outs);
@@ -309,6 +404,7 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
     out.push_back(s.host);
   }
   KILN_RETURN_IF_ERROR(backend_->finish());
+  if (!plan_) KILN_RETURN_IF_ERROR(build_plan(signature));
   return out;
 }
 

@@ -1,8 +1,13 @@
 // Runs an ir::Graph on one device Backend with the CPU reference path taking every node the
 // device does not support. Values live on the host, on the device, or both; transfers are
 // inserted where a node needs a value on the other side. Kernels are prepared once per node and
-// input-shape signature (a repeated signature prepares nothing), weights are uploaded once, and
-// device buffers of dead values are recycled through a size-bucketed pool.
+// input-shape signature (a repeated signature prepares nothing) and weights are uploaded once.
+//
+// Memory: the first run with a new input-shape signature records every device value's size and
+// lifetime (aliases such as Reshape extend the lifetime of the bytes they view) and builds a
+// memory plan: offsets in one arena buffer, first-fit by decreasing size over non-overlapping
+// lifetimes. Later runs with that signature place values at their planned offsets; a value
+// that does not fit its slot (data-dependent shapes) takes a pooled buffer instead.
 #pragma once
 
 #include <map>
@@ -36,13 +41,27 @@ class HybridExecutor {
   const std::vector<NodeAssignment>& last_assignment() const { return assignment_; }
   // Number of kernels prepared so far (a repeated shape signature adds none).
   size_t kernels_prepared() const { return kernels_prepared_; }
+  // Memory plans built so far (one per input-shape signature) and the last one's arena size.
+  size_t plans_built() const { return plans_.size(); }
+  size_t last_arena_bytes() const { return last_arena_bytes_; }
 
  private:
   struct Prepared;
   struct Slot;
   class BufferPool;
 
+  struct MemoryPlan;
+  struct Lifetime {
+    int value;
+    size_t bytes;
+    size_t def;
+    size_t last;
+  };
+
   Expected<DeviceTensor> to_device(const ir::Value* v, Slot& slot);
+  // Device memory for value v produced (or uploaded) at the current step.
+  Expected<DeviceTensor> allocate_value(const ir::Value* v, const TensorDesc& desc);
+  Status build_plan(const std::string& signature);
   Status to_host(Slot& slot);
   Expected<Prepared*> lookup(size_t index, const std::vector<InputInfo>& inputs);
 
@@ -58,6 +77,13 @@ class HybridExecutor {
   std::map<int, DeviceTensor> weights_;  // value id -> uploaded initializer
   std::vector<NodeAssignment> assignment_;
   size_t kernels_prepared_ = 0;
+
+  std::map<std::string, std::unique_ptr<MemoryPlan>> plans_;  // by input-shape signature
+  MemoryPlan* plan_ = nullptr;      // the plan in use this run (nullptr while recording one)
+  std::vector<Lifetime> recorded_;  // while recording
+  std::map<int, int> alias_root_;   // value id -> value id whose bytes it views
+  size_t step_ = 0;
+  size_t last_arena_bytes_ = 0;
 };
 
 }  // namespace kiln::device

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "graph/onnx/importer.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/device/hybrid_executor.h"
 #include "runtime/opencl/opencl_backend.h"
@@ -52,7 +53,9 @@ void run_all_cases(device::Backend* backend, const std::set<std::string>& regist
 
 TEST(OpenClOps, EveryCaseMatchesCpu) {
   auto b = opencl::OpenClBackend::create("opencl");
-  if (!b) GTEST_SKIP() << "no OpenCL device: " << b.status().message();
+  if (!b) {
+    GTEST_SKIP() << "no OpenCL device: " << b.status().message();
+  }
   auto ops = opencl::cl_registry().ops();
   run_all_cases(b->get(), std::set<std::string>(ops.begin(), ops.end()));
 }
@@ -68,6 +71,56 @@ TEST(OpenClOps, EveryKernelHasACase) {
 TEST(OpCases, NamesAreUnique) {
   std::set<std::string> names;
   for (const OpCase& c : all_op_cases()) EXPECT_TRUE(names.insert(c.name).second) << c.name;
+}
+
+}  // namespace
+}  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+// A real model (the bundled encoder) on the device: several sequence lengths, each repeated.
+// Every run equals the CPU path; a repeated shape builds no new kernel and no new memory plan.
+TEST(OpenClModel, ExampleEncoderPlansPerShape) {
+  auto backend = opencl::OpenClBackend::create("opencl");
+  if (!backend) {
+    GTEST_SKIP() << "no OpenCL device: " << backend.status().message();
+  }
+  auto model =
+      onnx_io::load_model(std::string(KILN_SOURCE_DIR) + "/tests/models/example/encoder.onnx");
+  ASSERT_TRUE(model.has_value()) << model.status().to_string();
+  const ir::Graph& g = *model->graph;
+  cpu::Executor ref(g, 1);
+  device::HybridExecutor dev(g, backend->get(), 1);
+  ASSERT_TRUE(dev.prepare().is_ok());
+  size_t plans = 0;
+  std::set<int64_t> seen;
+  for (int64_t seq : {7, 16, 7, 1, 16}) {
+    SCOPED_TRACE("sequence length " + std::to_string(seq));
+    Tensor ids = Tensor::create(DType::kInt64, {1, seq}).value();
+    Tensor mask = Tensor::create(DType::kInt64, {1, seq}).value();
+    for (int64_t i = 0; i < seq; ++i) {
+      ids.data<int64_t>()[i] = (i * 37 + 11) % 1000;
+      mask.data<int64_t>()[i] = i < seq - 1 || seq == 1 ? 1 : 0;
+    }
+    std::map<std::string, Tensor> feeds = {{"input_ids", ids}, {"attention_mask", mask}};
+    auto want = ref.run(feeds);
+    ASSERT_TRUE(want.has_value()) << want.status().to_string();
+    size_t kernels_before = dev.kernels_prepared();
+    auto got = dev.run(feeds);
+    ASSERT_TRUE(got.has_value()) << got.status().to_string();
+    for (size_t o = 0; o < want->size(); ++o) {
+      tools::Comparison c = tools::compare_tensors((*got)[o], (*want)[o], 1e-4, 1e-4);
+      EXPECT_TRUE(c.ok) << "output " << o << ": " << c.message;
+    }
+    if (!seen.insert(seq).second) {  // a repeated shape: nothing new is prepared or planned
+      EXPECT_EQ(dev.kernels_prepared(), kernels_before);
+      EXPECT_EQ(dev.plans_built(), plans);
+    }
+    plans = dev.plans_built();
+  }
+  EXPECT_EQ(dev.plans_built(), 3u);  // sequence lengths 7, 16 and 1
+  EXPECT_GT(dev.last_arena_bytes(), 0u);
 }
 
 }  // namespace
