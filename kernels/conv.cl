@@ -37,6 +37,8 @@ inline int ceil_div(int a, int b) { return -floor_div(-a, b); }
     const int b0 = o0 * s.x - pb.x, b1 = o1 * s.y - pb.y;                                        \
     int b2[TP];                                                                                  \
     for (int i = 0; i < TP; ++i) b2[i] = min(o2s + i, out.z - 1) * s.z - pb.z;                   \
+    /* Every pixel of the block is real and every tap along axis 2 lands inside the input. */ \
+    const bool interior = o2s + TP <= out.z && b2[0] >= 0 && b2[TP - 1] + (k.z - 1) * d.z < in.z; \
     float acc[TM][TP];                                                                           \
     for (int j = 0; j < TM; ++j)                                                                 \
       for (int i = 0; i < TP; ++i) acc[j][i] = 0.0f;                                             \
@@ -55,11 +57,18 @@ inline int ceil_div(int a, int b) { return -floor_div(-a, b); }
             float wv[TM];                                                                        \
             for (int j = 0; j < TM; ++j) wv[j] = wr[j][kb + k2];                                 \
             const int kd = k2 * d.z;                                                             \
-            for (int i = 0; i < TP; ++i) {                                                       \
-              const int i2 = b2[i] + kd;                                                         \
-              if (i2 >= 0 && i2 < in.z) {                                                        \
-                const float xv = xrow[i2];                                                       \
+            if (interior) {                                                                      \
+              for (int i = 0; i < TP; ++i) {                                                     \
+                const float xv = xrow[b2[i] + kd];                                               \
                 for (int j = 0; j < TM; ++j) acc[j][i] = fma(wv[j], xv, acc[j][i]);              \
+              }                                                                                  \
+            } else {                                                                             \
+              for (int i = 0; i < TP; ++i) {                                                     \
+                const int i2 = b2[i] + kd;                                                       \
+                if (i2 >= 0 && i2 < in.z) {                                                      \
+                  const float xv = xrow[i2];                                                     \
+                  for (int j = 0; j < TM; ++j) acc[j][i] = fma(wv[j], xv, acc[j][i]);            \
+                }                                                                                \
               }                                                                                  \
             }                                                                                    \
           }                                                                                      \
