@@ -108,9 +108,12 @@ __kernel void pool(__global const float* X, int x_off, __global float* Y, int y_
   const int o2 = p % out.z, o1 = (p / out.z) % out.y, o0 = p / (out.z * out.y);
   const int st0 = o0 * s.x - pb.x, st1 = o1 * s.y - pb.y, st2 = o2 * s.z - pb.z;
   // Kernel index ranges [lo, hi) whose positions fall inside the input.
-  const int lo0 = max(0, ceil_div(-st0, d.x)), hi0 = max(lo0, min(k.x, floor_div(in.x - 1 - st0, d.x) + 1));
-  const int lo1 = max(0, ceil_div(-st1, d.y)), hi1 = max(lo1, min(k.y, floor_div(in.y - 1 - st1, d.y) + 1));
-  const int lo2 = max(0, ceil_div(-st2, d.z)), hi2 = max(lo2, min(k.z, floor_div(in.z - 1 - st2, d.z) + 1));
+  const int lo0 = max(0, ceil_div(-st0, d.x));
+  const int hi0 = max(lo0, min(k.x, floor_div(in.x - 1 - st0, d.x) + 1));
+  const int lo1 = max(0, ceil_div(-st1, d.y));
+  const int hi1 = max(lo1, min(k.y, floor_div(in.y - 1 - st1, d.y) + 1));
+  const int lo2 = max(0, ceil_div(-st2, d.z));
+  const int hi2 = max(lo2, min(k.z, floor_div(in.z - 1 - st2, d.z) + 1));
   const __global float* xp = X + x_off + pl * insz;
   float r;
   if (mode == POOL_MAX) {
