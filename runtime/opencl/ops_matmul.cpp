@@ -1,13 +1,16 @@
 // OpenCL MatMul and Gemm (kernels/matmul.cl): numpy batch broadcasting, transposed operands and
-// Gemm's alpha / beta / broadcast bias, all through element strides.
+// Gemm's alpha / beta / broadcast bias. Row-major A with B [K, N] ("NN") or B [N, K] ("NT", as
+// exported Linear layers store weights) run register-blocked vector kernels whose tiles come
+// from the per-device table in gemm_tuning.cpp; other layouts run the general strided kernel.
 #include "runtime/cpu/ops/common.h"
+#include "runtime/opencl/gemm_tuning.h"
 #include "runtime/opencl/opencl_backend.h"
 
 namespace kiln::opencl {
 
 namespace {
 
-constexpr int kTM = 4, kTN = 4;
+constexpr int kTM = 4, kTN = 4;  // the general kernel's block (-DTM / -DTN)
 
 cl_int8 to_int8(const std::vector<int64_t>& v) {
   cl_int8 r{};
@@ -26,10 +29,44 @@ struct GemmGeometry {
   Shape out;
 };
 
+// Which kernel of kernels/matmul.cl runs a geometry.
+enum class GemmVariant { kGeneral, kNN, kNT };
+
+GemmVariant choose_variant(const GemmGeometry& g, const GemmTuning& t) {
+  if (g.sak != 1) return GemmVariant::kGeneral;  // A transposed
+  if (g.sbn == 1 && g.N >= t.nn_cols()) return GemmVariant::kNN;
+  if (g.sbk == 1) return GemmVariant::kNT;  // B stored [N, K] (or N == 1)
+  return GemmVariant::kGeneral;
+}
+
+const char* variant_kernel(GemmVariant v) {
+  switch (v) {
+    case GemmVariant::kNN:
+      return "gemm_nn";
+    case GemmVariant::kNT:
+      return "gemm_nt";
+    default:
+      return "gemm";
+  }
+}
+
+std::string variant_name(GemmVariant v, const GemmTuning& t) {
+  switch (v) {
+    case GemmVariant::kNN:
+      return "gemm_nn_" + std::to_string(t.nn_tm) + "x" + std::to_string(t.nn_cols());
+    case GemmVariant::kNT:
+      return "gemm_nt_" + std::to_string(t.nt_tm) + "x" + std::to_string(t.nt_tn) + "_k" +
+             std::to_string(t.nt_vw);
+    default:
+      return "gemm_strided_4x4";
+  }
+}
+
 class GemmKernel : public ClLaunchKernel {
  public:
-  GemmKernel(ClContext& ctx, cl::Kernel k, const GemmGeometry& g, bool has_bias_input)
-      : ClLaunchKernel(std::move(k), "gemm",
+  GemmKernel(ClContext& ctx, cl::Kernel k, const GemmGeometry& g, bool has_bias_input,
+             GemmVariant variant, const GemmTuning& t)
+      : ClLaunchKernel(std::move(k), variant_name(variant, t),
                        has_bias_input ? std::vector<int>{0, 1, 2} : std::vector<int>{0, 1, 0}, 1,
                        ctx) {
     outputs_ = {TensorDesc{DType::kFloat32, g.out}};
@@ -38,10 +75,21 @@ class GemmKernel : public ClLaunchKernel {
     set_fixed(a++, static_cast<cl_int>(g.M));
     set_fixed(a++, static_cast<cl_int>(g.N));
     set_fixed(a++, static_cast<cl_int>(g.K));
-    set_fixed(a++, static_cast<cl_int>(g.sam));
-    set_fixed(a++, static_cast<cl_int>(g.sak));
-    set_fixed(a++, static_cast<cl_int>(g.sbk));
-    set_fixed(a++, static_cast<cl_int>(g.sbn));
+    size_t bx = kTN, by = kTM, lx = t.gen_lx, ly = t.gen_ly;
+    if (variant == GemmVariant::kGeneral) {
+      set_fixed(a++, static_cast<cl_int>(g.sam));
+      set_fixed(a++, static_cast<cl_int>(g.sak));
+      set_fixed(a++, static_cast<cl_int>(g.sbk));
+      set_fixed(a++, static_cast<cl_int>(g.sbn));
+    } else {
+      set_fixed(a++, static_cast<cl_int>(g.sam));                                        // lda
+      set_fixed(a++, static_cast<cl_int>(variant == GemmVariant::kNN ? g.sbk : g.sbn));  // ldb
+      if (variant == GemmVariant::kNN) {
+        bx = t.nn_cols(), by = t.nn_tm, lx = t.nn_lx, ly = t.nn_ly;
+      } else {
+        bx = t.nt_tn, by = t.nt_tm, lx = t.nt_lx, ly = t.nt_ly;
+      }
+    }
     set_fixed(a++, static_cast<cl_int>(g.batch.size()));
     set_fixed(a++, to_int8(g.batch));
     set_fixed(a++, to_int8(g.a_bs));
@@ -51,10 +99,12 @@ class GemmKernel : public ClLaunchKernel {
     set_fixed(a++, static_cast<cl_int>(g.has_bias ? 1 : 0));
     set_fixed(a++, static_cast<cl_int>(g.bias_sm));
     set_fixed(a++, static_cast<cl_int>(g.bias_sn));
-    size_t gx = round_up(static_cast<size_t>((g.N + kTN - 1) / kTN), 8);
-    size_t gy = round_up(static_cast<size_t>((g.M + kTM - 1) / kTM), 8);
-    global_ = cl::NDRange(gx, gy, static_cast<size_t>(std::max<int64_t>(nb, 1)));
-    local_ = cl::NDRange(8, 8, 1);
+    // A fixed work-group size per kernel (PoCL compiles each new local size once).
+    size_t wx = (static_cast<size_t>(g.N) + bx - 1) / bx;
+    size_t wy = (static_cast<size_t>(g.M) + by - 1) / by;
+    global_ = cl::NDRange(round_up(wx, lx), round_up(wy, ly),
+                          static_cast<size_t>(std::max<int64_t>(nb, 1)));
+    local_ = cl::NDRange(lx, ly, 1);
     empty_ = g.M == 0 || g.N == 0 || nb == 0;
   }
   Status enqueue(const std::vector<DeviceTensor>& in,
@@ -66,6 +116,16 @@ class GemmKernel : public ClLaunchKernel {
  private:
   bool empty_ = false;
 };
+
+// Builds the kernel for a checked geometry with this device's tuning.
+Expected<std::unique_ptr<DeviceKernel>> make_gemm_kernel(ClContext& ctx, const GemmGeometry& g,
+                                                         bool has_bias_input) {
+  GemmTuning t = gemm_tuning_for(ctx.info());
+  GemmVariant v = choose_variant(g, t);
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("matmul", t.build_options(), variant_kernel(v)));
+  return std::unique_ptr<DeviceKernel>(
+      std::make_unique<GemmKernel>(ctx, std::move(k), g, has_bias_input, v, t));
+}
 
 Expected<GemmGeometry> matmul_geometry(const Shape& a_in, const Shape& b_in) {
   if (a_in.empty() || b_in.empty()) return invalid_argument("MatMul operands must not be scalars");
@@ -119,8 +179,7 @@ Support matmul_supports(const ir::Node&, const std::vector<InputInfo>& in) {
 Expected<std::unique_ptr<DeviceKernel>> matmul_prepare(ClContext& ctx, const ir::Node&,
                                                        const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(GemmGeometry g, matmul_geometry(in[0].desc.shape, in[1].desc.shape));
-  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("matmul", "-DTM=4 -DTN=4", "gemm"));
-  return std::unique_ptr<DeviceKernel>(std::make_unique<GemmKernel>(ctx, std::move(k), g, false));
+  return make_gemm_kernel(ctx, g, false);
 }
 
 int64_t attr_i(const ir::Node& n, const char* name, int64_t def) {
@@ -180,9 +239,7 @@ Support gemm_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
 Expected<std::unique_ptr<DeviceKernel>> gemm_prepare(ClContext& ctx, const ir::Node& n,
                                                      const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(GemmGeometry g, gemm_geometry(n, in));
-  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("matmul", "-DTM=4 -DTN=4", "gemm"));
-  return std::unique_ptr<DeviceKernel>(
-      std::make_unique<GemmKernel>(ctx, std::move(k), g, g.has_bias));
+  return make_gemm_kernel(ctx, g, g.has_bias);
 }
 
 }  // namespace

@@ -19,6 +19,18 @@ std::vector<OpCase> matmul_cases() {
       {{2, 1, 5, 6}, {3, 6, 4}},
       {{4, 13, 31}, {4, 31, 17}},
       {{0, 5}, {5, 3}},
+      // The vector kernels (gemm_nn: B [K, N] with N >= its column block; gemm_nt for B [N, K]):
+      // exact tiles, a shifted last column block, row edges, K not a multiple of the vector.
+      {{16, 16}, {16, 16}},
+      {{8, 32}, {32, 32}},
+      {{200, 64}, {64, 300}},
+      {{1, 64}, {64, 100}},
+      {{37, 50}, {50, 33}},
+      {{5, 0}, {0, 20}},
+      {{3, 1, 37, 20}, {2, 20, 33}},
+      {{2, 3, 9, 40}, {1, 40, 17}},
+      {{19, 300}, {300}},
+      {{1, 300}, {2, 300, 18}},
   };
   for (const auto& [a, b] : mm) {
     OpCase c;
@@ -57,6 +69,43 @@ std::vector<OpCase> matmul_cases() {
     c.op = "Gemm";
     c.opset = 13;
     const int64_t M = 13, K = 29, N = 17;
+    c.inputs = {in_f32(g.ta ? Shape{K, M} : Shape{M, K}),
+                const_f32(g.tb ? Shape{N, K} : Shape{K, N})};
+    if (!g.c.empty()) c.inputs.push_back(const_f32(g.c));
+    c.attrs = {{"transA", attr_i(g.ta)},
+               {"transB", attr_i(g.tb)},
+               {"alpha", attr_f(g.alpha)},
+               {"beta", attr_f(g.beta)}};
+    c.atol = 1e-4;
+    c.rtol = 1e-4;
+    v.push_back(c);
+  }
+  // Larger Gemms through the vector kernels (no transposes: gemm_nn; transB: gemm_nt; transA:
+  // the strided kernel), every bias shape, K below / at / above the vector width with a tail.
+  struct GB {
+    int64_t M, K, N;
+    bool ta, tb;
+    Shape c;
+    float alpha, beta;
+  };
+  const std::vector<GB> big = {
+      {37, 50, 45, false, false, {45}, 0.5f, 2},   {37, 50, 45, false, false, {37, 1}, 1, 1},
+      {37, 50, 45, false, false, {37, 45}, 1, -1}, {37, 50, 45, false, false, {1}, 2, 0.5f},
+      {37, 50, 45, false, true, {45}, 0.5f, 2},    {37, 50, 45, false, true, {37, 1}, 1, 1},
+      {37, 50, 45, false, true, {37, 45}, 1, -1},  {37, 50, 45, false, true, {}, 1, 1},
+      {9, 16, 20, false, true, {1, 20}, 1, 1},     {9, 5, 20, false, true, {9, 20}, 1, 1},
+      {64, 128, 48, false, true, {48}, 1, 1},      {64, 128, 48, false, false, {48}, 1, 1},
+      {1, 77, 130, false, false, {130}, 1, 1},     {1, 77, 130, false, true, {130}, 1, 1},
+      {37, 50, 45, true, false, {45}, 1, 1},       {37, 50, 45, true, true, {37, 45}, 1, 1},
+  };
+  for (const auto& g : big) {
+    OpCase c;
+    c.name = "Gemm/" + std::to_string(g.M) + "x" + std::to_string(g.K) + "x" + std::to_string(g.N) +
+             (g.ta ? "_tA" : "") + (g.tb ? "_tB" : "") + "_c" + shape_to_string(g.c) + "_" +
+             std::to_string(idx++);
+    c.op = "Gemm";
+    c.opset = 13;
+    const int64_t M = g.M, K = g.K, N = g.N;
     c.inputs = {in_f32(g.ta ? Shape{K, M} : Shape{M, K}),
                 const_f32(g.tb ? Shape{N, K} : Shape{K, N})};
     if (!g.c.empty()) c.inputs.push_back(const_f32(g.c));
