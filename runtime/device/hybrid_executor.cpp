@@ -220,8 +220,10 @@ Expected<HybridExecutor::Prepared*> HybridExecutor::lookup(size_t index,
   }
   for (int h : host_inputs_[index]) {
     if (h < static_cast<int>(inputs.size()) && inputs[h].host_value) {
-      key << "|";
-      for (int64_t x : inputs[h].host_value->to_int64_vector()) key << x << ",";
+      // The exact bytes: float host inputs (Clip bounds) must not be truncated into the key.
+      const Tensor& hv = *inputs[h].host_value;
+      key << "|" << dtype_name(hv.dtype()) << ":";
+      key.write(static_cast<const char*>(hv.raw_data()), static_cast<std::streamsize>(hv.nbytes()));
     }
   }
   auto& slot = cache_[index][key.str()];
@@ -233,8 +235,11 @@ Expected<HybridExecutor::Prepared*> HybridExecutor::lookup(size_t index,
     if (!in.present) continue;
     if (!in.host_value || is_float(in.desc.dtype) || in.desc.numel() > 4096) all_host_ints = false;
   }
-  Support s = all_host_ints ? Support::no("shape computation on small host tensors")
-                            : backend_->supports(n, inputs);
+  const bool reads_shape_only =
+      n.domain().empty() && (n.op_type() == "Shape" || n.op_type() == "Size");
+  Support s = all_host_ints      ? Support::no("shape computation on small host tensors")
+              : reads_shape_only ? Support::no("reads only the input's shape (no transfer)")
+                                 : backend_->supports(n, inputs);
   if (s.ok) {
     auto k = backend_->prepare(n, inputs);
     if (k) {
@@ -247,7 +252,8 @@ Expected<HybridExecutor::Prepared*> HybridExecutor::lookup(size_t index,
     }
   } else {
     p->reason = s.reason;
-    if (!all_host_ints) spdlog::info("{} runs on the CPU: {}", n.describe(), s.reason);
+    if (!all_host_ints && !reads_shape_only)
+      spdlog::info("{} runs on the CPU: {}", n.describe(), s.reason);
   }
   slot = std::move(p);
   return slot.get();
@@ -362,11 +368,21 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
       }
     } else {
       std::vector<const Tensor*> ins(n.inputs().size(), nullptr);
+      // Shape and Size read only the input's shape: a device tensor is not downloaded for them.
+      const bool shape_only =
+          n.domain().empty() && (n.op_type() == "Shape" || n.op_type() == "Size");
+      std::vector<Tensor> shape_views(n.inputs().size());
       for (size_t k = 0; k < n.inputs().size(); ++k) {
         const ir::Value* v = n.inputs()[k];
         if (!v) continue;
-        KILN_RETURN_IF_ERROR(to_host(slots[v->id()]));
-        ins[k] = &slots[v->id()].host;
+        Slot& s = slots[v->id()];
+        if (shape_only && !s.has_host && s.has_dev) {
+          shape_views[k] = Tensor::wrap(s.dev.desc.dtype, s.dev.desc.shape, nullptr, 0);
+          ins[k] = &shape_views[k];
+          continue;
+        }
+        KILN_RETURN_IF_ERROR(to_host(s));
+        ins[k] = &s.host;
       }
       cpu::OpContext ctx(n, ins, pool_.get());
       Status st;
