@@ -160,7 +160,7 @@ double flops(const GemmShape& s) {
 
 // Times `step` (which must end with a finish) per iteration and reports GFLOP/s.
 template <typename F>
-void timed_loop(benchmark::State& state, const GemmShape& s, const std::string& impl, F step) {
+void timed_loop(benchmark::State& state, const GemmShape& s, F step) {
   for (int w = 0; w < 2; ++w) {  // warm-up: program builds, first-touch of buffers
     kiln::Status st = step();
     if (!st.is_ok()) {
@@ -181,10 +181,28 @@ void timed_loop(benchmark::State& state, const GemmShape& s, const std::string& 
     state.SetIterationTime(sec);
     total += sec;
   }
-  double gflops = flops(s) * static_cast<double>(state.iterations()) / total / 1e9;
-  state.counters["GFLOP/s"] = gflops;
-  g_results[s.label()][impl].push_back(gflops);
+  state.counters["GFLOP/s"] = flops(s) * static_cast<double>(state.iterations()) / total / 1e9;
 }
+
+// Registered benchmark name ("kiln/NN/128x384x384") -> (shape label, implementation).
+std::map<std::string, std::pair<std::string, std::string>> g_names;
+
+// The console reporter, also collecting each finished repetition's GFLOP/s for the summary
+// (Google Benchmark also calls the function while sizing the iteration count; those calls are
+// not reported and so not counted).
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
+      auto name = g_names.find(r.run_name.function_name);
+      auto c = r.counters.find("GFLOP/s");
+      if (name == g_names.end() || c == r.counters.end()) continue;
+      g_results[name->second.first][name->second.second].push_back(c->second.value);
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+};
 
 // One shape's operands, kept across the repetitions and both implementations.
 std::map<std::string, std::unique_ptr<Operands>> g_operands;
@@ -207,7 +225,7 @@ void bm_kiln(benchmark::State& state, GemmShape s) {
     g_kiln_kernel[s.label()] = it->second.kernel->name();
   }
   state.SetLabel(it->second.kernel->name());
-  timed_loop(state, s, "kiln", [&] { return run_kiln(it->second, *o); });
+  timed_loop(state, s, [&] { return run_kiln(it->second, *o); });
 }
 
 #ifdef KILN_HAVE_CLBLAST
@@ -230,7 +248,7 @@ void bm_clblast(benchmark::State& state, GemmShape s) {
   Operands* o = operands_for(s);
   if (!o->status.is_ok()) return state.SkipWithError(o->status.to_string().c_str());
   state.SetLabel("clblast");
-  timed_loop(state, s, "clblast", [&] { return run_clblast(s, *o); });
+  timed_loop(state, s, [&] { return run_clblast(s, *o); });
   if (g_kernels.count(s.label()) && !g_max_diff.count(s.label())) (void)compare(s, *o);
 }
 #endif
@@ -309,13 +327,16 @@ int main(int argc, char** argv) {
     std::string name = s.label();
     std::replace(name.begin(), name.end(), ' ', '/');
     benchmark::RegisterBenchmark(("kiln/" + name).c_str(), bm_kiln, s)->UseManualTime();
+    g_names["kiln/" + name] = {s.label(), "kiln"};
 #ifdef KILN_HAVE_CLBLAST
     benchmark::RegisterBenchmark(("clblast/" + name).c_str(), bm_clblast, s)->UseManualTime();
+    g_names["clblast/" + name] = {s.label(), "clblast"};
 #endif
   }
   benchmark::Initialize(&n, args.data());
   if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   print_summary();
   g_kernels.clear();

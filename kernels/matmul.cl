@@ -13,6 +13,7 @@
 //           Linear layers keep their weights. Each work-item computes NT_TM x NT_TN dot
 //           products with vloadNT_VW along K, a scalar tail for K % NT_VW, clamped rows and
 //           masked stores.
+//  transpose_b  copies a row-major B to [N, K] for gemm_nt when that is faster (see the end).
 //
 // Tile sizes and vector widths come from runtime/opencl/gemm_tuning.cpp as -D options (this
 // program is built once per parameter set, not per shape); shapes and strides are arguments.
@@ -231,4 +232,20 @@ __kernel void gemm_nt(__global const float* A, int a_off, __global const float* 
       c[m * N + n] = v;
     }
   }
+}
+
+// Transposes B [nbb][K][N] (dense) into BT [nbb][N][K], 16 x 16 elements per work-item, so that
+// a large row-major B runs through gemm_nt (whose loads along K stream through the cache;
+// gemm_nn's column strips of a wide B are strided by N and thrash it).
+// gid0: block of 16 columns of B, gid1: block of 16 rows, gid2: matrix.
+__kernel void transpose_b(__global const float* B, int b_off, __global float* BT, int K, int N) {
+  const int n0 = get_global_id(0) * 16;
+  const int k0 = get_global_id(1) * 16;
+  const int b = get_global_id(2);
+  if (n0 >= N || k0 >= K) return;
+  const __global float* src = B + b_off + (long)b * K * N;
+  __global float* dst = BT + (long)b * K * N;
+  const int nn = min(16, N - n0), kk = min(16, K - k0);
+  for (int j = 0; j < nn; ++j)
+    for (int i = 0; i < kk; ++i) dst[(n0 + j) * K + k0 + i] = src[(k0 + i) * N + n0 + j];
 }

@@ -28,8 +28,12 @@ struct TableEntry {
 const std::vector<TableEntry>& table() {
   static const std::vector<TableEntry> t = {
       // PoCL 3.1 (LLVM 15) on an AVX-512 CPU: measured on the 2-core AMD Zen 4 build machine
-      // ("pthread-skylake-avx512-AMD EPYC"). One float16 per row of B and 8 rows per
-      // work-item keep 8 zmm accumulators; work-groups of 64 give both cores enough groups.
+      // ("pthread-skylake-avx512-AMD EPYC"). gemm_nn: one float16 of B per k and 8
+      // rows per work-item (8 zmm accumulators; 12 rows or 2 vectors were not faster);
+      // gemm_nt: 4 x 4 float16 dot products (4x2, 2x8, 3x4 and float8 were slower).
+      // Work-groups of 8 x 8 beat 1x1, 4x4 and 16x1. Transposing B for gemm_nt took 1024^3
+      // from ~50 to ~80-140 GFLOP/s and 2048^3 from ~25 to ~60-120; at M = 128 it only pays
+      // once K * N passes ~2M (128x3072x1536: 34 -> 53).
       {"pocl-avx512",
        [](const OpenClDeviceInfo& d) {
          return contains(d.platform_name, "Portable Computing Language") &&
@@ -46,6 +50,9 @@ const std::vector<TableEntry>& table() {
          g->nt_vw = 16;
          g->nt_lx = 8;
          g->nt_ly = 8;
+         g->nn_transpose_min_m = 256;
+         g->nn_transpose_min_kn = 65536;
+         g->nn_transpose_big_kn = 2000000;
        }},
   };
   return t;
@@ -71,7 +78,8 @@ std::string GemmTuning::to_string() const {
   std::ostringstream o;
   o << source << ": nn " << nn_tm << "x" << nn_nv << "*" << nn_vw << " wg " << nn_lx << "x" << nn_ly
     << ", nt " << nt_tm << "x" << nt_tn << "/" << nt_vw << " wg " << nt_lx << "x" << nt_ly
-    << ", general wg " << gen_lx << "x" << gen_ly;
+    << ", transpose B when M >= " << nn_transpose_min_m << " and K*N >= " << nn_transpose_min_kn
+    << " or K*N >= " << nn_transpose_big_kn << ", general wg " << gen_lx << "x" << gen_ly;
   return o.str();
 }
 
@@ -101,20 +109,24 @@ std::string apply_gemm_tuning_overrides(const std::string& spec, GemmTuning* t) 
     std::string key = item.substr(0, eq), val = item.substr(eq + 1);
     char* end = nullptr;
     long v = std::strtol(val.c_str(), &end, 10);
-    if (val.empty() || *end != '\0' || v < 0 || v > 4096) return "bad value in '" + item + "'";
-    int* field = key == "nn_tm"    ? &t->nn_tm
-                 : key == "nn_vw"  ? &t->nn_vw
-                 : key == "nn_nv"  ? &t->nn_nv
-                 : key == "nn_lx"  ? &t->nn_lx
-                 : key == "nn_ly"  ? &t->nn_ly
-                 : key == "nt_tm"  ? &t->nt_tm
-                 : key == "nt_tn"  ? &t->nt_tn
-                 : key == "nt_vw"  ? &t->nt_vw
-                 : key == "nt_lx"  ? &t->nt_lx
-                 : key == "nt_ly"  ? &t->nt_ly
-                 : key == "gen_lx" ? &t->gen_lx
-                 : key == "gen_ly" ? &t->gen_ly
-                                   : nullptr;
+    if (val.empty() || *end != '\0' || v < 0 || v > (1L << 30))
+      return "bad value in '" + item + "'";
+    int* field = key == "nn_tm"                 ? &t->nn_tm
+                 : key == "nn_vw"               ? &t->nn_vw
+                 : key == "nn_nv"               ? &t->nn_nv
+                 : key == "nn_lx"               ? &t->nn_lx
+                 : key == "nn_ly"               ? &t->nn_ly
+                 : key == "nt_tm"               ? &t->nt_tm
+                 : key == "nt_tn"               ? &t->nt_tn
+                 : key == "nt_vw"               ? &t->nt_vw
+                 : key == "nt_lx"               ? &t->nt_lx
+                 : key == "nt_ly"               ? &t->nt_ly
+                 : key == "nn_transpose_min_m"  ? &t->nn_transpose_min_m
+                 : key == "nn_transpose_min_kn" ? &t->nn_transpose_min_kn
+                 : key == "nn_transpose_big_kn" ? &t->nn_transpose_big_kn
+                 : key == "gen_lx"              ? &t->gen_lx
+                 : key == "gen_ly"              ? &t->gen_ly
+                                                : nullptr;
     if (!field) return "unknown key '" + key + "'";
     *field = static_cast<int>(v);
   }

@@ -17,6 +17,11 @@ struct GemmTuning {
   // gemm_nt (B stored [N, K]): nt_tm x nt_tn outputs per work-item, nt_vw floats of K per load.
   int nt_tm = 4, nt_tn = 4, nt_vw = 16;
   int nt_lx = 8, nt_ly = 8;
+  // A row-major B is transposed into a scratch buffer and run through gemm_nt when
+  // (M >= nn_transpose_min_m and K * N >= nn_transpose_min_kn) or K * N >= nn_transpose_big_kn
+  // (0 = never): the transpose costs K * N, the multiply M * K * N, and gemm_nn slows down
+  // once B's column strips stop fitting the cache.
+  int nn_transpose_min_m = 0, nn_transpose_min_kn = 0, nn_transpose_big_kn = 0;
   // gemm (general strided fallback): 4 x 4 outputs per work-item.
   int gen_lx = 8, gen_ly = 8;
   std::string source = "default";  // which table entry (for logs and the benchmark)

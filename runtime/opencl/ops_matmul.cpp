@@ -2,6 +2,10 @@
 // Gemm's alpha / beta / broadcast bias. Row-major A with B [K, N] ("NN") or B [N, K] ("NT", as
 // exported Linear layers store weights) run register-blocked vector kernels whose tiles come
 // from the per-device table in gemm_tuning.cpp; other layouts run the general strided kernel.
+#include <map>
+#include <mutex>
+#include <optional>
+
 #include "runtime/cpu/ops/common.h"
 #include "runtime/opencl/gemm_tuning.h"
 #include "runtime/opencl/opencl_backend.h"
@@ -27,6 +31,7 @@ struct GemmGeometry {
   int64_t bias_sm = 0, bias_sn = 0;
   float alpha = 1, beta = 1;
   Shape out;
+  int64_t b_mats = 1;  // matrices stored in B (its batch elements)
 };
 
 // Which kernel of kernels/matmul.cl runs a geometry.
@@ -62,11 +67,49 @@ std::string variant_name(GemmVariant v, const GemmTuning& t) {
   }
 }
 
+// Scratch memory for a transposed B, shared by every GEMM kernel of one OpenCL context: the
+// queue is in-order, and `mu` keeps each kernel's transpose + multiply pair together, so a
+// later kernel's transpose never overwrites data a multiply still has to read.
+struct GemmScratch {
+  std::shared_ptr<ClBuffer> buffer;
+  std::mutex mu;
+};
+
+Expected<std::shared_ptr<GemmScratch>> shared_scratch(ClContext& ctx, size_t bytes) {
+  static std::mutex mu;
+  // Keyed by the cl_context handle: a live entry's buffer retains its context, so the handle
+  // cannot be reused by another context while the entry is alive.
+  static std::map<cl_context, std::weak_ptr<GemmScratch>> scratch;
+  std::lock_guard<std::mutex> lock(mu);
+  bytes = std::max<size_t>(bytes, 4);
+  std::weak_ptr<GemmScratch>& w = scratch[ctx.context()()];
+  std::shared_ptr<GemmScratch> s = w.lock();
+  if (s && s->buffer->size() >= bytes) return s;
+  // Grow: kernels prepared before keep the smaller buffer they hold.
+  cl_int err = CL_SUCCESS;
+  cl::Buffer buf(ctx.context(), CL_MEM_READ_WRITE, bytes, nullptr, &err);
+  if (err != CL_SUCCESS)
+    return out_of_memory(
+        "allocating " + std::to_string(bytes) +
+        " bytes of GEMM scratch on the OpenCL device failed: " + cl_error_name(err));
+  s = std::make_shared<GemmScratch>();
+  s->buffer = std::make_shared<ClBuffer>(std::move(buf), bytes);
+  w = s;
+  return s;
+}
+
+// A row-major B copied to [N, K] before gemm_nt runs (see choose_transpose).
+struct BTranspose {
+  cl::Kernel kernel;
+  std::shared_ptr<GemmScratch> scratch;
+  cl::NDRange global;
+};
+
 class GemmKernel : public ClLaunchKernel {
  public:
   GemmKernel(ClContext& ctx, cl::Kernel k, const GemmGeometry& g, bool has_bias_input,
-             GemmVariant variant, const GemmTuning& t)
-      : ClLaunchKernel(std::move(k), variant_name(variant, t),
+             GemmVariant variant, const GemmTuning& t, std::optional<BTranspose> transpose)
+      : ClLaunchKernel(std::move(k), (transpose ? "transpose_b+" : "") + variant_name(variant, t),
                        has_bias_input ? std::vector<int>{0, 1, 2} : std::vector<int>{0, 1, 0}, 1,
                        ctx) {
     outputs_ = {TensorDesc{DType::kFloat32, g.out}};
@@ -106,15 +149,40 @@ class GemmKernel : public ClLaunchKernel {
                           static_cast<size_t>(std::max<int64_t>(nb, 1)));
     local_ = cl::NDRange(lx, ly, 1);
     empty_ = g.M == 0 || g.N == 0 || nb == 0;
+    transpose_ = std::move(transpose);
+    if (transpose_) {
+      cl_int e = CL_SUCCESS;
+      cl::Kernel& tk = transpose_->kernel;
+      if (e == CL_SUCCESS) e = tk.setArg(2, transpose_->scratch->buffer->buffer());
+      if (e == CL_SUCCESS) e = tk.setArg(3, static_cast<cl_int>(g.K));
+      if (e == CL_SUCCESS) e = tk.setArg(4, static_cast<cl_int>(g.N));
+      if (e != CL_SUCCESS && setup_error_.is_ok())
+        setup_error_ = internal_error(name_ + ": setArg failed: " + cl_error_name(e));
+    }
   }
   Status enqueue(const std::vector<DeviceTensor>& in,
                  const std::vector<DeviceTensor>& out) override {
     if (empty_) return Status::ok();
-    return ClLaunchKernel::enqueue(in, out);
+    if (!transpose_) return ClLaunchKernel::enqueue(in, out);
+    KILN_RETURN_IF_ERROR(setup_error_);
+    if (in.size() < 2 || !in[1].buffer) return internal_error(name_ + ": B is not on the device");
+    std::lock_guard<std::mutex> lock(transpose_->scratch->mu);
+    cl::Kernel& tk = transpose_->kernel;
+    cl_int err = tk.setArg(0, cl_buffer(in[1]));
+    if (err == CL_SUCCESS) err = tk.setArg(1, static_cast<cl_int>(in[1].offset / sizeof(float)));
+    if (err == CL_SUCCESS)
+      err = ctx_.queue().enqueueNDRangeKernel(tk, cl::NullRange, transpose_->global, cl::NullRange);
+    if (err != CL_SUCCESS)
+      return runtime_error(name_ + ": enqueueing the transpose of B failed: " + cl_error_name(err));
+    std::vector<DeviceTensor> in2 = in;
+    in2[1].buffer = transpose_->scratch->buffer;
+    in2[1].offset = 0;
+    return ClLaunchKernel::enqueue(in2, out);
   }
 
  private:
   bool empty_ = false;
+  std::optional<BTranspose> transpose_;
 };
 
 // Builds the kernel for a checked geometry with this device's tuning.
@@ -122,9 +190,29 @@ Expected<std::unique_ptr<DeviceKernel>> make_gemm_kernel(ClContext& ctx, const G
                                                          bool has_bias_input) {
   GemmTuning t = gemm_tuning_for(ctx.info());
   GemmVariant v = choose_variant(g, t);
+  std::optional<BTranspose> transpose;
+  GemmGeometry run = g;
+  // A row-major B large enough (and reused by enough rows of A) runs through gemm_nt after a
+  // transpose: gemm_nn's strided column strips of a wide B miss the cache.
+  const int64_t kn = g.K * g.N;
+  bool transpose_b =
+      (t.nn_transpose_min_kn > 0 && g.M >= t.nn_transpose_min_m && kn >= t.nn_transpose_min_kn) ||
+      (t.nn_transpose_big_kn > 0 && kn >= t.nn_transpose_big_kn);
+  if (v == GemmVariant::kNN && transpose_b) {
+    BTranspose bt;
+    KILN_ASSIGN_OR_RETURN(bt.kernel, ctx.kernel("matmul", t.build_options(), "transpose_b"));
+    KILN_ASSIGN_OR_RETURN(
+        bt.scratch, shared_scratch(ctx, static_cast<size_t>(g.b_mats * g.K * g.N) * sizeof(float)));
+    bt.global = cl::NDRange(static_cast<size_t>((g.N + 15) / 16),
+                            static_cast<size_t>((g.K + 15) / 16), static_cast<size_t>(g.b_mats));
+    transpose = std::move(bt);
+    v = GemmVariant::kNT;
+    run.sbk = 1;
+    run.sbn = g.K;  // each matrix of B keeps its offset: [K, N] and [N, K] have the same size
+  }
   KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("matmul", t.build_options(), variant_kernel(v)));
-  return std::unique_ptr<DeviceKernel>(
-      std::make_unique<GemmKernel>(ctx, std::move(k), g, has_bias_input, v, t));
+  return std::unique_ptr<DeviceKernel>(std::make_unique<GemmKernel>(
+      ctx, std::move(k), run, has_bias_input, v, t, std::move(transpose)));
 }
 
 Expected<GemmGeometry> matmul_geometry(const Shape& a_in, const Shape& b_in) {
@@ -155,6 +243,7 @@ Expected<GemmGeometry> matmul_geometry(const Shape& a_in, const Shape& b_in) {
     }
     return s;
   };
+  g.b_mats = numel_of(bb);
   g.a_bs = bstrides(ab, g.M * g.K);
   g.b_bs = bstrides(bb, g.K * g.N);
   g.sam = g.K;

@@ -31,6 +31,11 @@ std::vector<OpCase> matmul_cases() {
       {{2, 3, 9, 40}, {1, 40, 17}},
       {{19, 300}, {300}},
       {{1, 300}, {2, 300, 18}},
+      // Large enough for B to be transposed into scratch and run through gemm_nt (PoCL table:
+      // M >= 256 and K * N >= 65536), batched B, broadcast B, and the shared scratch reused.
+      {{260, 256}, {256, 260}},
+      {{2, 256, 300}, {2, 300, 221}},
+      {{2, 257, 300}, {300, 221}},
   };
   for (const auto& [a, b] : mm) {
     OpCase c;
@@ -89,14 +94,23 @@ std::vector<OpCase> matmul_cases() {
     float alpha, beta;
   };
   const std::vector<GB> big = {
-      {37, 50, 45, false, false, {45}, 0.5f, 2},   {37, 50, 45, false, false, {37, 1}, 1, 1},
-      {37, 50, 45, false, false, {37, 45}, 1, -1}, {37, 50, 45, false, false, {1}, 2, 0.5f},
-      {37, 50, 45, false, true, {45}, 0.5f, 2},    {37, 50, 45, false, true, {37, 1}, 1, 1},
-      {37, 50, 45, false, true, {37, 45}, 1, -1},  {37, 50, 45, false, true, {}, 1, 1},
-      {9, 16, 20, false, true, {1, 20}, 1, 1},     {9, 5, 20, false, true, {9, 20}, 1, 1},
-      {64, 128, 48, false, true, {48}, 1, 1},      {64, 128, 48, false, false, {48}, 1, 1},
-      {1, 77, 130, false, false, {130}, 1, 1},     {1, 77, 130, false, true, {130}, 1, 1},
-      {37, 50, 45, true, false, {45}, 1, 1},       {37, 50, 45, true, true, {37, 45}, 1, 1},
+      {37, 50, 45, false, false, {45}, 0.5f, 2},
+      {37, 50, 45, false, false, {37, 1}, 1, 1},
+      {37, 50, 45, false, false, {37, 45}, 1, -1},
+      {37, 50, 45, false, false, {1}, 2, 0.5f},
+      {37, 50, 45, false, true, {45}, 0.5f, 2},
+      {37, 50, 45, false, true, {37, 1}, 1, 1},
+      {37, 50, 45, false, true, {37, 45}, 1, -1},
+      {37, 50, 45, false, true, {}, 1, 1},
+      {9, 16, 20, false, true, {1, 20}, 1, 1},
+      {9, 5, 20, false, true, {9, 20}, 1, 1},
+      {64, 128, 48, false, true, {48}, 1, 1},
+      {64, 128, 48, false, false, {48}, 1, 1},
+      {1, 77, 130, false, false, {130}, 1, 1},
+      {1, 77, 130, false, true, {130}, 1, 1},
+      {37, 50, 45, true, false, {45}, 1, 1},
+      {37, 50, 45, true, true, {37, 45}, 1, 1},
+      {256, 300, 260, false, false, {256, 260}, 0.5f, 2},  // B transposed to scratch (PoCL)
   };
   for (const auto& g : big) {
     OpCase c;
