@@ -55,7 +55,7 @@ asan: setup
 	  -DKILN_SANITIZE=address,undefined $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target kiln kiln_tests
 	@rc=0; \
-	$(SAN_ENV) $(ASAN_BUILD)/kiln_tests --gtest_brief=1 || rc=1; \
+	$(SAN_ENV) $(ASAN_BUILD)/tests/kiln_tests --gtest_brief=1 || rc=1; \
 	$(SAN_ENV) KILN_BIN=$(abspath $(ASAN_BUILD))/kiln KILN_SANITIZED=1 \
 	  $(PY) -m pytest tests/python/test_malformed.py -q -ra $(PYTEST_ARGS) || rc=1; \
 	exit $$rc
