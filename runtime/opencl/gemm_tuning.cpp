@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <functional>
+#include <mutex>
 #include <sstream>
 #include <vector>
 
@@ -150,7 +151,8 @@ GemmTuning gemm_tuning_for(const OpenClDeviceInfo& info) {
       o.source = t.source + "+env";
       t = o;
     } else {
-      spdlog::warn("KILN_GEMM_TUNING ignored: {}", err);
+      static std::once_flag warned;  // once per process, not per prepared kernel
+      std::call_once(warned, [&] { spdlog::warn("KILN_GEMM_TUNING ignored: {}", err); });
     }
   }
   return t;
