@@ -74,6 +74,55 @@ inline float combine(int op, float a, float b) {
   return a + b;
 }
 
+// Row loops. In scope: `lane`, `L` and the row length `n`. EXPR is an expression of the element
+// index `j`. The lane's elements j = lane + k * L are split over four independent accumulators
+// (k mod 4) in blocks of 4L (a trip count that is the same for every lane), then a tail goes to
+// the first one; the four are combined in a fixed order.
+#define ROW_KAHAN_SUM(OUT, EXPR)                                                   \
+  {                                                                                \
+    float s0_ = 0.0f, s1_ = 0.0f, s2_ = 0.0f, s3_ = 0.0f;                          \
+    float c0_ = 0.0f, c1_ = 0.0f, c2_ = 0.0f, c3_ = 0.0f;                          \
+    const int full_ = n - n % (4 * L);                                             \
+    int j;                                                                         \
+    for (int b_ = 0; b_ < full_; b_ += 4 * L) {                                    \
+      j = b_ + lane;                                                               \
+      kahan_add(&s0_, &c0_, (EXPR));                                               \
+      j += L;                                                                      \
+      kahan_add(&s1_, &c1_, (EXPR));                                               \
+      j += L;                                                                      \
+      kahan_add(&s2_, &c2_, (EXPR));                                               \
+      j += L;                                                                      \
+      kahan_add(&s3_, &c3_, (EXPR));                                               \
+    }                                                                              \
+    for (j = full_ + lane; j < n; j += L) kahan_add(&s0_, &c0_, (EXPR));           \
+    OUT = ((s0_ - c0_) + (s1_ - c1_)) + ((s2_ - c2_) + (s3_ - c3_));               \
+  }
+
+// The same with a plain fold: STEP(acc, v) updates acc, COMB(a, b) combines two accumulators.
+#define ROW_FOLD(OUT, INIT, STEP, COMB, EXPR)                                      \
+  {                                                                                \
+    float a0_ = (INIT), a1_ = (INIT), a2_ = (INIT), a3_ = (INIT);                  \
+    const int full_ = n - n % (4 * L);                                             \
+    int j;                                                                         \
+    for (int b_ = 0; b_ < full_; b_ += 4 * L) {                                    \
+      j = b_ + lane;                                                               \
+      STEP(a0_, (EXPR));                                                           \
+      j += L;                                                                      \
+      STEP(a1_, (EXPR));                                                           \
+      j += L;                                                                      \
+      STEP(a2_, (EXPR));                                                           \
+      j += L;                                                                      \
+      STEP(a3_, (EXPR));                                                           \
+    }                                                                              \
+    for (j = full_ + lane; j < n; j += L) STEP(a0_, (EXPR));                       \
+    OUT = COMB(COMB(a0_, a1_), COMB(a2_, a3_));                                    \
+  }
+
+#define STEP_MAX(a, v) a = nan_max(a, v)
+#define STEP_MIN(a, v) a = nan_min(a, v)
+#define STEP_PROD(a, v) a *= (v)
+#define COMB_MUL(a, b) ((a) * (b))
+
 // Tree-combines v over the L lanes of one row (s: that row's L local slots). Every work-item of
 // the group must call it. Returns the row's result to every lane.
 inline float tree_reduce(__local float* s, int lane, int L, float v, int op) {
@@ -101,7 +150,7 @@ __kernel void reduce(__global const T* x, int x_off, __global T* y, int y_off, i
   unpack8(ks8, ks);
   unpack8(rd8, rd);
   unpack8(rs8, rs);
-  float acc, c = 0.0f;
+  float acc;
   if (op == R_MAX)
     acc = -INFINITY;
   else if (op == R_MIN)
@@ -112,32 +161,26 @@ __kernel void reduce(__global const T* x, int x_off, __global T* y, int y_off, i
     acc = 0.0f;
   if (o < n_out) {
     __global const T* base = x + x_off + offset_of(o, nk, kd, ks);
-    if (nr == 1) {
-      const int s = rs[0];
-      for (int j = lane; j < count; j += L) {
-        float v = (float)base[j * s];
-        switch (op) {
-          case R_MAX: acc = nan_max(acc, v); break;
-          case R_MIN: acc = nan_min(acc, v); break;
-          case R_PROD: acc *= v; break;
-          case R_L2:
-          case R_SUMSQ: kahan_add(&acc, &c, v * v); break;
-          default: kahan_add(&acc, &c, v);
-        }
-      }
+    const int n = count;
+#define REDUCE_OPS(EXPR)                                                                \
+  switch (op) {                                                                         \
+    case R_MAX: ROW_FOLD(acc, -INFINITY, STEP_MAX, nan_max, EXPR); break;              \
+    case R_MIN: ROW_FOLD(acc, INFINITY, STEP_MIN, nan_min, EXPR); break;               \
+    case R_PROD: ROW_FOLD(acc, 1.0f, STEP_PROD, COMB_MUL, EXPR); break;                \
+    case R_L2:                                                                          \
+    case R_SUMSQ: {                                                                     \
+      ROW_KAHAN_SUM(acc, ((float)(EXPR)) * ((float)(EXPR)));                           \
+      break;                                                                            \
+    }                                                                                   \
+    default: ROW_KAHAN_SUM(acc, EXPR);                                                  \
+  }
+    if (nr <= 1) {
+      const int s = nr == 1 ? rs[0] : 0;
+      REDUCE_OPS((float)base[j * s]);
     } else {
-      for (int j = lane; j < count; j += L) {
-        float v = (float)base[nr == 0 ? 0 : offset_of(j, nr, rd, rs)];
-        switch (op) {
-          case R_MAX: acc = nan_max(acc, v); break;
-          case R_MIN: acc = nan_min(acc, v); break;
-          case R_PROD: acc *= v; break;
-          case R_L2:
-          case R_SUMSQ: kahan_add(&acc, &c, v * v); break;
-          default: kahan_add(&acc, &c, v);
-        }
-      }
+      REDUCE_OPS((float)base[offset_of(j, nr, rd, rs)]);
     }
+#undef REDUCE_OPS
   }
   int tree_op = (op == R_MAX || op == R_MIN || op == R_PROD) ? op : R_SUM;
   float r = tree_reduce(sbuf + get_local_id(1) * L, lane, L, acc, tree_op);
@@ -214,12 +257,10 @@ __kernel void softmax(__global const T* x, int x_off, __global T* y, int y_off, 
   __global T* out = y + y_off + start;
   const int live = r < rows;
   float m = -INFINITY;
-  if (live)
-    for (int j = lane; j < n; j += L) m = nan_max(m, (float)row[j * inner]);
+  if (live) ROW_FOLD(m, -INFINITY, STEP_MAX, nan_max, (float)row[j * inner]);
   m = tree_reduce(s, lane, L, m, R_MAX);
-  float sum = 0.0f, c = 0.0f;
-  if (live)
-    for (int j = lane; j < n; j += L) kahan_add(&sum, &c, exp((float)row[j * inner] - m));
+  float sum = 0.0f;
+  if (live) ROW_KAHAN_SUM(sum, exp((float)row[j * inner] - m));
   sum = tree_reduce(s, lane, L, sum, R_SUM);
   if (!live) return;
   if (log_mode) {
@@ -249,17 +290,11 @@ __kernel void layer_norm(__global const T* x, int x_off, __global const T* scale
   __local float* s = sbuf + get_local_id(1) * L;
   const int live = o < rows;
   __global const T* row = x + x_off + o * n;
-  float sum = 0.0f, c = 0.0f;
-  if (live)
-    for (int j = lane; j < n; j += L) kahan_add(&sum, &c, (float)row[j]);
+  float sum = 0.0f;
+  if (live) ROW_KAHAN_SUM(sum, (float)row[j]);
   const float mean = tree_reduce(s, lane, L, sum, R_SUM) / (float)n;
   float sq = 0.0f;
-  c = 0.0f;
-  if (live)
-    for (int j = lane; j < n; j += L) {
-      float d = (float)row[j] - mean;
-      kahan_add(&sq, &c, d * d);
-    }
+  if (live) ROW_KAHAN_SUM(sq, ((float)row[j] - mean) * ((float)row[j] - mean));
   const float var = tree_reduce(s, lane, L, sq, R_SUM) / (float)n;
   if (!live) return;
   const float inv = 1.0f / sqrt(var + eps);

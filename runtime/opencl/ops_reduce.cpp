@@ -5,6 +5,7 @@
 // dtypes, bad attributes, which the CPU reports) gets a "no" from supports().
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <map>
 
 #include "runtime/cpu/ops/common.h"
@@ -88,8 +89,21 @@ class RowKernel : public ClLaunchKernel {
     size_t max_group = kMaxGroup;
     uint64_t dev_max = ctx.info().max_work_group_size;
     while (dev_max > 0 && max_group > dev_max && max_group > 1) max_group /= 2;
-    size_t lanes = lanes_for(row_len, max_group);
+    // On a CPU device (PoCL) a work-group runs on one thread and a plain loop per row is
+    // fastest: one lane per row, and groups small enough to give every core several of them.
+    const bool cpu_device = ctx.info().type.find("CPU") != std::string::npos;
+    size_t lanes = cpu_device ? 1 : lanes_for(row_len, max_group);
+    // KILN_CL_ROW_LANES=N (a power of two) forces N lanes: to test the tree paths on any device.
+    if (const char* e = std::getenv("KILN_CL_ROW_LANES")) {
+      long forced = std::strtol(e, nullptr, 10);
+      if (forced >= 1 && static_cast<size_t>(forced) <= max_group && (forced & (forced - 1)) == 0)
+        lanes = static_cast<size_t>(forced);
+    }
     size_t group_rows = max_group / lanes;
+    if (cpu_device) {
+      const int64_t units = std::max<int64_t>(ctx.info().compute_units, 1);
+      while (group_rows > 1 && rows < static_cast<int64_t>(group_rows) * 4 * units) group_rows /= 2;
+    }
     empty_ = rows <= 0;
     global_ =
         cl::NDRange(lanes, round_up(static_cast<size_t>(std::max<int64_t>(rows, 1)), group_rows));
