@@ -104,6 +104,18 @@ void reduce_cases_into(std::vector<OpCase>& v) {
       if (std::string(op) == "ReduceSum") c.inputs.push_back(const_i64({1}));
       v.push_back(c);
     }
+    // Reducing an empty axis gives each op's identity (Mean: NaN).
+    for (const Op& op : ops) {
+      OpCase c;
+      c.op = op.op;
+      c.opset = 18;
+      c.name = std::string(op.op) + "/empty_axis_0x3";
+      c.inputs = {in_f32({0, 3}), const_i64({0})};
+      v.push_back(c);
+      c.name = std::string(op.op) + "/empty_output_0x3";
+      c.inputs = {in_f32({0, 3}), const_i64({1})};
+      v.push_back(c);
+    }
     OpCase c;
     c.op = "ReduceSum";
     c.opset = 13;
@@ -209,6 +221,9 @@ void softmax_cases_into(std::vector<OpCase>& v) {
     OpCase c;
     c.op = op;
     c.opset = 13;
+    c.name = std::string(op) + "/empty_0x5";
+    c.inputs = {in_f32({0, 5})};
+    v.push_back(c);
     c.name = std::string(op) + "/large_values_4x9";
     c.inputs = {in_f32({4, 9}, 500, 1000)};
     c.atol = 1e-4;
@@ -311,6 +326,7 @@ void cast_cases_into(std::vector<OpCase>& v) {
       {"f16_to_i64", h, DType::kInt64},
       {"f16_to_i32", h, DType::kInt32},
       {"f16_to_bool", h, DType::kBool},
+      {"f32_to_i64_empty", in_f32({0, 4}), DType::kInt64},
   };
   for (const P& p : pats) {
     OpCase c;
