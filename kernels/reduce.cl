@@ -4,8 +4,9 @@
 // Row kernels share one layout: a work-group of LANES x ROWS work-items (local size (L, G) with
 // L a power of two and L * G <= MAX_GROUP); work-item (lane, g) handles row get_global_id(1)
 // and visits the row's elements lane, lane + L, lane + 2L, ... Partial results are combined by a
-// tree in local memory, so the reduction order is fixed by the shapes alone (deterministic).
-// Sums accumulate in float with Kahan compensation. Rows past the end (padding of the global
+// tree in local memory, so the reduction order is fixed by the shapes and L (chosen per device
+// from the shapes): the results are deterministic. Sums accumulate in float with Kahan
+// compensation in four independent chains per lane. Rows past the end (padding of the global
 // size) still take part in every barrier but touch no memory.
 
 #ifndef T
