@@ -274,8 +274,8 @@ void print_summary() {
   std::printf("\nSGEMM summary on %s (median GFLOP/s over repetitions; kiln tuning %s)\n",
               g_backend->name().c_str(),
               kiln::opencl::gemm_tuning_for(g_backend->context().info()).to_string().c_str());
-  std::printf("%-20s %-18s %6s %10s %10s %7s %10s\n", "shape (MxNxK)", "kiln kernel", "reps",
-              "kiln", "CLBlast", "ratio", "rel.diff");
+  std::printf("%-20s %-28s %5s %8s %8s %7s %9s\n", "shape (MxNxK)", "kiln kernel", "reps", "kiln",
+              "CLBlast", "ratio", "rel.diff");
   for (const GemmShape& s : shapes()) {
     auto it = g_results.find(s.label());
     if (it == g_results.end()) continue;
@@ -288,7 +288,7 @@ void print_summary() {
     }
     if (g_max_diff.count(s.label()))
       std::snprintf(diff, sizeof diff, "%.1e", g_max_diff[s.label()]);
-    std::printf("%-20s %-18s %6zu %10.1f %10s %7s %10s\n", s.label().c_str(),
+    std::printf("%-20s %-28s %5zu %8.1f %8s %7s %9s\n", s.label().c_str(),
                 g_kiln_kernel[s.label()].c_str(), r["kiln"].size(), k, cl, ratio, diff);
   }
 #ifndef KILN_HAVE_CLBLAST
