@@ -8,6 +8,7 @@
 
 #include "runtime/cli/args.h"
 #include "runtime/cli/commands.h"
+#include "runtime/opencl/opencl_backend.h"
 #include "runtime/tools/conformance.h"
 
 namespace kiln::cli {
@@ -62,6 +63,21 @@ int cmd_conformance(int argc, char** argv) {
   } catch (const std::exception&) {
     std::fprintf(stderr, "kiln conformance: --rtol and --atol expect numbers\n");
     return kExitUsage;
+  }
+  // A device that cannot be opened would make every case "unsupported": say so and fail instead.
+  if (opt.device != "cpu") {
+    if (opt.device.rfind("opencl", 0) == 0) {
+      auto b = opencl::OpenClBackend::create(opt.device);
+      if (!b) {
+        std::fprintf(stderr, "kiln conformance: device %s is not available: %s\n",
+                     opt.device.c_str(), b.status().message().c_str());
+        return kExitFailure;
+      }
+    } else {
+      std::fprintf(stderr, "kiln conformance: device %s is not available in this build\n",
+                   opt.device.c_str());
+      return kExitFailure;
+    }
   }
   std::string dir = args.positional().empty() ? kDefaultDir : args.positional()[0];
   auto cases = tools::find_cases(dir);

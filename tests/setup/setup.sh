@@ -18,7 +18,7 @@ PACKAGES=(
   ocl-icd-opencl-dev opencl-clhpp-headers opencl-c-headers pocl-opencl-icd clinfo
   libvulkan-dev mesa-vulkan-drivers vulkan-tools vulkan-validationlayers glslang-tools glslc
   spirv-tools libonnx-dev libonnx-testdata python3-onnx libprotobuf-dev protobuf-compiler
-  libspdlog-dev libgtest-dev libbenchmark-dev cmake g++ nlohmann-json3-dev
+  libspdlog-dev libgtest-dev libbenchmark-dev cmake g++ nlohmann-json3-dev libclblast-dev
   python3 python3-venv make
 )
 
