@@ -12,5 +12,7 @@ int cmd_run(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_conformance(int argc, char** argv);
 int cmd_devices(int argc, char** argv);
+int cmd_compare(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 }  // namespace kiln::cli

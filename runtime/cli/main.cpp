@@ -20,6 +20,8 @@ void print_usage(FILE* f) {
                "  info MODEL         inputs, outputs, opsets, op histogram, parameters\n"
                "  conformance [DIR]  run ONNX backend test cases\n"
                "  devices            list OpenCL and Vulkan devices and their capabilities\n"
+               "  compare MODEL      run a model on two paths and diff the outputs (and nodes)\n"
+               "  bench MODEL        latency percentiles of a model on a device\n"
                "\n"
                "common options: --device auto|cpu|opencl[:N]|vulkan[:N], --json FILE\n"
                "Run 'kiln COMMAND --help' for a command's options.\n");
@@ -53,6 +55,8 @@ int main(int argc, char** argv) {
   if (cmd == "info") return kiln::cli::cmd_info(argc, argv);
   if (cmd == "conformance") return kiln::cli::cmd_conformance(argc, argv);
   if (cmd == "devices") return kiln::cli::cmd_devices(argc, argv);
+  if (cmd == "compare") return kiln::cli::cmd_compare(argc, argv);
+  if (cmd == "bench") return kiln::cli::cmd_bench(argc, argv);
   std::fprintf(stderr, "kiln: unknown command '%s'\n", cmd.c_str());
   print_usage(stderr);
   return kiln::cli::kExitUsage;
