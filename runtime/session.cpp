@@ -69,10 +69,15 @@ Expected<std::unique_ptr<Session>> Session::load(const std::string& path,
 }
 
 Expected<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& feeds) {
+  return run(feeds, nullptr);
+}
+
+Expected<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& feeds,
+                                           const NodeObserver& observer) {
   std::lock_guard<std::mutex> lock(run_mu_);
   try {
-    if (hybrid_) return hybrid_->run(feeds);
-    return cpu_->run(feeds);
+    if (hybrid_) return hybrid_->run(feeds, observer);
+    return cpu_->run(feeds, observer);
   } catch (const std::bad_alloc&) {
     return out_of_memory("out of memory while running the model");
   } catch (const std::exception& e) {

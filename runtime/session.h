@@ -2,6 +2,7 @@
 // No exceptions cross this boundary; every failure is a Status naming the file, node or feed.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,11 @@ class Session {
 
   // Runs the model; returns the outputs in the order of outputs(). Thread-safe.
   Expected<std::vector<Tensor>> run(const std::map<std::string, Tensor>& feeds);
+  // The same, calling `observer` after every node with its outputs on the host (intermediate
+  // values are downloaded from the device for it: slower, for `kiln compare --per-node`).
+  using NodeObserver = std::function<void(const ir::Node&, const std::vector<Tensor>&)>;
+  Expected<std::vector<Tensor>> run(const std::map<std::string, Tensor>& feeds,
+                                    const NodeObserver& observer);
 
  private:
   Session() = default;
