@@ -1,12 +1,536 @@
-#include <cstdio>
+// kiln bench MODEL: loads a model through kiln::Session, reports the cold start (load time, first
+// run with its kernel builds and memory plan, whether the OpenCL program cache on disk was hit),
+// then times warm runs and prints latency statistics (runtime/tools/bench_stats.h) and throughput.
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/cli/args.h"
 #include "runtime/cli/commands.h"
+#include "runtime/cpu/executor.h"
+#include "runtime/device/hybrid_executor.h"
+#include "runtime/io/tensor_io.h"
+#include "runtime/opencl/cl_context.h"
+#include "runtime/session.h"
+#include "runtime/tools/bench_stats.h"
 
 namespace kiln::cli {
 
-int cmd_bench(int, char**) {
-  std::fprintf(stderr, "kiln bench: not implemented yet\n");
-  return kExitFailure;
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kHelp =
+    "usage: kiln bench MODEL [options]\n"
+    "Times a model on a device: the load and the first (cold) run separately, then warm-up runs\n"
+    "(not timed) and timed runs, and prints latency statistics and throughput.\n"
+    "\n"
+    "  --device D          auto (default), cpu, opencl[:N], vulkan[:N]\n"
+    "  --warmup N          untimed runs before the timed ones (default 5)\n"
+    "  --runs N            timed runs (default 50, at least 1)\n"
+    "  --threads N         CPU threads (default: one per hardware thread)\n"
+    "  --inputs DIR        feed each input from DIR/NAME.npy or DIR/NAME.pb; inputs not found\n"
+    "                      there are made at random as `kiln run --random` makes them\n"
+    "  --dim NAME=VALUE    value of a symbolic dimension for random inputs (repeatable)\n"
+    "  --seed N            seed for random inputs (default 0)\n"
+    "  --json FILE         write the results as JSON\n"
+    "\n"
+    "Latency: mean, sample standard deviation (divisor n-1), min, max, and the 50th, 90th and\n"
+    "99th percentiles by linear interpolation between the closest ranks (numpy's default).\n"
+    "Throughput: runs/s = 1000 / mean latency in ms; inferences/s = batch * runs/s when the\n"
+    "first input's dimension 0 is symbolic and named like a batch ('batch...', 'N').\n"
+    "OpenCL program cache: 'hit' when the first run compiled no program (every binary came\n"
+    "from the disk cache), 'miss' when it compiled and wrote some; 'off' with KILN_CACHE_DIR=off.\n"
+    "In file names, the characters '/', '\\' and ':' of tensor names are replaced by '_'.\n"
+    "Exit status: 0 success, 1 failure, 2 usage error.\n";
+
+struct Failure {
+  int code = kExitFailure;
+  std::string message;
+};
+
+// --- random inputs (the rules of `kiln run --random`) -----------------------------------------
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+bool passes_values(const std::string& op) {
+  static const std::set<std::string> kOps = {"Cast",    "Reshape",  "Unsqueeze", "Squeeze",
+                                             "Flatten", "Identity", "Expand",    "Transpose"};
+  return kOps.count(op) > 0;
+}
+
+const Tensor* constant_of(const ir::Value* v) {
+  if (!v) return nullptr;
+  if (v->is_initializer()) return &v->initializer();
+  const ir::Node* p = v->producer();
+  if (p && p->op_type() == "Constant" && p->domain().empty()) {
+    const ir::Attribute* a = p->attr("value");
+    if (a && a->type == ir::AttrType::kTensor && a->t.defined()) return &a->t;
+  }
+  return nullptr;
+}
+
+// The size of the smallest constant table that `v` indexes through Gather, or -1.
+int64_t gather_bound(const ir::Value* v, int depth = 0) {
+  if (depth > 8) return -1;
+  int64_t best = -1;
+  auto take = [&best](int64_t b) {
+    if (b >= 0 && (best < 0 || b < best)) best = b;
+  };
+  for (const ir::Node* n : v->users()) {
+    if (!n->domain().empty()) continue;
+    if (n->op_type() == "Gather" && n->input(1) == v) {
+      const Tensor* table = constant_of(n->input(0));
+      if (!table || table->rank() == 0) continue;
+      int64_t axis = 0;
+      if (const ir::Attribute* a = n->attr("axis"); a && a->type == ir::AttrType::kInt) axis = a->i;
+      if (axis < 0) axis += table->rank();
+      if (axis >= 0 && axis < table->rank()) take(table->dim(static_cast<int>(axis)));
+    } else if (passes_values(n->op_type()) && n->input(0) == v && n->output(0)) {
+      take(gather_bound(n->output(0), depth + 1));
+    }
+  }
+  return best;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+Expected<Tensor> random_input(const ir::Value& in, const std::map<std::string, int64_t>& dims,
+                              uint64_t seed, Failure* usage) {
+  const ir::ValueInfo& info = in.info();
+  const std::string what = "input '" + in.name() + "'";
+  if (info.dtype == DType::kUndefined)
+    return invalid_argument(what + " has no declared dtype; feed it with --inputs DIR");
+  if (!is_storable(info.dtype))
+    return unsupported(what + " has dtype " + dtype_name(info.dtype) +
+                       ", which kiln cannot make at random");
+  if (!info.has_shape)
+    return invalid_argument(what + " has no declared shape; feed it with --inputs DIR");
+  Shape shape;
+  for (size_t k = 0; k < info.dims.size(); ++k) {
+    const ir::Dim& d = info.dims[k];
+    if (d.known()) {
+      shape.push_back(d.value);
+    } else if (!d.param.empty() && dims.count(d.param)) {
+      shape.push_back(dims.at(d.param));
+    } else {
+      usage->code = kExitUsage;
+      return invalid_argument(d.param.empty()
+                                  ? what + ": dimension " + std::to_string(k) +
+                                        " is unknown and unnamed; feed the input with --inputs DIR"
+                                  : what + " has the symbolic dimension '" + d.param +
+                                        "'; give its value with --dim " + d.param + "=N");
+    }
+  }
+  auto created = Tensor::create(info.dtype, shape);
+  if (!created) return created.status().with_context(what + " (random)");
+  Tensor t = std::move(*created);
+  uint64_t state = seed ^ fnv1a(in.name());
+  const int64_t n = t.numel();
+  if (is_float(t.dtype())) {
+    for (int64_t i = 0; i < n; ++i) {
+      double u = static_cast<double>(splitmix64(state) >> 40) * (1.0 / (1ull << 24));  // [0, 1)
+      t.set_from_double(i, 2.0 * u - 1.0);
+    }
+  } else if (t.dtype() == DType::kBool) {
+    for (int64_t i = 0; i < n; ++i)
+      t.set_from_double(i, static_cast<double>(splitmix64(state) >> 63));
+  } else {
+    int64_t bound = gather_bound(&in);
+    if (bound < 0) bound = lower(in.name()).find("mask") != std::string::npos ? 2 : 10;
+    if (bound < 1) bound = 1;
+    for (int64_t i = 0; i < n; ++i)
+      t.set_from_double(i, static_cast<double>(splitmix64(state) % static_cast<uint64_t>(bound)));
+  }
+  return t;
+}
+
+// --- helpers ----------------------------------------------------------------------------------
+
+bool valid_device(const std::string& d) {
+  if (d == "auto" || d == "cpu" || d == "opencl" || d == "vulkan") return true;
+  for (const char* api : {"opencl:", "vulkan:"}) {
+    std::string p = api;
+    if (d.rfind(p, 0) == 0 && d.size() > p.size() &&
+        d.find_first_not_of("0123456789", p.size()) == std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+bool split_pair(const std::string& s, std::string* key, std::string* value) {
+  auto eq = s.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) return false;
+  *key = s.substr(0, eq);
+  *value = s.substr(eq + 1);
+  return true;
+}
+
+std::string one_line(const std::string& m) {
+  std::string out;
+  bool space = false;
+  for (char c : m) {
+    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+int fail(const Failure& f) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "kiln bench: %s%s\n", one_line(f.message).c_str(),
+               f.code == kExitUsage ? " (see 'kiln bench --help')" : "");
+  return f.code;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string dims_to_string(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+// The compiled OpenCL programs in the disk cache, with their modification times: a program the
+// first run compiles appears as a new or rewritten file (it is written by an atomic rename).
+using CacheListing = std::map<std::string, fs::file_time_type>;
+CacheListing list_program_cache(const std::string& dir) {
+  CacheListing out;
+  if (dir.empty()) return out;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind("opencl-", 0) != 0 || name.size() < 4 ||
+        name.compare(name.size() - 4, 4, ".bin") != 0)
+      continue;
+    std::error_code tec;
+    auto t = it->last_write_time(tec);
+    if (!tec) out[name] = t;
+  }
+  return out;
+}
+
+int count_new_programs(const CacheListing& before, const CacheListing& after) {
+  int n = 0;
+  for (const auto& [name, t] : after) {
+    auto it = before.find(name);
+    if (it == before.end() || it->second != t) ++n;
+  }
+  return n;
+}
+
+// Rewrites one progress line on a terminal; prints plain lines (about every tenth) otherwise.
+class Progress {
+ public:
+  explicit Progress(bool tty) : tty_(tty) {}
+  void update(const char* phase, int done, int total, double last_ms) {
+    if (tty_) {
+      auto now = std::chrono::steady_clock::now();
+      if (done != total && done != 1 && now - last_ < std::chrono::milliseconds(100)) return;
+      last_ = now;
+      std::printf("\r%s %d/%d  last %.3f ms   ", phase, done, total, last_ms);
+      std::fflush(stdout);
+      shown_ = true;
+    } else {
+      const int step = std::max(1, total / 10);
+      if (done % step != 0 && done != total) return;
+      std::printf("%s %d/%d  last %.3f ms\n", phase, done, total, last_ms);
+      std::fflush(stdout);
+    }
+  }
+  // Clears the line on a terminal so that the results start at column 0.
+  void clear() {
+    if (tty_ && shown_) {
+      std::printf("\r\033[K");
+      std::fflush(stdout);
+    }
+    shown_ = false;
+  }
+
+ private:
+  bool tty_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+nlohmann::json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  Args args({"device", "warmup", "runs", "threads", "dim", "inputs", "seed", "json"}, {"help"});
+  if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
+  if (args.flag("help")) {
+    std::printf("%s", kHelp);
+    return kExitOk;
+  }
+  if (args.positional().size() != 1)
+    return fail({kExitUsage, args.positional().empty()
+                                 ? "expected a model file"
+                                 : "expected one model file, got " +
+                                       std::to_string(args.positional().size()) + " arguments"});
+  const std::string model_path = args.positional()[0];
+  const std::string device = args.get("device", "auto");
+  if (!valid_device(device))
+    return fail({kExitUsage,
+                 "unknown device '" + device + "' (expected auto, cpu, opencl[:N] or vulkan[:N])"});
+  long long seed = 0, threads = 0, warmup = 5, runs = 50;
+  if (!args.get_int("seed", 0, &seed) || !args.get_int("threads", 0, &threads) ||
+      !args.get_int("warmup", 5, &warmup) || !args.get_int("runs", 50, &runs))
+    return fail({kExitUsage, args.error()});
+  constexpr long long kMaxRuns = 100000000;
+  if (threads < 0 || threads > 4096)
+    return fail({kExitUsage, "--threads must be between 0 and 4096"});
+  if (runs < 1 || runs > kMaxRuns)
+    return fail({kExitUsage, "--runs must be between 1 and " + std::to_string(kMaxRuns)});
+  if (warmup < 0 || warmup > kMaxRuns)
+    return fail({kExitUsage, "--warmup must be between 0 and " + std::to_string(kMaxRuns)});
+  std::map<std::string, int64_t> dims;
+  for (const std::string& spec : args.all("dim")) {
+    std::string name, value;
+    char* end = nullptr;
+    if (split_pair(spec, &name, &value)) {
+      long long v = std::strtoll(value.c_str(), &end, 10);
+      if (*end == '\0' && v >= 0) {
+        dims[name] = v;
+        continue;
+      }
+    }
+    return fail({kExitUsage,
+                 "--dim expects NAME=VALUE with VALUE a non-negative integer, got '" + spec + "'"});
+  }
+  const std::string inputs_dir = args.get("inputs");
+  if (!inputs_dir.empty()) {
+    std::error_code ec;
+    if (!fs::is_directory(inputs_dir, ec))
+      return fail({kExitFailure, "--inputs: '" + inputs_dir + "' is not a folder"});
+  }
+  const bool tty = ::isatty(::fileno(stdout)) != 0;
+
+  // Load (the OpenCL cache listing is taken first: programs may be built while loading).
+  const std::string cache_dir = opencl::kernel_cache_dir();
+  const CacheListing cache_before = list_program_cache(cache_dir);
+  SessionOptions so;
+  so.device = device;
+  so.threads = static_cast<int>(threads);
+  auto t0 = std::chrono::steady_clock::now();
+  auto session = Session::load(model_path, so);
+  if (!session) return fail({kExitFailure, session.status().message()});
+  const double load_ms = ms_since(t0);
+  Session& s = **session;
+
+  // Feeds: files from --inputs first (their shapes fix symbolic dimensions), then random ones.
+  std::map<std::string, Tensor> feeds;
+  std::map<std::string, std::string> sources;
+  for (const auto& in : s.inputs()) {
+    if (inputs_dir.empty()) break;
+    std::string file;
+    for (const char* ext : {".npy", ".pb"}) {
+      std::string p = (fs::path(inputs_dir) / (io::tensor_file_stem(in.name) + ext)).string();
+      std::error_code ec;
+      if (fs::exists(p, ec)) {
+        file = p;
+        break;
+      }
+    }
+    if (file.empty()) continue;
+    auto t = io::load_tensor_file(file);
+    if (!t) return fail({kExitFailure, "input '" + in.name + "': " + t.status().message()});
+    if (const ir::Value* value = s.graph().find_value(in.name)) {
+      Status st = cpu::check_feed(*value, *t);
+      if (!st.is_ok()) return fail({kExitFailure, st.message() + " (from '" + file + "')"});
+    }
+    if (in.info.has_shape && in.info.dims.size() == static_cast<size_t>(t->rank()))
+      for (size_t k = 0; k < in.info.dims.size(); ++k)
+        if (!in.info.dims[k].known() && !in.info.dims[k].param.empty())
+          dims.emplace(in.info.dims[k].param, t->shape()[k]);
+    feeds[in.name] = std::move(*t);
+    sources[in.name] = file;
+  }
+  for (const auto& in : s.inputs()) {
+    if (feeds.count(in.name)) continue;
+    const ir::Value* value = s.graph().find_value(in.name);
+    if (!value) return fail({kExitFailure, "input '" + in.name + "' is not in the graph"});
+    Failure f;
+    auto t = random_input(*value, dims, static_cast<uint64_t>(seed), &f);
+    if (!t) return fail({f.code, t.status().message()});
+    feeds[in.name] = std::move(*t);
+    sources[in.name] = "random";
+  }
+
+  // Batch: dimension 0 of the first input when it is symbolic and named like a batch.
+  int64_t batch = -1;
+  std::string batch_from;
+  if (!s.inputs().empty()) {
+    const IoInfo& first = s.inputs().front();
+    const Tensor& t = feeds[first.name];
+    if (first.info.has_shape && !first.info.dims.empty() && t.rank() >= 1 &&
+        !first.info.dims[0].known()) {
+      const std::string p = lower(first.info.dims[0].param);
+      if (p.find("batch") != std::string::npos || p == "n") {
+        batch = t.shape()[0];
+        batch_from = first.name;
+      }
+    }
+  }
+
+  std::printf("model: %s\ndevice: %s\n", model_path.c_str(), s.device().c_str());
+  for (const auto& in : s.inputs()) {
+    const Tensor& t = feeds[in.name];
+    std::printf("input %s: %s %s (%s)\n", in.name.c_str(), dtype_name(t.dtype()),
+                dims_to_string(t.shape()).c_str(), sources[in.name].c_str());
+  }
+  std::printf("load: %.3f ms\n", load_ms);
+  std::fflush(stdout);
+
+  // Cold first run: kernel builds (or disk-cache loads) and the memory plan happen here.
+  t0 = std::chrono::steady_clock::now();
+  auto first = s.run(feeds);
+  const double first_run_ms = ms_since(t0);
+  if (!first) return fail({kExitFailure, "first run: " + first.status().message()});
+  first->clear();
+
+  const bool on_opencl = s.device().rfind("opencl", 0) == 0;
+  std::string cache_state;  // "" when not on OpenCL
+  int programs_compiled = 0;
+  size_t kernels_prepared = 0;
+  if (const device::HybridExecutor* hx = s.device_executor())
+    kernels_prepared = hx->kernels_prepared();
+  if (on_opencl) {
+    if (cache_dir.empty()) {
+      cache_state = "off";
+    } else {
+      programs_compiled = count_new_programs(cache_before, list_program_cache(cache_dir));
+      cache_state = programs_compiled > 0 ? "miss" : "hit";
+    }
+  }
+  std::printf("first run: %.3f ms", first_run_ms);
+  if (on_opencl) {
+    std::printf(" (%zu device kernels prepared; OpenCL program cache: %s", kernels_prepared,
+                cache_state.c_str());
+    if (cache_state == "miss") std::printf(", %d programs compiled", programs_compiled);
+    std::printf(")");
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+
+  // Warm-up (not timed), then the timed runs.
+  Progress progress(tty);
+  for (long long i = 0; i < warmup; ++i) {
+    auto w0 = std::chrono::steady_clock::now();
+    auto out = s.run(feeds);
+    if (!out) {
+      progress.clear();
+      return fail(
+          {kExitFailure, "warm-up run " + std::to_string(i + 1) + ": " + out.status().message()});
+    }
+    progress.update("warm-up", static_cast<int>(i + 1), static_cast<int>(warmup), ms_since(w0));
+  }
+  progress.clear();
+  std::vector<double> samples;
+  samples.reserve(static_cast<size_t>(runs));
+  for (long long i = 0; i < runs; ++i) {
+    auto r0 = std::chrono::steady_clock::now();
+    auto out = s.run(feeds);
+    const double ms = ms_since(r0);
+    if (!out) {
+      progress.clear();
+      return fail({kExitFailure, "run " + std::to_string(i + 1) + " of " + std::to_string(runs) +
+                                     ": " + out.status().message()});
+    }
+    samples.push_back(ms);
+    progress.update("run", static_cast<int>(i + 1), static_cast<int>(runs), ms);
+  }
+  progress.clear();
+
+  const tools::LatencyStats st = tools::summarize(samples);
+  const double runs_per_s = st.mean > 0 ? 1000.0 / st.mean : 0.0;
+  std::printf("warm-up: %lld runs\n", warmup);
+  std::printf(
+      "latency (ms) over %d runs: mean %.3f  std %.3f  min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  "
+      "max %.3f\n",
+      st.count, st.mean, st.std, st.min, st.p50, st.p90, st.p99, st.max);
+  std::printf("throughput: %.2f runs/s", runs_per_s);
+  if (batch >= 0)
+    std::printf(", %.2f inferences/s (batch %lld from dim 0 of '%s')",
+                static_cast<double>(batch) * runs_per_s, static_cast<long long>(batch),
+                batch_from.c_str());
+  std::printf("\n");
+
+  if (args.has("json")) {
+    nlohmann::json j;
+    j["model"] = model_path;
+    j["device"] = s.device();
+    j["runs"] = st.count;
+    j["warmup"] = warmup;
+    j["load_ms"] = load_ms;
+    j["first_run_ms"] = first_run_ms;
+    j["latency_ms"] = {{"mean", number_or_null(st.mean)}, {"std", number_or_null(st.std)},
+                       {"min", number_or_null(st.min)},   {"p50", number_or_null(st.p50)},
+                       {"p90", number_or_null(st.p90)},   {"p99", number_or_null(st.p99)},
+                       {"max", number_or_null(st.max)}};
+    j["percentile_method"] = "linear";
+    j["throughput_per_s"] = number_or_null(runs_per_s);
+    j["batch"] = batch >= 0 ? nlohmann::json(batch) : nlohmann::json(nullptr);
+    j["inferences_per_s"] = batch >= 0 ? number_or_null(static_cast<double>(batch) * runs_per_s)
+                                       : nlohmann::json(nullptr);
+    j["threads"] = threads;
+    j["inputs"] = nlohmann::json::array();
+    for (const auto& in : s.inputs()) {
+      const Tensor& t = feeds[in.name];
+      j["inputs"].push_back({{"name", in.name},
+                             {"shape", t.shape()},
+                             {"dtype", dtype_name(t.dtype())},
+                             {"source", sources[in.name]}});
+    }
+    if (on_opencl) {
+      j["kernels_prepared"] = kernels_prepared;
+      j["opencl_program_cache"] = cache_state;
+      j["programs_compiled"] = programs_compiled;
+    }
+    std::ofstream f(args.get("json"));
+    f << j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    f.close();
+    if (!f) return fail({kExitFailure, "cannot write the JSON file '" + args.get("json") + "'"});
+  }
+  return kExitOk;
 }
 
 }  // namespace kiln::cli

@@ -1,0 +1,200 @@
+"""`kiln bench` on the bundled example encoder (tests/models/example), on the CPU and on OpenCL
+when a device is there. Checks consistency only, never speed: percentiles ordered, the mean
+within [min, max], the number of timed runs, valid JSON with every documented key, the OpenCL
+program-cache report (a fresh cache misses, the next start hits), and exit codes (1 for a
+failure such as a missing model, 2 for a usage error).
+
+KILN_BIN selects the binary (default <repo>/build/kiln); see conftest.py.
+"""
+
+import json
+import math
+import os
+import subprocess
+
+import pytest
+
+LATENCY_KEYS = {"mean", "std", "min", "p50", "p90", "p99", "max"}
+TOP_KEYS = {"model", "device", "runs", "warmup", "load_ms", "first_run_ms", "latency_ms",
+            "throughput_per_s"}
+DIMS = ["--dim", "batch=1", "--dim", "sequence=16"]
+
+
+@pytest.fixture(scope="module")
+def example(repo_root):
+    return repo_root / "tests" / "models" / "example"
+
+
+@pytest.fixture(scope="module")
+def model(example):
+    return example / "encoder.onnx"
+
+
+@pytest.fixture(scope="module")
+def opencl_available(kiln, tmp_path_factory):
+    path = tmp_path_factory.mktemp("devices") / "d.json"
+    res = kiln("devices", "--json", path)
+    assert res.returncode == 0, res.describe()
+    return bool(json.loads(path.read_text())["opencl"]["devices"])
+
+
+def bench_json(kiln, tmp_path, model, *args, timeout=300):
+    out = tmp_path / "bench.json"
+    res = kiln("bench", model, "--json", out, *args, timeout=timeout)
+    assert res.returncode == 0, res.describe()
+    return res, json.loads(out.read_text())
+
+
+def check_consistent(res, j, runs, warmup, device_prefix):
+    assert TOP_KEYS <= set(j), sorted(j)
+    assert set(j["latency_ms"]) == LATENCY_KEYS
+    assert j["runs"] == runs and j["warmup"] == warmup
+    assert j["device"].startswith(device_prefix), j["device"]
+    lat = j["latency_ms"]
+    for k in LATENCY_KEYS:
+        assert isinstance(lat[k], (int, float)) and math.isfinite(lat[k]), (k, lat[k])
+    assert 0 <= lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"], lat
+    assert lat["min"] <= lat["mean"] <= lat["max"], lat
+    assert lat["std"] >= 0
+    if runs == 1:
+        assert lat["std"] == 0 and lat["min"] == lat["max"] == lat["p50"] == lat["mean"]
+    assert j["load_ms"] > 0 and j["first_run_ms"] > 0
+    assert j["throughput_per_s"] > 0
+    assert math.isclose(j["throughput_per_s"], 1000.0 / lat["mean"], rel_tol=1e-9)
+    # The printed summary: one plain progress line per step (stdout is not a terminal here),
+    # never a carriage return, the last one for the last run.
+    assert "\r" not in res.stdout
+    assert f"run {runs}/{runs}" in res.stdout, res.stdout
+    assert f"latency (ms) over {runs} runs: mean" in res.stdout, res.stdout
+    assert "throughput:" in res.stdout and "runs/s" in res.stdout
+
+
+def test_help(kiln):
+    res = kiln("bench", "--help")
+    assert res.returncode == 0
+    assert "--warmup" in res.stdout and "linear interpolation" in res.stdout
+
+
+def test_cpu_random_inputs(kiln, tmp_path, model):
+    res, j = bench_json(kiln, tmp_path, model, "--device", "cpu", "--runs", "7", "--warmup", "2",
+                        *DIMS)
+    check_consistent(res, j, 7, 2, "cpu")
+    assert j["batch"] == 1
+    assert math.isclose(j["inferences_per_s"], j["throughput_per_s"], rel_tol=1e-9)
+    assert [i["source"] for i in j["inputs"]] == ["random", "random"]
+    assert [i["shape"] for i in j["inputs"]] == [[1, 16], [1, 16]]
+    assert "opencl_program_cache" not in j
+    assert "warm-up: 2 runs" in res.stdout
+
+
+def test_cpu_inputs_folder_one_thread(kiln, tmp_path, model, example):
+    res, j = bench_json(kiln, tmp_path, model, "--device", "cpu", "--runs", "5", "--warmup", "0",
+                        "--threads", "1", "--inputs", example / "inputs")
+    check_consistent(res, j, 5, 0, "cpu")
+    assert all(i["source"].endswith(".npy") for i in j["inputs"]), j["inputs"]
+    assert j["threads"] == 1
+
+
+def test_cpu_single_run_and_batch(kiln, tmp_path, model):
+    res, j = bench_json(kiln, tmp_path, model, "--device", "cpu", "--runs", "1", "--warmup",
+                        "0", "--dim", "batch=3", "--dim", "sequence=8", "--seed", "4")
+    check_consistent(res, j, 1, 0, "cpu")
+    assert j["batch"] == 3
+    assert math.isclose(j["inferences_per_s"], 3 * j["throughput_per_s"], rel_tol=1e-9)
+    assert "inferences/s (batch 3" in res.stdout
+
+
+def test_default_counts(kiln, tmp_path, model):
+    res, j = bench_json(kiln, tmp_path, model, "--device", "cpu", *DIMS)
+    check_consistent(res, j, 50, 5, "cpu")
+
+
+@pytest.mark.parametrize("inputs", ["dims", "folder"])
+def test_opencl(kiln, tmp_path, model, example, opencl_available, inputs):
+    if not opencl_available:
+        pytest.skip("no OpenCL device")
+    feed = DIMS if inputs == "dims" else ["--inputs", example / "inputs"]
+    res, j = bench_json(kiln, tmp_path, model, "--device", "opencl", "--runs", "6", "--warmup",
+                        "1", *feed)
+    check_consistent(res, j, 6, 1, "opencl")
+    assert j["opencl_program_cache"] in ("hit", "miss", "off")
+    assert j["kernels_prepared"] > 0
+    assert "OpenCL program cache:" in res.stdout
+
+
+def test_opencl_program_cache(kiln_bin, tmp_path, model, opencl_available):
+    """A fresh KILN_CACHE_DIR misses (programs compiled and written); the next process hits."""
+    if not opencl_available:
+        pytest.skip("no OpenCL device")
+    cache = tmp_path / "cache"
+    env = dict(os.environ, KILN_CACHE_DIR=str(cache))
+    results = []
+    for k in range(2):
+        out = tmp_path / f"b{k}.json"
+        proc = subprocess.run([str(kiln_bin), "bench", str(model), "--device", "opencl", "--runs",
+                               "2", "--warmup", "0", *DIMS, "--json", str(out)],
+                              capture_output=True, text=True, env=env, timeout=600,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stderr
+        results.append(json.loads(out.read_text()))
+    assert results[0]["opencl_program_cache"] == "miss"
+    assert results[0]["programs_compiled"] > 0
+    assert results[1]["opencl_program_cache"] == "hit"
+    assert results[1]["programs_compiled"] == 0
+
+    env["KILN_CACHE_DIR"] = "off"
+    out = tmp_path / "off.json"
+    proc = subprocess.run([str(kiln_bin), "bench", str(model), "--device", "opencl", "--runs",
+                           "1", "--warmup", "0", *DIMS, "--json", str(out)],
+                          capture_output=True, text=True, env=env, timeout=600,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["opencl_program_cache"] == "off"
+
+
+def assert_error(res, code, *fragments):
+    assert res.returncode == code, res.describe()
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.describe()  # one line
+    assert lines[0].startswith("kiln bench: "), res.describe()
+    for f in fragments:
+        assert f in lines[0], res.describe()
+
+
+def test_missing_model(kiln, tmp_path):
+    assert_error(kiln("bench", tmp_path / "missing.onnx", "--device", "cpu"), 1, "missing.onnx")
+
+
+def test_failures(kiln, tmp_path, model):
+    (tmp_path / "junk.onnx").write_bytes(b"\x08\x01\x12\xff\xff")
+    assert_error(kiln("bench", tmp_path / "junk.onnx", "--device", "cpu"), 1, "junk.onnx")
+    assert_error(kiln("bench", model, "--device", "cpu", "--inputs", tmp_path / "nope"), 1,
+                 "--inputs")
+    # An unwritable JSON path fails after the runs.
+    assert_error(kiln("bench", model, "--device", "cpu", "--runs", "1", "--warmup", "0", *DIMS,
+                      "--json", tmp_path / "no" / "such" / "dir" / "b.json"), 1, "JSON")
+
+
+@pytest.mark.parametrize("args", [
+    [],                                   # no model
+    ["--bogus"],
+    ["--runs", "0"],
+    ["--runs", "-3"],
+    ["--runs", "abc"],
+    ["--warmup", "-1"],
+    ["--warmup"],                         # missing value
+    ["--threads", "-2"],
+    ["--device", "gpu9"],
+    ["--dim", "batch"],
+    ["--dim", "batch=-1"],
+    ["--seed", "x"],
+    ["extra.onnx"],                       # two models
+])
+def test_usage_errors(kiln, model, args):
+    argv = args if args == [] else [model, *args]
+    assert_error(kiln("bench", *argv), 2, "--help")
+
+
+def test_missing_dim_is_usage_error(kiln, model):
+    # The symbolic dimensions need --dim (or --inputs) to make random inputs.
+    assert_error(kiln("bench", model, "--device", "cpu", "--dim", "batch=1"), 2, "sequence")
