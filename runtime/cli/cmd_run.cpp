@@ -16,9 +16,10 @@
 #include "runtime/cli/args.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cpu/executor.h"
-#include "runtime/io/tensor_io.h"
 #include "runtime/device/hybrid_executor.h"
+#include "runtime/io/tensor_io.h"
 #include "runtime/session.h"
+#include "runtime/tools/inputs.h"
 
 namespace kiln::cli {
 
@@ -51,121 +52,6 @@ struct Failure {
   int code = kExitFailure;
   std::string message;
 };
-
-// --- random inputs --------------------------------------------------------------------------
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
-
-// Ops that pass integer values through unchanged (only their layout changes).
-bool passes_values(const std::string& op) {
-  static const std::set<std::string> kOps = {"Cast",    "Reshape",  "Unsqueeze", "Squeeze",
-                                             "Flatten", "Identity", "Expand",    "Transpose"};
-  return kOps.count(op) > 0;
-}
-
-// The constant tensor behind `v`: an initializer or a Constant node's `value`.
-const Tensor* constant_of(const ir::Value* v) {
-  if (!v) return nullptr;
-  if (v->is_initializer()) return &v->initializer();
-  const ir::Node* p = v->producer();
-  if (p && p->op_type() == "Constant" && p->domain().empty()) {
-    const ir::Attribute* a = p->attr("value");
-    if (a && a->type == ir::AttrType::kTensor && a->t.defined()) return &a->t;
-  }
-  return nullptr;
-}
-
-// The size of the smallest constant table that `v` indexes through Gather (following ops that
-// keep values), or -1 when it indexes none.
-int64_t gather_bound(const ir::Value* v, int depth = 0) {
-  if (depth > 8) return -1;
-  int64_t best = -1;
-  auto take = [&best](int64_t b) {
-    if (b >= 0 && (best < 0 || b < best)) best = b;
-  };
-  for (const ir::Node* n : v->users()) {
-    if (!n->domain().empty()) continue;
-    if (n->op_type() == "Gather" && n->input(1) == v) {
-      const Tensor* table = constant_of(n->input(0));
-      if (!table || table->rank() == 0) continue;
-      int64_t axis = 0;
-      if (const ir::Attribute* a = n->attr("axis"); a && a->type == ir::AttrType::kInt) axis = a->i;
-      if (axis < 0) axis += table->rank();
-      if (axis >= 0 && axis < table->rank()) take(table->dim(static_cast<int>(axis)));
-    } else if (passes_values(n->op_type()) && n->input(0) == v && n->output(0)) {
-      take(gather_bound(n->output(0), depth + 1));
-    }
-  }
-  return best;
-}
-
-bool name_has_mask(const std::string& name) {
-  std::string lower = name;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower.find("mask") != std::string::npos;
-}
-
-Expected<Tensor> random_input(const ir::Value& in, const std::map<std::string, int64_t>& dims,
-                              uint64_t seed, Failure* usage) {
-  const ir::ValueInfo& info = in.info();
-  const std::string what = "input '" + in.name() + "'";
-  if (info.dtype == DType::kUndefined)
-    return invalid_argument(what + " has no declared dtype; feed it with --input");
-  if (!is_storable(info.dtype))
-    return unsupported(what + " has dtype " + dtype_name(info.dtype) +
-                       ", which --random cannot make");
-  if (!info.has_shape)
-    return invalid_argument(what + " has no declared shape; feed it with --input");
-  Shape shape;
-  for (size_t k = 0; k < info.dims.size(); ++k) {
-    const ir::Dim& d = info.dims[k];
-    if (d.known()) {
-      shape.push_back(d.value);
-    } else if (!d.param.empty() && dims.count(d.param)) {
-      shape.push_back(dims.at(d.param));
-    } else {
-      usage->code = kExitUsage;
-      return invalid_argument(d.param.empty()
-                                  ? what + ": dimension " + std::to_string(k) +
-                                        " is unknown and unnamed; feed the "
-                                        "input with --input"
-                                  : what + " has the symbolic dimension '" + d.param +
-                                        "'; give its value with --dim " + d.param + "=N");
-    }
-  }
-  auto created = Tensor::create(info.dtype, shape);
-  if (!created) return created.status().with_context(what + " (--random)");
-  Tensor t = std::move(*created);
-  uint64_t state = seed ^ fnv1a(in.name());
-  const int64_t n = t.numel();
-  if (is_float(t.dtype())) {
-    for (int64_t i = 0; i < n; ++i) {
-      double u = static_cast<double>(splitmix64(state) >> 40) * (1.0 / (1ull << 24));  // [0, 1)
-      t.set_from_double(i, 2.0 * u - 1.0);
-    }
-  } else if (t.dtype() == DType::kBool) {
-    for (int64_t i = 0; i < n; ++i)
-      t.set_from_double(i, static_cast<double>(splitmix64(state) >> 63));
-  } else {
-    int64_t bound = gather_bound(&in);
-    if (bound < 0) bound = name_has_mask(in.name()) ? 2 : 10;
-    if (bound < 1) bound = 1;
-    for (int64_t i = 0; i < n; ++i)
-      t.set_from_double(i, static_cast<double>(splitmix64(state) % static_cast<uint64_t>(bound)));
-  }
-  return t;
-}
 
 // --- printing -------------------------------------------------------------------------------
 
@@ -242,14 +128,6 @@ bool valid_device(const std::string& d) {
   return false;
 }
 
-bool split_pair(const std::string& s, std::string* key, std::string* value) {
-  auto eq = s.find('=');
-  if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) return false;
-  *key = s.substr(0, eq);
-  *value = s.substr(eq + 1);
-  return true;
-}
-
 // Error messages from libraries may span lines (the onnx checker's do); errors print as one.
 std::string one_line(const std::string& m) {
   std::string out;
@@ -301,28 +179,9 @@ int cmd_run(int argc, char** argv) {
     return fail({kExitUsage, args.error()});
   if (threads < 0 || threads > 4096)
     return fail({kExitUsage, "--threads must be between 0 and 4096"});
-  std::map<std::string, std::string> input_files;
-  for (const std::string& spec : args.all("input")) {
-    std::string name, file;
-    if (!split_pair(spec, &name, &file))
-      return fail({kExitUsage, "--input expects NAME=FILE, got '" + spec + "'"});
-    if (!input_files.emplace(name, file).second)
-      return fail({kExitUsage, "input '" + name + "' is given twice with --input"});
-  }
-  std::map<std::string, int64_t> dims;
-  for (const std::string& spec : args.all("dim")) {
-    std::string name, value;
-    char* end = nullptr;
-    if (split_pair(spec, &name, &value)) {
-      long long v = std::strtoll(value.c_str(), &end, 10);
-      if (*end == '\0' && v >= 0) {
-        dims[name] = v;
-        continue;
-      }
-    }
-    return fail({kExitUsage,
-                 "--dim expects NAME=VALUE with VALUE a non-negative integer, got '" + spec + "'"});
-  }
+  tools::InputSpec spec;
+  if (Status st = tools::parse_input_args(args.all("input"), args.all("dim"), &spec); !st.is_ok())
+    return fail({kExitUsage, st.message()});
   const std::string inputs_dir = args.get("inputs");
   const bool random = args.flag("random"), quiet = args.flag("quiet"),
              verbose = args.flag("verbose") && !quiet;
@@ -343,81 +202,18 @@ int cmd_run(int argc, char** argv) {
   Session& s = **session;
 
   // Feeds.
-  std::set<std::string> input_names;
-  for (const auto& in : s.inputs()) input_names.insert(in.name);
-  for (const auto& [name, file] : input_files) {
-    if (!input_names.count(name)) {
-      std::string names;
-      for (const auto& in : s.inputs()) names += (names.empty() ? "" : ", ") + in.name;
-      return fail({kExitFailure, "--input: the model has no input '" + name +
-                                     "' (inputs: " + (names.empty() ? "none" : names) + ")"});
-    }
-  }
-  std::set<std::string> used_dims;
-  for (const auto& in : s.inputs())
-    for (const auto& d : in.info.dims)
-      if (!d.known() && !d.param.empty()) used_dims.insert(d.param);
-  for (const auto& [name, v] : dims)
-    if (!used_dims.count(name) && !quiet)
-      std::fprintf(stderr, "kiln run: note: --dim %s is not a symbolic dimension of any input\n",
-                   name.c_str());
-
-  // Files first: their shapes also fix symbolic dimensions that --dim does not give, so that
-  // --random inputs sharing them (e.g. an attention mask beside token ids) agree.
-  std::map<std::string, Tensor> feeds;
-  std::map<std::string, std::string> sources;
-  for (const auto& in : s.inputs()) {
-    const ir::Value* value = s.graph().find_value(in.name);
-    std::string file;
-    if (auto it = input_files.find(in.name); it != input_files.end()) {
-      file = it->second;
-    } else if (!inputs_dir.empty()) {
-      for (const char* ext : {".npy", ".pb"}) {
-        std::string p = (fs::path(inputs_dir) / (io::tensor_file_stem(in.name) + ext)).string();
-        std::error_code ec;
-        if (fs::exists(p, ec)) {
-          file = p;
-          break;
-        }
-      }
-    }
-    if (file.empty()) continue;
-    auto t = io::load_tensor_file(file);
-    if (!t) return fail({kExitFailure, "input '" + in.name + "': " + t.status().message()});
-    if (value) {
-      Status st = cpu::check_feed(*value, *t);
-      if (!st.is_ok()) return fail({kExitFailure, st.message() + " (from '" + file + "')"});
-    }
-    if (in.info.has_shape && in.info.dims.size() == static_cast<size_t>(t->rank()))
-      for (size_t k = 0; k < in.info.dims.size(); ++k)
-        if (!in.info.dims[k].known() && !in.info.dims[k].param.empty())
-          dims.emplace(in.info.dims[k].param, t->shape()[k]);
-    feeds[in.name] = std::move(*t);
-    sources[in.name] = file;
-  }
-  std::vector<std::string> missing;
-  for (const auto& in : s.inputs()) {
-    if (feeds.count(in.name)) continue;
-    const ir::Value* value = s.graph().find_value(in.name);
-    if (random && value) {
-      Failure f;
-      auto t = random_input(*value, dims, static_cast<uint64_t>(seed), &f);
-      if (!t) return fail({f.code, t.status().message()});
-      feeds[in.name] = std::move(*t);
-      sources[in.name] = "random";
-    } else {
-      missing.push_back(in.name);
-    }
-  }
-  if (!missing.empty()) {
-    std::string names;
-    for (const auto& m : missing) names += (names.empty() ? "'" : ", '") + m + "'";
-    std::string where =
-        inputs_dir.empty() ? "" : " (not found in '" + inputs_dir + "' as NAME.npy or NAME.pb)";
-    return fail({kExitFailure, std::string("no value for input") +
-                                   (missing.size() > 1 ? "s " : " ") + names + where +
-                                   "; give --input NAME=FILE, --inputs DIR or --random"});
-  }
+  spec.dir = inputs_dir;
+  spec.random = random;
+  spec.seed = static_cast<uint64_t>(seed);
+  bool usage_error = false;
+  auto gathered = tools::gather_inputs(s, spec, &usage_error);
+  if (!gathered)
+    return fail({usage_error ? kExitUsage : kExitFailure, gathered.status().message()});
+  if (!quiet)
+    for (const std::string& note : gathered->notes)
+      std::fprintf(stderr, "kiln run: note: %s\n", note.c_str());
+  std::map<std::string, Tensor>& feeds = gathered->feeds;
+  std::map<std::string, std::string>& sources = gathered->sources;
   if (verbose) {
     std::printf("inputs:\n");
     for (const auto& in : s.inputs()) {
