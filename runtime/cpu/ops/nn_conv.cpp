@@ -143,31 +143,6 @@ void conv_typed(const OpContext& ctx, const ConvSetup& cs, const Tensor& x, cons
 
 }  // namespace
 
-Status conv_kernel(OpContext& ctx) {
-  if (!ctx.has_input(0) || !ctx.has_input(1)) return ctx.invalid("needs inputs X and W");
-  const Tensor& x = ctx.input(0);
-  const Tensor& w = ctx.input(1);
-  if (!is_conv_float(x.dtype()))
-    return ctx.unsupported_here(std::string("dtype ") + dtype_name(x.dtype()) +
-                                " (Conv takes float16, bfloat16, float32 or float64)");
-  if (w.dtype() != x.dtype())
-    return ctx.invalid(describe_tensor("weight W", w) + " must have the dtype of " +
-                       describe_tensor("X", x));
-  ConvSetup cs;
-  KILN_RETURN_IF_ERROR(setup_conv(ctx, x, w, &cs));
-  const Tensor* bias = nullptr;
-  KILN_RETURN_IF_ERROR(check_bias(ctx, 2, cs.m, x.dtype(), &bias));
-  KILN_ASSIGN_OR_RETURN(Tensor * y,
-                        ctx.allocate_output(0, x.dtype(), out_shape_of(cs.g, cs.n, cs.m)));
-  visit_dtype(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (std::is_floating_point_v<T> || std::is_same_v<T, Half> ||
-                  std::is_same_v<T, BFloat16>)
-      conv_typed<T>(ctx, cs, x, w, bias, y);
-  });
-  return Status::ok();
-}
-
 // ---------------------------------------------------------------------------------------------
 // ConvTranspose
 
@@ -255,10 +230,7 @@ Status setup_conv_transpose(const OpContext& ctx, const Tensor& x, const Tensor&
   std::vector<int64_t> pads = get("pads", 2 * nsp, 0), out_pad = get("output_padding", nsp, 0);
   std::vector<int64_t> out_shape = ctx.attr_ints("output_shape");
   const std::string auto_pad = ctx.attr_string("auto_pad", "NOTSET");
-  if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" &&
-      auto_pad != "VALID")
-    return ctx.invalid("auto_pad '" + auto_pad +
-                       "' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+  KILN_RETURN_IF_ERROR(name_node(ctx, check_auto_pad(auto_pad)));
   auto check_len = [&](const char* name, const std::vector<int64_t>& v, size_t n) {
     if (v.size() == n) return Status::ok();
     return ctx.invalid(std::string(name) + " " + shape_to_string(v) + " must have " +
@@ -281,14 +253,8 @@ Status setup_conv_transpose(const OpContext& ctx, const Tensor& x, const Tensor&
   for (int i = 0; i < nsp; ++i) {
     const int a = geom_axis(g, i);
     const std::string ax = " along spatial axis " + std::to_string(i);
-    if (kernel[i] <= 0 || kernel[i] > kMax)
-      return ctx.invalid("kernel size " + std::to_string(kernel[i]) + ax + " is not positive");
-    if (strides[i] <= 0 || strides[i] > kMax)
-      return ctx.invalid("stride " + std::to_string(strides[i]) + ax + " must be positive");
-    if (dilations[i] <= 0 || dilations[i] > kMax)
-      return ctx.invalid("dilation " + std::to_string(dilations[i]) + ax + " must be positive");
-    if (pads[i] < 0 || pads[i + nsp] < 0 || pads[i] > kMax || pads[i + nsp] > kMax)
-      return ctx.invalid("pads " + shape_to_string(pads) + " must be non-negative");
+    KILN_RETURN_IF_ERROR(
+        name_node(ctx, check_window_axis(i, nsp, kernel, strides, dilations, pads)));
     if (out_pad[i] < 0 || out_pad[i] >= std::max(strides[i], dilations[i]))
       return ctx.invalid("output_padding " + shape_to_string(out_pad) +
                          " must be non-negative and smaller than the stride or the dilation" + ax);
@@ -324,20 +290,21 @@ Status setup_conv_transpose(const OpContext& ctx, const Tensor& x, const Tensor&
   return Status::ok();
 }
 
-}  // namespace
-
-Status conv_transpose_kernel(OpContext& ctx) {
+// Conv and ConvTranspose (`op` in the dtype error): float X, W of X's dtype, optional bias B.
+template <bool kTranspose>
+Status float_conv_kernel(OpContext& ctx, const char* op) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) return ctx.invalid("needs inputs X and W");
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
   if (!is_conv_float(x.dtype()))
-    return ctx.unsupported_here(std::string("dtype ") + dtype_name(x.dtype()) +
-                                " (ConvTranspose takes float16, bfloat16, float32 or float64)");
+    return ctx.unsupported_here(std::string("dtype ") + dtype_name(x.dtype()) + " (" + op +
+                                " takes float16, bfloat16, float32 or float64)");
   if (w.dtype() != x.dtype())
     return ctx.invalid(describe_tensor("weight W", w) + " must have the dtype of " +
                        describe_tensor("X", x));
   ConvSetup cs;
-  KILN_RETURN_IF_ERROR(setup_conv_transpose(ctx, x, w, &cs));
+  KILN_RETURN_IF_ERROR(kTranspose ? setup_conv_transpose(ctx, x, w, &cs)
+                                  : setup_conv(ctx, x, w, &cs));
   const Tensor* bias = nullptr;
   KILN_RETURN_IF_ERROR(check_bias(ctx, 2, cs.m, x.dtype(), &bias));
   KILN_ASSIGN_OR_RETURN(Tensor * y,
@@ -345,10 +312,24 @@ Status conv_transpose_kernel(OpContext& ctx) {
   visit_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_floating_point_v<T> || std::is_same_v<T, Half> ||
-                  std::is_same_v<T, BFloat16>)
-      conv_transpose_typed<T>(ctx, cs, x, w, bias, y);
+                  std::is_same_v<T, BFloat16>) {
+      if constexpr (kTranspose)
+        conv_transpose_typed<T>(ctx, cs, x, w, bias, y);
+      else
+        conv_typed<T>(ctx, cs, x, w, bias, y);
+    }
   });
   return Status::ok();
+}
+
+}  // namespace
+
+Status conv_kernel(OpContext& ctx) {
+  return float_conv_kernel<false>(ctx, "Conv");
+}
+
+Status conv_transpose_kernel(OpContext& ctx) {
+  return float_conv_kernel<true>(ctx, "ConvTranspose");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,6 +341,20 @@ bool is_int8_type(DType t) {
   return t == DType::kInt8 || t == DType::kUInt8;
 }
 
+// A scalar, or (when per_channel > 0) 1-D with one value per output channel.
+Status check_scalar_or_channels(const OpContext& ctx, const char* name, const Tensor& t,
+                                int64_t per_channel) {
+  const bool scalar = t.numel() == 1 && t.rank() <= 1;
+  const bool channels = per_channel > 0 && t.rank() == 1 && t.dim(0) == per_channel;
+  if (!scalar && !channels)
+    return ctx.invalid(describe_tensor(name, t) +
+                       (per_channel > 0 ? " must be a scalar or 1-D with one value per output "
+                                          "channel (" +
+                                              std::to_string(per_channel) + ")"
+                                        : std::string(" must be a scalar")));
+  return Status::ok();
+}
+
 // A zero point: absent (0), one value, or (when per_channel > 0) one value per output channel.
 Status read_zero_point(const OpContext& ctx, size_t index, const char* name, DType dt,
                        int64_t per_channel, std::vector<int64_t>* out) {
@@ -368,14 +363,7 @@ Status read_zero_point(const OpContext& ctx, size_t index, const char* name, DTy
   const Tensor& z = ctx.input(index);
   if (z.dtype() != dt)
     return ctx.invalid(describe_tensor(name, z) + " must have dtype " + dtype_name(dt));
-  const bool scalar = z.numel() == 1 && z.rank() <= 1;
-  const bool channels = per_channel > 0 && z.rank() == 1 && z.dim(0) == per_channel;
-  if (!scalar && !channels)
-    return ctx.invalid(describe_tensor(name, z) +
-                       (per_channel > 0 ? " must be a scalar or 1-D with one value per output "
-                                          "channel (" +
-                                              std::to_string(per_channel) + ")"
-                                        : std::string(" must be a scalar")));
+  KILN_RETURN_IF_ERROR(check_scalar_or_channels(ctx, name, z, per_channel));
   *out = z.to_int64_vector();
   return Status::ok();
 }
@@ -387,14 +375,7 @@ Status read_scale(const OpContext& ctx, size_t index, const char* name, int64_t 
   const Tensor& s = ctx.input(index);
   if (s.dtype() != DType::kFloat32)
     return ctx.invalid(describe_tensor(name, s) + " must be float32");
-  const bool scalar = s.numel() == 1 && s.rank() <= 1;
-  const bool channels = per_channel > 0 && s.rank() == 1 && s.dim(0) == per_channel;
-  if (!scalar && !channels)
-    return ctx.invalid(describe_tensor(name, s) +
-                       (per_channel > 0 ? " must be a scalar or 1-D with one value per output "
-                                          "channel (" +
-                                              std::to_string(per_channel) + ")"
-                                        : std::string(" must be a scalar")));
+  KILN_RETURN_IF_ERROR(check_scalar_or_channels(ctx, name, s, per_channel));
   out->assign(s.data<float>(), s.data<float>() + s.numel());
   return Status::ok();
 }

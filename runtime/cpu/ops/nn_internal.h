@@ -1,6 +1,9 @@
-// Shared by the CPU nn kernels (runtime/cpu/ops/nn_*.cpp): the kernel entry points and the
-// spatial geometry of convolutions and pools (kernel, strides, dilations, pads, auto_pad),
-// normalised to three spatial axes by prepending unit axes.
+// Shared by the CPU nn kernels (runtime/cpu/ops/nn_*.cpp) and the OpenCL nn ops
+// (runtime/opencl/ops_nn.cpp): the kernel entry points, the spatial geometry of convolutions and
+// pools (kernel, strides, dilations, pads, auto_pad) normalised to three spatial axes by
+// prepending unit axes, and Resize's parameters and per-axis (input index, weight) taps. The
+// plain-value helpers return errors that do not name a node; the CPU kernels name it with
+// name_node().
 #pragma once
 
 #include <array>
@@ -36,12 +39,39 @@ inline int geom_axis(const Geom& g, int i) {
   return kMaxSpatial - g.nsp + i;
 }
 
-// Validates the rank of an N x C x spatial input (1..3 spatial axes) and the kernel sizes, reads
-// strides, dilations, pads and auto_pad from the node and computes output sizes and pads.
+// `st` with the node named in front of its message (same code); ok stays ok.
+Status name_node(const OpContext& ctx, const Status& st);
+
+// Window attributes of a convolution or pool as read from the node; empty vectors stand for
+// the defaults (strides and dilations 1, pads 0).
+struct WindowAttrs {
+  std::vector<int64_t> strides, dilations, pads;
+  std::string auto_pad = "NOTSET";
+};
+
+// Reads strides, dilations, pads and auto_pad from the node.
+WindowAttrs read_window_attrs(const OpContext& ctx);
+
+// Checks that auto_pad is NOTSET, SAME_UPPER, SAME_LOWER or VALID.
+Status check_auto_pad(const std::string& auto_pad);
+
+// Range checks of kernel, stride, dilation and pads of spatial axis i of nsp (the vectors have
+// nsp, nsp, nsp and 2 * nsp values).
+Status check_window_axis(int i, int nsp, const std::vector<int64_t>& kernel,
+                         const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
+                         const std::vector<int64_t>& pads);
+
+// Validates the rank of an N x C x spatial input (1..3 spatial axes), the kernel sizes and the
+// window attributes, and computes output sizes and pads.
+Expected<Geom> compute_geom(const Shape& x_shape, const std::vector<int64_t>& kernel,
+                            WindowAttrs attrs, const GeomOptions& opt);
+
+// compute_geom with the attributes read from the node and errors naming it.
 Status make_geom(const OpContext& ctx, const Shape& x_shape, const std::vector<int64_t>& kernel,
                  const GeomOptions& opt, Geom* g);
 
 // Checks the rank of an N x C x D1.. input: 1..3 spatial axes; names `what` in the error.
+Status check_spatial_rank(const Shape& x_shape, const std::string& what);
 Status check_spatial_rank(const OpContext& ctx, const Shape& x_shape, const std::string& what);
 
 // Output shape N x channels x out spatial axes.
@@ -52,6 +82,78 @@ struct Range {
   int64_t lo, hi;
 };
 Range affine_range(int64_t count, int64_t a, int64_t b, int64_t lo_bound, int64_t hi_bound);
+
+// --- Resize / Upsample ------------------------------------------------------------------------
+
+enum class ResizeMode { kNearest, kLinear, kCubic };
+enum class ResizeCoord {
+  kHalfPixel,
+  kHalfPixelSymmetric,
+  kPytorchHalfPixel,
+  kAlignCorners,
+  kAsymmetric,
+  kTfHalfPixelForNn,
+  kTfCropAndResize
+};
+// kSimple: the behaviour before opset 11 (floor when upsampling, ceil when downsampling).
+enum class ResizeNearest { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil, kSimple };
+
+// Resize's attributes as read from the node; only those of the node's opset are read.
+struct ResizeAttrs {
+  std::string mode = "nearest";
+  std::string coord = "half_pixel";            // opset 11+
+  std::string nearest = "round_prefer_floor";  // opset 11+
+  double cubic_a = -0.75;                      // opset 11+
+  int64_t exclude_outside = 0;                 // opset 11+
+  double extrapolation = 0;                    // opset 11+
+  int64_t antialias = 0;                       // opset 18+
+  std::string policy = "stretch";              // opset 18+: keep_aspect_ratio_policy
+  std::vector<int64_t> axes;                   // opset 18+
+};
+
+struct ResizeParams {
+  ResizeMode mode = ResizeMode::kNearest;
+  ResizeCoord coord = ResizeCoord::kAsymmetric;
+  ResizeNearest nearest = ResizeNearest::kSimple;
+  double cubic_a = -0.75;
+  bool exclude_outside = false;
+  bool antialias = false;
+  double extrapolation = 0;
+  std::vector<double> scales;  // per axis of X
+  std::vector<double> roi;     // 2 * rank: starts then ends
+  Shape out;
+};
+
+// Resize's parameters and output shape. Before opset 11 `scales` is input 1 (nullptr when
+// absent); from opset 11 `roi`, `scales` and `sizes` are inputs 1 to 3, nullptr when absent or
+// empty.
+Expected<ResizeParams> resize_params(const ResizeAttrs& attrs, int opset, const Shape& x_shape,
+                                     const Tensor* roi, const Tensor* scales, const Tensor* sizes);
+
+// Upsample's parameters and output shape: scales from input 1 (opset 9, nullptr when absent) or
+// from the attribute (opsets 7-8, nullptr when absent).
+Expected<ResizeParams> upsample_params(const std::string& mode, int opset, const Shape& x_shape,
+                                       const Tensor* scales_input,
+                                       const std::vector<float>* scales_attr);
+
+// Checks that no axis of size 0 is resized to a non-empty one.
+Status check_resize_source(const Shape& x_shape, const Shape& out);
+
+// The taps of one axis: for output coordinate o, entries [begin[o], begin[o + 1]) of idx (input
+// index, clamped into the input) and w (weight, never 0 for linear and cubic modes). outside[o]
+// marks a coordinate whose value is the extrapolation value (tf_crop_and_resize) or that is not
+// finite; such a coordinate has one entry (0, 0).
+struct AxisTaps {
+  std::vector<int64_t> begin, idx;
+  std::vector<double> w;
+  std::vector<uint8_t> outside;
+};
+
+// The most taps one coordinate of `axis` may get (1 for nearest, 2 linear, 4 cubic, more with
+// antialias when downsampling).
+int64_t taps_per_coord(const ResizeParams& p, int axis);
+
+void build_taps(const ResizeParams& p, int axis, int64_t in, int64_t out, AxisTaps* t);
 
 // Kernels.
 Status conv_kernel(OpContext& ctx);
