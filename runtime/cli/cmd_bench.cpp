@@ -461,9 +461,12 @@ int cmd_bench(int argc, char** argv) {
       return fail(
           {kExitFailure, "warm-up run " + std::to_string(i + 1) + ": " + out.status().message()});
     }
-    progress.update("warm-up", static_cast<int>(i + 1), static_cast<int>(warmup), ms_since(w0));
+    if (tty)
+      progress.update("warm-up", static_cast<int>(i + 1), static_cast<int>(warmup), ms_since(w0));
   }
   progress.clear();
+  std::printf("warm-up: %lld runs (not timed)\n", warmup);
+  std::fflush(stdout);
   std::vector<double> samples;
   samples.reserve(static_cast<size_t>(runs));
   for (long long i = 0; i < runs; ++i) {
@@ -482,7 +485,6 @@ int cmd_bench(int argc, char** argv) {
 
   const tools::LatencyStats st = tools::summarize(samples);
   const double runs_per_s = st.mean > 0 ? 1000.0 / st.mean : 0.0;
-  std::printf("warm-up: %lld runs\n", warmup);
   std::printf(
       "latency (ms) over %d runs: mean %.3f  std %.3f  min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  "
       "max %.3f\n",
