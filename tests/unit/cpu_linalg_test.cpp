@@ -10,87 +10,12 @@
 
 #include "graph/ir/graph.h"
 #include "runtime/cpu/executor.h"
+#include "tests/unit/test_util.h"
 
 namespace kiln::cpu {
 namespace {
 
-ir::Attribute int_attr(int64_t v) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kInt;
-  a.i = v;
-  return a;
-}
-ir::Attribute float_attr(float f) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kFloat;
-  a.f = f;
-  return a;
-}
-ir::Attribute string_attr(const std::string& s) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kString;
-  a.s = s;
-  return a;
-}
-
-// Runs one node named "n". An undefined Tensor in `inputs` is an omitted optional input.
-Expected<std::vector<Tensor>> run_op(const std::string& op, int opset,
-                                     const std::vector<Tensor>& inputs,
-                                     const std::map<std::string, ir::Attribute>& attrs = {},
-                                     int threads = 2) {
-  ir::Graph g;
-  g.opsets()[""] = opset;
-  std::vector<ir::Value*> ins;
-  std::map<std::string, Tensor> feeds;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].defined()) {
-      ins.push_back(nullptr);
-      continue;
-    }
-    std::string name = "in" + std::to_string(i);
-    ir::Value* v = *g.add_value(name, ir::ValueInfo{inputs[i].dtype(), false, {}});
-    g.add_input(v);
-    feeds[name] = inputs[i];
-    ins.push_back(v);
-  }
-  ir::Value* out = *g.add_value("out");
-  auto node = g.add_node(op, "", ins, {out}, "n");
-  if (!node) return node.status();
-  for (const auto& [k, a] : attrs) (*node)->set_attr(k, a);
-  g.add_output(out);
-  Executor ex(g, threads);
-  return ex.run(feeds);
-}
-
-Tensor f32(const Shape& s, std::vector<float> v) {
-  return Tensor::from_vector<float>(s, v);
-}
-Tensor i32(const Shape& s, std::vector<int32_t> v) {
-  return Tensor::from_vector<int32_t>(s, v);
-}
-
-std::vector<double> values(const Tensor& t) {
-  std::vector<double> v;
-  for (int64_t i = 0; i < t.numel(); ++i) v.push_back(t.get_as_double(i));
-  return v;
-}
-
-// Runs the op and expects success with the given shape and values.
-void expect_result(const Expected<std::vector<Tensor>>& r, const Shape& shape,
-                   const std::vector<double>& want) {
-  ASSERT_TRUE(r.has_value()) << r.status().to_string();
-  const Tensor& y = (*r)[0];
-  EXPECT_EQ(shape_to_string(y.shape()), shape_to_string(shape));
-  EXPECT_EQ(values(y), want);
-}
-
-void expect_error(const Expected<std::vector<Tensor>>& r, const std::string& fragment = "") {
-  ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.status().message().find("'n'"), std::string::npos) << r.status().message();
-  if (!fragment.empty()) {
-    EXPECT_NE(r.status().message().find(fragment), std::string::npos) << r.status().message();
-  }
-}
+using namespace kiln::testing;  // NOLINT: the shared test helpers
 
 // Deterministic pseudo-random floats in [-1, 1).
 std::vector<float> pseudo_random(size_t n, uint32_t seed) {
@@ -166,8 +91,8 @@ TEST(CpuMatMul, Float16AccumulatesInFloat) {
 TEST(CpuMatMul, ResultDoesNotDependOnThreads) {
   const auto av = pseudo_random(3 * 37 * 19, 1), bv = pseudo_random(19 * 23, 2);
   auto a = f32({3, 37, 19}, av), b = f32({19, 23}, bv);
-  auto r1 = run_op("MatMul", 13, {a, b}, {}, 1);
-  auto r4 = run_op("MatMul", 13, {a, b}, {}, 4);
+  auto r1 = run_op("MatMul", 13, {a, b}, {}, 1, 1);
+  auto r4 = run_op("MatMul", 13, {a, b}, {}, 1, 4);
   ASSERT_TRUE(r1.has_value() && r4.has_value());
   ASSERT_EQ((*r1)[0].nbytes(), (*r4)[0].nbytes());
   EXPECT_EQ(std::memcmp((*r1)[0].raw_data(), (*r4)[0].raw_data(), (*r1)[0].nbytes()), 0);
@@ -178,13 +103,15 @@ TEST(CpuMatMul, ResultDoesNotDependOnThreads) {
 }
 
 TEST(CpuMatMul, Errors) {
-  expect_error(run_op("MatMul", 13, {f32({2, 3}, {1, 2, 3, 4, 5, 6}), f32({2, 2}, {1, 2, 3, 4})}),
-               "inner dimensions");
-  expect_error(run_op("MatMul", 13, {f32({2, 1, 1}, {1, 2}), f32({3, 1, 1}, {1, 2, 3})}), "batch");
-  expect_error(run_op("MatMul", 13, {Tensor::scalar<float>(1), f32({1}, {1})}), "rank");
-  expect_error(run_op("MatMul", 13, {f32({1}, {1}), i32({1}, {1})}), "dtype");
-  expect_error(run_op("MatMul", 13, {f32({1}, {1})}));
-  expect_error(
+  expect_node_error(
+      run_op("MatMul", 13, {f32({2, 3}, {1, 2, 3, 4, 5, 6}), f32({2, 2}, {1, 2, 3, 4})}),
+      "inner dimensions");
+  expect_node_error(run_op("MatMul", 13, {f32({2, 1, 1}, {1, 2}), f32({3, 1, 1}, {1, 2, 3})}),
+                    "batch");
+  expect_node_error(run_op("MatMul", 13, {Tensor::scalar<float>(1), f32({1}, {1})}), "rank");
+  expect_node_error(run_op("MatMul", 13, {f32({1}, {1}), i32({1}, {1})}), "dtype");
+  expect_node_error(run_op("MatMul", 13, {f32({1}, {1})}));
+  expect_node_error(
       run_op("MatMul", 13,
              {Tensor::from_vector<bool>({1}, {true}), Tensor::from_vector<bool>({1}, {true})}));
 }
@@ -237,19 +164,19 @@ TEST(CpuGemm, TransposedFormsAgreeBitwise) {
 TEST(CpuGemm, Errors) {
   const Tensor a = f32({2, 3}, {1, 2, 3, 4, 5, 6});
   const Tensor b = f32({3, 2}, {1, 0, 0, 1, 1, 1});
-  expect_error(run_op("Gemm", 9, {a, b}), "required");
-  expect_error(run_op("Gemm", 13, {a, a}), "inner");
-  expect_error(run_op("Gemm", 13, {a, b, f32({3}, {1, 2, 3})}), "broadcast");
-  expect_error(run_op("Gemm", 13, {a, b, f32({2, 2, 1}, {1, 2, 3, 4})}), "broadcast");
-  expect_error(run_op("Gemm", 13, {f32({1, 2, 3}, {1, 2, 3, 4, 5, 6}), b}), "2-D");
-  expect_error(run_op("Gemm", 13, {a, b}, {{"transA", int_attr(2)}}), "transA");
-  expect_error(run_op("Gemm", 13, {a, i32({3, 2}, {1, 2, 3, 4, 5, 6})}), "dtype");
+  expect_node_error(run_op("Gemm", 9, {a, b}), "required");
+  expect_node_error(run_op("Gemm", 13, {a, a}), "inner");
+  expect_node_error(run_op("Gemm", 13, {a, b, f32({3}, {1, 2, 3})}), "broadcast");
+  expect_node_error(run_op("Gemm", 13, {a, b, f32({2, 2, 1}, {1, 2, 3, 4})}), "broadcast");
+  expect_node_error(run_op("Gemm", 13, {f32({1, 2, 3}, {1, 2, 3, 4, 5, 6}), b}), "2-D");
+  expect_node_error(run_op("Gemm", 13, {a, b}, {{"transA", int_attr(2)}}), "transA");
+  expect_node_error(run_op("Gemm", 13, {a, i32({3, 2}, {1, 2, 3, 4, 5, 6})}), "dtype");
 }
 
 // ---- Einsum ------------------------------------------------------------------------------------
 
 Expected<std::vector<Tensor>> einsum(const std::string& eq, const std::vector<Tensor>& in) {
-  return run_op("Einsum", 12, in, {{"equation", string_attr(eq)}});
+  return run_op("Einsum", 12, in, {{"equation", str_attr(eq)}});
 }
 
 TEST(CpuEinsum, ExplicitForms) {
@@ -305,20 +232,20 @@ TEST(CpuEinsum, IntegerAndHalf) {
 
 TEST(CpuEinsum, BadEquations) {
   const Tensor m = f32({2, 3}, {1, 2, 3, 4, 5, 6});
-  expect_error(einsum("ij->k", {m}), "does not appear");
-  expect_error(einsum("ij->ii", {m}), "more than once");
-  expect_error(einsum("ij,jk->ik", {m}), "input terms");
-  expect_error(einsum("i.j", {m}), "ellipsis");
-  expect_error(einsum("......ij", {m}), "more than one ellipsis");
-  expect_error(einsum("i1", {m}), "invalid character");
-  expect_error(einsum("ijk", {m}), "rank");
-  expect_error(einsum("ii", {m}), "different sizes");
-  expect_error(einsum("ij->i->j", {m}), "->");
-  expect_error(einsum("i-j", {m}), "->");
-  expect_error(einsum("ij,ij->ij", {m, f32({2, 2}, {1, 2, 3, 4})}), "do not match");
-  expect_error(einsum("ij->i,j", {m}), ",");
-  expect_error(run_op("Einsum", 12, {m}), "equation");
-  expect_error(einsum("ij,ij", {m, i32({2, 3}, {1, 2, 3, 4, 5, 6})}), "dtype");
+  expect_node_error(einsum("ij->k", {m}), "does not appear");
+  expect_node_error(einsum("ij->ii", {m}), "more than once");
+  expect_node_error(einsum("ij,jk->ik", {m}), "input terms");
+  expect_node_error(einsum("i.j", {m}), "ellipsis");
+  expect_node_error(einsum("......ij", {m}), "more than one ellipsis");
+  expect_node_error(einsum("i1", {m}), "invalid character");
+  expect_node_error(einsum("ijk", {m}), "rank");
+  expect_node_error(einsum("ii", {m}), "different sizes");
+  expect_node_error(einsum("ij->i->j", {m}), "->");
+  expect_node_error(einsum("i-j", {m}), "->");
+  expect_node_error(einsum("ij,ij->ij", {m, f32({2, 2}, {1, 2, 3, 4})}), "do not match");
+  expect_node_error(einsum("ij->i,j", {m}), ",");
+  expect_node_error(run_op("Einsum", 12, {m}), "equation");
+  expect_node_error(einsum("ij,ij", {m, i32({2, 3}, {1, 2, 3, 4, 5, 6})}), "dtype");
 }
 
 }  // namespace

@@ -12,81 +12,12 @@
 
 #include "graph/ir/graph.h"
 #include "runtime/cpu/executor.h"
+#include "tests/unit/test_util.h"
 
 namespace kiln::cpu {
 namespace {
 
-ir::Attribute int_attr(int64_t v) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kInt;
-  a.i = v;
-  return a;
-}
-
-// Runs one node named "n". An undefined Tensor in `inputs` is an omitted optional input.
-Expected<std::vector<Tensor>> run_op(const std::string& op, int opset,
-                                     const std::vector<Tensor>& inputs,
-                                     const std::map<std::string, ir::Attribute>& attrs = {},
-                                     int n_outputs = 1, int threads = 2) {
-  ir::Graph g;
-  g.opsets()[""] = opset;
-  std::vector<ir::Value*> ins, outs;
-  std::map<std::string, Tensor> feeds;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].defined()) {
-      ins.push_back(nullptr);
-      continue;
-    }
-    std::string name = "in" + std::to_string(i);
-    ir::Value* v = *g.add_value(name, ir::ValueInfo{inputs[i].dtype(), false, {}});
-    g.add_input(v);
-    feeds[name] = inputs[i];
-    ins.push_back(v);
-  }
-  for (int i = 0; i < n_outputs; ++i) outs.push_back(*g.add_value("out" + std::to_string(i)));
-  auto node = g.add_node(op, "", ins, outs, "n");
-  if (!node) return node.status();
-  for (const auto& [k, a] : attrs) (*node)->set_attr(k, a);
-  for (ir::Value* v : outs) g.add_output(v);
-  Executor ex(g, threads);
-  return ex.run(feeds);
-}
-
-Tensor f32(const Shape& s, std::vector<float> v) {
-  return Tensor::from_vector<float>(s, v);
-}
-Tensor u8(const Shape& s, std::vector<uint8_t> v) {
-  return Tensor::from_vector<uint8_t>(s, v);
-}
-Tensor s8(const Shape& s, std::vector<int8_t> v) {
-  return Tensor::from_vector<int8_t>(s, v);
-}
-Tensor i32(const Shape& s, std::vector<int32_t> v) {
-  return Tensor::from_vector<int32_t>(s, v);
-}
-
-std::vector<double> values(const Tensor& t) {
-  std::vector<double> v;
-  for (int64_t i = 0; i < t.numel(); ++i) v.push_back(t.get_as_double(i));
-  return v;
-}
-
-void expect_result(const Expected<std::vector<Tensor>>& r, DType dtype, const Shape& shape,
-                   const std::vector<double>& want, size_t output = 0) {
-  ASSERT_TRUE(r.has_value()) << r.status().to_string();
-  const Tensor& y = (*r)[output];
-  EXPECT_EQ(dtype_name(y.dtype()), std::string(dtype_name(dtype)));
-  EXPECT_EQ(shape_to_string(y.shape()), shape_to_string(shape));
-  EXPECT_EQ(values(y), want);
-}
-
-void expect_error(const Expected<std::vector<Tensor>>& r, const std::string& fragment = "") {
-  ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.status().message().find("'n'"), std::string::npos) << r.status().message();
-  if (!fragment.empty()) {
-    EXPECT_NE(r.status().message().find(fragment), std::string::npos) << r.status().message();
-  }
-}
+using namespace kiln::testing;  // NOLINT: the shared test helpers
 
 // ---- QuantizeLinear ----------------------------------------------------------------------------
 
@@ -157,30 +88,31 @@ TEST(CpuQuantizeLinear, Float16DividesInHalf) {
 TEST(CpuQuantizeLinear, Errors) {
   const Tensor x = f32({2, 3}, {1, 2, 3, 4, 5, 6});
   // Per-axis scales before opset 13.
-  expect_error(run_op("QuantizeLinear", 10, {x, f32({3}, {1, 2, 3})}), "scalar");
+  expect_node_error(run_op("QuantizeLinear", 10, {x, f32({3}, {1, 2, 3})}), "scalar");
   // Wrong per-axis length, bad axis, 2-D scale without block_size.
-  expect_error(run_op("QuantizeLinear", 13, {x, f32({2}, {1, 2})}), "axis dim");
-  expect_error(run_op("QuantizeLinear", 13, {x, f32({3}, {1, 2, 3})}, {{"axis", int_attr(2)}}),
-               "axis");
-  expect_error(run_op("QuantizeLinear", 13, {x, f32({2, 3}, {1, 2, 3, 4, 5, 6})}));
+  expect_node_error(run_op("QuantizeLinear", 13, {x, f32({2}, {1, 2})}), "axis dim");
+  expect_node_error(run_op("QuantizeLinear", 13, {x, f32({3}, {1, 2, 3})}, {{"axis", int_attr(2)}}),
+                    "axis");
+  expect_node_error(run_op("QuantizeLinear", 13, {x, f32({2, 3}, {1, 2, 3, 4, 5, 6})}));
   // Zero point shape differs from the scale's.
-  expect_error(run_op("QuantizeLinear", 13, {x, f32({3}, {1, 2, 3}), u8({1}, {0})}), "shape");
+  expect_node_error(run_op("QuantizeLinear", 13, {x, f32({3}, {1, 2, 3}), u8({1}, {0})}), "shape");
   // Blocked: wrong number of blocks, negative block size.
-  expect_error(run_op("QuantizeLinear", 21, {x, f32({2, 1}, {1, 1})},
-                      {{"axis", int_attr(1)}, {"block_size", int_attr(2)}}),
-               "blocks");
-  expect_error(
+  expect_node_error(run_op("QuantizeLinear", 21, {x, f32({2, 1}, {1, 1})},
+                           {{"axis", int_attr(1)}, {"block_size", int_attr(2)}}),
+                    "blocks");
+  expect_node_error(
       run_op("QuantizeLinear", 21, {x, Tensor::scalar<float>(1)}, {{"block_size", int_attr(-1)}}),
       "block_size");
   // output_dtype disagreeing with the zero point; a non-quantized output type.
-  expect_error(
+  expect_node_error(
       run_op("QuantizeLinear", 21, {x, Tensor::scalar<float>(1), Tensor::scalar<uint8_t>(0)},
              {{"output_dtype", int_attr(3)}}),
       "output_dtype");
-  expect_error(
+  expect_node_error(
       run_op("QuantizeLinear", 21, {x, Tensor::scalar<float>(1)}, {{"output_dtype", int_attr(1)}}));
-  expect_error(run_op("QuantizeLinear", 13, {u8({1}, {1}), Tensor::scalar<float>(1)}), "x must");
-  expect_error(run_op("QuantizeLinear", 13, {x}));
+  expect_node_error(run_op("QuantizeLinear", 13, {u8({1}, {1}), Tensor::scalar<float>(1)}),
+                    "x must");
+  expect_node_error(run_op("QuantizeLinear", 13, {x}));
 }
 
 // ---- DequantizeLinear --------------------------------------------------------------------------
@@ -211,14 +143,14 @@ TEST(CpuDequantizeLinear, Float16ScaleGivesFloat16) {
 }
 
 TEST(CpuDequantizeLinear, Errors) {
-  expect_error(run_op("DequantizeLinear", 13,
-                      {u8({2}, {1, 2}), Tensor::scalar<float>(1), Tensor::scalar<int8_t>(0)}),
-               "zero_point");
-  expect_error(run_op("DequantizeLinear", 13, {u8({2}, {1, 2}), f32({3}, {1, 2, 3})},
-                      {{"axis", int_attr(0)}}),
-               "axis dim");
-  expect_error(run_op("DequantizeLinear", 13, {f32({2}, {1, 2}), Tensor::scalar<float>(1)}));
-  expect_error(run_op("DequantizeLinear", 13, {u8({2}, {1, 2}), i32({}, {1})}), "x_scale");
+  expect_node_error(run_op("DequantizeLinear", 13,
+                           {u8({2}, {1, 2}), Tensor::scalar<float>(1), Tensor::scalar<int8_t>(0)}),
+                    "zero_point");
+  expect_node_error(run_op("DequantizeLinear", 13, {u8({2}, {1, 2}), f32({3}, {1, 2, 3})},
+                           {{"axis", int_attr(0)}}),
+                    "axis dim");
+  expect_node_error(run_op("DequantizeLinear", 13, {f32({2}, {1, 2}), Tensor::scalar<float>(1)}));
+  expect_node_error(run_op("DequantizeLinear", 13, {u8({2}, {1, 2}), i32({}, {1})}), "x_scale");
 }
 
 // ---- DynamicQuantizeLinear ---------------------------------------------------------------------
@@ -248,7 +180,7 @@ TEST(CpuDynamicQuantizeLinear, SpecFormula) {
 }
 
 TEST(CpuDynamicQuantizeLinear, Errors) {
-  expect_error(run_op("DynamicQuantizeLinear", 11, {u8({1}, {1})}, {}, 3), "float32");
+  expect_node_error(run_op("DynamicQuantizeLinear", 11, {u8({1}, {1})}, {}, 3), "float32");
 }
 
 // ---- MatMulInteger -----------------------------------------------------------------------------
@@ -302,11 +234,12 @@ TEST(CpuMatMulInteger, Int32AccumulationWraps) {
 TEST(CpuMatMulInteger, Errors) {
   const Tensor a = u8({2, 3}, {1, 2, 3, 4, 5, 6});
   const Tensor b = u8({3, 2}, {1, 2, 3, 4, 5, 6});
-  expect_error(run_op("MatMulInteger", 10, {a, b, u8({3}, {1, 2, 3})}), "a_zero_point");
-  expect_error(run_op("MatMulInteger", 10, {a, b, Tensor(), u8({3}, {1, 2, 3})}), "b_zero_point");
-  expect_error(run_op("MatMulInteger", 10, {a, b, s8({}, {0})}), "dtype");
-  expect_error(run_op("MatMulInteger", 10, {a, a}), "inner");
-  expect_error(run_op("MatMulInteger", 10, {f32({1, 1}, {1}), b}), "uint8 or int8");
+  expect_node_error(run_op("MatMulInteger", 10, {a, b, u8({3}, {1, 2, 3})}), "a_zero_point");
+  expect_node_error(run_op("MatMulInteger", 10, {a, b, Tensor(), u8({3}, {1, 2, 3})}),
+                    "b_zero_point");
+  expect_node_error(run_op("MatMulInteger", 10, {a, b, s8({}, {0})}), "dtype");
+  expect_node_error(run_op("MatMulInteger", 10, {a, a}), "inner");
+  expect_node_error(run_op("MatMulInteger", 10, {f32({1, 1}, {1}), b}), "uint8 or int8");
 }
 
 // ---- QLinearMatMul -----------------------------------------------------------------------------
@@ -377,29 +310,29 @@ TEST(CpuQLinearMatMul, Float16ScalesAtOpset21) {
       {u8({1, 1}, {3}), Tensor::from_vector<Half>({}, {Half(0.5f)}), Tensor::scalar<uint8_t>(0),
        u8({1, 1}, {3}), Tensor::from_vector<Half>({}, {Half(1.0f)}), Tensor::scalar<uint8_t>(0),
        Tensor::from_vector<Half>({}, {Half(1.0f)}), Tensor::scalar<uint8_t>(0)});
-  expect_error(r, "scales");
+  expect_node_error(r, "scales");
 }
 
 TEST(CpuQLinearMatMul, Errors) {
   const Tensor a = u8({2, 2}, {1, 2, 3, 4});
   // Scale and zero point shapes differ.
-  expect_error(
+  expect_node_error(
       run_op("QLinearMatMul", 10,
              {a, f32({2}, {1, 2}), Tensor::scalar<uint8_t>(0), a, Tensor::scalar<float>(1),
               Tensor::scalar<uint8_t>(0), Tensor::scalar<float>(1), Tensor::scalar<uint8_t>(0)}),
       "shape");
   // Per-row scale of the wrong length.
-  expect_error(
+  expect_node_error(
       run_op("QLinearMatMul", 10,
              {a, f32({3}, {1, 2, 3}), u8({3}, {0, 0, 0}), a, Tensor::scalar<float>(1),
               Tensor::scalar<uint8_t>(0), Tensor::scalar<float>(1), Tensor::scalar<uint8_t>(0)}),
       "a_scale");
   // Zero point dtype differs from a's.
-  expect_error(qlinear(a, 1, Tensor::scalar<int8_t>(0), a, 1, Tensor::scalar<uint8_t>(0), 1,
-                       Tensor::scalar<uint8_t>(0)),
-               "zero_point");
+  expect_node_error(qlinear(a, 1, Tensor::scalar<int8_t>(0), a, 1, Tensor::scalar<uint8_t>(0), 1,
+                            Tensor::scalar<uint8_t>(0)),
+                    "zero_point");
   // Missing input.
-  expect_error(
+  expect_node_error(
       run_op("QLinearMatMul", 10,
              {a, Tensor::scalar<float>(1), Tensor::scalar<uint8_t>(0), a, Tensor::scalar<float>(1),
               Tensor::scalar<uint8_t>(0), Tensor::scalar<float>(1), Tensor()}),

@@ -12,73 +12,12 @@
 
 #include "graph/ir/graph.h"
 #include "runtime/cpu/executor.h"
+#include "tests/unit/test_util.h"
 
 namespace kiln::cpu {
 namespace {
 
-ir::Attribute ints_attr(std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-ir::Attribute int_attr(int64_t v) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kInt;
-  a.i = v;
-  return a;
-}
-ir::Attribute float_attr(float f) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kFloat;
-  a.f = f;
-  return a;
-}
-
-// Runs one node named "n". An undefined Tensor in `inputs` is an omitted optional input.
-Expected<std::vector<Tensor>> run_op(const std::string& op, int opset,
-                                     const std::vector<Tensor>& inputs,
-                                     const std::map<std::string, ir::Attribute>& attrs = {},
-                                     int n_outputs = 1, int threads = 2) {
-  ir::Graph g;
-  g.opsets()[""] = opset;
-  std::vector<ir::Value*> ins, outs;
-  std::map<std::string, Tensor> feeds;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].defined()) {
-      ins.push_back(nullptr);
-      continue;
-    }
-    std::string name = "in" + std::to_string(i);
-    ir::Value* v = *g.add_value(name, ir::ValueInfo{inputs[i].dtype(), false, {}});
-    g.add_input(v);
-    feeds[name] = inputs[i];
-    ins.push_back(v);
-  }
-  for (int i = 0; i < n_outputs; ++i) outs.push_back(*g.add_value("out" + std::to_string(i)));
-  auto node = g.add_node(op, "", ins, outs, "n");
-  if (!node) return node.status();
-  for (const auto& [k, a] : attrs) (*node)->set_attr(k, a);
-  for (ir::Value* v : outs) g.add_output(v);
-  Executor ex(g, threads);
-  return ex.run(feeds);
-}
-
-Tensor f32(const Shape& s, std::vector<float> v) {
-  return Tensor::from_vector<float>(s, v);
-}
-Tensor i64(const Shape& s, std::vector<int64_t> v) {
-  return Tensor::from_vector<int64_t>(s, v);
-}
-Tensor i32(const Shape& s, std::vector<int32_t> v) {
-  return Tensor::from_vector<int32_t>(s, v);
-}
-
-std::vector<double> values(const Tensor& t) {
-  std::vector<double> v;
-  for (int64_t i = 0; i < t.numel(); ++i) v.push_back(t.get_as_double(i));
-  return v;
-}
+using namespace kiln::testing;  // NOLINT: the shared test helpers
 
 void expect_near_all(const Tensor& t, const std::vector<double>& want, double tol = 1e-6) {
   ASSERT_EQ(t.numel(), static_cast<int64_t>(want.size()));
@@ -92,12 +31,6 @@ void expect_near_all(const Tensor& t, const std::vector<double>& want, double to
       EXPECT_NEAR(got, want[i], tol) << "at " << i;
     }
   }
-}
-
-// The run fails and the message names the node.
-void expect_error(const Expected<std::vector<Tensor>>& r) {
-  ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.status().message().find("'n'"), std::string::npos) << r.status().to_string();
 }
 
 const double kInf = std::numeric_limits<double>::infinity();
@@ -279,7 +212,7 @@ TEST(CpuReduce, BoolMaxMinAndNaN) {
   r = run_op("ReduceMin", 20, {b});
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(values((*r)[0]), (std::vector<double>{0}));
-  expect_error(run_op("ReduceSum", 13, {b}));
+  expect_node_error(run_op("ReduceSum", 13, {b}));
   r = run_op("ReduceMax", 13, {f32({3}, {1, NAN, 2})});
   ASSERT_TRUE(r.has_value());
   EXPECT_TRUE(std::isnan((*r)[0].data<float>()[0]));
@@ -296,15 +229,15 @@ TEST(CpuReduce, LogSumExpIsStable) {
 
 TEST(CpuReduce, BadAxesAreErrors) {
   Tensor x = f32({2, 3}, {1, 2, 3, 4, 5, 6});
-  expect_error(run_op("ReduceSum", 11, {x}, {{"axes", ints_attr({2})}}));
-  expect_error(run_op("ReduceSum", 11, {x}, {{"axes", ints_attr({-3})}}));
-  expect_error(run_op("ReduceSum", 11, {x}, {{"axes", ints_attr({1, -1})}}));
-  expect_error(run_op("ReduceMean", 10, {x}, {{"axes", ints_attr({-1})}}));  // negative: 11+
-  expect_error(run_op("ReduceMean", 18, {x}, {{"axes", ints_attr({1})}}));   // input from 18
-  expect_error(run_op("ReduceSum", 13, {x, i32({1}, {1})}));                 // must be int64
-  expect_error(run_op("ReduceSum", 13, {x, i64({1}, {INT64_MIN})}));
-  expect_error(run_op("ReduceSum", 13, {x, i64({1, 1}, {1})}));
-  expect_error(run_op("ReduceSum", 13, {Tensor::scalar<float>(1.f), i64({1}, {0})}));
+  expect_node_error(run_op("ReduceSum", 11, {x}, {{"axes", ints_attr({2})}}));
+  expect_node_error(run_op("ReduceSum", 11, {x}, {{"axes", ints_attr({-3})}}));
+  expect_node_error(run_op("ReduceSum", 11, {x}, {{"axes", ints_attr({1, -1})}}));
+  expect_node_error(run_op("ReduceMean", 10, {x}, {{"axes", ints_attr({-1})}}));  // negative: 11+
+  expect_node_error(run_op("ReduceMean", 18, {x}, {{"axes", ints_attr({1})}}));   // input from 18
+  expect_node_error(run_op("ReduceSum", 13, {x, i32({1}, {1})}));                 // must be int64
+  expect_node_error(run_op("ReduceSum", 13, {x, i64({1}, {INT64_MIN})}));
+  expect_node_error(run_op("ReduceSum", 13, {x, i64({1, 1}, {1})}));
+  expect_node_error(run_op("ReduceSum", 13, {Tensor::scalar<float>(1.f), i64({1}, {0})}));
   // A scalar reduced over all (no) axes is itself.
   auto r = run_op("ReduceSum", 13, {Tensor::scalar<float>(5.f)});
   ASSERT_TRUE(r.has_value());
@@ -355,10 +288,10 @@ TEST(CpuArg, KeepdimsAndSelectLastIndex) {
 
 TEST(CpuArg, Errors) {
   Tensor x = f32({2, 3}, {1, 2, 3, 4, 5, 6});
-  expect_error(run_op("ArgMax", 13, {x}, {{"axis", int_attr(2)}}));
-  expect_error(run_op("ArgMax", 10, {x}, {{"axis", int_attr(-1)}}));
-  expect_error(run_op("ArgMin", 13, {f32({2, 0}, {})}, {{"axis", int_attr(1)}}));
-  expect_error(run_op("ArgMin", 13, {Tensor::scalar<float>(1.f)}));
+  expect_node_error(run_op("ArgMax", 13, {x}, {{"axis", int_attr(2)}}));
+  expect_node_error(run_op("ArgMax", 10, {x}, {{"axis", int_attr(-1)}}));
+  expect_node_error(run_op("ArgMin", 13, {f32({2, 0}, {})}, {{"axis", int_attr(1)}}));
+  expect_node_error(run_op("ArgMin", 13, {Tensor::scalar<float>(1.f)}));
 }
 
 // ---- Softmax family -----------------------------------------------------------------------------
@@ -408,11 +341,11 @@ TEST(CpuSoftmax, HardmaxTiesPickTheFirst) {
 
 TEST(CpuSoftmax, Errors) {
   Tensor x = f32({2, 3}, {1, 2, 3, 4, 5, 6});
-  expect_error(run_op("Softmax", 13, {x}, {{"axis", int_attr(2)}}));
-  expect_error(run_op("Softmax", 11, {x}, {{"axis", int_attr(2)}}));
-  expect_error(run_op("LogSoftmax", 13, {x}, {{"axis", int_attr(-3)}}));
-  expect_error(run_op("Softmax", 13, {i32({2}, {1, 2})}));
-  expect_error(run_op("Hardmax", 13, {Tensor::scalar<float>(1.f)}));
+  expect_node_error(run_op("Softmax", 13, {x}, {{"axis", int_attr(2)}}));
+  expect_node_error(run_op("Softmax", 11, {x}, {{"axis", int_attr(2)}}));
+  expect_node_error(run_op("LogSoftmax", 13, {x}, {{"axis", int_attr(-3)}}));
+  expect_node_error(run_op("Softmax", 13, {i32({2}, {1, 2})}));
+  expect_node_error(run_op("Hardmax", 13, {Tensor::scalar<float>(1.f)}));
 }
 
 // ---- Normalizations -----------------------------------------------------------------------------
@@ -438,12 +371,13 @@ TEST(CpuNorm, LayerNormalizationWithStats) {
 
 TEST(CpuNorm, LayerNormalizationErrors) {
   Tensor x = f32({2, 2}, {1, 3, 2, 6});
-  expect_error(run_op("LayerNormalization", 17, {x, f32({3}, {1, 1, 1})}));
-  expect_error(run_op("LayerNormalization", 17, {x, f32({2}, {1, 1})}, {{"axis", int_attr(2)}}));
-  expect_error(
+  expect_node_error(run_op("LayerNormalization", 17, {x, f32({3}, {1, 1, 1})}));
+  expect_node_error(
+      run_op("LayerNormalization", 17, {x, f32({2}, {1, 1})}, {{"axis", int_attr(2)}}));
+  expect_node_error(
       run_op("LayerNormalization", 17, {x, f32({2}, {1, 1})}, {{"stash_type", int_attr(7)}}));
-  expect_error(run_op("LayerNormalization", 17, {x, i64({2}, {1, 1})}));
-  expect_error(run_op("LayerNormalization", 17, {x, f32({2}, {1, 1}), f32({2, 2, 2}, {})}));
+  expect_node_error(run_op("LayerNormalization", 17, {x, i64({2}, {1, 1})}));
+  expect_node_error(run_op("LayerNormalization", 17, {x, f32({2}, {1, 1}), f32({2, 2, 2}, {})}));
 }
 
 TEST(CpuNorm, InstanceNormalization) {
@@ -458,9 +392,9 @@ TEST(CpuNorm, InstanceNormalization) {
   r = run_op("InstanceNormalization", 6, {x, f32({2}, {2, 1}), f32({2}, {1, 7})});
   ASSERT_TRUE(r.has_value());
   EXPECT_NEAR((*r)[0].get_as_double(2), 7, 1e-6);
-  expect_error(run_op("InstanceNormalization", 6, {x, f32({3}, {1, 1, 1}), f32({2}, {0, 0})}));
-  expect_error(run_op("InstanceNormalization", 6,
-                      {f32({2, 2}, {1, 2, 3, 4}), f32({2}, {1, 1}), f32({2}, {0, 0})}));
+  expect_node_error(run_op("InstanceNormalization", 6, {x, f32({3}, {1, 1, 1}), f32({2}, {0, 0})}));
+  expect_node_error(run_op("InstanceNormalization", 6,
+                           {f32({2, 2}, {1, 2, 3, 4}), f32({2}, {1, 1}), f32({2}, {0, 0})}));
 }
 
 TEST(CpuNorm, LpNormalization) {
@@ -474,8 +408,8 @@ TEST(CpuNorm, LpNormalization) {
   r = run_op("LpNormalization", 1, {f32({2}, {0, 0})});
   ASSERT_TRUE(r.has_value());
   expect_near_all((*r)[0], {0, 0});
-  expect_error(run_op("LpNormalization", 1, {x}, {{"p", int_attr(3)}}));
-  expect_error(run_op("LpNormalization", 1, {x}, {{"axis", int_attr(2)}}));
+  expect_node_error(run_op("LpNormalization", 1, {x}, {{"p", int_attr(3)}}));
+  expect_node_error(run_op("LpNormalization", 1, {x}, {{"axis", int_attr(2)}}));
 }
 
 TEST(CpuNorm, MeanVarianceNormalization) {
@@ -487,8 +421,8 @@ TEST(CpuNorm, MeanVarianceNormalization) {
   r = run_op("MeanVarianceNormalization", 13, {f32({4}, {1, 3, 1, 3})}, {{"axes", ints_attr({0})}});
   ASSERT_TRUE(r.has_value());
   expect_near_all((*r)[0], {-1, 1, -1, 1}, 1e-6);
-  expect_error(run_op("MeanVarianceNormalization", 13, {f32({4}, {1, 3, 1, 3})}));  // rank < 4
-  expect_error(run_op("MeanVarianceNormalization", 13, {x}, {{"axes", ints_attr({1, 1})}}));
+  expect_node_error(run_op("MeanVarianceNormalization", 13, {f32({4}, {1, 3, 1, 3})}));  // rank < 4
+  expect_node_error(run_op("MeanVarianceNormalization", 13, {x}, {{"axes", ints_attr({1, 1})}}));
 }
 
 // ---- TopK ---------------------------------------------------------------------------------------
@@ -523,12 +457,12 @@ TEST(CpuTopK, AttributeAndInputForms) {
 
 TEST(CpuTopK, Errors) {
   Tensor x = f32({2, 4}, {1, 4, 4, 2, 0, -1, 5, 5});
-  expect_error(run_op("TopK", 11, {x, i64({1}, {5})}, {}, 2));
-  expect_error(run_op("TopK", 11, {x, i64({1}, {-1})}, {}, 2));
-  expect_error(run_op("TopK", 11, {x, i32({1}, {1})}, {}, 2));
-  expect_error(run_op("TopK", 11, {x, i64({2}, {1, 1})}, {}, 2));
-  expect_error(run_op("TopK", 11, {x, i64({1}, {1})}, {{"axis", int_attr(2)}}, 2));
-  expect_error(run_op("TopK", 1, {x}, {}, 2));  // k attribute required
+  expect_node_error(run_op("TopK", 11, {x, i64({1}, {5})}, {}, 2));
+  expect_node_error(run_op("TopK", 11, {x, i64({1}, {-1})}, {}, 2));
+  expect_node_error(run_op("TopK", 11, {x, i32({1}, {1})}, {}, 2));
+  expect_node_error(run_op("TopK", 11, {x, i64({2}, {1, 1})}, {}, 2));
+  expect_node_error(run_op("TopK", 11, {x, i64({1}, {1})}, {{"axis", int_attr(2)}}, 2));
+  expect_node_error(run_op("TopK", 1, {x}, {}, 2));  // k attribute required
 }
 
 // ---- CumSum -------------------------------------------------------------------------------------
@@ -560,11 +494,11 @@ TEST(CpuCumSum, ExclusiveReverseAndAxis) {
 
 TEST(CpuCumSum, Errors) {
   Tensor x = f32({5}, {1, 2, 3, 4, 5});
-  expect_error(run_op("CumSum", 14, {x, i64({}, {1})}));
-  expect_error(run_op("CumSum", 14, {x, i64({}, {-2})}));
-  expect_error(run_op("CumSum", 14, {x, i64({2}, {0, 0})}));
-  expect_error(run_op("CumSum", 14, {x, f32({}, {0})}));
-  expect_error(run_op("CumSum", 14, {Tensor::scalar<float>(1.f), i64({}, {0})}));
+  expect_node_error(run_op("CumSum", 14, {x, i64({}, {1})}));
+  expect_node_error(run_op("CumSum", 14, {x, i64({}, {-2})}));
+  expect_node_error(run_op("CumSum", 14, {x, i64({2}, {0, 0})}));
+  expect_node_error(run_op("CumSum", 14, {x, f32({}, {0})}));
+  expect_node_error(run_op("CumSum", 14, {Tensor::scalar<float>(1.f), i64({}, {0})}));
 }
 
 }  // namespace

@@ -9,104 +9,17 @@
 
 #include "graph/ir/graph.h"
 #include "runtime/cpu/executor.h"
+#include "tests/unit/test_util.h"
 
 namespace kiln::cpu {
 namespace {
 
-ir::Attribute ints_attr(std::vector<int64_t> v) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-ir::Attribute int_attr(int64_t v) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kInt;
-  a.i = v;
-  return a;
-}
-ir::Attribute str_attr(std::string s) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kString;
-  a.s = std::move(s);
-  return a;
-}
-ir::Attribute float_attr(float f) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kFloat;
-  a.f = f;
-  return a;
-}
-ir::Attribute tensor_attr(Tensor t) {
-  ir::Attribute a;
-  a.type = ir::AttrType::kTensor;
-  a.t = std::move(t);
-  return a;
-}
+using namespace kiln::testing;  // NOLINT: the shared test helpers
 
-// Runs one node. An undefined Tensor in `inputs` is an omitted optional input.
-Expected<std::vector<Tensor>> run_op(const std::string& op, int opset,
-                                     const std::vector<Tensor>& inputs,
-                                     const std::map<std::string, ir::Attribute>& attrs = {},
-                                     int n_outputs = 1) {
-  ir::Graph g;
-  g.opsets()[""] = opset;
-  std::vector<ir::Value*> ins, outs;
-  std::map<std::string, Tensor> feeds;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].defined()) {
-      ins.push_back(nullptr);
-      continue;
-    }
-    std::string name = "in" + std::to_string(i);
-    ir::Value* v = *g.add_value(name, ir::ValueInfo{inputs[i].dtype(), false, {}});
-    g.add_input(v);
-    feeds[name] = inputs[i];
-    ins.push_back(v);
-  }
-  for (int i = 0; i < n_outputs; ++i) outs.push_back(*g.add_value("out" + std::to_string(i)));
-  auto node = g.add_node(op, "", ins, outs, "n");
-  if (!node) return node.status();
-  for (const auto& [k, a] : attrs) (*node)->set_attr(k, a);
-  for (ir::Value* v : outs) g.add_output(v);
-  Executor ex(g, 2);
-  return ex.run(feeds);
-}
-
-Tensor f32(const Shape& s, std::vector<float> v) {
-  return Tensor::from_vector<float>(s, v);
-}
-Tensor i64(const Shape& s, std::vector<int64_t> v) {
-  return Tensor::from_vector<int64_t>(s, v);
-}
-Tensor i64v(std::vector<int64_t> v) {
-  return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v);
-}
 Tensor iota_f32(const Shape& s) {
   Tensor t = Tensor::create(DType::kFloat32, s).value();
   for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(i);
   return t;
-}
-
-std::vector<double> values(const Tensor& t) {
-  std::vector<double> v;
-  for (int64_t i = 0; i < t.numel(); ++i) v.push_back(t.get_as_double(i));
-  return v;
-}
-
-// Expects success and returns output 0.
-Tensor ok1(const Expected<std::vector<Tensor>>& r) {
-  EXPECT_TRUE(r.has_value()) << r.status().to_string();
-  if (!r.has_value()) return Tensor();
-  return r.value()[0];
-}
-
-void expect_error(const Expected<std::vector<Tensor>>& r, const std::string& needle,
-                  StatusCode code = StatusCode::kInvalidArgument) {
-  ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.status().code(), code) << r.status().to_string();
-  EXPECT_NE(r.status().message().find("node 'n'"), std::string::npos) << r.status().message();
-  EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
 }
 
 using V = std::vector<double>;
