@@ -71,6 +71,16 @@ Status require_inputs(const OpContext& ctx, size_t n) {
   return Status::ok();
 }
 
+// Inputs 0 and 1 are present and have the same dtype.
+Status require_same_dtype_pair(const OpContext& ctx) {
+  KILN_RETURN_IF_ERROR(require_inputs(ctx, 2));
+  const DType a = ctx.input(0).dtype(), b = ctx.input(1).dtype();
+  if (a != b)
+    return ctx.invalid(std::string("input dtypes differ: ") + dtype_name(a) + " and " +
+                       dtype_name(b));
+  return Status::ok();
+}
+
 Status bad_dtype(const OpContext& ctx, DType t) {
   return ctx.invalid(std::string("does not accept inputs of dtype ") + dtype_name(t));
 }
@@ -198,32 +208,30 @@ T arith(T a, T b) {
   }
 }
 
+// Integer division or modulo (`what`) of a non-empty `a` by a `b` holding a zero is a runtime
+// error.
 template <typename T>
-bool has_zero(const Tensor& t) {
-  const T* p = t.data<T>();
-  for (int64_t i = 0; i < t.numel(); ++i)
-    if (p[i] == 0) return true;
-  return false;
+Status check_divisor(const OpContext& ctx, const Tensor& a, const Tensor& b, const char* what) {
+  if (a.numel() == 0) return Status::ok();
+  const T* p = b.data<T>();
+  for (int64_t i = 0; i < b.numel(); ++i)
+    if (p[i] == 0) return ctx.runtime(std::string("integer ") + what + " by zero");
+  return Status::ok();
 }
 
 template <Arith op>
 Status arith_kernel(OpContext& ctx) {
-  KILN_RETURN_IF_ERROR(require_inputs(ctx, 2));
+  KILN_RETURN_IF_ERROR(require_same_dtype_pair(ctx));
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
-  if (a.dtype() != b.dtype())
-    return ctx.invalid(std::string("input dtypes differ: ") + dtype_name(a.dtype()) + " and " +
-                       dtype_name(b.dtype()));
   KILN_ASSIGN_OR_RETURN(Shape bs, b_shape_for(ctx, a, b));
   Status st = bad_dtype(ctx, a.dtype());
   visit_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (!std::is_same_v<T, bool>) {
       if constexpr (op == Arith::kDiv && is_int_v<T>) {
-        if (a.numel() > 0 && has_zero<T>(b)) {
-          st = ctx.runtime("integer division by zero");
-          return;
-        }
+        st = check_divisor<T>(ctx, a, b, "division");
+        if (!st) return;
       }
       st = binary_apply<T, T, T>(ctx, a, a.shape(), b, bs, arith<op, T>);
     }
@@ -253,12 +261,9 @@ T int_fmod(T a, T b) {  // b != 0; the result has the sign of the dividend (C++ 
 }
 
 Status mod_kernel(OpContext& ctx) {
-  KILN_RETURN_IF_ERROR(require_inputs(ctx, 2));
+  KILN_RETURN_IF_ERROR(require_same_dtype_pair(ctx));
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
-  if (a.dtype() != b.dtype())
-    return ctx.invalid(std::string("input dtypes differ: ") + dtype_name(a.dtype()) + " and " +
-                       dtype_name(b.dtype()));
   const int64_t fmod = ctx.attr_int("fmod", 0);
   if (fmod != 0 && fmod != 1) return ctx.invalid("attribute 'fmod' must be 0 or 1");
   if (is_float(a.dtype()) && fmod == 0)
@@ -267,10 +272,8 @@ Status mod_kernel(OpContext& ctx) {
   visit_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (is_int_v<T>) {
-      if (a.numel() > 0 && has_zero<T>(b)) {
-        st = ctx.runtime("integer modulo by zero");
-        return;
-      }
+      st = check_divisor<T>(ctx, a, b, "modulo");
+      if (!st) return;
       st = fmod ? binary_apply<T, T, T>(ctx, a, a.shape(), b, b.shape(), int_fmod<T>)
                 : binary_apply<T, T, T>(ctx, a, a.shape(), b, b.shape(), int_mod<T>);
     } else if constexpr (is_float_v<T>) {
@@ -357,12 +360,9 @@ Status pow_kernel(OpContext& ctx) {
 // --- PRelu --------------------------------------------------------------------------------------
 
 Status prelu_kernel(OpContext& ctx) {
-  KILN_RETURN_IF_ERROR(require_inputs(ctx, 2));
+  KILN_RETURN_IF_ERROR(require_same_dtype_pair(ctx));
   const Tensor& x = ctx.input(0);
   const Tensor& slope = ctx.input(1);
-  if (x.dtype() != slope.dtype())
-    return ctx.invalid(std::string("input dtypes differ: ") + dtype_name(x.dtype()) + " and " +
-                       dtype_name(slope.dtype()));
   auto s = broadcast_shapes({x.shape(), slope.shape()});
   if (!s || *s != x.shape())
     return ctx.invalid("slope of shape " + shape_to_string(slope.shape()) +
@@ -389,12 +389,9 @@ enum class Cmp { kEq, kLt, kLe, kGt, kGe };
 
 template <Cmp op>
 Status compare_kernel(OpContext& ctx) {
-  KILN_RETURN_IF_ERROR(require_inputs(ctx, 2));
+  KILN_RETURN_IF_ERROR(require_same_dtype_pair(ctx));
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
-  if (a.dtype() != b.dtype())
-    return ctx.invalid(std::string("input dtypes differ: ") + dtype_name(a.dtype()) + " and " +
-                       dtype_name(b.dtype()));
   KILN_ASSIGN_OR_RETURN(Shape bs, b_shape_for(ctx, a, b));
   Status st = bad_dtype(ctx, a.dtype());
   visit_dtype(a.dtype(), [&](auto tag) {
@@ -418,6 +415,26 @@ Status compare_kernel(OpContext& ctx) {
 
 enum class Logic { kAnd, kOr, kXor };
 
+// And / Or / Xor: logical on bool, bitwise on integers.
+template <Logic op, typename T>
+T logic(T x, T y) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if constexpr (op == Logic::kAnd)
+      return x && y;
+    else if constexpr (op == Logic::kOr)
+      return x || y;
+    else
+      return x != y;
+  } else {
+    if constexpr (op == Logic::kAnd)
+      return static_cast<T>(x & y);
+    else if constexpr (op == Logic::kOr)
+      return static_cast<T>(x | y);
+    else
+      return static_cast<T>(x ^ y);
+  }
+}
+
 template <Logic op>
 Status logical_kernel(OpContext& ctx) {
   KILN_RETURN_IF_ERROR(require_inputs(ctx, 2));
@@ -426,48 +443,28 @@ Status logical_kernel(OpContext& ctx) {
   if (a.dtype() != DType::kBool) return bad_dtype(ctx, a.dtype());
   if (b.dtype() != DType::kBool) return bad_dtype(ctx, b.dtype());
   KILN_ASSIGN_OR_RETURN(Shape bs, b_shape_for(ctx, a, b));
-  return binary_apply<bool, bool, bool>(ctx, a, a.shape(), b, bs, [](bool x, bool y) {
-    if constexpr (op == Logic::kAnd)
-      return x && y;
-    else if constexpr (op == Logic::kOr)
-      return x || y;
-    else if constexpr (op == Logic::kXor)
-      return x != y;
-  });
+  return binary_apply<bool, bool, bool>(ctx, a, a.shape(), b, bs, logic<op, bool>);
 }
 
 template <Logic op>
 Status bitwise_kernel(OpContext& ctx) {
-  KILN_RETURN_IF_ERROR(require_inputs(ctx, 2));
+  KILN_RETURN_IF_ERROR(require_same_dtype_pair(ctx));
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
-  if (a.dtype() != b.dtype())
-    return ctx.invalid(std::string("input dtypes differ: ") + dtype_name(a.dtype()) + " and " +
-                       dtype_name(b.dtype()));
   Status st = bad_dtype(ctx, a.dtype());
   visit_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (is_int_v<T>) {
-      st = binary_apply<T, T, T>(ctx, a, a.shape(), b, b.shape(), [](T x, T y) {
-        if constexpr (op == Logic::kAnd)
-          return static_cast<T>(x & y);
-        else if constexpr (op == Logic::kOr)
-          return static_cast<T>(x | y);
-        else if constexpr (op == Logic::kXor)
-          return static_cast<T>(x ^ y);
-      });
+      st = binary_apply<T, T, T>(ctx, a, a.shape(), b, b.shape(), logic<op, T>);
     }
   });
   return st;
 }
 
 Status bitshift_kernel(OpContext& ctx) {
-  KILN_RETURN_IF_ERROR(require_inputs(ctx, 2));
+  KILN_RETURN_IF_ERROR(require_same_dtype_pair(ctx));
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
-  if (a.dtype() != b.dtype())
-    return ctx.invalid(std::string("input dtypes differ: ") + dtype_name(a.dtype()) + " and " +
-                       dtype_name(b.dtype()));
   if (!ctx.has_attr("direction")) return ctx.invalid("attribute 'direction' is required");
   const std::string dir = ctx.attr_string("direction", "");
   if (dir != "LEFT" && dir != "RIGHT")
