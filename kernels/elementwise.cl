@@ -1,11 +1,27 @@
 // Elementwise unary, binary (numpy broadcasting), comparison and Where kernels.
-// Built with -DT=float (storage and compute type). Op codes match ElementwiseOp / UnaryOp in
+// Built with -DT=float (storage and compute type), and a second time with -DT=float -DKILN_HALF
+// for float16 tensors: storage is `half` read with vload_half and written with vstore_half_rte
+// (round to nearest even, as the CPU reference), arithmetic is float. Op codes match ElementwiseOp / UnaryOp in
 // runtime/opencl/ops_elementwise.cpp. Broadcasting: `rank` dims (at most 8) in `dims`, and per
 // operand element strides (0 on broadcast dims); mode 0 means all operands are dense with the
 // output's shape, so offsets equal the output index.
 
 #ifndef T
 #define T float
+#endif
+
+// S: the element type of T buffers; LOAD/STORE convert to and from float. RAW: the type Where
+// copies bit-exactly.
+#ifdef KILN_HALF
+#define S half
+#define RAW ushort
+#define LOAD(p, i) vload_half((i), (p))
+#define STORE(p, i, v) vstore_half_rte((v), (i), (p))
+#else
+#define S T
+#define RAW T
+#define LOAD(p, i) ((float)(p)[(i)])
+#define STORE(p, i, v) ((p)[(i)] = (T)(v))
 #endif
 
 #define U_IDENTITY 0
@@ -54,7 +70,7 @@
 inline float apply_unary(int op, float x, float alpha, float beta) {
   switch (op) {
     case U_IDENTITY: return x;
-    case U_RELU: return x > 0.0f ? x : 0.0f;
+    case U_RELU: return x < 0.0f ? 0.0f : x;  // NaN stays NaN, as on the CPU
     case U_LEAKY_RELU: return x >= 0.0f ? x : alpha * x;
     case U_ELU: return x >= 0.0f ? x : alpha * (exp(x) - 1.0f);
     case U_SIGMOID: return x >= 0.0f ? 1.0f / (1.0f + exp(-x)) : exp(x) / (1.0f + exp(x));
@@ -130,35 +146,35 @@ inline void bcast_offsets(int i, int rank, int8 dims, int8 s0, int8 s1, int8 s2,
   *o2 = z;
 }
 
-__kernel void unary(__global const T* x, int x_off, __global T* y, int y_off, int op, int n,
+__kernel void unary(__global const S* x, int x_off, __global S* y, int y_off, int op, int n,
                     float alpha, float beta) {
   int i = get_global_id(0);
   if (i >= n) return;
-  y[y_off + i] = (T)apply_unary(op, (float)x[x_off + i], alpha, beta);
+  STORE(y, y_off + i, apply_unary(op, LOAD(x, x_off + i), alpha, beta));
 }
 
-__kernel void binary(__global const T* a, int a_off, __global const T* b, int b_off,
-                     __global T* y, int y_off, int op, int n, int mode, int rank, int8 dims,
+__kernel void binary(__global const S* a, int a_off, __global const S* b, int b_off,
+                     __global S* y, int y_off, int op, int n, int mode, int rank, int8 dims,
                      int8 sa, int8 sb) {
   int i = get_global_id(0);
   if (i >= n) return;
   int ia = i, ib = i, unused;
   if (mode != 0) bcast_offsets(i, rank, dims, sa, sb, sb, &ia, &ib, &unused);
-  y[y_off + i] = (T)apply_binary(op, (float)a[a_off + ia], (float)b[b_off + ib]);
+  STORE(y, y_off + i, apply_binary(op, LOAD(a, a_off + ia), LOAD(b, b_off + ib)));
 }
 
-__kernel void compare(__global const T* a, int a_off, __global const T* b, int b_off,
+__kernel void compare(__global const S* a, int a_off, __global const S* b, int b_off,
                       __global uchar* y, int y_off, int op, int n, int mode, int rank, int8 dims,
                       int8 sa, int8 sb) {
   int i = get_global_id(0);
   if (i >= n) return;
   int ia = i, ib = i, unused;
   if (mode != 0) bcast_offsets(i, rank, dims, sa, sb, sb, &ia, &ib, &unused);
-  y[y_off + i] = apply_compare(op, (float)a[a_off + ia], (float)b[b_off + ib]);
+  y[y_off + i] = apply_compare(op, LOAD(a, a_off + ia), LOAD(b, b_off + ib));
 }
 
-__kernel void where_select(__global const uchar* c, int c_off, __global const T* a, int a_off,
-                           __global const T* b, int b_off, __global T* y, int y_off, int n,
+__kernel void where_select(__global const uchar* c, int c_off, __global const RAW* a, int a_off,
+                           __global const RAW* b, int b_off, __global RAW* y, int y_off, int n,
                            int mode, int rank, int8 dims, int8 sc, int8 sa, int8 sb) {
   int i = get_global_id(0);
   if (i >= n) return;

@@ -46,10 +46,24 @@ std::string attr_s(const ir::Node& n, const char* name, const std::string& def) 
   return a && a->type == ir::AttrType::kString ? a->s : def;
 }
 
-bool all_float32(const std::vector<InputInfo>& in, size_t first, size_t count) {
+// float32 or float16: the kernels' storage types (float16 is stored as half, computed in float).
+bool is_float_storage(DType d) {
+  return d == DType::kFloat32 || d == DType::kFloat16;
+}
+
+// True when the present inputs [first, first+count) are all float32 or all float16.
+bool same_float_dtype(const std::vector<InputInfo>& in, size_t first, size_t count) {
+  if (first >= in.size() || !in[first].present) return false;
+  DType d = in[first].desc.dtype;
+  if (!is_float_storage(d)) return false;
   for (size_t i = first; i < first + count && i < in.size(); ++i)
-    if (in[i].present && in[i].desc.dtype != DType::kFloat32) return false;
+    if (in[i].present && in[i].desc.dtype != d) return false;
   return true;
+}
+
+// The program options for tensors of dtype `d` (one program per storage type).
+const char* storage_options(DType d) {
+  return d == DType::kFloat16 ? "-DT=float -DKILN_HALF" : "-DT=float";
 }
 
 cl_int8 to_int8(const std::vector<int64_t>& v) {
@@ -77,7 +91,8 @@ class UnaryKernel : public ClLaunchKernel {
 
 Support unary_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
   if (in.empty() || !in[0].present) return Support::no("missing input");
-  if (!all_float32(in, 0, 1)) return Support::no("only float32 elementwise kernels exist");
+  if (!same_float_dtype(in, 0, 1))
+    return Support::no("only float32 and float16 elementwise kernels exist");
   if (n.op_type() == "Gelu") {
     std::string a = attr_s(n, "approximate", "none");
     if (a != "none" && a != "tanh") return Support::no("unknown Gelu approximation '" + a + "'");
@@ -85,8 +100,8 @@ Support unary_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
   if (n.op_type() == "Clip" && n.opset() >= 11) {
     for (size_t i = 1; i < in.size() && i < 3; ++i) {
       if (!in[i].present) continue;
-      if (!in[i].host_value || in[i].desc.numel() != 1 || in[i].desc.dtype != DType::kFloat32)
-        return Support::no("Clip min/max must be float32 scalars known on the host");
+      if (!in[i].host_value || in[i].desc.numel() != 1 || in[i].desc.dtype != in[0].desc.dtype)
+        return Support::no("Clip min/max must be scalars of X's dtype known on the host");
     }
   }
   return Support::yes();
@@ -115,11 +130,14 @@ Expected<std::unique_ptr<DeviceKernel>> unary_prepare(ClContext& ctx, const ir::
       alpha = attr_f(n, "min", -FLT_MAX);
       beta = attr_f(n, "max", FLT_MAX);
     } else {
-      if (in.size() > 1 && in[1].present) alpha = in[1].host_value->data<float>()[0];
-      if (in.size() > 2 && in[2].present) beta = in[2].host_value->data<float>()[0];
+      if (in.size() > 1 && in[1].present)
+        alpha = static_cast<float>(in[1].host_value->get_as_double(0));
+      if (in.size() > 2 && in[2].present)
+        beta = static_cast<float>(in[2].host_value->get_as_double(0));
     }
   }
-  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("elementwise", "-DT=float", "unary"));
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k,
+                        ctx.kernel("elementwise", storage_options(in[0].desc.dtype), "unary"));
   return std::unique_ptr<DeviceKernel>(
       std::make_unique<UnaryKernel>(ctx, std::move(k), in[0].desc, code, alpha, beta));
 }
@@ -157,8 +175,8 @@ Support broadcast_supports(const ir::Node& n, const std::vector<InputInfo>& in, 
     if (!in[i].present) return Support::no("missing input");
     shapes.push_back(in[i].desc.shape);
   }
-  if (!all_float32(in, first, count))
-    return Support::no("only float32 operands are supported on OpenCL");
+  if (!same_float_dtype(in, first, count))
+    return Support::no("operands must be all float32 or all float16 on OpenCL");
   auto out = cpu::broadcast_shapes(shapes);
   if (!out) return Support::no(out.status().message());
   if (out->size() > 8) return Support::no("rank above 8");
@@ -187,14 +205,17 @@ Expected<std::unique_ptr<DeviceKernel>> binary_like(ClContext& ctx, const ir::No
     operands.push_back(static_cast<int>(i));
   }
   KILN_ASSIGN_OR_RETURN(Shape out, cpu::broadcast_shapes(shapes));
-  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("elementwise", "-DT=float", kernel_name));
+  // Where's operands are inputs 1 and 2; the others' are inputs 0 and 1.
+  DType storage = in.size() == 3 ? in[1].desc.dtype : in[0].desc.dtype;
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k,
+                        ctx.kernel("elementwise", storage_options(storage), kernel_name));
   return std::unique_ptr<DeviceKernel>(std::make_unique<BroadcastKernel>(
       ctx, std::move(k), kernel_name, operands, shapes, out, out_dtype, code, with_op));
 }
 
 Expected<std::unique_ptr<DeviceKernel>> binary_prepare(ClContext& ctx, const ir::Node& n,
                                                        const std::vector<InputInfo>& in) {
-  return binary_like(ctx, n, in, "binary", DType::kFloat32, binary_codes().at(n.op_type()), true);
+  return binary_like(ctx, n, in, "binary", in[0].desc.dtype, binary_codes().at(n.op_type()), true);
 }
 Expected<std::unique_ptr<DeviceKernel>> compare_prepare(ClContext& ctx, const ir::Node& n,
                                                         const std::vector<InputInfo>& in) {
