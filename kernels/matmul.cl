@@ -13,6 +13,9 @@
 //           Linear layers keep their weights. Each work-item computes NT_TM x NT_TN dot
 //           products with vloadNT_VW along K, a scalar tail for K % NT_VW, clamped rows and
 //           masked stores.
+//  gemm_half  gemm for float16 tensors: half storage read with vload_half into float registers,
+//           float accumulation (k ascending from zero, as the CPU reference), one
+//           vstore_half_rte (round to nearest even) per output. Same arguments as gemm.
 //  transpose_b  copies a row-major B to [N, K] for gemm_nt when that is faster (see the end).
 //
 // Tile sizes and vector widths come from runtime/opencl/gemm_tuning.cpp as -D options (this
@@ -108,6 +111,46 @@ __kernel void gemm(__global const float* A, int a_off, __global const float* B, 
       float v = alpha * acc[i][j];
       if (has_bias) v += beta * bias[bias_off + m * bias_sm + n * bias_sn];
       c[m * N + n] = v;
+    }
+  }
+}
+
+// gid0: block of columns, gid1: block of rows, gid2: batch.
+__kernel void gemm_half(__global const half* A, int a_off, __global const half* B, int b_off,
+                        __global const half* bias, int bias_off, __global half* C, int c_off,
+                        int M, int N, int K, int sam, int sak, int sbk, int sbn, int nb,
+                        int8 bdims, int8 a_bstrides, int8 b_bstrides, float alpha, float beta,
+                        int has_bias, int bias_sm, int bias_sn) {
+  const int n0 = get_global_id(0) * TN;
+  const int m0 = get_global_id(1) * TM;
+  const int b = get_global_id(2);
+  if (m0 >= M || n0 >= N) return;
+  const __global half* a = A + a_off + batch_offset(b, nb, bdims, a_bstrides);
+  const __global half* bm = B + b_off + batch_offset(b, nb, bdims, b_bstrides);
+  __global half* c = C + c_off + (long)b * M * N;
+
+  int rows[TM], cols[TN];
+  for (int i = 0; i < TM; ++i) rows[i] = min(m0 + i, M - 1);
+  for (int j = 0; j < TN; ++j) cols[j] = min(n0 + j, N - 1);
+  float acc[TM][TN];
+  for (int i = 0; i < TM; ++i)
+    for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+  for (int k = 0; k < K; ++k) {
+    float av[TM], bv[TN];
+    for (int i = 0; i < TM; ++i) av[i] = vload_half(rows[i] * sam + k * sak, a);
+    for (int j = 0; j < TN; ++j) bv[j] = vload_half(k * sbk + cols[j] * sbn, bm);
+    for (int i = 0; i < TM; ++i)
+      for (int j = 0; j < TN; ++j) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+  }
+  for (int i = 0; i < TM; ++i) {
+    int m = m0 + i;
+    if (m >= M) break;
+    for (int j = 0; j < TN; ++j) {
+      int n = n0 + j;
+      if (n >= N) break;
+      float v = alpha * acc[i][j];
+      if (has_bias) v += beta * vload_half(bias_off + m * bias_sm + n * bias_sn, bias);
+      vstore_half_rte(v, m * N + n, c);
     }
   }
 }

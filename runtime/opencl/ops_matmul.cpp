@@ -16,6 +16,11 @@ namespace {
 
 constexpr int kTM = 4, kTN = 4;  // the general kernel's block (-DTM / -DTN)
 
+// The storage types the kernels take; float16 runs gemm_half (float accumulation).
+bool is_float_storage(DType d) {
+  return d == DType::kFloat32 || d == DType::kFloat16;
+}
+
 cl_int8 to_int8(const std::vector<int64_t>& v) {
   cl_int8 r{};
   for (size_t i = 0; i < v.size() && i < 8; ++i) r.s[i] = static_cast<cl_int>(v[i]);
@@ -31,14 +36,16 @@ struct GemmGeometry {
   int64_t bias_sm = 0, bias_sn = 0;
   float alpha = 1, beta = 1;
   Shape out;
-  int64_t b_mats = 1;  // matrices stored in B (its batch elements)
+  int64_t b_mats = 1;             // matrices stored in B (its batch elements)
+  DType dtype = DType::kFloat32;  // of every operand and the output (float32 or float16)
 };
 
 // Which kernel of kernels/matmul.cl runs a geometry.
 enum class GemmVariant { kGeneral, kNN, kNT };
 
 GemmVariant choose_variant(const GemmGeometry& g, const GemmTuning& t) {
-  if (g.sak != 1) return GemmVariant::kGeneral;  // A transposed
+  if (g.dtype != DType::kFloat32) return GemmVariant::kGeneral;  // gemm_half
+  if (g.sak != 1) return GemmVariant::kGeneral;                  // A transposed
   if (g.sbn == 1 && g.N >= t.nn_cols()) return GemmVariant::kNN;
   if (g.sbk == 1) return GemmVariant::kNT;  // B stored [N, K] (or N == 1)
   return GemmVariant::kGeneral;
@@ -112,7 +119,8 @@ class GemmKernel : public ClLaunchKernel {
       : ClLaunchKernel(std::move(k), (transpose ? "transpose_b+" : "") + variant_name(variant, t),
                        has_bias_input ? std::vector<int>{0, 1, 2} : std::vector<int>{0, 1, 0}, 1,
                        ctx) {
-    outputs_ = {TensorDesc{DType::kFloat32, g.out}};
+    outputs_ = {TensorDesc{g.dtype, g.out}};
+    if (g.dtype == DType::kFloat16) name_ += "_f16";
     int64_t nb = numel_of(g.batch);
     cl_uint a = 0;
     set_fixed(a++, static_cast<cl_int>(g.M));
@@ -198,6 +206,11 @@ Expected<std::unique_ptr<DeviceKernel>> make_gemm_kernel(ClContext& ctx, const G
   bool transpose_b =
       (t.nn_transpose_min_kn > 0 && g.M >= t.nn_transpose_min_m && kn >= t.nn_transpose_min_kn) ||
       (t.nn_transpose_big_kn > 0 && kn >= t.nn_transpose_big_kn);
+  if (g.dtype == DType::kFloat16) {
+    KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("matmul", t.build_options(), "gemm_half"));
+    return std::unique_ptr<DeviceKernel>(std::make_unique<GemmKernel>(
+        ctx, std::move(k), g, has_bias_input, GemmVariant::kGeneral, t, std::nullopt));
+  }
   if (v == GemmVariant::kNN && transpose_b) {
     BTranspose bt;
     KILN_ASSIGN_OR_RETURN(bt.kernel, ctx.kernel("matmul", t.build_options(), "transpose_b"));
@@ -258,8 +271,8 @@ Expected<GemmGeometry> matmul_geometry(const Shape& a_in, const Shape& b_in) {
 
 Support matmul_supports(const ir::Node&, const std::vector<InputInfo>& in) {
   if (in.size() < 2 || !in[0].present || !in[1].present) return Support::no("missing input");
-  if (in[0].desc.dtype != DType::kFloat32 || in[1].desc.dtype != DType::kFloat32)
-    return Support::no("only float32 MatMul on OpenCL");
+  if (!is_float_storage(in[0].desc.dtype) || in[1].desc.dtype != in[0].desc.dtype)
+    return Support::no("only float32 or float16 MatMul (both operands alike) on OpenCL");
   auto g = matmul_geometry(in[0].desc.shape, in[1].desc.shape);
   if (!g) return Support::no(g.status().message());
   return Support::yes();
@@ -268,6 +281,7 @@ Support matmul_supports(const ir::Node&, const std::vector<InputInfo>& in) {
 Expected<std::unique_ptr<DeviceKernel>> matmul_prepare(ClContext& ctx, const ir::Node&,
                                                        const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(GemmGeometry g, matmul_geometry(in[0].desc.shape, in[1].desc.shape));
+  g.dtype = in[0].desc.dtype;
   return make_gemm_kernel(ctx, g, false);
 }
 
@@ -317,9 +331,10 @@ Expected<GemmGeometry> gemm_geometry(const ir::Node& n, const std::vector<InputI
 
 Support gemm_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
   if (in.size() < 2 || !in[0].present || !in[1].present) return Support::no("missing input");
+  if (!is_float_storage(in[0].desc.dtype)) return Support::no("only float32 or float16 Gemm");
   for (const auto& i : in)
-    if (i.present && i.desc.dtype != DType::kFloat32)
-      return Support::no("only float32 Gemm on OpenCL");
+    if (i.present && i.desc.dtype != in[0].desc.dtype)
+      return Support::no("Gemm operands must be all float32 or all float16 on OpenCL");
   auto g = gemm_geometry(n, in);
   if (!g) return Support::no(g.status().message());
   return Support::yes();
@@ -328,6 +343,7 @@ Support gemm_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
 Expected<std::unique_ptr<DeviceKernel>> gemm_prepare(ClContext& ctx, const ir::Node& n,
                                                      const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(GemmGeometry g, gemm_geometry(n, in));
+  g.dtype = in[0].desc.dtype;
   return make_gemm_kernel(ctx, g, g.has_bias);
 }
 

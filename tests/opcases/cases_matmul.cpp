@@ -1,8 +1,85 @@
 // OpCases for MatMul and Gemm: odd sizes that are not multiples of any tile, vectors, batch
-// broadcasting, transposes, alpha/beta and every bias shape.
+// broadcasting, transposes, alpha/beta and every bias shape; float16 variants (gemm_half).
+#include <cmath>
+
 #include "tests/opcases/op_case.h"
 
 namespace kiln::testing {
+
+namespace {
+
+// Float16 GEMM results: 1 float16 ulp (2^-10 relative; both sides accumulate in float from zero
+// with k ascending and round once to nearest even), plus 2^-14 absolute for results near zero,
+// where fma vs. separate multiply-add changes the float sum by more than a float16 ulp there.
+constexpr double kHalfRtol = 1.0 / 1024.0;
+constexpr double kHalfAtol = 1.0 / 16384.0;
+
+InputSpec as_f16(InputSpec i) {
+  i.dtype = DType::kFloat16;
+  return i;
+}
+
+void add_half_cases(std::vector<OpCase>& v) {
+  const std::vector<std::pair<Shape, Shape>> mm = {
+      {{1, 1}, {1, 1}},          {{13, 7}, {7, 5}}, {{127, 33}, {33, 65}},
+      {{13}, {13, 7}},           {{7, 13}, {13}},   {{13}, {13}},
+      {{2, 1, 5, 6}, {3, 6, 4}}, {{0, 5}, {5, 3}},  {{37, 50}, {50, 33}},
+  };
+  for (const auto& [a, b] : mm) {
+    OpCase c;
+    c.name = "MatMul/f16_" + shape_to_string(a) + "x" + shape_to_string(b);
+    c.op = "MatMul";
+    c.opset = 13;
+    c.inputs = {as_f16(in_f32(a)), as_f16(in_f32(b))};
+    c.atol = kHalfAtol;
+    c.rtol = kHalfRtol;
+    v.push_back(c);
+  }
+  {
+    // 65504 * 1 + 65504 * 1 overflows to inf, NaN and inf propagate, subnormal products.
+    OpCase c;
+    c.name = "MatMul/f16_specials";
+    c.op = "MatMul";
+    c.opset = 13;
+    InputSpec a = as_f16(in_f32({5, 2})), b = as_f16(in_f32({2, 3}));
+    a.values = {65504, 65504, 5.9604644775390625e-08, 0.5, NAN, 1, INFINITY, 1, -65504, 1};
+    b.values = {1, 0.25, 6.103515625e-05, 1, -1, 0.5};
+    c.inputs = {a, b};
+    c.atol = kHalfAtol;
+    c.rtol = kHalfRtol;
+    v.push_back(c);
+  }
+  struct G {
+    bool ta, tb;
+    Shape c;
+    float alpha, beta;
+  };
+  const std::vector<G> gemm = {
+      {false, false, {}, 1, 1},         {false, true, {17}, 1, 1},
+      {true, false, {13, 17}, 0.5f, 2}, {true, true, {1, 17}, 1, 0.5f},
+      {false, true, {13, 1}, 2, 1},     {false, false, {1}, 1, 1},
+  };
+  int idx = 0;
+  for (const auto& g : gemm) {
+    OpCase c;
+    c.name = "Gemm/f16_case" + std::to_string(idx++);
+    c.op = "Gemm";
+    c.opset = 13;
+    const int64_t M = 13, K = 29, N = 17;
+    c.inputs = {as_f16(in_f32(g.ta ? Shape{K, M} : Shape{M, K})),
+                as_f16(const_f32(g.tb ? Shape{N, K} : Shape{K, N}))};
+    if (!g.c.empty()) c.inputs.push_back(as_f16(const_f32(g.c)));
+    c.attrs = {{"transA", attr_i(g.ta)},
+               {"transB", attr_i(g.tb)},
+               {"alpha", attr_f(g.alpha)},
+               {"beta", attr_f(g.beta)}};
+    c.atol = kHalfAtol;
+    c.rtol = kHalfRtol;
+    v.push_back(c);
+  }
+}
+
+}  // namespace
 
 std::vector<OpCase> matmul_cases() {
   std::vector<OpCase> v;
@@ -131,6 +208,7 @@ std::vector<OpCase> matmul_cases() {
     c.rtol = 1e-4;
     v.push_back(c);
   }
+  add_half_cases(v);
   return v;
 }
 
