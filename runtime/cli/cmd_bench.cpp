@@ -23,6 +23,7 @@
 #include "runtime/opencl/cl_context.h"
 #include "runtime/session.h"
 #include "runtime/tools/bench_stats.h"
+#include "runtime/tools/inputs.h"
 
 namespace kiln::cli {
 
@@ -59,117 +60,10 @@ struct Failure {
   std::string message;
 };
 
-// --- random inputs (the rules of `kiln run --random`) -----------------------------------------
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
-
-bool passes_values(const std::string& op) {
-  static const std::set<std::string> kOps = {"Cast",    "Reshape",  "Unsqueeze", "Squeeze",
-                                             "Flatten", "Identity", "Expand",    "Transpose"};
-  return kOps.count(op) > 0;
-}
-
-const Tensor* constant_of(const ir::Value* v) {
-  if (!v) return nullptr;
-  if (v->is_initializer()) return &v->initializer();
-  const ir::Node* p = v->producer();
-  if (p && p->op_type() == "Constant" && p->domain().empty()) {
-    const ir::Attribute* a = p->attr("value");
-    if (a && a->type == ir::AttrType::kTensor && a->t.defined()) return &a->t;
-  }
-  return nullptr;
-}
-
-// The size of the smallest constant table that `v` indexes through Gather, or -1.
-int64_t gather_bound(const ir::Value* v, int depth = 0) {
-  if (depth > 8) return -1;
-  int64_t best = -1;
-  auto take = [&best](int64_t b) {
-    if (b >= 0 && (best < 0 || b < best)) best = b;
-  };
-  for (const ir::Node* n : v->users()) {
-    if (!n->domain().empty()) continue;
-    if (n->op_type() == "Gather" && n->input(1) == v) {
-      const Tensor* table = constant_of(n->input(0));
-      if (!table || table->rank() == 0) continue;
-      int64_t axis = 0;
-      if (const ir::Attribute* a = n->attr("axis"); a && a->type == ir::AttrType::kInt) axis = a->i;
-      if (axis < 0) axis += table->rank();
-      if (axis >= 0 && axis < table->rank()) take(table->dim(static_cast<int>(axis)));
-    } else if (passes_values(n->op_type()) && n->input(0) == v && n->output(0)) {
-      take(gather_bound(n->output(0), depth + 1));
-    }
-  }
-  return best;
-}
-
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
-
-Expected<Tensor> random_input(const ir::Value& in, const std::map<std::string, int64_t>& dims,
-                              uint64_t seed, Failure* usage) {
-  const ir::ValueInfo& info = in.info();
-  const std::string what = "input '" + in.name() + "'";
-  if (info.dtype == DType::kUndefined)
-    return invalid_argument(what + " has no declared dtype; feed it with --inputs DIR");
-  if (!is_storable(info.dtype))
-    return unsupported(what + " has dtype " + dtype_name(info.dtype) +
-                       ", which kiln cannot make at random");
-  if (!info.has_shape)
-    return invalid_argument(what + " has no declared shape; feed it with --inputs DIR");
-  Shape shape;
-  for (size_t k = 0; k < info.dims.size(); ++k) {
-    const ir::Dim& d = info.dims[k];
-    if (d.known()) {
-      shape.push_back(d.value);
-    } else if (!d.param.empty() && dims.count(d.param)) {
-      shape.push_back(dims.at(d.param));
-    } else {
-      usage->code = kExitUsage;
-      return invalid_argument(d.param.empty()
-                                  ? what + ": dimension " + std::to_string(k) +
-                                        " is unknown and unnamed; feed the input with --inputs DIR"
-                                  : what + " has the symbolic dimension '" + d.param +
-                                        "'; give its value with --dim " + d.param + "=N");
-    }
-  }
-  auto created = Tensor::create(info.dtype, shape);
-  if (!created) return created.status().with_context(what + " (random)");
-  Tensor t = std::move(*created);
-  uint64_t state = seed ^ fnv1a(in.name());
-  const int64_t n = t.numel();
-  if (is_float(t.dtype())) {
-    for (int64_t i = 0; i < n; ++i) {
-      double u = static_cast<double>(splitmix64(state) >> 40) * (1.0 / (1ull << 24));  // [0, 1)
-      t.set_from_double(i, 2.0 * u - 1.0);
-    }
-  } else if (t.dtype() == DType::kBool) {
-    for (int64_t i = 0; i < n; ++i)
-      t.set_from_double(i, static_cast<double>(splitmix64(state) >> 63));
-  } else {
-    int64_t bound = gather_bound(&in);
-    if (bound < 0) bound = lower(in.name()).find("mask") != std::string::npos ? 2 : 10;
-    if (bound < 1) bound = 1;
-    for (int64_t i = 0; i < n; ++i)
-      t.set_from_double(i, static_cast<double>(splitmix64(state) % static_cast<uint64_t>(bound)));
-  }
-  return t;
-}
-
-// --- helpers ----------------------------------------------------------------------------------
 
 bool valid_device(const std::string& d) {
   if (d == "auto" || d == "cpu" || d == "opencl" || d == "vulkan") return true;
@@ -180,14 +74,6 @@ bool valid_device(const std::string& d) {
       return true;
   }
   return false;
-}
-
-bool split_pair(const std::string& s, std::string* key, std::string* value) {
-  auto eq = s.find('=');
-  if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) return false;
-  *key = s.substr(0, eq);
-  *value = s.substr(eq + 1);
-  return true;
 }
 
 std::string one_line(const std::string& m) {
@@ -322,20 +208,9 @@ int cmd_bench(int argc, char** argv) {
     return fail({kExitUsage, "--runs must be between 1 and " + std::to_string(kMaxRuns)});
   if (warmup < 0 || warmup > kMaxRuns)
     return fail({kExitUsage, "--warmup must be between 0 and " + std::to_string(kMaxRuns)});
-  std::map<std::string, int64_t> dims;
-  for (const std::string& spec : args.all("dim")) {
-    std::string name, value;
-    char* end = nullptr;
-    if (split_pair(spec, &name, &value)) {
-      long long v = std::strtoll(value.c_str(), &end, 10);
-      if (*end == '\0' && v >= 0) {
-        dims[name] = v;
-        continue;
-      }
-    }
-    return fail({kExitUsage,
-                 "--dim expects NAME=VALUE with VALUE a non-negative integer, got '" + spec + "'"});
-  }
+  tools::InputSpec input_spec;
+  if (Status st = tools::parse_input_args({}, args.all("dim"), &input_spec); !st.is_ok())
+    return fail({kExitUsage, st.message()});
   const std::string inputs_dir = args.get("inputs");
   if (!inputs_dir.empty()) {
     std::error_code ec;
@@ -356,44 +231,17 @@ int cmd_bench(int argc, char** argv) {
   const double load_ms = ms_since(t0);
   Session& s = **session;
 
-  // Feeds: files from --inputs first (their shapes fix symbolic dimensions), then random ones.
-  std::map<std::string, Tensor> feeds;
-  std::map<std::string, std::string> sources;
-  for (const auto& in : s.inputs()) {
-    if (inputs_dir.empty()) break;
-    std::string file;
-    for (const char* ext : {".npy", ".pb"}) {
-      std::string p = (fs::path(inputs_dir) / (io::tensor_file_stem(in.name) + ext)).string();
-      std::error_code ec;
-      if (fs::exists(p, ec)) {
-        file = p;
-        break;
-      }
-    }
-    if (file.empty()) continue;
-    auto t = io::load_tensor_file(file);
-    if (!t) return fail({kExitFailure, "input '" + in.name + "': " + t.status().message()});
-    if (const ir::Value* value = s.graph().find_value(in.name)) {
-      Status st = cpu::check_feed(*value, *t);
-      if (!st.is_ok()) return fail({kExitFailure, st.message() + " (from '" + file + "')"});
-    }
-    if (in.info.has_shape && in.info.dims.size() == static_cast<size_t>(t->rank()))
-      for (size_t k = 0; k < in.info.dims.size(); ++k)
-        if (!in.info.dims[k].known() && !in.info.dims[k].param.empty())
-          dims.emplace(in.info.dims[k].param, t->shape()[k]);
-    feeds[in.name] = std::move(*t);
-    sources[in.name] = file;
-  }
-  for (const auto& in : s.inputs()) {
-    if (feeds.count(in.name)) continue;
-    const ir::Value* value = s.graph().find_value(in.name);
-    if (!value) return fail({kExitFailure, "input '" + in.name + "' is not in the graph"});
-    Failure f;
-    auto t = random_input(*value, dims, static_cast<uint64_t>(seed), &f);
-    if (!t) return fail({f.code, t.status().message()});
-    feeds[in.name] = std::move(*t);
-    sources[in.name] = "random";
-  }
+  // Feeds: files from --inputs first (their shapes fix symbolic dimensions), then random ones,
+  // exactly as `kiln run --inputs DIR --random` makes them.
+  input_spec.dir = inputs_dir;
+  input_spec.random = true;
+  input_spec.seed = static_cast<uint64_t>(seed);
+  bool usage_error = false;
+  auto gathered = tools::gather_inputs(s, input_spec, &usage_error);
+  if (!gathered)
+    return fail({usage_error ? kExitUsage : kExitFailure, gathered.status().message()});
+  std::map<std::string, Tensor>& feeds = gathered->feeds;
+  std::map<std::string, std::string>& sources = gathered->sources;
 
   // Batch: dimension 0 of the first input when it is symbolic and named like a batch.
   int64_t batch = -1;
