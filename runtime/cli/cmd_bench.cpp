@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "runtime/cli/args.h"
+#include "runtime/cli/cli_util.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/device/hybrid_executor.h"
@@ -55,47 +56,13 @@ const char* kHelp =
     "In file names, the characters '/', '\\' and ':' of tensor names are replaced by '_'.\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
-struct Failure {
-  int code = kExitFailure;
-  std::string message;
-};
-
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
-bool valid_device(const std::string& d) {
-  if (d == "auto" || d == "cpu" || d == "opencl" || d == "vulkan") return true;
-  for (const char* api : {"opencl:", "vulkan:"}) {
-    std::string p = api;
-    if (d.rfind(p, 0) == 0 && d.size() > p.size() &&
-        d.find_first_not_of("0123456789", p.size()) == std::string::npos)
-      return true;
-  }
-  return false;
-}
-
-std::string one_line(const std::string& m) {
-  std::string out;
-  bool space = false;
-  for (char c : m) {
-    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
-}
-
 int fail(const Failure& f) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "kiln bench: %s%s\n", one_line(f.message).c_str(),
-               f.code == kExitUsage ? " (see 'kiln bench --help')" : "");
-  return f.code;
+  return report_failure("bench", f);
 }
 
 double ms_since(std::chrono::steady_clock::time_point t0) {

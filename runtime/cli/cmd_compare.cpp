@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "runtime/cli/args.h"
+#include "runtime/cli/cli_util.h"
 #include "runtime/cli/commands.h"
 #include "runtime/io/tensor_io.h"
 #include "runtime/session.h"
@@ -62,42 +63,8 @@ const char* kHelp =
     "  --json FILE         write the results as JSON\n"
     "Exit status: 0 all outputs within tolerance, 1 a mismatch or a failure, 2 usage error.\n";
 
-struct Failure {
-  int code = kExitFailure;
-  std::string message;
-};
-
-bool valid_device(const std::string& d) {
-  if (d == "auto" || d == "cpu" || d == "opencl" || d == "vulkan") return true;
-  for (const char* api : {"opencl:", "vulkan:"}) {
-    std::string p = api;
-    if (d.rfind(p, 0) == 0 && d.size() > p.size() &&
-        d.find_first_not_of("0123456789", p.size()) == std::string::npos)
-      return true;
-  }
-  return false;
-}
-
-// Error messages from libraries may span lines; errors print as one.
-std::string one_line(const std::string& m) {
-  std::string out;
-  bool space = false;
-  for (char c : m) {
-    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
-}
-
 int fail(const Failure& f) {
-  std::fprintf(stderr, "kiln compare: %s%s\n", one_line(f.message).c_str(),
-               f.code == kExitUsage ? " (see 'kiln compare --help')" : "");
-  return f.code;
+  return report_failure("compare", f);
 }
 
 bool parse_tolerance(const Args& args, const std::string& name, double def, double* out,

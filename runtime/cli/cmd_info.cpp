@@ -10,6 +10,7 @@
 
 #include "graph/onnx/importer.h"
 #include "runtime/cli/args.h"
+#include "runtime/cli/cli_util.h"
 #include "runtime/cli/commands.h"
 
 namespace kiln::cli {
@@ -59,22 +60,6 @@ std::string human_bytes(uint64_t b) {
   else
     std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(b));
   return buf;
-}
-
-// Error messages from libraries may span lines (the onnx checker's do); errors print as one.
-std::string one_line(const std::string& m) {
-  std::string out;
-  bool space = false;
-  for (char c : m) {
-    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
 }
 
 std::string domain_name(const std::string& d) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "runtime/cli/args.h"
+#include "runtime/cli/cli_util.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/device/hybrid_executor.h"
@@ -48,11 +49,6 @@ const char* kHelp =
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
 // A failure with its exit code.
-struct Failure {
-  int code = kExitFailure;
-  std::string message;
-};
-
 // --- printing -------------------------------------------------------------------------------
 
 struct Stats {
@@ -117,37 +113,8 @@ nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
 
-bool valid_device(const std::string& d) {
-  if (d == "auto" || d == "cpu" || d == "opencl" || d == "vulkan") return true;
-  for (const char* api : {"opencl:", "vulkan:"}) {
-    std::string p = api;
-    if (d.rfind(p, 0) == 0 && d.size() > p.size() &&
-        d.find_first_not_of("0123456789", p.size()) == std::string::npos)
-      return true;
-  }
-  return false;
-}
-
-// Error messages from libraries may span lines (the onnx checker's do); errors print as one.
-std::string one_line(const std::string& m) {
-  std::string out;
-  bool space = false;
-  for (char c : m) {
-    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
-}
-
 int fail(const Failure& f) {
-  std::fprintf(stderr, "kiln run: %s%s\n", one_line(f.message).c_str(),
-               f.code == kExitUsage ? " (see 'kiln run --help')" : "");
-  return f.code;
+  return report_failure("run", f);
 }
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
