@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <string>
 
+#include "runtime/cli/args.h"
 #include "runtime/cli/commands.h"
 
 namespace kiln::cli {
@@ -50,6 +53,31 @@ inline bool valid_device(const std::string& d) {
       return true;
   }
   return false;
+}
+
+// The common head of the commands that take a model: exactly one positional MODEL and a valid
+// --device (default auto). Both are usage errors.
+inline std::optional<Failure> model_and_device(const Args& args, std::string* model,
+                                               std::string* device) {
+  if (args.positional().size() != 1)
+    return Failure{kExitUsage, args.positional().empty()
+                                   ? "expected a model file"
+                                   : "expected one model file, got " +
+                                         std::to_string(args.positional().size()) + " arguments"};
+  *model = args.positional()[0];
+  *device = args.get("device", "auto");
+  if (!valid_device(*device))
+    return Failure{kExitUsage, "unknown device '" + *device +
+                                   "' (expected auto, cpu, opencl[:N] or vulkan[:N])"};
+  return std::nullopt;
+}
+
+// --inputs DIR must name a folder (a failure, not a usage error).
+inline std::optional<Failure> check_inputs_folder(const std::string& dir) {
+  std::error_code ec;
+  if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+    return Failure{kExitFailure, "--inputs: '" + dir + "' is not a folder"};
+  return std::nullopt;
 }
 
 }  // namespace kiln::cli

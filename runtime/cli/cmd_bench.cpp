@@ -154,16 +154,8 @@ int cmd_bench(int argc, char** argv) {
     std::printf("%s", kHelp);
     return kExitOk;
   }
-  if (args.positional().size() != 1)
-    return fail({kExitUsage, args.positional().empty()
-                                 ? "expected a model file"
-                                 : "expected one model file, got " +
-                                       std::to_string(args.positional().size()) + " arguments"});
-  const std::string model_path = args.positional()[0];
-  const std::string device = args.get("device", "auto");
-  if (!valid_device(device))
-    return fail({kExitUsage,
-                 "unknown device '" + device + "' (expected auto, cpu, opencl[:N] or vulkan[:N])"});
+  std::string model_path, device;
+  if (auto f = model_and_device(args, &model_path, &device)) return fail(*f);
   long long seed = 0, threads = 0, warmup = 5, runs = 50;
   if (!args.get_int("seed", 0, &seed) || !args.get_int("threads", 0, &threads) ||
       !args.get_int("warmup", 5, &warmup) || !args.get_int("runs", 50, &runs))
@@ -179,11 +171,7 @@ int cmd_bench(int argc, char** argv) {
   if (Status st = tools::parse_input_args({}, args.all("dim"), &input_spec); !st.is_ok())
     return fail({kExitUsage, st.message()});
   const std::string inputs_dir = args.get("inputs");
-  if (!inputs_dir.empty()) {
-    std::error_code ec;
-    if (!fs::is_directory(inputs_dir, ec))
-      return fail({kExitFailure, "--inputs: '" + inputs_dir + "' is not a folder"});
-  }
+  if (auto f = check_inputs_folder(inputs_dir)) return fail(*f);
   const bool tty = ::isatty(::fileno(stdout)) != 0;
 
   // Load (the OpenCL cache listing is taken first: programs may be built while loading).

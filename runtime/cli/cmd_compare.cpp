@@ -347,16 +347,8 @@ int cmd_compare(int argc, char** argv) {
     std::printf("%s", kHelp);
     return kExitOk;
   }
-  if (args.positional().size() != 1)
-    return fail({kExitUsage, args.positional().empty()
-                                 ? "expected a model file"
-                                 : "expected one model file, got " +
-                                       std::to_string(args.positional().size()) + " arguments"});
-  const std::string model_path = args.positional()[0];
-  const std::string device = args.get("device", "auto");
-  if (!valid_device(device))
-    return fail({kExitUsage,
-                 "unknown device '" + device + "' (expected auto, cpu, opencl[:N] or vulkan[:N])"});
+  std::string model_path, device;
+  if (auto f = model_and_device(args, &model_path, &device)) return fail(*f);
   const std::string against = args.get("against", "cpu");
   if (against != "cpu" && against != "ort")
     return fail({kExitUsage, "--against expects cpu or ort, got '" + against + "'"});
@@ -381,11 +373,7 @@ int cmd_compare(int argc, char** argv) {
   spec.dir = args.get("inputs");
   spec.random = args.flag("random");
   spec.seed = static_cast<uint64_t>(seed);
-  if (!spec.dir.empty()) {
-    std::error_code ec;
-    if (!fs::is_directory(spec.dir, ec))
-      return fail({kExitFailure, "--inputs: '" + spec.dir + "' is not a folder"});
-  }
+  if (auto f = check_inputs_folder(spec.dir)) return fail(*f);
 
   // Sessions.
   SessionOptions so;

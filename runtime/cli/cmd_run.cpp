@@ -131,16 +131,8 @@ int cmd_run(int argc, char** argv) {
     std::printf("%s", kHelp);
     return kExitOk;
   }
-  if (args.positional().size() != 1)
-    return fail({kExitUsage, args.positional().empty()
-                                 ? "expected a model file"
-                                 : "expected one model file, got " +
-                                       std::to_string(args.positional().size()) + " arguments"});
-  const std::string model_path = args.positional()[0];
-  const std::string device = args.get("device", "auto");
-  if (!valid_device(device))
-    return fail({kExitUsage,
-                 "unknown device '" + device + "' (expected auto, cpu, opencl[:N] or vulkan[:N])"});
+  std::string model_path, device;
+  if (auto f = model_and_device(args, &model_path, &device)) return fail(*f);
   long long seed = 0, threads = 0;
   if (!args.get_int("seed", 0, &seed) || !args.get_int("threads", 0, &threads))
     return fail({kExitUsage, args.error()});
@@ -152,11 +144,7 @@ int cmd_run(int argc, char** argv) {
   const std::string inputs_dir = args.get("inputs");
   const bool random = args.flag("random"), quiet = args.flag("quiet"),
              verbose = args.flag("verbose") && !quiet;
-  if (!inputs_dir.empty()) {
-    std::error_code ec;
-    if (!fs::is_directory(inputs_dir, ec))
-      return fail({kExitFailure, "--inputs: '" + inputs_dir + "' is not a folder"});
-  }
+  if (auto f = check_inputs_folder(inputs_dir)) return fail(*f);
 
   // Load.
   SessionOptions so;
