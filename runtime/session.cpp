@@ -55,9 +55,18 @@ Expected<std::unique_ptr<Session>> Session::load(const std::string& path,
   }
   KILN_ASSIGN_OR_RETURN(onnx_io::Model m, onnx_io::load_model(path));
   s->model_ = std::make_unique<onnx_io::Model>(std::move(m));
+  // Inputs and outputs as the model declares them, before any pass runs.
+  for (ir::Value* v : s->model_->graph->inputs()) s->inputs_.push_back({v->name(), v->info()});
+  for (ir::Value* v : s->model_->graph->outputs()) s->outputs_.push_back({v->name(), v->info()});
+  {
+    passes::PassContext pc;
+    pc.level = options.optimization_level;
+    pc.target = s->backend_ ? dev.substr(0, dev.find(':')) : "cpu";
+    KILN_RETURN_IF_ERROR(passes::optimize(*s->model_->graph, pc).with_context(path));
+    s->opt_stats_ = pc.stats;
+    if (!pc.stats.counts.empty()) spdlog::info("{}: optimizer: {}", path, pc.stats.to_string());
+  }
   const ir::Graph& g = *s->model_->graph;
-  for (ir::Value* v : g.inputs()) s->inputs_.push_back({v->name(), v->info()});
-  for (ir::Value* v : g.outputs()) s->outputs_.push_back({v->name(), v->info()});
   if (s->backend_) {
     s->hybrid_ = std::make_unique<device::HybridExecutor>(g, s->backend_.get(), options.threads);
     KILN_RETURN_IF_ERROR(s->hybrid_->prepare().with_context(path));

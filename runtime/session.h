@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "graph/ir/graph.h"
+#include "graph/passes/pass.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
 
@@ -50,6 +51,8 @@ class Session {
   const std::string& device() const { return device_; }
   const ir::Graph& graph() const;
   const onnx_io::Model& model() const { return *model_; }
+  // What the graph optimizer did at load (empty at level 0).
+  const passes::PassStats& optimization_stats() const { return opt_stats_; }
 
   // The device executor, when the session runs on a device (nullptr on the CPU).
   const device::HybridExecutor* device_executor() const { return hybrid_.get(); }
@@ -71,6 +74,7 @@ class Session {
   std::unique_ptr<device::Backend> backend_;
   std::unique_ptr<device::HybridExecutor> hybrid_;
   std::vector<IoInfo> inputs_, outputs_;
+  passes::PassStats opt_stats_;
   std::mutex run_mu_;
 };
 

@@ -114,6 +114,7 @@ const KernelRegistry& cpu_registry() {
     register_linalg_kernels(r);
     register_nn_kernels(r);
     register_quant_kernels(r);
+    register_contrib_kernels(r);
     return r;
   }();
   return reg;

@@ -106,5 +106,6 @@ void register_shape_kernels(KernelRegistry& r);
 void register_linalg_kernels(KernelRegistry& r);
 void register_nn_kernels(KernelRegistry& r);
 void register_quant_kernels(KernelRegistry& r);
+void register_contrib_kernels(KernelRegistry& r);  // com.microsoft (ONNX Runtime contrib ops)
 
 }  // namespace kiln::cpu
