@@ -1,0 +1,89 @@
+// Broadcast elementwise ops on float operands (rank <= 6, per-operand element strides, 0 on
+// broadcast dims). Variants: default = arithmetic (float out, op codes as in
+// runtime/vulkan/ops_elementwise.cpp); -DCOMPARE = comparisons (bool out);
+// -DWHERE = Where(cond, a, b) with a bool condition at binding 0.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#if defined(COMPARE) || defined(WHERE)
+#extension GL_EXT_shader_8bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int8 : require
+#endif
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+
+#ifdef WHERE
+layout(std430, binding = 0) readonly buffer C { uint8_t c[]; };
+layout(std430, binding = 1) readonly buffer A { float a[]; };
+layout(std430, binding = 2) readonly buffer B { float b[]; };
+layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+#define NOPS 3
+#else
+layout(std430, binding = 0) readonly buffer A { float a[]; };
+layout(std430, binding = 1) readonly buffer B { float b[]; };
+#ifdef COMPARE
+layout(std430, binding = 2) writeonly buffer Y { uint8_t y[]; };
+#else
+layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+#endif
+#define NOPS 2
+#endif
+
+layout(push_constant) uniform PC {
+  uint off[4];
+  uint op;
+  uint n;
+  uint rank;
+  uint dense;
+  uint dims[6];
+  uint st[NOPS * 6];  // operand k's stride for dim d at st[k * 6 + d]
+} pc;
+
+float binary_op(uint op, float u, float v) {
+  switch (op) {
+    case 0: return u + v;
+    case 1: return u - v;
+    case 2: return u * v;
+    case 3: return u / v;
+    case 4: return kiln_pow(u, v);
+    case 5: return (isnan(u) || isnan(v)) ? u + v : min(u, v);
+    case 6: return (isnan(u) || isnan(v)) ? u + v : max(u, v);
+    case 7: return u < 0.0 ? u * v : u;  // PRelu
+  }
+  return u;
+}
+
+bool compare_op(uint op, float u, float v) {
+  switch (op) {
+    case 0: return u == v;
+    case 1: return u < v;
+    case 2: return u <= v;
+    case 3: return u > v;
+    case 4: return u >= v;
+  }
+  return false;
+}
+
+void main() {
+  for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
+    uint o[NOPS];
+    for (int k = 0; k < NOPS; ++k) o[k] = i;
+    if (pc.dense == 0u) {
+      for (int k = 0; k < NOPS; ++k) o[k] = 0u;
+      uint r = i;
+      for (int d = int(pc.rank) - 1; d >= 0; --d) {
+        uint q = r % pc.dims[d];
+        r /= pc.dims[d];
+        for (int k = 0; k < NOPS; ++k) o[k] += q * pc.st[k * 6 + d];
+      }
+    }
+#ifdef WHERE
+    bool cond = uint(c[pc.off[0] + o[0]]) != 0u;
+    y[pc.off[3] + i] = cond ? a[pc.off[1] + o[1]] : b[pc.off[2] + o[2]];
+#elif defined(COMPARE)
+    y[pc.off[2] + i] = uint8_t(compare_op(pc.op, a[pc.off[0] + o[0]], b[pc.off[1] + o[1]]) ? 1 : 0);
+#else
+    y[pc.off[2] + i] = binary_op(pc.op, a[pc.off[0] + o[0]], b[pc.off[1] + o[1]]);
+#endif
+  }
+}
