@@ -1,0 +1,184 @@
+"""The model zoo (tests/models/zoo): small random-weight models written by the real exporters
+(torch.onnx.export, ONNX Runtime's transformer optimizer, quantize_dynamic). For every model,
+`kiln run --inputs MODEL/inputs` must reproduce the committed onnxruntime outputs in
+MODEL/expected within the model's tolerance (TOLERANCES below), on the CPU and, where an OpenCL
+device is present, on OpenCL, where `kiln compare --device opencl --against cpu` must also exit 0.
+
+Models that use com.microsoft contrib ops (CONTRIB_MODELS) are tested by their own test
+functions, strictly: they fail while kiln lacks one of their ops, so the rest of the file does
+not depend on them. The OpenCL tests skip visibly when `kiln devices` lists no OpenCL device.
+KILN_BIN selects the binary (default <repo>/build/kiln); see conftest.py.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+ZOO = Path(__file__).resolve().parents[2] / "tests" / "models" / "zoo"
+MANIFEST = {k: v for k, v in json.loads((ZOO / "zoo.json").read_text()).items()
+            if not k.startswith("_")}
+
+# Max abs error against onnxruntime's outputs, per model, and why.
+FP32 = 1e-4  # fp32 logits / hidden states of magnitude ~1-4: a few hundred ulps of slack
+TOLERANCES = {
+    "bert_op14": FP32,
+    "bert_op17": FP32,
+    "bert_eager_op14": FP32,
+    "minilm": FP32,
+    "distilbert": FP32,
+    "roberta": FP32,
+    "t5_encoder": FP32,
+    "gpt2": FP32,
+    "gpt2_with_past": FP32,
+    # The CNN logits are ~0.1-0.3 in magnitude (random fc), so 1e-4 would be a 1e-3 relative
+    # bound; 1e-5 keeps the same relative strictness as the transformers (measured: < 1e-7).
+    "resnet": 1e-5,
+    "mobilenetv2": 1e-5,
+    "mobilenetv3": 1e-5,
+    "bert_ort_opt": FP32,
+    # MatMulInteger is exact integer arithmetic and DynamicQuantizeLinear is specified to the
+    # bit (saturate(round_half_even(x / scale) + zero_point)), so kiln and onnxruntime agree to
+    # float rounding (measured 5e-7) unless a float difference of ~1e-7 in an earlier layer
+    # lands an activation on the other side of a .5 rounding boundary. One flipped uint8 code
+    # moves one product term by activation_scale * |w| (~0.03 * 0.06 here, ~2e-3 before the
+    # following LayerNorm shrinks it); 1e-3 allows a flip or two, not a wrong kernel (a wrong
+    # zero point or scale moves outputs by 1e-1 or more).
+    "bert_int8": 1e-3,
+}
+CONTRIB_MODELS = sorted(n for n, m in MANIFEST.items()
+                        if any(op.startswith("com.microsoft.") for op in m["ops"]))
+MODELS = sorted(n for n in MANIFEST if n not in CONTRIB_MODELS)
+
+
+def expected(name):
+    return {p.stem: np.load(p) for p in sorted((ZOO / name / "expected").glob("*.npy"))}
+
+
+def feeds(name):
+    return {p.stem: np.load(p) for p in sorted((ZOO / name / "inputs").glob("*.npy"))}
+
+
+def check_outputs(name, out_dir, device):
+    want = expected(name)
+    atol = TOLERANCES[name]
+    errors = []
+    for out, ref in want.items():
+        path = out_dir / f"{out}.npy"
+        assert path.is_file(), f"{name} on {device}: kiln wrote no {out}"
+        got = np.load(path)
+        assert got.dtype == ref.dtype, f"{name}/{out} on {device}: dtype {got.dtype} != {ref.dtype}"
+        assert got.shape == ref.shape, f"{name}/{out} on {device}: shape {got.shape} != {ref.shape}"
+        err = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
+        if not err <= atol:  # also catches NaN
+            errors.append(f"{out}: max abs error {err:.3g} > {atol}")
+    assert not errors, f"{name} on {device}: " + "; ".join(errors)
+
+
+def run_and_check(kiln, name, device, tmp_path):
+    out = tmp_path / "out"
+    res = kiln("run", ZOO / f"{name}.onnx", "--device", device, "--inputs", ZOO / name / "inputs",
+               "--output-dir", out, "--quiet")
+    assert res.returncode == 0, res.describe()
+    check_outputs(name, out, device)
+
+
+def compare_with_cpu(kiln, name, tmp_path):
+    js = tmp_path / "compare.json"
+    res = kiln("compare", ZOO / f"{name}.onnx", "--device", "opencl", "--against", "cpu",
+               "--inputs", ZOO / name / "inputs", "--json", js)
+    assert res.returncode == 0, res.describe()
+    report = json.loads(js.read_text())
+    assert report["ok"], report
+
+
+@pytest.fixture(scope="module")
+def opencl(kiln, tmp_path_factory):
+    path = tmp_path_factory.mktemp("devices") / "d.json"
+    res = kiln("devices", "--json", path)
+    assert res.returncode == 0, res.describe()
+    if not json.loads(path.read_text())["opencl"]["devices"]:
+        pytest.skip("no OpenCL device")
+    return "opencl"
+
+
+def test_zoo_is_complete():
+    """Every committed .onnx file is in zoo.json with inputs/, expected/ and a tolerance."""
+    files = sorted(p.stem for p in ZOO.glob("*.onnx"))
+    assert files == sorted(MANIFEST), "zoo.json and the .onnx files disagree"
+    for name, entry in MANIFEST.items():
+        assert name in TOLERANCES, f"{name}: no tolerance in test_zoo.py"
+        assert sorted(feeds(name)) == sorted(entry["inputs"]), name
+        assert sorted(expected(name)) == sorted(entry["outputs"]), name
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_committed_expected_matches_onnxruntime(name):
+    """The committed expected/ files are what this onnxruntime computes (guards the data)."""
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(ZOO / f"{name}.onnx"), so,
+                                providers=["CPUExecutionProvider"])
+    want = expected(name)
+    got = dict(zip(want, sess.run(list(want), feeds(name))))
+    for out, ref in want.items():
+        np.testing.assert_allclose(got[out], ref, rtol=0, atol=1e-5, err_msg=f"{name}/{out}")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_zoo_cpu(kiln, name, tmp_path):
+    run_and_check(kiln, name, "cpu", tmp_path)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_zoo_opencl(kiln, opencl, name, tmp_path):
+    run_and_check(kiln, name, opencl, tmp_path / "run")
+    compare_with_cpu(kiln, name, tmp_path)
+
+
+@pytest.mark.parametrize("name", CONTRIB_MODELS)
+def test_zoo_contrib_cpu(kiln, name, tmp_path):
+    """ORT-optimized models (com.microsoft Attention, EmbedLayerNormalization,
+    SkipLayerNormalization, BiasGelu): strict, no skip."""
+    run_and_check(kiln, name, "cpu", tmp_path)
+
+
+@pytest.mark.parametrize("name", CONTRIB_MODELS)
+def test_zoo_contrib_opencl(kiln, opencl, name, tmp_path):
+    run_and_check(kiln, name, opencl, tmp_path / "run")
+    compare_with_cpu(kiln, name, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["bert_op14", "gpt2"])
+def test_zoo_other_shapes(kiln, name, tmp_path):
+    """The symbolic batch and sequence dims at other sizes (batch 3, sequence 7, each row
+    padded differently), against onnxruntime live."""
+    rng = np.random.default_rng(7)
+    base = feeds(name)
+    mask = np.ones((3, 7), np.int64)
+    mask[1, 5:] = 0
+    mask[2, 2:] = 0
+    new = {"input_ids": rng.integers(3, 500, size=(3, 7), dtype=np.int64),
+           "attention_mask": mask}
+    if "token_type_ids" in base:
+        new["token_type_ids"] = (np.arange(7)[None, :] >= 4).astype(np.int64).repeat(3, 0)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for k, v in new.items():
+        np.save(inputs / f"{k}.npy", v)
+    out = tmp_path / "out"
+    res = kiln("run", ZOO / f"{name}.onnx", "--device", "cpu", "--inputs", inputs,
+               "--output-dir", out, "--quiet")
+    assert res.returncode == 0, res.describe()
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(str(ZOO / f"{name}.onnx"), so,
+                                providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    for n, ref in zip(names, sess.run(names, new)):
+        got = np.load(out / f"{n}.npy")
+        assert got.shape == ref.shape, f"{name}/{n}: shape {got.shape} != {ref.shape}"
+        err = float(np.max(np.abs(got.astype(np.float64) - ref)))
+        assert err <= TOLERANCES[name], f"{name}/{n}: max abs error {err:.3g}"
