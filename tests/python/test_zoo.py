@@ -182,3 +182,40 @@ def test_zoo_other_shapes(kiln, name, tmp_path):
         assert got.shape == ref.shape, f"{name}/{n}: shape {got.shape} != {ref.shape}"
         err = float(np.max(np.abs(got.astype(np.float64) - ref)))
         assert err <= TOLERANCES[name], f"{name}/{n}: max abs error {err:.3g}"
+
+
+def test_gpt2_greedy_decode_with_past(kiln, tmp_path):
+    """Four greedy decoder steps of gpt2_with_past, each feeding the previous step's present.N.*
+    back as past_key_values.N.* (past length 12 -> 16), against onnxruntime doing the same: the
+    same tokens, logits within the fp32 tolerance."""
+    name = "gpt2_with_past"
+    sess = ort.InferenceSession(str(ZOO / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    out_names = [o.name for o in sess.get_outputs()]
+    state = {"kiln": feeds(name), "ort": feeds(name)}
+    for step in range(4):
+        want = dict(zip(out_names, sess.run(out_names, state["ort"])))
+        d = tmp_path / f"step{step}"
+        (d / "inputs").mkdir(parents=True)
+        for k, v in state["kiln"].items():
+            np.save(d / "inputs" / f"{k}.npy", v)
+        res = kiln("run", ZOO / f"{name}.onnx", "--device", "cpu", "--inputs", d / "inputs",
+                   "--output-dir", d / "out", "--quiet")
+        assert res.returncode == 0, f"step {step}: {res.describe()}"
+        outs = {n: np.load(d / "out" / f"{n}.npy") for n in out_names}
+        for n in out_names:
+            assert outs[n].shape == want[n].shape, f"step {step} {n}: {outs[n].shape}"
+            err = float(np.max(np.abs(outs[n] - want[n])))
+            assert err <= TOLERANCES[name], f"step {step} {n}: max abs error {err:.3g}"
+        for who, o in (("kiln", outs), ("ort", want)):
+            prev = state[who]
+            token = o["logits"][:, -1].argmax(-1)[:, None].astype(np.int64)
+            nxt = {"input_ids": token,
+                   "attention_mask": np.concatenate(
+                       [prev["attention_mask"], np.ones((token.shape[0], 1), np.int64)], 1),
+                   "position_ids": prev["position_ids"] + 1}
+            for n in out_names[1:]:
+                nxt[n.replace("present.", "past_key_values.")] = o[n]
+            state[who] = nxt
+        assert np.array_equal(state["kiln"]["input_ids"], state["ort"]["input_ids"]), \
+            f"step {step}: kiln chose {state['kiln']['input_ids'].ravel()}, onnxruntime " \
+            f"{state['ort']['input_ids'].ravel()}"
