@@ -1,0 +1,504 @@
+// CPU reference kernels for ONNX Runtime's Attention and MultiHeadAttention (com.microsoft).
+// Q, K and V are gathered into float [batch, heads, seq, head_size] buffers (past first, then the
+// new keys/values, which also make the present outputs); then each query row is
+// softmax(Q K^T * scale + mask + attention_bias) V, with the mask built as ONNX Runtime's
+// PrepareMask does (0 -> mask_filter_value, future keys -> lowest float, 1-D masks as key lengths /
+// start positions). Work is split over query rows only, so results do not depend on the thread
+// count.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "runtime/cpu/kernel.h"
+#include "runtime/cpu/ops/common.h"
+#include "runtime/cpu/ops/gemm_ref.h"
+
+namespace kiln::cpu {
+
+namespace {
+
+template <typename T>
+constexpr bool kIsFloat = std::is_floating_point_v<compute_t<T>>;
+
+// A float32 copy of a floating tensor (the tensor itself when it already is float32).
+Expected<Tensor> as_float(const OpContext& ctx, const Tensor& t, const std::string& what) {
+  if (t.dtype() == DType::kFloat32) return t;
+  if (!is_float(t.dtype()))
+    return ctx.invalid("input '" + what + "' has dtype " + dtype_name(t.dtype()) +
+                       ", expected a floating type");
+  KILN_ASSIGN_OR_RETURN(Tensor f, Tensor::create(DType::kFloat32, t.shape()));
+  float* d = f.data<float>();
+  visit_dtype(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (kIsFloat<T>) {
+      const T* s = t.data<T>();
+      for (int64_t i = 0; i < t.numel(); ++i) d[i] = static_cast<float>(to_compute(s[i]));
+    }
+  });
+  return f;
+}
+
+// Writes float values into output i with dtype `t` and the given shape.
+Status emit(OpContext& ctx, size_t i, DType t, const Shape& shape, const float* src) {
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(i, t, shape));
+  bool ok = false;
+  visit_dtype(t, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (kIsFloat<T>) {
+      ok = true;
+      T* d = y->data<T>();
+      for (int64_t k = 0; k < y->numel(); ++k)
+        d[k] = from_compute<T>(static_cast<compute_t<T>>(src[k]));
+    }
+  });
+  if (!ok) return ctx.invalid(std::string("unsupported output dtype ") + dtype_name(t));
+  return Status::ok();
+}
+
+std::string shp(const Tensor& t) {
+  return shape_to_string(t.shape());
+}
+
+// Sizes of one attention problem. T = P + L keys per query.
+struct Dims {
+  int64_t B = 0, N = 0, S = 0, L = 0, P = 0, H = 0, Hv = 0;
+  int64_t T() const { return P + L; }
+};
+
+// Q [B, N, S, H], K [B, N, T, H] and V [B, N, T, Hv] in float; K and V hold the past first.
+struct Qkv {
+  Tensor q, k, v;
+};
+
+Expected<Qkv> alloc_qkv(const Dims& d) {
+  Qkv r;
+  KILN_ASSIGN_OR_RETURN(r.q, Tensor::create(DType::kFloat32, {d.B, d.N, d.S, d.H}));
+  KILN_ASSIGN_OR_RETURN(r.k, Tensor::create(DType::kFloat32, {d.B, d.N, d.T(), d.H}));
+  KILN_ASSIGN_OR_RETURN(r.v, Tensor::create(DType::kFloat32, {d.B, d.N, d.T(), d.Hv}));
+  return r;
+}
+
+// Copies past [B, N, P, h] (float) into the first P rows of dst [B, N, T, h].
+void copy_past(const Dims& d, const float* past, int64_t h, float* dst) {
+  for (int64_t bn = 0; bn < d.B * d.N; ++bn)
+    std::copy(past + bn * d.P * h, past + (bn + 1) * d.P * h, dst + bn * d.T() * h);
+}
+
+// The additive mask [B, S, T] (ONNX Runtime's PrepareMask), or an undefined tensor when there
+// is neither a mask nor a causal mask. `allow_4d`: Attention's [B, 1, M, M] form.
+Expected<Tensor> build_mask(const OpContext& ctx, const Tensor* m, const Dims& d, bool causal,
+                            float filter, bool allow_4d) {
+  if (!m && !causal) return Tensor();
+  const int64_t B = d.B, S = d.S, T = d.T();
+  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::create(DType::kFloat32, {B, S, T}));
+  float* o = out.data<float>();
+  if (m) {
+    if (m->dtype() != DType::kInt32 && m->dtype() != DType::kInt64)
+      return ctx.invalid("the mask must be int32, got " + std::string(dtype_name(m->dtype())));
+    const std::vector<int64_t> mv = m->to_int64_vector();
+    const int r = m->rank();
+    if (r == 1 && (m->dim(0) == B || m->dim(0) == 2 * B)) {
+      const bool has_start = m->dim(0) == 2 * B && B > 0;
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t end = std::clamp<int64_t>(mv[b], 0, T);
+        const int64_t start = has_start ? std::clamp<int64_t>(mv[B + b], 0, T) : 0;
+        for (int64_t s = 0; s < S; ++s) {
+          float* row = o + (b * S + s) * T;
+          for (int64_t t = end; t < T; ++t) row[t] = filter;
+          for (int64_t t = 0; t < start; ++t) row[t] = filter;
+        }
+      }
+    } else if (r == 1 && m->dim(0) == 3 * B + 2) {
+      return ctx.unsupported_here("the 1-D mask of 3 * batch + 2 values (CUDA only)");
+    } else if (r == 2 && m->dim(0) == B && m->dim(1) == T) {
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t s = 0; s < S; ++s)
+          for (int64_t t = 0; t < T; ++t)
+            o[(b * S + s) * T + t] = mv[b * T + t] > 0 ? 0.0f : filter;
+    } else if (r == 3 && m->dim(0) == B && m->dim(1) == S && m->dim(2) == T) {
+      for (int64_t i = 0; i < B * S * T; ++i) o[i] = mv[i] > 0 ? 0.0f : filter;
+    } else if (allow_4d && r == 4 && m->dim(0) == B && m->dim(1) == 1 && m->dim(2) == m->dim(3) &&
+               m->dim(2) >= T) {
+      const int64_t M = m->dim(2);
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t s = 0; s < S; ++s)
+          for (int64_t t = 0; t < T; ++t)
+            o[(b * S + s) * T + t] = mv[(b * M + d.P + s) * M + t] > 0 ? 0.0f : filter;
+    } else {
+      return ctx.invalid("mask of shape " + shp(*m) + " is none of [batch] (key lengths), [2 * " +
+                         "batch] (with start positions), [batch, total_seq], [batch, seq, " +
+                         "total_seq]" + (allow_4d ? ", [batch, 1, max_seq, max_seq]" : "") +
+                         " for batch " + std::to_string(B) + ", seq " + std::to_string(S) +
+                         ", total_seq " + std::to_string(T));
+    }
+  }
+  // Future keys get the lowest float (as ONNX Runtime 1.23 does), not mask_filter_value: a
+  // padded key must still win over a future one.
+  if (causal)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t s = 0; s + 1 < S; ++s)
+        for (int64_t t = d.P + s + 1; t < T; ++t)
+          o[(b * S + s) * T + t] = std::numeric_limits<float>::lowest();
+  return out;
+}
+
+// The attention bias [B or 1, N or 1, S, T] as float, or an undefined tensor.
+Expected<Tensor> read_attention_bias(const OpContext& ctx, const Tensor* ab, const Dims& d) {
+  if (!ab) return Tensor();
+  if (ab->rank() != 4 || (ab->dim(0) != d.B && ab->dim(0) != 1) ||
+      (ab->dim(1) != d.N && ab->dim(1) != 1) || ab->dim(2) != d.S || ab->dim(3) != d.T())
+    return ctx.invalid("attention_bias of shape " + shp(*ab) + " must be [" + std::to_string(d.B) +
+                       " or 1, " + std::to_string(d.N) + " or 1, " + std::to_string(d.S) + ", " +
+                       std::to_string(d.T()) + "]");
+  return as_float(ctx, *ab, "attention_bias");
+}
+
+// out [B, S, N * Hv] = softmax(Q K^T * scale + mask + bias) V; qk [B, N, S, T] (optional) gets
+// the scores before the softmax.
+Status attend(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mask, const Tensor& bias,
+              float scale, float* out, float* qk) {
+  const int64_t B = d.B, N = d.N, S = d.S, T = d.T(), H = d.H, Hv = d.Hv;
+  const float* q = x.q.data<float>();
+  const float* k = x.k.data<float>();
+  const float* v = x.v.data<float>();
+  const float* md = mask.defined() ? mask.data<float>() : nullptr;
+  const float* bd = bias.defined() ? bias.data<float>() : nullptr;
+  const int64_t bias_bs = bd && bias.dim(0) != 1 ? N * S * T : 0;
+  const int64_t bias_ns = bd && bias.dim(1) != 1 ? S * T : 0;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(1, T * H));
+  ctx.parallel_for(B * N * S, grain, [&](int64_t lo, int64_t hi) {
+    std::vector<float> p(static_cast<size_t>(T));
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t b = r / (N * S), n = (r / S) % N, s = r % S;
+      const float* qrow = q + r * H;  // [B, N, S, H] row-major: r == (b * N + n) * S + s
+      const float* kbase = k + (b * N + n) * T * H;
+      const float* vbase = v + (b * N + n) * T * Hv;
+      float mx = -INFINITY;
+      for (int64_t t = 0; t < T; ++t) {
+        float dot = 0;
+        for (int64_t h = 0; h < H; ++h) dot += qrow[h] * kbase[t * H + h];
+        float add = 0;
+        if (bd) add += bd[b * bias_bs + n * bias_ns + s * T + t];
+        if (md) add += md[(b * S + s) * T + t];
+        const float sc = dot * scale + add;
+        if (qk) qk[r * T + t] = sc;
+        p[t] = sc;
+        mx = std::max(mx, sc);
+      }
+      double sum = 0;
+      for (int64_t t = 0; t < T; ++t) {
+        p[t] = std::exp(p[t] - mx);
+        sum += p[t];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      float* orow = out + (b * S + s) * N * Hv + n * Hv;
+      for (int64_t j = 0; j < Hv; ++j) orow[j] = 0;
+      for (int64_t t = 0; t < T; ++t) {
+        const float w = p[t] * inv;
+        for (int64_t j = 0; j < Hv; ++j) orow[j] += w * vbase[t * Hv + j];
+      }
+    }
+  });
+  return Status::ok();
+}
+
+Status check_heads(const OpContext& ctx, int64_t hidden, int64_t heads, const std::string& what) {
+  if (hidden <= 0 || hidden % heads != 0)
+    return ctx.invalid(what + " " + std::to_string(hidden) +
+                       " must be positive and divisible by num_heads " + std::to_string(heads));
+  return Status::ok();
+}
+
+float scale_of(const OpContext& ctx, int64_t head_size) {
+  const float s = ctx.attr_float("scale", 0.0f);
+  return s == 0.0f ? 1.0f / std::sqrt(static_cast<float>(head_size)) : s;
+}
+
+// Copies rows of a [B, seq, N, h]-ordered source (element (b, i, n, 0) at b * bs + i * rs +
+// n * hs) plus bias[n * h + j] into dst: Q [B, N, seq, h] when t0 < 0, else K / V [B, N, T, h]
+// at sequence offset t0.
+void gather_heads(const Dims& d, int64_t seq, int64_t h, const float* src, int64_t bs, int64_t rs,
+                  int64_t hs, const float* bias, int64_t t0, float* dst) {
+  const int64_t rows = t0 < 0 ? seq : d.T(), off = t0 < 0 ? 0 : t0;
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t i = 0; i < seq; ++i) {
+        const float* s = src + b * bs + i * rs + n * hs;
+        float* o = dst + ((b * d.N + n) * rows + off + i) * h;
+        for (int64_t j = 0; j < h; ++j) o[j] = s[j] + (bias ? bias[n * h + j] : 0.0f);
+      }
+}
+
+}  // namespace
+
+// Attention(input, weights, bias?, mask_index?, past?, attention_bias?, past_sequence_length?)
+// -> output, present.
+Status contrib_attention_kernel(OpContext& ctx) {
+  if (!ctx.has_input(0) || !ctx.has_input(1)) return ctx.invalid("needs inputs input and weights");
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const Tensor* bias = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  const Tensor* mask = ctx.has_input(3) ? &ctx.input(3) : nullptr;
+  const Tensor* past = ctx.has_input(4) ? &ctx.input(4) : nullptr;
+  const Tensor* ab = ctx.has_input(5) ? &ctx.input(5) : nullptr;
+  const int64_t heads = ctx.attr_int("num_heads", 0);
+  if (heads <= 0) return ctx.invalid("num_heads must be positive");
+  if (ctx.attr_int("do_rotary", 0) != 0) return ctx.unsupported_here("do_rotary");
+  if (ctx.attr_int("past_present_share_buffer", 0) != 0)
+    return ctx.unsupported_here("past_present_share_buffer");
+  if (x.rank() != 3) return ctx.invalid("input must be 3-D [batch, seq, hidden], got " + shp(x));
+  if (w.rank() != 2 || w.dim(0) != x.dim(2))
+    return ctx.invalid("weights of shape " + shp(w) + " must be 2-D with " +
+                       std::to_string(x.dim(2)) + " rows (the input's hidden size)");
+  if (w.dtype() != x.dtype()) return ctx.invalid("weights must have the input's dtype");
+  std::vector<int64_t> sizes = ctx.attr_ints("qkv_hidden_sizes", {});
+  if (sizes.empty()) {
+    if (w.dim(1) % 3 != 0)
+      return ctx.invalid("weights' column count " + std::to_string(w.dim(1)) +
+                         " is not divisible by 3");
+    sizes = {w.dim(1) / 3, w.dim(1) / 3, w.dim(1) / 3};
+  }
+  if (sizes.size() != 3 || sizes[0] != sizes[1] || sizes[0] <= 0 || sizes[2] <= 0 ||
+      sizes[0] + sizes[1] + sizes[2] != w.dim(1))
+    return ctx.invalid(
+        "qkv_hidden_sizes must hold 3 positive sizes, Q's equal to K's, summing to "
+        "the weights' column count " +
+        std::to_string(w.dim(1)));
+  KILN_RETURN_IF_ERROR(check_heads(ctx, sizes[0], heads, "Q/K hidden size"));
+  KILN_RETURN_IF_ERROR(check_heads(ctx, sizes[2], heads, "V hidden size"));
+  const int64_t cols = w.dim(1);
+  if (bias && (bias->rank() != 1 || bias->dim(0) != cols))
+    return ctx.invalid("bias of shape " + shp(*bias) + " must be 1-D of size " +
+                       std::to_string(cols));
+  Dims d;
+  d.B = x.dim(0);
+  d.S = d.L = x.dim(1);
+  d.N = heads;
+  d.H = sizes[0] / heads;
+  d.Hv = sizes[2] / heads;
+  if (past) {
+    if (d.H != d.Hv) return ctx.invalid("past needs equal Q/K and V head sizes");
+    if (past->rank() != 5 || past->dim(0) != 2 || past->dim(1) != d.B || past->dim(2) != heads ||
+        past->dim(4) != d.H)
+      return ctx.invalid("past of shape " + shp(*past) + " must be [2, " + std::to_string(d.B) +
+                         ", " + std::to_string(heads) + ", past_seq, " + std::to_string(d.H) + "]");
+    d.P = past->dim(3);
+  }
+  if (ctx.wants_output(1) && d.H != d.Hv)
+    return ctx.invalid("present needs equal Q/K and V head sizes");
+  KILN_ASSIGN_OR_RETURN(int64_t n_scores, checked_numel({d.B, d.N, d.S, d.T()}));
+  (void)n_scores;
+  const bool causal = ctx.attr_int("unidirectional", 0) != 0 && d.S > 1;
+  const float filter = ctx.attr_float("mask_filter_value", -10000.0f);
+  KILN_ASSIGN_OR_RETURN(Tensor mk, build_mask(ctx, mask, d, causal, filter, true));
+  KILN_ASSIGN_OR_RETURN(Tensor abf, read_attention_bias(ctx, ab, d));
+
+  // QKV = input x weights + bias: [B * S, cols].
+  KILN_ASSIGN_OR_RETURN(Tensor xf, as_float(ctx, x, "input"));
+  KILN_ASSIGN_OR_RETURN(Tensor wf, as_float(ctx, w, "weights"));
+  Tensor bf;
+  if (bias) {
+    KILN_ASSIGN_OR_RETURN(bf, as_float(ctx, *bias, "bias"));
+  }
+  const int64_t rows = d.B * d.S, kin = x.dim(2);
+  KILN_ASSIGN_OR_RETURN(Tensor proj, Tensor::create(DType::kFloat32, {rows, cols}));
+  {
+    const float* xd = xf.data<float>();
+    const float* wd = wf.data<float>();
+    float* pd = proj.data<float>();
+    const float* bd = bias ? bf.data<float>() : nullptr;
+    ctx.parallel_for(rows, gemm_row_grain(cols, kin), [&](int64_t lo, int64_t hi) {
+      gemm_ref_rows<float>(lo, hi, cols, kin, xd, kin, 1, wd, cols, 1, pd, cols);
+      if (bd)
+        for (int64_t r = lo; r < hi; ++r)
+          for (int64_t c = 0; c < cols; ++c) pd[r * cols + c] += bd[c];
+    });
+  }
+  KILN_ASSIGN_OR_RETURN(Qkv qkv, alloc_qkv(d));
+  const float* pd = proj.data<float>();
+  const int64_t D = sizes[0];
+  gather_heads(d, d.S, d.H, pd, d.S * cols, cols, d.H, nullptr, -1, qkv.q.data<float>());
+  gather_heads(d, d.L, d.H, pd + D, d.S * cols, cols, d.H, nullptr, d.P, qkv.k.data<float>());
+  gather_heads(d, d.L, d.Hv, pd + 2 * D, d.S * cols, cols, d.Hv, nullptr, d.P, qkv.v.data<float>());
+  if (past) {
+    KILN_ASSIGN_OR_RETURN(Tensor pf, as_float(ctx, *past, "past"));
+    const int64_t half = d.B * d.N * d.P * d.H;
+    copy_past(d, pf.data<float>(), d.H, qkv.k.data<float>());
+    copy_past(d, pf.data<float>() + half, d.H, qkv.v.data<float>());
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::create(DType::kFloat32, {d.B, d.S, d.N * d.Hv}));
+  KILN_RETURN_IF_ERROR(
+      attend(ctx, d, qkv, mk, abf, scale_of(ctx, d.H), out.data<float>(), nullptr));
+  KILN_RETURN_IF_ERROR(emit(ctx, 0, x.dtype(), out.shape(), out.data<float>()));
+  if (ctx.wants_output(1)) {
+    KILN_ASSIGN_OR_RETURN(Tensor pres, Tensor::create(DType::kFloat32, {2, d.B, d.N, d.T(), d.H}));
+    const int64_t half = qkv.k.numel();
+    std::copy(qkv.k.data<float>(), qkv.k.data<float>() + half, pres.data<float>());
+    std::copy(qkv.v.data<float>(), qkv.v.data<float>() + half, pres.data<float>() + half);
+    KILN_RETURN_IF_ERROR(emit(ctx, 1, x.dtype(), pres.shape(), pres.data<float>()));
+  }
+  return Status::ok();
+}
+
+// MultiHeadAttention(query, key?, value?, bias?, key_padding_mask?, attention_bias?, past_key?,
+// past_value?) -> output, present_key, present_value, qk.
+Status contrib_multi_head_attention_kernel(OpContext& ctx) {
+  if (!ctx.has_input(0)) return ctx.invalid("missing input query");
+  if (ctx.has_input(8) || ctx.has_input(9))
+    return ctx.unsupported_here("past_sequence_length / cache_indirection (decoder masked MHA)");
+  const Tensor& query = ctx.input(0);
+  const Tensor* key = ctx.has_input(1) ? &ctx.input(1) : nullptr;
+  const Tensor* value = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  const Tensor* bias = ctx.has_input(3) ? &ctx.input(3) : nullptr;
+  const Tensor* mask = ctx.has_input(4) ? &ctx.input(4) : nullptr;
+  const Tensor* ab = ctx.has_input(5) ? &ctx.input(5) : nullptr;
+  const Tensor* past_k = ctx.has_input(6) ? &ctx.input(6) : nullptr;
+  const Tensor* past_v = ctx.has_input(7) ? &ctx.input(7) : nullptr;
+  const int64_t heads = ctx.attr_int("num_heads", 0);
+  if (heads <= 0) return ctx.invalid("num_heads must be positive");
+  const DType dt = query.dtype();
+  for (const Tensor* t : {key, value, bias, past_k, past_v})
+    if (t && t->dtype() != dt)
+      return ctx.invalid("query, key, value, bias and past must share a dtype");
+  if ((past_k == nullptr) != (past_v == nullptr))
+    return ctx.invalid("past_key and past_value must be given together");
+
+  enum class Form { kSeparate, kBnshKv, kPackedKv, kPackedQkv } form;
+  Dims d;
+  d.N = heads;
+  d.B = query.rank() >= 1 ? query.dim(0) : 0;
+  if (query.rank() == 5) {
+    if (key || value) return ctx.invalid("packed QKV query takes no key or value");
+    if (query.dim(2) != heads || query.dim(3) != 3)
+      return ctx.invalid("packed QKV query of shape " + shp(query) + " must be [batch, seq, " +
+                         std::to_string(heads) + ", 3, head_size]");
+    form = Form::kPackedQkv;
+    d.S = d.L = query.dim(1);
+    d.H = d.Hv = query.dim(4);
+  } else if (query.rank() == 3) {
+    KILN_RETURN_IF_ERROR(check_heads(ctx, query.dim(2), heads, "query hidden size"));
+    d.S = query.dim(1);
+    d.H = query.dim(2) / heads;
+    if (!key) return ctx.invalid("key is required unless the query is packed QKV");
+    if (key->rank() == 5) {
+      if (value) return ctx.invalid("packed KV key takes no value");
+      if (key->dim(0) != d.B || key->dim(2) != heads || key->dim(3) != 2 || key->dim(4) != d.H)
+        return ctx.invalid("packed KV key of shape " + shp(*key) + " must be [" +
+                           std::to_string(d.B) + ", kv_seq, " + std::to_string(heads) + ", 2, " +
+                           std::to_string(d.H) + "]");
+      form = Form::kPackedKv;
+      d.L = key->dim(1);
+      d.Hv = d.H;
+    } else if (key->rank() == 3) {
+      if (!value || value->rank() != 3) return ctx.invalid("a 3-D key needs a 3-D value");
+      if (key->dim(0) != d.B || key->dim(2) != query.dim(2))
+        return ctx.invalid("key of shape " + shp(*key) + " must be [" + std::to_string(d.B) +
+                           ", kv_seq, " + std::to_string(query.dim(2)) + "]");
+      if (value->dim(0) != d.B || value->dim(1) != key->dim(1))
+        return ctx.invalid("value of shape " + shp(*value) + " must be [" + std::to_string(d.B) +
+                           ", " + std::to_string(key->dim(1)) + ", v_hidden]");
+      KILN_RETURN_IF_ERROR(check_heads(ctx, value->dim(2), heads, "value hidden size"));
+      form = Form::kSeparate;
+      d.L = key->dim(1);
+      d.Hv = value->dim(2) / heads;
+    } else if (key->rank() == 4) {
+      if (!value || value->rank() != 4 || key->dim(0) != d.B || key->dim(1) != heads ||
+          key->dim(3) != d.H || value->dim(0) != d.B || value->dim(1) != heads ||
+          value->dim(2) != key->dim(2))
+        return ctx.invalid("key / value of shapes " + shp(*key) + " / " +
+                           (value ? shp(*value) : std::string("(none)")) + " must be [" +
+                           std::to_string(d.B) + ", " + std::to_string(heads) + ", kv_seq, " +
+                           std::to_string(d.H) + "] and [.., .., kv_seq, v_head_size]");
+      if (past_k) return ctx.invalid("past_key / past_value cannot be used with a 4-D key");
+      form = Form::kBnshKv;
+      d.L = key->dim(2);
+      d.Hv = value->dim(3);
+    } else {
+      return ctx.invalid("key of shape " + shp(*key) + " must be 3-D, 4-D or 5-D (packed KV)");
+    }
+  } else {
+    return ctx.invalid("query of shape " + shp(query) + " must be 3-D or 5-D (packed QKV)");
+  }
+  if (d.H <= 0 || d.Hv <= 0) return ctx.invalid("head sizes must be positive");
+  const int64_t D = d.N * d.H, Dv = d.N * d.Hv;
+  if (bias && (bias->rank() != 1 || bias->dim(0) != 2 * D + Dv))
+    return ctx.invalid("bias of shape " + shp(*bias) + " must be 1-D of size " +
+                       std::to_string(2 * D + Dv));
+  if (past_k) {
+    if (past_k->rank() != 4 || past_k->dim(0) != d.B || past_k->dim(1) != heads ||
+        past_k->dim(3) != d.H || past_v->rank() != 4 || past_v->dim(0) != d.B ||
+        past_v->dim(1) != heads || past_v->dim(2) != past_k->dim(2) || past_v->dim(3) != d.Hv)
+      return ctx.invalid("past_key / past_value of shapes " + shp(*past_k) + " / " + shp(*past_v) +
+                         " must be [batch, heads, past_seq, head_size]");
+    d.P = past_k->dim(2);
+  }
+  KILN_ASSIGN_OR_RETURN(int64_t n_scores, checked_numel({d.B, d.N, d.S, d.T()}));
+  (void)n_scores;
+  const bool causal = ctx.attr_int("unidirectional", 0) != 0 && d.S > 1;
+  const float filter = ctx.attr_float("mask_filter_value", -10000.0f);
+  KILN_ASSIGN_OR_RETURN(Tensor mk, build_mask(ctx, mask, d, causal, filter, false));
+  KILN_ASSIGN_OR_RETURN(Tensor abf, read_attention_bias(ctx, ab, d));
+
+  KILN_ASSIGN_OR_RETURN(Qkv qkv, alloc_qkv(d));
+  Tensor bf;
+  if (bias) {
+    KILN_ASSIGN_OR_RETURN(bf, as_float(ctx, *bias, "bias"));
+  }
+  const float* bq = bias ? bf.data<float>() : nullptr;
+  const float* bk = bias ? bq + D : nullptr;
+  const float* bv = bias ? bq + 2 * D : nullptr;
+  KILN_ASSIGN_OR_RETURN(Tensor qf, as_float(ctx, query, "query"));
+  const float* q = qf.data<float>();
+  float* kd = qkv.k.data<float>();
+  float* vd = qkv.v.data<float>();
+  if (form == Form::kPackedQkv) {
+    // [B, S, N, 3, H]
+    const int64_t rs = d.N * 3 * d.H, bs = d.S * rs;
+    gather_heads(d, d.S, d.H, q, bs, rs, 3 * d.H, bq, -1, qkv.q.data<float>());
+    gather_heads(d, d.L, d.H, q + d.H, bs, rs, 3 * d.H, bk, d.P, kd);
+    gather_heads(d, d.L, d.Hv, q + 2 * d.H, bs, rs, 3 * d.H, bv, d.P, vd);
+  } else {
+    gather_heads(d, d.S, d.H, q, d.S * D, D, d.H, bq, -1, qkv.q.data<float>());
+    KILN_ASSIGN_OR_RETURN(Tensor kf, as_float(ctx, *key, "key"));
+    const float* k = kf.data<float>();
+    if (form == Form::kPackedKv) {
+      // [B, L, N, 2, H]
+      const int64_t rs = d.N * 2 * d.H, bs = d.L * rs;
+      gather_heads(d, d.L, d.H, k, bs, rs, 2 * d.H, bk, d.P, kd);
+      gather_heads(d, d.L, d.Hv, k + d.H, bs, rs, 2 * d.H, bv, d.P, vd);
+    } else {
+      KILN_ASSIGN_OR_RETURN(Tensor vf, as_float(ctx, *value, "value"));
+      const float* v = vf.data<float>();
+      if (form == Form::kSeparate) {
+        gather_heads(d, d.L, d.H, k, d.L * D, D, d.H, bk, d.P, kd);
+        gather_heads(d, d.L, d.Hv, v, d.L * Dv, Dv, d.Hv, bv, d.P, vd);
+      } else {  // BNSH key / value, used as they are (no bias)
+        std::copy(k, k + key->numel(), kd);
+        std::copy(v, v + value->numel(), vd);
+      }
+    }
+  }
+  if (past_k) {
+    KILN_ASSIGN_OR_RETURN(Tensor pkf, as_float(ctx, *past_k, "past_key"));
+    KILN_ASSIGN_OR_RETURN(Tensor pvf, as_float(ctx, *past_v, "past_value"));
+    copy_past(d, pkf.data<float>(), d.H, kd);
+    copy_past(d, pvf.data<float>(), d.Hv, vd);
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::create(DType::kFloat32, {d.B, d.S, Dv}));
+  Tensor qk;
+  if (ctx.wants_output(3)) {
+    KILN_ASSIGN_OR_RETURN(qk, Tensor::create(DType::kFloat32, {d.B, d.N, d.S, d.T()}));
+  }
+  KILN_RETURN_IF_ERROR(attend(ctx, d, qkv, mk, abf, scale_of(ctx, d.H), out.data<float>(),
+                              qk.defined() ? qk.data<float>() : nullptr));
+  KILN_RETURN_IF_ERROR(emit(ctx, 0, dt, out.shape(), out.data<float>()));
+  if (ctx.wants_output(1)) KILN_RETURN_IF_ERROR(emit(ctx, 1, dt, qkv.k.shape(), kd));
+  if (ctx.wants_output(2)) KILN_RETURN_IF_ERROR(emit(ctx, 2, dt, qkv.v.shape(), vd));
+  if (ctx.wants_output(3)) KILN_RETURN_IF_ERROR(emit(ctx, 3, dt, qk.shape(), qk.data<float>()));
+  return Status::ok();
+}
+
+}  // namespace kiln::cpu
