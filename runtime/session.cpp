@@ -70,11 +70,25 @@ Expected<std::unique_ptr<Session>> Session::load(const std::string& path,
   if (s->backend_) {
     s->hybrid_ = std::make_unique<device::HybridExecutor>(g, s->backend_.get(), options.threads);
     KILN_RETURN_IF_ERROR(s->hybrid_->prepare().with_context(path));
+    s->hybrid_->set_profiling(options.profiling);
   } else {
     s->cpu_ = std::make_unique<cpu::Executor>(g, options.threads);
     KILN_RETURN_IF_ERROR(s->cpu_->prepare().with_context(path));
+    s->cpu_->set_profiling(options.profiling);
   }
   return s;
+}
+
+RunProfile Session::last_profile() const {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  if (hybrid_) return hybrid_->last_profile();
+  return cpu_ ? cpu_->last_profile() : RunProfile();
+}
+
+void Session::set_profiling(bool on) {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  if (hybrid_) hybrid_->set_profiling(on);
+  if (cpu_) cpu_->set_profiling(on);
 }
 
 Expected<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& feeds) {

@@ -13,6 +13,7 @@
 #include "graph/passes/pass.h"
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
+#include "runtime/profile.h"
 
 namespace kiln {
 
@@ -61,6 +62,11 @@ class Session {
   Expected<std::vector<Tensor>> run(const std::map<std::string, Tensor>& feeds);
   // The same, calling `observer` after every node with its outputs on the host (intermediate
   // values are downloaded from the device for it: slower, for `kiln compare --per-node`).
+  // With SessionOptions::profiling, the per-node profile of the last run (empty otherwise).
+  RunProfile last_profile() const;
+  // Turns per-node profiling on or off for later runs.
+  void set_profiling(bool on);
+
   using NodeObserver = std::function<void(const ir::Node&, const std::vector<Tensor>&)>;
   Expected<std::vector<Tensor>> run(const std::map<std::string, Tensor>& feeds,
                                     const NodeObserver& observer);
@@ -75,7 +81,7 @@ class Session {
   std::unique_ptr<device::HybridExecutor> hybrid_;
   std::vector<IoInfo> inputs_, outputs_;
   passes::PassStats opt_stats_;
-  std::mutex run_mu_;
+  mutable std::mutex run_mu_;
 };
 
 }  // namespace kiln

@@ -72,6 +72,18 @@ inline std::optional<Failure> model_and_device(const Args& args, std::string* mo
   return std::nullopt;
 }
 
+// --level N: the graph optimization level, 0 (none), 1 (basic, the default), 2 (extended) or
+// 99 (all); anything else is a usage error.
+inline std::optional<Failure> optimization_level(const Args& args, int* level) {
+  const std::string v = args.get("level", "1");
+  if (v == "0" || v == "1" || v == "2" || v == "99") {
+    *level = std::stoi(v);
+    return std::nullopt;
+  }
+  return Failure{kExitUsage, "--level must be 0 (none), 1 (basic), 2 (extended) or 99 (all), got '" +
+                                 v + "'"};
+}
+
 // --inputs DIR must name a folder (a failure, not a usage error).
 inline std::optional<Failure> check_inputs_folder(const std::string& dir) {
   std::error_code ec;

@@ -22,6 +22,7 @@
 #include "runtime/device/hybrid_executor.h"
 #include "runtime/io/tensor_io.h"
 #include "runtime/opencl/cl_context.h"
+#include "runtime/profile.h"
 #include "runtime/session.h"
 #include "runtime/tools/bench_stats.h"
 #include "runtime/tools/inputs.h"
@@ -41,10 +42,15 @@ const char* kHelp =
     "  --warmup N          untimed runs before the timed ones (default 5)\n"
     "  --runs N            timed runs (default 50, at least 1)\n"
     "  --threads N         CPU threads (default: one per hardware thread)\n"
+    "  --level N           graph optimization level: 0 none, 1 basic (default), 2 extended,\n"
+    "                      99 all (the ONNX Runtime meanings)\n"
     "  --inputs DIR        feed each input from DIR/NAME.npy or DIR/NAME.pb; inputs not found\n"
     "                      there are made at random as `kiln run --random` makes them\n"
     "  --dim NAME=VALUE    value of a symbolic dimension for random inputs (repeatable)\n"
     "  --seed N            seed for random inputs (default 0)\n"
+    "  --profile FILE      write a Chrome trace (chrome://tracing, Perfetto) of the profiled runs\n"
+    "  --profile-runs N    runs profiled after the timed ones for the per-kernel table\n"
+    "                      (default: min(--runs, 10); 0: no table)\n"
     "  --json FILE         write the results as JSON\n"
     "\n"
     "Latency: mean, sample standard deviation (divisor n-1), min, max, and the 50th, 90th and\n"
@@ -54,6 +60,10 @@ const char* kHelp =
     "OpenCL program cache: 'hit' when the first run compiled no program (every binary came\n"
     "from the disk cache), 'miss' when it compiled and wrote some; 'off' with KILN_CACHE_DIR=off.\n"
     "In file names, the characters '/', '\\' and ':' of tensor names are replaced by '_'.\n"
+    "Per-kernel table: the profiled runs time every node (device nodes one at a time, waiting\n"
+    "for each; a CPU node's time includes downloading its inputs), so they are kept apart from\n"
+    "the timed runs. Per kernel: calls, total ms, share of the summed node time, GFLOP/s\n"
+    "(MatMul, Gemm, Conv, attention and common elementwise ops) and GB/s (input + output bytes).\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
 std::string lower(std::string s) {
@@ -148,7 +158,9 @@ nlohmann::json number_or_null(double v) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  Args args({"device", "warmup", "runs", "threads", "dim", "inputs", "seed", "json"}, {"help"});
+  Args args({"device", "level", "warmup", "runs", "threads", "dim", "inputs", "seed", "json",
+             "profile", "profile-runs"},
+            {"help"});
   if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
   if (args.flag("help")) {
     std::printf("%s", kHelp);
@@ -160,6 +172,11 @@ int cmd_bench(int argc, char** argv) {
   if (!args.get_int("seed", 0, &seed) || !args.get_int("threads", 0, &threads) ||
       !args.get_int("warmup", 5, &warmup) || !args.get_int("runs", 50, &runs))
     return fail({kExitUsage, args.error()});
+  long long profile_runs = 0;
+  if (!args.get_int("profile-runs", std::min<long long>(runs, 10), &profile_runs))
+    return fail({kExitUsage, args.error()});
+  if (profile_runs < 0 || profile_runs > 100000)
+    return fail({kExitUsage, "--profile-runs must be between 0 and 100000"});
   constexpr long long kMaxRuns = 100000000;
   if (threads < 0 || threads > 4096)
     return fail({kExitUsage, "--threads must be between 0 and 4096"});
@@ -180,6 +197,7 @@ int cmd_bench(int argc, char** argv) {
   SessionOptions so;
   so.device = device;
   so.threads = static_cast<int>(threads);
+  if (auto f = optimization_level(args, &so.optimization_level)) return fail(*f);
   auto t0 = std::chrono::steady_clock::now();
   auto session = Session::load(model_path, so);
   if (!session) return fail({kExitFailure, session.status().message()});
@@ -299,6 +317,41 @@ int cmd_bench(int argc, char** argv) {
                 batch_from.c_str());
   std::printf("\n");
 
+  // Profiled runs: the per-kernel table and the trace.
+  std::vector<RunProfile> profiles;
+  if (profile_runs == 0 && args.has("profile")) profile_runs = 1;
+  if (profile_runs > 0) {
+    s.set_profiling(true);
+    for (long long i = 0; i < profile_runs; ++i) {
+      auto out = s.run(feeds);
+      if (!out)
+        return fail({kExitFailure,
+                     "profiled run " + std::to_string(i + 1) + ": " + out.status().message()});
+      profiles.push_back(s.last_profile());
+    }
+    s.set_profiling(false);
+  }
+  const std::vector<KernelSummary> kernels = summarize_kernels(profiles);
+  if (!kernels.empty()) {
+    double run_ms = 0;
+    for (const RunProfile& p : profiles) run_ms += p.run_us / 1000.0;
+    std::printf("\nper kernel over %zu profiled runs (%.3f ms per run):\n", profiles.size(),
+                profiles.empty() ? 0.0 : run_ms / static_cast<double>(profiles.size()));
+    std::printf("  %-34s %-14s %7s %10s %9s %6s %9s %8s\n", "kernel", "where", "calls", "total ms",
+                "mean ms", "share", "GFLOP/s", "GB/s");
+    for (const KernelSummary& k : kernels) {
+      const std::string where = k.track == "cpu" ? "cpu" : k.track.substr(0, k.track.find(' '));
+      std::printf("  %-34s %-14s %7lld %10.3f %9.4f %5.1f%% %9.2f %8.2f\n", k.name.c_str(),
+                  where.c_str(), k.calls, k.total_ms, k.mean_ms, 100.0 * k.share, k.gflops,
+                  k.gbytes_s);
+    }
+  }
+  if (args.has("profile")) {
+    Status st = write_chrome_trace(args.get("profile"), profiles);
+    if (!st.is_ok()) return fail({kExitFailure, st.message()});
+    std::printf("trace: %s (%zu runs)\n", args.get("profile").c_str(), profiles.size());
+  }
+
   if (args.has("json")) {
     nlohmann::json j;
     j["model"] = model_path;
@@ -325,6 +378,19 @@ int cmd_bench(int argc, char** argv) {
                              {"dtype", dtype_name(t.dtype())},
                              {"source", sources[in.name]}});
     }
+    j["level"] = so.optimization_level;
+    j["profiled_runs"] = profiles.size();
+    j["kernels"] = nlohmann::json::array();
+    for (const KernelSummary& k : kernels)
+      j["kernels"].push_back({{"name", k.name},
+                              {"op", k.op},
+                              {"device", k.track},
+                              {"calls", k.calls},
+                              {"total_ms", k.total_ms},
+                              {"mean_ms", k.mean_ms},
+                              {"share", k.share},
+                              {"gflops", k.gflops},
+                              {"gbytes_per_s", k.gbytes_s}});
     if (on_opencl) {
       j["kernels_prepared"] = kernels_prepared;
       j["opencl_program_cache"] = cache_state;

@@ -60,6 +60,8 @@ const char* kHelp =
     "  --atol A            absolute tolerance (default 1e-4)\n"
     "  --rtol R            relative tolerance (default 1e-3)\n"
     "  --threads N         CPU threads (default: one per hardware thread)\n"
+    "  --level N           graph optimization level: 0 none, 1 basic (default), 2 extended,\n"
+    "                      99 all (the ONNX Runtime meanings)\n"
     "  --json FILE         write the results as JSON\n"
     "Exit status: 0 all outputs within tolerance, 1 a mismatch or a failure, 2 usage error.\n";
 
@@ -340,7 +342,7 @@ PerNodeResult find_first_divergent(const Recorded& dev, const Recorded& ref,
 
 int cmd_compare(int argc, char** argv) {
   Args args(
-      {"device", "against", "input", "inputs", "seed", "dim", "atol", "rtol", "json", "threads"},
+      {"device", "level", "against", "input", "inputs", "seed", "dim", "atol", "rtol", "json", "threads"},
       {"random", "per-node", "help"});
   if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
   if (args.flag("help")) {
@@ -379,6 +381,7 @@ int cmd_compare(int argc, char** argv) {
   SessionOptions so;
   so.device = device;
   so.threads = static_cast<int>(threads);
+  if (auto f = optimization_level(args, &so.optimization_level)) return fail(*f);
   auto dev = Session::load(model_path, so);
   if (!dev) return fail({kExitFailure, dev.status().message()});
   Session& ds = **dev;

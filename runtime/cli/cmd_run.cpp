@@ -42,6 +42,8 @@ const char* kHelp =
     "  --dim NAME=VALUE    value of a symbolic dimension for --random (repeatable)\n"
     "  --output-dir DIR    write each output as DIR/NAME.npy\n"
     "  --threads N         CPU threads (default: one per hardware thread)\n"
+    "  --level N           graph optimization level: 0 none, 1 basic (default), 2 extended,\n"
+    "                      99 all (the ONNX Runtime meanings)\n"
     "  --json FILE         write a JSON summary\n"
     "  --verbose           also describe the inputs and where each node ran\n"
     "  --quiet             print nothing but errors\n"
@@ -124,7 +126,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
-  Args args({"device", "input", "inputs", "seed", "dim", "output-dir", "threads", "json"},
+  Args args({"device", "level", "input", "inputs", "seed", "dim", "output-dir", "threads", "json"},
             {"random", "verbose", "quiet", "help"});
   if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
   if (args.flag("help")) {
@@ -150,6 +152,7 @@ int cmd_run(int argc, char** argv) {
   SessionOptions so;
   so.device = device;
   so.threads = static_cast<int>(threads);
+  if (auto f = optimization_level(args, &so.optimization_level)) return fail(*f);
   auto t0 = std::chrono::steady_clock::now();
   auto session = Session::load(model_path, so);
   if (!session) return fail({kExitFailure, session.status().message()});

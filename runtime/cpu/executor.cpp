@@ -1,5 +1,7 @@
 #include "runtime/cpu/executor.h"
 
+#include <chrono>
+
 #include <spdlog/spdlog.h>
 
 #include <set>
@@ -89,6 +91,12 @@ Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>&
                               ")");
     }
 
+  using Clock = std::chrono::steady_clock;
+  const auto run_start = Clock::now();
+  auto us_since_start = [&](Clock::time_point t) {
+    return std::chrono::duration<double, std::micro>(t - run_start).count();
+  };
+  if (profiling_) profile_ = RunProfile();
   std::vector<const Tensor*> ins;
   for (size_t i = 0; i < order_.size(); ++i) {
     const ir::Node& n = *order_[i];
@@ -107,6 +115,7 @@ Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>&
     }
     OpContext ctx(n, ins, pool_.get());
     Status st;
+    const auto node_start = profiling_ ? Clock::now() : Clock::time_point();
     try {
       st = kernels_[i](ctx);
     } catch (const std::bad_alloc&) {
@@ -124,6 +133,13 @@ Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>&
                               "' was not produced");
       values[v->id()] = ctx.outputs()[o];
     }
+    if (profiling_) {
+      const double start = us_since_start(node_start);
+      std::vector<const Tensor*> outs;
+      for (const Tensor& t : ctx.outputs()) outs.push_back(t.defined() ? &t : nullptr);
+      profile_.events.push_back(
+          make_event(n, ins, outs, start, us_since_start(Clock::now()) - start));
+    }
     if (observer) observer(n, ctx.outputs());
     // Free values whose last reader was this node.
     for (ir::Value* v : n.inputs())
@@ -132,6 +148,7 @@ Expected<std::vector<Tensor>> Executor::run(const std::map<std::string, Tensor>&
     for (ir::Value* v : n.outputs())
       if (v && last_use_[v->id()] < static_cast<int>(i)) values[v->id()] = Tensor();
   }
+  if (profiling_) profile_.run_us = us_since_start(Clock::now());
   std::vector<Tensor> out;
   for (ir::Value* v : graph_.outputs()) {
     if (v->is_initializer()) {

@@ -11,6 +11,7 @@
 #include "graph/ir/graph.h"
 #include "runtime/core/thread_pool.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/profile.h"
 
 namespace kiln::cpu {
 
@@ -28,6 +29,11 @@ class Executor {
   Expected<std::vector<Tensor>> run(const std::map<std::string, Tensor>& feeds,
                                     const NodeObserver& observer = nullptr);
 
+  // When on, every run records each node's host time (profile.h); last_profile() is the last
+  // run's. Not thread-safe against a concurrent run (Session serialises runs).
+  void set_profiling(bool on) { profiling_ = on; }
+  const RunProfile& last_profile() const { return profile_; }
+
  private:
   const ir::Graph& graph_;
   std::unique_ptr<ThreadPool> pool_;
@@ -35,6 +41,8 @@ class Executor {
   std::vector<KernelFn> kernels_;
   std::vector<int> last_use_;  // per value id: index of the last node reading it
   bool prepared_ = false;
+  bool profiling_ = false;
+  RunProfile profile_;
 };
 
 // Checks one feed against a graph input's declared dtype and shape.

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <set>
 #include <sstream>
@@ -98,7 +99,38 @@ Status HybridExecutor::prepare() {
   for (ir::Value* v : graph_.outputs()) last_use_[v->id()] = INT_MAX;
   cache_.clear();
   cache_.resize(order_.size());
-  return Status::ok();
+  return upload_weights();
+}
+
+// Constant weights go to the device once, at load: every initializer read by some node as a
+// device input (not one of the inputs its op wants on the host). A weight whose nodes all end up
+// on the CPU costs device memory but no transfer per run.
+Status HybridExecutor::upload_weights() {
+  weights_.clear();
+  for (size_t i = 0; i < order_.size(); ++i) {
+    const ir::Node& n = *order_[i];
+    for (size_t k = 0; k < n.inputs().size(); ++k) {
+      const ir::Value* v = n.inputs()[k];
+      if (!v || !v->is_initializer() || weights_.count(v->id())) continue;
+      if (std::find(host_inputs_[i].begin(), host_inputs_[i].end(), static_cast<int>(k)) !=
+          host_inputs_[i].end())
+        continue;
+      const Tensor& t = v->initializer();
+      if (t.nbytes() == 0 || dtype_size(t.dtype()) == 0) continue;
+      DeviceTensor d;
+      d.desc = {t.dtype(), t.shape()};
+      auto buf = backend_->allocate(std::max<size_t>(d.desc.nbytes(), 4));
+      if (!buf)
+        return buf.status().with_context("uploading weight '" + v->name() + "' of " +
+                                         n.describe());
+      d.buffer = std::move(*buf);
+      KILN_RETURN_IF_ERROR(
+          backend_->upload(t, d).with_context("uploading weight '" + v->name() + "'"));
+      weights_[v->id()] = d;
+      weight_bytes_ += d.desc.nbytes();
+    }
+  }
+  return backend_->finish();
 }
 
 Expected<DeviceTensor> HybridExecutor::to_device(const ir::Value* v, Slot& slot) {
@@ -291,9 +323,19 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
   recorded_.clear();
   alias_root_.clear();
 
+  using Clock = std::chrono::steady_clock;
+  const auto run_start = Clock::now();
+  auto us_since_start = [&](Clock::time_point t) {
+    return std::chrono::duration<double, std::micro>(t - run_start).count();
+  };
+  if (profiling_) {
+    profile_ = RunProfile();
+    KILN_RETURN_IF_ERROR(backend_->finish());
+  }
   for (size_t i = 0; i < order_.size(); ++i) {
     const ir::Node& n = *order_[i];
     step_ = i;
+    const auto node_start = profiling_ ? Clock::now() : Clock::time_point();
     std::vector<InputInfo> infos(n.inputs().size());
     for (size_t k = 0; k < n.inputs().size(); ++k) {
       const ir::Value* v = n.inputs()[k];
@@ -347,6 +389,24 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
       }
       Status st = p->kernel->enqueue(ins, outs);
       if (!st.is_ok()) return st.with_context(n.describe());
+      if (profiling_) {
+        KILN_RETURN_IF_ERROR(backend_->finish().with_context(n.describe()));
+        const double start = us_since_start(node_start);
+        ProfileEvent e = make_event(n, {}, {}, start, us_since_start(Clock::now()) - start);
+        e.kernel = p->kernel->name();
+        e.track = backend_->name();
+        std::vector<Shape> in_shapes, out_shapes;
+        for (const DeviceTensor& t : ins) {
+          in_shapes.push_back(t.desc.shape);
+          e.bytes += static_cast<double>(t.buffer ? t.desc.nbytes() : 0);
+        }
+        for (const DeviceTensor& t : outs) {
+          out_shapes.push_back(t.desc.shape);
+          e.bytes += static_cast<double>(t.desc.nbytes());
+        }
+        e.flops = node_flops(n, in_shapes, out_shapes);
+        profile_.events.push_back(std::move(e));
+      }
       for (size_t o = 0; o < n.outputs().size(); ++o) {
         const ir::Value* v = n.outputs()[o];
         if (!v || o >= outs.size()) continue;
@@ -405,6 +465,13 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
         s.has_host = true;
       }
       host_outputs = ctx.outputs();
+      if (profiling_) {
+        const double start = us_since_start(node_start);
+        std::vector<const Tensor*> outs;
+        for (const Tensor& t : ctx.outputs()) outs.push_back(t.defined() ? &t : nullptr);
+        profile_.events.push_back(
+            make_event(n, ins, outs, start, us_since_start(Clock::now()) - start));
+      }
     }
     if (observer) observer(n, host_outputs);
     for (ir::Value* v : n.inputs())
@@ -420,6 +487,7 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
     out.push_back(s.host);
   }
   KILN_RETURN_IF_ERROR(backend_->finish());
+  if (profiling_) profile_.run_us = us_since_start(Clock::now());
   if (!plan_) KILN_RETURN_IF_ERROR(build_plan(signature));
   return out;
 }

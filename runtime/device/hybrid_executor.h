@@ -1,7 +1,8 @@
 // Runs an ir::Graph on one device Backend with the CPU reference path taking every node the
 // device does not support. Values live on the host, on the device, or both; transfers are
 // inserted where a node needs a value on the other side. Kernels are prepared once per node and
-// input-shape signature (a repeated signature prepares nothing) and weights are uploaded once.
+// input-shape signature (a repeated signature prepares nothing) and constant weights are uploaded
+// once, at prepare().
 //
 // Memory: the first run with a new input-shape signature records every device value's size and
 // lifetime (aliases such as Reshape extend the lifetime of the bytes they view) and builds a
@@ -18,6 +19,7 @@
 #include "graph/ir/graph.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/device/backend.h"
+#include "runtime/profile.h"
 
 namespace kiln::device {
 
@@ -44,6 +46,12 @@ class HybridExecutor {
   // Memory plans built so far (one per input-shape signature) and the last one's arena size.
   size_t plans_built() const { return plans_.size(); }
   size_t last_arena_bytes() const { return last_arena_bytes_; }
+  // When on, every run records each node's time (profile.h): device nodes are waited for one by
+  // one; a CPU node's time includes downloading its inputs. last_profile() is the last run's.
+  void set_profiling(bool on) { profiling_ = on; }
+  const RunProfile& last_profile() const { return profile_; }
+  // Bytes of constant weights uploaded at prepare().
+  size_t weight_bytes() const { return weight_bytes_; }
 
  private:
   struct Prepared;
@@ -62,6 +70,7 @@ class HybridExecutor {
   // Device memory for value v produced (or uploaded) at the current step.
   Expected<DeviceTensor> allocate_value(const ir::Value* v, const TensorDesc& desc);
   Status build_plan(const std::string& signature);
+  Status upload_weights();
   Status to_host(Slot& slot);
   Expected<Prepared*> lookup(size_t index, const std::vector<InputInfo>& inputs);
 
@@ -84,6 +93,9 @@ class HybridExecutor {
   std::map<int, int> alias_root_;   // value id -> value id whose bytes it views
   size_t step_ = 0;
   size_t last_arena_bytes_ = 0;
+  size_t weight_bytes_ = 0;
+  bool profiling_ = false;
+  RunProfile profile_;
 };
 
 }  // namespace kiln::device
