@@ -198,3 +198,41 @@ def test_usage_errors(kiln, model, args):
 def test_missing_dim_is_usage_error(kiln, model):
     # The symbolic dimensions need --dim (or --inputs) to make random inputs.
     assert_error(kiln("bench", model, "--device", "cpu", "--dim", "batch=1"), 2, "sequence")
+
+
+@pytest.mark.parametrize("device", ["cpu", "opencl"])
+def test_profile_table_and_trace(kiln, tmp_path, model, device, opencl_available):
+    """The per-kernel table sums to no more than the profiled runs, every kernel row is
+    consistent, and --profile writes a Chrome trace with one complete event per node and run."""
+    if device == "opencl" and not opencl_available:
+        pytest.skip("no OpenCL device")
+    trace = tmp_path / "trace.json"
+    res, j = bench_json(kiln, tmp_path, model, "--device", device, "--runs", "3", "--warmup", "0",
+                        "--profile-runs", "2", "--profile", trace, *DIMS)
+    assert "per kernel over 2 profiled runs" in res.stdout, res.stdout
+    assert j["profiled_runs"] == 2 and j["level"] == 1
+    kernels = j["kernels"]
+    assert kernels, j
+    total = sum(k["total_ms"] for k in kernels)
+    assert abs(sum(k["share"] for k in kernels) - 1.0) < 1e-6
+    assert all(k["calls"] >= 1 and k["total_ms"] >= 0 and k["gflops"] >= 0 for k in kernels)
+    assert [k["total_ms"] for k in kernels] == sorted((k["total_ms"] for k in kernels),
+                                                      reverse=True)
+    assert sum(k["calls"] for k in kernels) % 2 == 0  # the same nodes in each profiled run
+    if device == "opencl":
+        assert any(k["device"].startswith("opencl") for k in kernels), kernels
+    doc = json.loads(trace.read_text())
+    events = doc["traceEvents"]
+    runs = [e for e in events if e.get("cat") == "run"]
+    nodes = [e for e in events if e.get("ph") == "X" and e.get("cat") != "run"]
+    assert len(runs) == 2 and len(nodes) == sum(k["calls"] for k in kernels)
+    run_us = sum(e["dur"] for e in runs)
+    assert total * 1000.0 <= run_us + 1.0, (total, run_us)
+    for e in nodes:
+        assert e["dur"] >= 0 and "ts" in e and "tid" in e
+
+
+def test_bad_level_is_a_usage_error(kiln, model):
+    res = kiln("bench", model, "--level", "3")
+    assert res.returncode == 2, res.describe()
+    assert "--level" in res.stderr
