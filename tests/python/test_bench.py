@@ -236,3 +236,20 @@ def test_bad_level_is_a_usage_error(kiln, model):
     res = kiln("bench", model, "--level", "3")
     assert res.returncode == 2, res.describe()
     assert "--level" in res.stderr
+
+
+def test_compare_ort_script(repo_root, kiln_bin, venv_python, tmp_path):
+    """bench/compare_ort.py runs kiln and onnxruntime on a model and writes a consistent table."""
+    md = tmp_path / "t.md"
+    res = subprocess.run([str(venv_python), str(repo_root / "bench" / "compare_ort.py"),
+                          "--kiln", str(kiln_bin), "--rounds", "1", "--runs", "2", "--warmup", "0",
+                          "--models", str(repo_root / "tests/models/zoo/bert_op17.onnx"),
+                          "--markdown", str(md)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = [l for l in md.read_text().splitlines() if l.startswith("| bert_op17")]
+    assert len(rows) == 1, md.read_text()
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    kiln_ms, ort_ms, ratio = float(cells[2]), float(cells[3]), float(cells[4])
+    assert kiln_ms > 0 and ort_ms > 0
+    assert abs(ratio - kiln_ms / ort_ms) <= 0.01 + 0.01 * ratio
