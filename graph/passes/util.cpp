@@ -1,9 +1,12 @@
 // Matching and rewriting helpers shared by graph passes (see util.h).
 #include "graph/passes/util.h"
 
+#include <map>
 #include <set>
 
 #include "runtime/core/half.h"
+#include "runtime/core/thread_pool.h"
+#include "runtime/cpu/kernel.h"
 
 namespace kiln::passes {
 
@@ -93,6 +96,83 @@ int remove_dead_nodes(ir::Graph& g) {
     }
   }
   return removed;
+}
+
+}  // namespace kiln::passes
+
+namespace kiln::passes {
+
+Expected<ir::Node*> replace_node_output(ir::Graph& g, ir::Node* n, size_t index, ir::Value* v) {
+  if (!n || index >= n->outputs().size())
+    return internal_error("replace_node_output: bad output index");
+  if (!v || v->producer() || v->is_graph_input() || v->is_initializer())
+    return internal_error("replace_node_output: value '" + (v ? v->name() : std::string("?")) +
+                          "' cannot become an output of " + n->describe());
+  std::vector<ir::Value*> inputs = n->inputs();
+  std::vector<ir::Value*> outputs = n->outputs();
+  outputs[index] = v;
+  std::map<std::string, ir::Attribute> attrs = n->attributes();
+  std::string name = n->name(), op = n->op_type(), domain = n->domain();
+  g.remove_node(n);
+  KILN_ASSIGN_OR_RETURN(ir::Node * m, g.add_node(op, domain, inputs, outputs, name));
+  for (auto& [k, a] : attrs) m->set_attr(k, std::move(a));
+  return m;
+}
+
+Expected<bool> bypass_node(ir::Graph& g, ir::Node* n, ir::Value* in, ir::Value* out) {
+  if (!n || !in || !out || in == out) return false;
+  if (!out->is_graph_output()) {
+    g.replace_all_uses(out, in);
+    g.remove_node(n);
+    return true;
+  }
+  ir::Node* p = in->producer();
+  if (!p || p == n || in->is_graph_input() || in->is_initializer() || in->is_graph_output())
+    return false;
+  size_t index = 0;
+  while (index < p->outputs().size() && p->outputs()[index] != in) ++index;
+  if (index == p->outputs().size())
+    return internal_error("value '" + in->name() + "' is not an output of its producer");
+  g.remove_node(n);             // `out` loses its producer
+  g.replace_all_uses(in, out);  // `in` is no graph output: only node inputs move
+  KILN_ASSIGN_OR_RETURN(ir::Node * m, replace_node_output(g, p, index, out));
+  (void)m;
+  return true;
+}
+
+int release_unused_initializers(ir::Graph& g) {
+  int n = 0;
+  for (ir::Value* v : g.initializers()) {
+    if (v->users().empty() && !v->is_graph_output()) {
+      g.set_initializer(v, Tensor());
+      ++n;
+    }
+  }
+  return n;
+}
+
+}  // namespace kiln::passes
+
+namespace kiln::passes {
+
+Expected<std::vector<Tensor>> run_node_on_cpu(const ir::Node& n,
+                                              const std::vector<const Tensor*>& inputs,
+                                              ThreadPool* pool) {
+  cpu::KernelFn fn = cpu::cpu_registry().find(n.domain(), n.op_type(), n.opset());
+  if (!fn)
+    return unsupported(n.describe() + " has no CPU kernel at opset " + std::to_string(n.opset()));
+  cpu::OpContext ctx(n, inputs, pool);
+  Status st;
+  try {
+    st = fn(ctx);
+  } catch (const std::bad_alloc&) {
+    st = out_of_memory(n.describe() + ": out of memory");
+  } catch (const std::exception& e) {
+    st = internal_error(n.describe() + ": " + e.what());
+  }
+  if (st.is_ok() && !ctx.attr_error().is_ok()) st = ctx.attr_error();
+  if (!st.is_ok()) return st;
+  return std::move(ctx.outputs());
 }
 
 }  // namespace kiln::passes

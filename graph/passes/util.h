@@ -32,3 +32,36 @@ ir::Value* new_value(ir::Graph& g, const std::string& base, const ir::ValueInfo&
 int remove_dead_nodes(ir::Graph& g);
 
 }  // namespace kiln::passes
+
+namespace kiln::passes {
+
+// Re-creates `n` so that it produces `v` in place of its output `index` (same name, op,
+// attributes and inputs; a new node id, added at the end of the node list: topo_sort() after).
+// `v` must have no producer and not be a graph input or an initializer. Returns the new node.
+Expected<ir::Node*> replace_node_output(ir::Graph& g, ir::Node* n, size_t index, ir::Value* v);
+// Removes `n`, whose output `out` holds the same data as its input `in` (Identity, Dropout in
+// inference, a no-op Cast ...): readers of `out` read `in`. When `out` is a graph output its name
+// is kept by making in's producer produce `out`. Other outputs of `n` must be unused. Returns
+// false (and changes nothing) when it cannot: `out` is a graph output and `in` is a graph input,
+// an initializer, another graph output, or produced by `n`.
+Expected<bool> bypass_node(ir::Graph& g, ir::Node* n, ir::Value* in, ir::Value* out);
+// Drops the constant of initializers that nothing uses any more (no user, not a graph output) so
+// their memory is freed; the value stays as an orphan name. Returns how many.
+int release_unused_initializers(ir::Graph& g);
+
+}  // namespace kiln::passes
+
+namespace kiln {
+class ThreadPool;
+}
+
+namespace kiln::passes {
+
+// Runs `n` once on the CPU reference kernel with the given inputs (nullptr for omitted ones) and
+// returns its outputs (undefined tensors for outputs the node does not ask for). Any failure
+// (no kernel, kernel error, bad attribute, exception) is an error naming the node.
+Expected<std::vector<Tensor>> run_node_on_cpu(const ir::Node& n,
+                                              const std::vector<const Tensor*>& inputs,
+                                              ThreadPool* pool);
+
+}  // namespace kiln::passes

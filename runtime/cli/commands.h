@@ -14,5 +14,6 @@ int cmd_conformance(int argc, char** argv);
 int cmd_devices(int argc, char** argv);
 int cmd_compare(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_optimize(int argc, char** argv);
 
 }  // namespace kiln::cli

@@ -22,6 +22,7 @@ void print_usage(FILE* f) {
                "  devices            list OpenCL and Vulkan devices and their capabilities\n"
                "  compare MODEL      run a model on two paths and diff the outputs (and nodes)\n"
                "  bench MODEL        latency percentiles of a model on a device\n"
+               "  optimize IN OUT    run the graph optimizations of a level and write the model\n"
                "\n"
                "common options: --device auto|cpu|opencl[:N]|vulkan[:N], --json FILE\n"
                "Run 'kiln COMMAND --help' for a command's options.\n");
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   if (cmd == "devices") return kiln::cli::cmd_devices(argc, argv);
   if (cmd == "compare") return kiln::cli::cmd_compare(argc, argv);
   if (cmd == "bench") return kiln::cli::cmd_bench(argc, argv);
+  if (cmd == "optimize") return kiln::cli::cmd_optimize(argc, argv);
   std::fprintf(stderr, "kiln: unknown command '%s'\n", cmd.c_str());
   print_usage(stderr);
   return kiln::cli::kExitUsage;
