@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "runtime/session.h"
 #include "runtime/tools/bench_stats.h"
 #include "runtime/tools/inputs.h"
+#include "runtime/tools/op_model.h"
 
 namespace kiln::cli {
 
@@ -35,6 +37,7 @@ namespace fs = std::filesystem;
 
 const char* kHelp =
     "usage: kiln bench MODEL [options]\n"
+    "       kiln bench --op OP --shape S [--dtype float32|float16] [options]\n"
     "Times a model on a device: the load and the first (cold) run separately, then warm-up runs\n"
     "(not timed) and timed runs, and prints latency statistics and throughput.\n"
     "\n"
@@ -52,6 +55,10 @@ const char* kHelp =
     "  --profile-runs N    runs profiled after the timed ones for the per-kernel table\n"
     "                      (default: min(--runs, 10); 0: no table)\n"
     "  --json FILE         write the results as JSON\n"
+    "\n"
+    "Kernel micro-benchmarks: --op writes a one-op model with random constant weights and\n"
+    "benchmarks it like a model, adding GFLOP/s and GB/s at the median:\n"
+    "%s"
     "\n"
     "Latency: mean, sample standard deviation (divisor n-1), min, max, and the 50th, 90th and\n"
     "99th percentiles by linear interpolation between the closest ranks (numpy's default).\n"
@@ -151,6 +158,25 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
+// A temporary folder removed with its contents at scope exit.
+class TempDir {
+ public:
+  bool create() {
+    std::string tmpl = (fs::temp_directory_path() / "kiln-bench-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) return false;
+    path_ = tmpl;
+    return true;
+  }
+  const std::string& path() const { return path_; }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+
+ private:
+  std::string path_;
+};
+
 nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
@@ -159,15 +185,38 @@ nlohmann::json number_or_null(double v) {
 
 int cmd_bench(int argc, char** argv) {
   Args args({"device", "level", "warmup", "runs", "threads", "dim", "inputs", "seed", "json",
-             "profile", "profile-runs"},
+             "profile", "profile-runs", "op", "shape", "dtype"},
             {"help"});
   if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
   if (args.flag("help")) {
-    std::printf("%s", kHelp);
+    std::printf(kHelp, tools::op_model_help());
     return kExitOk;
   }
   std::string model_path, device;
-  if (auto f = model_and_device(args, &model_path, &device)) return fail(*f);
+  // --op: a one-op model written to a temporary folder stands in for MODEL.
+  std::optional<tools::OpModel> op_model;
+  TempDir op_dir;
+  if (args.has("op")) {
+    if (!args.positional().empty())
+      return fail({kExitUsage, "--op replaces MODEL: give one or the other"});
+    if (!args.has("shape")) return fail({kExitUsage, "--op needs --shape"});
+    if (!op_dir.create()) return fail({kExitFailure, "cannot create a temporary folder"});
+    auto m = tools::make_op_model(args.get("op"), args.get("shape"), args.get("dtype", "float32"),
+                                  op_dir.path());
+    if (!m)
+      return fail({m.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure,
+                   m.status().message()});
+    op_model = *m;
+    model_path = m->path;
+    device = args.get("device", "auto");
+    if (!valid_device(device))
+      return fail({kExitUsage, "unknown device '" + device +
+                                   "' (expected auto, cpu, opencl[:N] or vulkan[:N])"});
+  } else {
+    if (args.has("shape") || args.has("dtype"))
+      return fail({kExitUsage, "--shape and --dtype go with --op"});
+    if (auto f = model_and_device(args, &model_path, &device)) return fail(*f);
+  }
   long long seed = 0, threads = 0, warmup = 5, runs = 50;
   if (!args.get_int("seed", 0, &seed) || !args.get_int("threads", 0, &threads) ||
       !args.get_int("warmup", 5, &warmup) || !args.get_int("runs", 50, &runs))
@@ -232,7 +281,12 @@ int cmd_bench(int argc, char** argv) {
     }
   }
 
-  std::printf("model: %s\ndevice: %s\n", model_path.c_str(), s.device().c_str());
+  if (op_model)
+    std::printf("op: %s (%.3f GFLOP, %.3f MB per run)\n", op_model->description.c_str(),
+                op_model->flops / 1e9, op_model->bytes / 1e6);
+  else
+    std::printf("model: %s\n", model_path.c_str());
+  std::printf("device: %s\n", s.device().c_str());
   for (const auto& in : s.inputs()) {
     const Tensor& t = feeds[in.name];
     std::printf("input %s: %s %s (%s)\n", in.name.c_str(), dtype_name(t.dtype()),
@@ -316,6 +370,12 @@ int cmd_bench(int argc, char** argv) {
                 static_cast<double>(batch) * runs_per_s, static_cast<long long>(batch),
                 batch_from.c_str());
   std::printf("\n");
+  double op_gflops = 0, op_gbs = 0;
+  if (op_model && st.p50 > 0) {
+    op_gflops = op_model->flops / (st.p50 / 1000.0) / 1e9;
+    op_gbs = op_model->bytes / (st.p50 / 1000.0) / 1e9;
+    std::printf("at p50: %.2f GFLOP/s, %.2f GB/s\n", op_gflops, op_gbs);
+  }
 
   // Profiled runs: the per-kernel table and the trace.
   std::vector<RunProfile> profiles;
@@ -379,6 +439,17 @@ int cmd_bench(int argc, char** argv) {
                              {"source", sources[in.name]}});
     }
     j["level"] = so.optimization_level;
+    if (op_model) {
+      j["op"] = {{"name", args.get("op")},
+                 {"shape", args.get("shape")},
+                 {"dtype", args.get("dtype", "float32")},
+                 {"description", op_model->description},
+                 {"flops", op_model->flops},
+                 {"bytes", op_model->bytes},
+                 {"gflops_p50", op_gflops},
+                 {"gbytes_per_s_p50", op_gbs}};
+      j["model"] = nullptr;
+    }
     j["profiled_runs"] = profiles.size();
     j["kernels"] = nlohmann::json::array();
     for (const KernelSummary& k : kernels)

@@ -40,7 +40,8 @@ def opencl_available(kiln, tmp_path_factory):
 
 def bench_json(kiln, tmp_path, model, *args, timeout=300):
     out = tmp_path / "bench.json"
-    res = kiln("bench", model, "--json", out, *args, timeout=timeout)
+    head = [model] if model is not None else []
+    res = kiln("bench", *head, "--json", out, *args, timeout=timeout)
     assert res.returncode == 0, res.describe()
     return res, json.loads(out.read_text())
 
@@ -253,3 +254,34 @@ def test_compare_ort_script(repo_root, kiln_bin, venv_python, tmp_path):
     kiln_ms, ort_ms, ratio = float(cells[2]), float(cells[3]), float(cells[4])
     assert kiln_ms > 0 and ort_ms > 0
     assert abs(ratio - kiln_ms / ort_ms) <= 0.01 + 0.01 * ratio
+
+
+@pytest.mark.parametrize("op,shape,flops", [
+    ("gemm", "13,7,5", 2 * 13 * 7 * 5),
+    ("gemm", "2,3,4,5", 2 * 2 * 3 * 4 * 5),
+    ("conv", "1,3,9,9,4,3", 2 * 4 * 9 * 9 * 3 * 3 * 3),
+    ("dwconv", "1,4,9,9,3,2", 2 * 4 * 5 * 5 * 3 * 3),
+    ("attention", "1,7,2,8", 4 * 2 * 7 * 7 * 8 + 5 * 2 * 7 * 7),
+    ("layernorm", "3,16", 8 * 48),
+])
+def test_op_micro_benchmark(kiln, tmp_path, op, shape, flops):
+    """`kiln bench --op` builds a one-op model, runs it, and reports GFLOP/s = flops / p50."""
+    res, j = bench_json(kiln, tmp_path, None, "--op", op, "--shape", shape, "--device", "cpu",
+                        "--runs", "3", "--warmup", "0", "--profile-runs", "1")
+    assert j["op"]["flops"] == pytest.approx(flops), j["op"]
+    p50 = j["latency_ms"]["p50"]
+    assert j["op"]["gflops_p50"] == pytest.approx(flops / (p50 / 1000.0) / 1e9, rel=1e-6)
+    assert "op: " in res.stdout and "GFLOP/s" in res.stdout
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--op", "nope", "--shape", "1"], "unknown --op"),
+    (["--op", "gemm", "--shape", "1,2"], "expected 3 to 4 sizes"),
+    (["--op", "gemm", "--shape", "1,0,3"], "at least 1"),
+    (["--op", "gemm"], "--op needs --shape"),
+    (["--op", "gemm", "--shape", "2,2,2", "--dtype", "int4"], "--dtype"),
+])
+def test_op_usage_errors(kiln, args, msg):
+    res = kiln("bench", *args)
+    assert res.returncode == 2, res.describe()
+    assert msg in res.stderr, res.stderr
