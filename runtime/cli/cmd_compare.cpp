@@ -55,6 +55,10 @@ const char* kHelp =
     "  --random            make inputs not given otherwise (as `kiln run --random`)\n"
     "  --seed N            seed for --random (default 0)\n"
     "  --dim NAME=VALUE    value of a symbolic dimension for --random (repeatable)\n"
+    "  --against-model M   run model M (not MODEL) on the reference path, with the same inputs,\n"
+    "                      and match outputs by name: e.g. an int8 model against its fp32\n"
+    "                      original\n"
+    "  --min-cosine C      judge float outputs by cosine similarity >= C instead of atol/rtol\n"
     "  --per-node          (with --against cpu) compare every node's outputs and name the first\n"
     "                      node whose output leaves the tolerance, with its inputs' errors\n"
     "  --atol A            absolute tolerance (default 1e-4)\n"
@@ -341,9 +345,9 @@ PerNodeResult find_first_divergent(const Recorded& dev, const Recorded& ref,
 }  // namespace
 
 int cmd_compare(int argc, char** argv) {
-  Args args(
-      {"device", "level", "against", "input", "inputs", "seed", "dim", "atol", "rtol", "json", "threads"},
-      {"random", "per-node", "help"});
+  Args args({"device", "level", "against", "against-model", "min-cosine", "input", "inputs", "seed",
+             "dim", "atol", "rtol", "json", "threads"},
+            {"random", "per-node", "help"});
   if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
   if (args.flag("help")) {
     std::printf("%s", kHelp);
@@ -355,6 +359,20 @@ int cmd_compare(int argc, char** argv) {
   if (against != "cpu" && against != "ort")
     return fail({kExitUsage, "--against expects cpu or ort, got '" + against + "'"});
   const bool per_node = args.flag("per-node");
+  // --against-model: the reference runs another model (e.g. the fp32 original of a quantized
+  // model) on the same inputs; outputs are matched by name.
+  const std::string ref_model = args.get("against-model", model_path);
+  const bool other_model = args.has("against-model");
+  if (per_node && other_model)
+    return fail({kExitUsage,
+                 "--per-node compares one model on two paths; it does not go with "
+                 "--against-model"});
+  double min_cosine = NAN;
+  if (args.has("min-cosine")) {
+    std::string err;
+    if (!parse_tolerance(args, "min-cosine", 0, &min_cosine, &err) || min_cosine > 1)
+      return fail({kExitUsage, "--min-cosine expects a number in [0, 1]"});
+  }
   if (per_node && against != "cpu")
     return fail({kExitUsage,
                  "--per-node needs --against cpu (onnxruntime does not show its "
@@ -389,7 +407,7 @@ int cmd_compare(int argc, char** argv) {
   if (against == "cpu") {
     SessionOptions ro = so;
     ro.device = "cpu";
-    auto r = Session::load(model_path, ro);
+    auto r = Session::load(ref_model, ro);
     if (!r) return fail({kExitFailure, r.status().message()});
     ref = std::move(*r);
   }
@@ -412,7 +430,7 @@ int cmd_compare(int argc, char** argv) {
   if (ref)
     ref_out = per_node ? ref->run(feeds, recorder(&ref_rec)) : ref->run(feeds);
   else
-    ref_out = run_onnxruntime(model_path, ds, feeds, static_cast<int>(threads));
+    ref_out = run_onnxruntime(ref_model, ds, feeds, static_cast<int>(threads));
   if (!ref_out)
     return fail({kExitFailure, (ref ? "on the CPU reference: " : "") + ref_out.status().message()});
 
@@ -440,6 +458,13 @@ int cmd_compare(int argc, char** argv) {
       row.diff.max_abs = row.diff.max_rel = row.diff.cosine = row.diff.argmax_agreement = NAN;
     } else {
       row.diff = tools::diff_tensors(a, *it->second, atol, rtol);
+      // --min-cosine judges float outputs by their cosine similarity instead.
+      if (!std::isnan(min_cosine) && row.diff.comparable && row.diff.is_float) {
+        row.diff.ok = row.diff.cosine >= min_cosine;
+        row.diff.message = row.diff.ok ? ""
+                                       : "cosine similarity " + fmt(row.diff.cosine, "%.6f") +
+                                             " is below --min-cosine " + fmt(min_cosine);
+      }
     }
     all_ok = all_ok && row.diff.ok;
     rows.push_back(std::move(row));
@@ -448,9 +473,14 @@ int cmd_compare(int argc, char** argv) {
   if (per_node) pn = find_first_divergent(dev_rec, ref_rec, feeds, atol, rtol);
 
   // Table.
-  std::printf("model: %s\ndevice: %s  against: %s  (atol %g, rtol %g)\n", model_path.c_str(),
-              ds.device().c_str(), against == "cpu" ? "cpu (kiln reference)" : "onnxruntime", atol,
-              rtol);
+  std::printf("model: %s\n", model_path.c_str());
+  if (other_model) std::printf("reference model: %s\n", ref_model.c_str());
+  if (std::isnan(min_cosine))
+    std::printf("device: %s  against: %s  (atol %g, rtol %g)\n", ds.device().c_str(),
+                against == "cpu" ? "cpu (kiln reference)" : "onnxruntime", atol, rtol);
+  else
+    std::printf("device: %s  against: %s  (float outputs: cosine >= %g)\n", ds.device().c_str(),
+                against == "cpu" ? "cpu (kiln reference)" : "onnxruntime", min_cosine);
   const std::vector<std::string> head = {"output", "dtype",  "shape", "max_abs", "max_rel",
                                          "cosine", "argmax", "equal", "result"};
   std::vector<std::vector<std::string>> cells;
@@ -517,6 +547,8 @@ int cmd_compare(int argc, char** argv) {
     j["model"] = model_path;
     j["device"] = ds.device();
     j["against"] = against;
+    j["reference_model"] = ref_model;
+    j["min_cosine"] = number_or_null(min_cosine);
     j["atol"] = atol;
     j["rtol"] = rtol;
     j["outputs"] = nlohmann::json::array();

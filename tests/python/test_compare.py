@@ -274,3 +274,25 @@ def test_help(kiln):
     res = kiln("compare", "--help")
     assert res.returncode == 0
     assert "--against" in res.stdout and "--per-node" in res.stdout
+
+
+def test_against_model_int8_vs_fp32(kiln, repo_root, tmp_path):
+    """--against-model runs another model on the reference path: ORT's dynamic int8 BERT against
+    its fp32 original, judged by cosine similarity (the int8 model is not within 1e-4)."""
+    zoo = repo_root / "tests" / "models" / "zoo"
+    js = tmp_path / "c.json"
+    args = ["compare", zoo / "bert_int8.onnx", "--device", "cpu", "--against-model",
+            zoo / "bert_op14.onnx", "--inputs", zoo / "bert_int8" / "inputs"]
+    res = kiln(*args, "--min-cosine", "0.99", "--json", js)
+    assert res.returncode == 0, res.describe()
+    j = json.loads(js.read_text())
+    assert j["reference_model"].endswith("bert_op14.onnx") and j["min_cosine"] == 0.99
+    for o in j["outputs"]:
+        assert o["cosine"] >= 0.99 and o["max_abs"] > 0 and o["ok"], o
+    strict = kiln(*args)  # default atol 1e-4: int8 rounding is far outside it
+    assert strict.returncode == 1, strict.describe()
+    assert "MISMATCH" in strict.stdout
+    too_high = kiln(*args, "--min-cosine", "1.5")
+    assert too_high.returncode == 2, too_high.describe()
+    per_node = kiln(*args, "--per-node")
+    assert per_node.returncode == 2 and "--against-model" in per_node.stderr
