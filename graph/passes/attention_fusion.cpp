@@ -1,0 +1,372 @@
+// Multi-head self-attention -> com.microsoft Attention (level 2).
+//
+// Matched from the Softmax outwards, in the spellings the PyTorch (TorchScript) exporter writes
+// for BERT, DistilBERT and RoBERTa, eager or SDPA:
+//   q = Transpose(Reshape(X Wq + bq, [B, S, N, h]), 0 2 1 3)      (times a scalar, or not)
+//   k = Transpose(Reshape(X Wk + bk, ...), 0 2 3 1)  or  Transpose(Transpose(..., 0 2 1 3), 0 1 3
+//   2) v = Transpose(Reshape(X Wv + bv, ...), 0 2 1 3) p = Softmax(q k * s [+ mask]) [->
+//   Where(IsNaN(p), 0, p)] [-> Cast] y = Reshape(Transpose(p v, 0 2 1 3), [B, S, N*h])
+// with the scale as Mul/Div by a constant on the scores, on q, on k or split between q and k,
+// and Q, K, V from three MatMul + Add or one packed MatMul + Add and Split. The mask must come
+// from one rank-2 graph input (attention_mask) through a padding-mask chain (no comparisons
+// between positions: causal masks are not matched) with a large negative fill; Attention then
+// gets it as the raw 2-D mask (mask_index int32 [batch, seq]), which also covers left padding.
+#include <cmath>
+#include <set>
+
+#include "graph/passes/extended_passes.h"
+#include "graph/passes/fusion_util.h"
+#include "graph/passes/util.h"
+
+namespace kiln::passes {
+
+namespace {
+
+bool has_perm(const ir::Node* t, const std::vector<int64_t>& perm) {
+  if (!is_op(t, "Transpose")) return false;
+  auto p = ints_attr_of(t, "perm");
+  return p && *p == perm;
+}
+
+// Strips Mul/Div by constant scalars read once, multiplying `scale`.
+ir::Value* strip_scale(ir::Value* v, double* scale, std::vector<const ir::Value*>* mids) {
+  for (;;) {
+    ir::Node* p = v ? v->producer() : nullptr;
+    if (!p || p->inputs().size() != 2) return v;
+    if (is_op(p, "Mul")) {
+      auto s = any_scalar_input(p);
+      if (!s) return v;
+      *scale *= s->second;
+      mids->push_back(v);
+      v = p->input(1 - s->first);
+    } else if (is_op(p, "Div")) {
+      auto s = scalar_of(p->input(1));
+      if (!s || *s == 0) return v;
+      *scale /= *s;
+      mids->push_back(v);
+      v = p->input(0);
+    } else {
+      return v;
+    }
+  }
+}
+
+struct Proj {
+  ir::Value* x = nullptr;
+  const Tensor* w = nullptr;
+  const Tensor* b = nullptr;
+  int64_t col0 = 0;  // first column of this projection in w / b
+  int64_t num_heads = -1;
+  int64_t head_size = -1;
+};
+
+// Heads from a Reshape's shape: a constant [.., .., N, h] or Concat(.., .., [N], [h]), -1
+// allowed in one of them.
+void heads_of(const ir::Value* shape, int64_t* n, int64_t* h) {
+  if (auto c = ints_of(shape)) {
+    if (c->size() == 4) {
+      *n = (*c)[2];
+      *h = (*c)[3];
+    }
+    return;
+  }
+  ir::Node* cat = producer_if(shape, "Concat");
+  if (!cat || cat->inputs().size() != 4) return;
+  auto a = ints_of(cat->input(2));
+  auto b = ints_of(cat->input(3));
+  if (a && a->size() == 1) *n = (*a)[0];
+  if (b && b->size() == 1) *h = (*b)[0];
+}
+
+// From the Reshape input back to MatMul(X, W) + b, possibly through a Split of a packed
+// projection.
+bool match_linear(ir::Value* v, Proj* p, std::vector<const ir::Value*>* mids) {
+  int64_t split_index = -1, parts = 1;
+  ir::Value* lin = v;
+  ir::Node* split = producer_if(v, "Split");
+  if (split) {
+    auto axis = int_attr_of(split, "axis").value_or(0);
+    if (split->outputs().size() != 3 || (axis != -1 && axis != 2)) return false;
+    if (auto sizes = split->input(1) ? ints_of(split->input(1)) : ints_attr_of(split, "split")) {
+      if (sizes->size() != 3 || (*sizes)[0] != (*sizes)[1] || (*sizes)[1] != (*sizes)[2])
+        return false;
+    } else if (split->input(1)) {
+      return false;
+    }
+    for (size_t i = 0; i < 3; ++i)
+      if (split->output(i) == v) split_index = static_cast<int64_t>(i);
+    parts = 3;
+    lin = split->input(0);
+    if (!used_once(v)) return false;
+  }
+  ir::Node* add = producer_if(lin, "Add");
+  if (!add || add->inputs().size() != 2) return false;
+  if (split && (!used_once(lin) || !used_once(split->output(0)) || !used_once(split->output(1)) ||
+                !used_once(split->output(2))))
+    return false;
+  for (int bi = 0; bi < 2; ++bi) {
+    ir::Node* mm = producer_if(add->input(1 - bi), "MatMul");
+    const Tensor* b = constant_of(add->input(bi));
+    if (!mm || !b || b->rank() != 1 || b->dtype() != DType::kFloat32) continue;
+    const Tensor* w = constant_of(mm->input(1));
+    if (!w || w->rank() != 2 || w->dtype() != DType::kFloat32 || w->shape()[1] != b->shape()[0])
+      continue;
+    if (w->shape()[1] % parts != 0 || (split && !used_once(add->input(1 - bi)))) return false;
+    p->x = mm->input(0);
+    p->w = w;
+    p->b = b;
+    p->col0 = split_index < 0 ? 0 : split_index * (w->shape()[1] / parts);
+    if (!split) mids->push_back(v), mids->push_back(add->input(1 - bi));
+    return true;
+  }
+  return false;
+}
+
+// q or v (perm 0 2 1 3) or k (0 2 3 1), back to the projection.
+bool match_proj(ir::Value* v, bool is_key, double* scale, Proj* p,
+                std::vector<const ir::Value*>* mids) {
+  v = strip_scale(v, scale, mids);
+  ir::Node* t = v ? v->producer() : nullptr;
+  if (is_key) {
+    if (has_perm(t, {0, 1, 3, 2})) {
+      mids->push_back(v);
+      v = strip_scale(t->input(0), scale, mids);
+      t = v ? v->producer() : nullptr;
+      if (!has_perm(t, {0, 2, 1, 3})) return false;
+    } else if (!has_perm(t, {0, 2, 3, 1})) {
+      return false;
+    }
+  } else if (!has_perm(t, {0, 2, 1, 3})) {
+    return false;
+  }
+  mids->push_back(v);
+  v = strip_scale(t->input(0), scale, mids);
+  ir::Node* r = producer_if(v, "Reshape");
+  if (!r) return false;
+  mids->push_back(v);
+  heads_of(r->input(1), &p->num_heads, &p->head_size);
+  return match_linear(r->input(0), p, mids);
+}
+
+// Walks the mask operand back to the graph inputs it reads (through data edges; Shape and Size
+// only read shapes). Fails on causal spellings.
+struct MaskTrace {
+  std::set<ir::Value*> inputs;
+  bool big_negative = false;
+  bool ok = true;
+};
+
+bool reaches_range(const ir::Value* v, int depth) {
+  ir::Node* p = v ? v->producer() : nullptr;
+  if (!p || depth > 8) return false;
+  if (is_op(p, "Range")) return true;
+  for (ir::Value* i : p->inputs())
+    if (i && !constant_of(i) && reaches_range(i, depth + 1)) return true;
+  return false;
+}
+
+void trace_mask(ir::Value* v, MaskTrace* t, std::set<const ir::Value*>* seen) {
+  if (!v || !t->ok || !seen->insert(v).second) return;
+  if (seen->size() > 400) {
+    t->ok = false;
+    return;
+  }
+  if (const Tensor* c = constant_of(v)) {
+    if (c->numel() == 1) {
+      auto s = scalar_of(v);
+      if (s && *s <= -1000.0) t->big_negative = true;
+    } else if (c->dtype() == DType::kBool || c->numel() > 1) {
+      // A constant pattern in the mask (a triangular bias slice) is causal.
+      ir::Node* u = nullptr;
+      for (ir::Node* x : v->users())
+        if (is_op(x, "Where") && x->input(0) == v) u = x;
+      if (u) t->ok = false;
+    }
+    return;
+  }
+  if (v->is_graph_input()) {
+    t->inputs.insert(v);
+    return;
+  }
+  ir::Node* p = v->producer();
+  if (!p) return;
+  const std::string& op = p->op_type();
+  if (op == "Shape" || op == "Size") return;
+  if (op == "Trilu" || op == "CumSum") {
+    t->ok = false;
+    return;
+  }
+  if (op == "Less" || op == "LessOrEqual" || op == "Greater" || op == "GreaterOrEqual") {
+    // Position against position is a causal (or sliding-window) mask.
+    if (reaches_range(p->input(0), 0) && reaches_range(p->input(1), 0)) {
+      t->ok = false;
+      return;
+    }
+  }
+  for (ir::Value* i : p->inputs()) trace_mask(i, t, seen);
+}
+
+ir::Value* raw_mask_int32(ir::Graph& g, ir::Value* in) {
+  if (in->info().dtype == DType::kInt32) return in;
+  for (ir::Node* u : in->users()) {
+    auto to = int_attr_of(u, "to");
+    if (is_op(u, "Cast") && to && *to == 6) return u->output(0);
+  }
+  ir::ValueInfo info = in->info();
+  info.dtype = DType::kInt32;
+  ir::Value* out = new_value(g, in->name() + "_int32", info);
+  auto n = g.add_node("Cast", "", {in}, {out}, g.unique_name("Cast_" + in->name()));
+  if (!n.has_value()) return nullptr;
+  (*n)->set_attr("to", make_int_attr(6));
+  return out;
+}
+
+class AttentionPattern : public RewritePattern {
+ public:
+  std::string name() const override { return "attention_fusion"; }
+  std::vector<std::string> target_ops() const override { return {"Softmax"}; }
+  Expected<bool> apply(ir::Graph& g, ir::Node* sm, PassContext& ctx) override {
+    auto axis = int_attr_of(sm, "axis").value_or(sm->opset() >= 13 ? -1 : 1);
+    if (axis != -1 && axis != 3) return false;
+    std::vector<const ir::Value*> mids{sm->input(0)};
+    // After the softmax: [Where(IsNaN(p), 0, p)] [Cast] -> MatMul(p, v).
+    ir::Value* p = sm->output(0);
+    ir::Node* next = nullptr;
+    for (ir::Node* u : p->users())
+      if (!is_op(u, "IsNaN")) next = u;
+    if (p->users().size() == 2) {
+      ir::Node* isnan = nullptr;
+      for (ir::Node* u : p->users())
+        if (is_op(u, "IsNaN")) isnan = u;
+      if (!isnan || !is_op(next, "Where") || next->input(0) != isnan->output(0) ||
+          next->input(2) != p || scalar_input(next, 0.0) != 1 || !used_once(isnan->output(0)))
+        return false;
+      mids.push_back(p);
+      p = next->output(0);
+      next = single_user(p);
+    } else if (!used_once(p)) {
+      return false;
+    }
+    if (is_op(next, "Cast")) {
+      auto to = int_attr_of(next, "to");
+      if (!to || *to != 1) return false;
+      mids.push_back(p);
+      p = next->output(0);
+      next = single_user(p);
+    }
+    if (!is_op(next, "MatMul") || next->input(0) != p) return false;
+    mids.push_back(p);
+    ir::Node* pv = next;
+    ir::Node* tr = single_user(pv->output(0));
+    if (!has_perm(tr, {0, 2, 1, 3})) return false;
+    ir::Node* root = single_user(tr->output(0));
+    if (!is_op(root, "Reshape")) return false;
+    mids.push_back(pv->output(0));
+    mids.push_back(tr->output(0));
+
+    // Scores and mask.
+    double scale = 1.0;
+    ir::Value* s = sm->input(0);
+    ir::Value* mask = nullptr;
+    ir::Node* add = producer_if(s, "Add");
+    if (add) {
+      for (int i = 0; i < 2 && !mask; ++i) {
+        double sc_scale = 1.0;
+        std::vector<const ir::Value*> sc_mids;
+        ir::Value* sc = strip_scale(add->input(i), &sc_scale, &sc_mids);
+        if (producer_if(sc, "MatMul")) {
+          mask = add->input(1 - i);
+          s = sc;
+          scale = sc_scale;
+          mids.insert(mids.end(), sc_mids.begin(), sc_mids.end());
+        }
+      }
+      if (!mask) return false;
+    } else {
+      s = strip_scale(s, &scale, &mids);
+    }
+    ir::Node* qk = producer_if(s, "MatMul");
+    if (!qk) return false;
+    mids.push_back(s);
+    Proj q, k, v;
+    if (!match_proj(qk->input(0), false, &scale, &q, &mids)) return false;
+    if (!match_proj(qk->input(1), true, &scale, &k, &mids)) return false;
+    double v_scale = 1.0;
+    if (!match_proj(pv->input(1), false, &v_scale, &v, &mids) || v_scale != 1.0) return false;
+    if (q.x != k.x || q.x != v.x || !q.x) return false;  // self-attention only
+    if (!all_used_once(mids)) return false;
+    const int64_t hidden_in = q.w->shape()[0];
+    const int64_t hq = q.w->shape()[1] / (q.w == k.w ? 3 : 1);
+    for (const Proj* pr : {&k, &v})
+      if (pr->w->shape()[0] != hidden_in || pr->w->shape()[1] / (pr->w == q.w ? 3 : 1) != hq)
+        return false;
+    if ((q.w == k.w) != (q.w == v.w)) return false;
+    int64_t n = -1, h = -1;
+    for (const Proj* pr : {&q, &k, &v}) {
+      if (pr->num_heads > 0) n = pr->num_heads;
+      if (pr->head_size > 0) h = pr->head_size;
+    }
+    if (n <= 0 && h > 0 && hq % h == 0) n = hq / h;
+    if (n <= 0 || hq % n != 0) return false;
+    h = hq / n;
+    for (const Proj* pr : {&q, &k, &v})
+      if ((pr->num_heads > 0 && pr->num_heads != n) || (pr->head_size > 0 && pr->head_size != h))
+        return false;
+    // Output reshape to [B, S, hidden].
+    if (auto c = ints_of(root->input(1))) {
+      if (c->size() != 3 || (c->back() != -1 && c->back() != hq)) return false;
+    } else if (ir::Node* cat = producer_if(root->input(1), "Concat")) {
+      auto last = cat->inputs().size() == 3 ? ints_of(cat->input(2)) : std::nullopt;
+      if (!last || last->size() != 1 || ((*last)[0] != -1 && (*last)[0] != hq)) return false;
+    } else {
+      return false;
+    }
+    ir::Value* mask32 = nullptr;
+    if (mask) {
+      MaskTrace t;
+      std::set<const ir::Value*> seen;
+      trace_mask(mask, &t, &seen);
+      if (!t.ok || !t.big_negative || t.inputs.size() != 1) return false;
+      ir::Value* in = *t.inputs.begin();
+      if (rank_of(in) != 2) return false;
+      DType dt = in->info().dtype;
+      if (dt != DType::kInt64 && dt != DType::kInt32 && dt != DType::kBool && dt != DType::kFloat32)
+        return false;
+      mask32 = raw_mask_int32(g, in);
+      if (!mask32) return false;
+    }
+    // Packed weights [hidden_in, 3 hq] and bias [3 hq].
+    std::vector<float> w(static_cast<size_t>(hidden_in * 3 * hq)), b(3 * hq);
+    const Proj* parts[3] = {&q, &k, &v};
+    for (int j = 0; j < 3; ++j) {
+      const Proj* pr = parts[j];
+      const int64_t cols = pr->w->shape()[1];
+      const float* src = pr->w->data<float>();
+      for (int64_t r = 0; r < hidden_in; ++r)
+        for (int64_t c = 0; c < hq; ++c) w[r * 3 * hq + j * hq + c] = src[r * cols + pr->col0 + c];
+      for (int64_t c = 0; c < hq; ++c) b[j * hq + c] = pr->b->data<float>()[pr->col0 + c];
+    }
+    ir::Value* wv =
+        add_constant(g, "Attention_qkv_weight", Tensor::from_vector<float>({hidden_in, 3 * hq}, w));
+    ir::Value* bv = add_constant(g, "Attention_qkv_bias", Tensor::from_vector<float>({3 * hq}, b));
+    std::vector<ir::Value*> ins{q.x, wv, bv};
+    if (mask32) ins.push_back(mask32);
+    std::vector<std::pair<std::string, ir::Attribute>> attrs{{"num_heads", make_int_attr(n)}};
+    const double default_scale = 1.0 / std::sqrt(static_cast<double>(h));
+    if (!near(scale, default_scale, 1e-6)) attrs.push_back({"scale", make_float_attr(scale)});
+    KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, root, "Attention", kMsDomain, ins, attrs));
+    (void)f;
+    ctx.stats.add("Attention");
+    return true;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_attention_fusion() {
+  std::vector<std::unique_ptr<RewritePattern>> p;
+  p.push_back(std::make_unique<AttentionPattern>());
+  return std::make_unique<PatternPass>("attention_fusion", std::move(p));
+}
+
+}  // namespace kiln::passes
