@@ -15,5 +15,6 @@ int cmd_devices(int argc, char** argv);
 int cmd_compare(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_optimize(int argc, char** argv);
+int cmd_quantize(int argc, char** argv);
 
 }  // namespace kiln::cli

@@ -23,6 +23,7 @@ void print_usage(FILE* f) {
                "  compare MODEL      run a model on two paths and diff the outputs (and nodes)\n"
                "  bench MODEL        latency percentiles of a model on a device\n"
                "  optimize IN OUT    run the graph optimizations of a level and write the model\n"
+               "  quantize IN OUT    quantize MatMul / Gemm weights to int8 (dynamic or static)\n"
                "\n"
                "common options: --device auto|cpu|opencl[:N]|vulkan[:N], --json FILE\n"
                "Run 'kiln COMMAND --help' for a command's options.\n");
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
   if (cmd == "compare") return kiln::cli::cmd_compare(argc, argv);
   if (cmd == "bench") return kiln::cli::cmd_bench(argc, argv);
   if (cmd == "optimize") return kiln::cli::cmd_optimize(argc, argv);
+  if (cmd == "quantize") return kiln::cli::cmd_quantize(argc, argv);
   std::fprintf(stderr, "kiln: unknown command '%s'\n", cmd.c_str());
   print_usage(stderr);
   return kiln::cli::kExitUsage;
