@@ -6,7 +6,10 @@ device is present, on OpenCL, where `kiln compare --device opencl --against cpu`
 
 Models that use com.microsoft contrib ops (CONTRIB_MODELS) are tested by their own test
 functions, strictly: they fail while kiln lacks one of their ops, so the rest of the file does
-not depend on them. The OpenCL tests skip visibly when `kiln devices` lists no OpenCL device.
+not depend on them. On OpenCL a node that the backend accepted but failed to prepare (it
+falls back to the CPU with a warning) fails the test too. The OpenCL tests skip visibly when
+`kiln devices` lists no OpenCL device. Also: other batch/sequence sizes, and four greedy GPT-2
+steps through the KV cache, against onnxruntime live.
 KILN_BIN selects the binary (default <repo>/build/kiln); see conftest.py.
 """
 
@@ -43,10 +46,10 @@ TOLERANCES = {
     # bit (saturate(round_half_even(x / scale) + zero_point)), so kiln and onnxruntime agree to
     # float rounding (measured 5e-7) unless a float difference of ~1e-7 in an earlier layer
     # lands an activation on the other side of a .5 rounding boundary. One flipped uint8 code
-    # moves one product term by activation_scale * |w| (~0.03 * 0.06 here, ~2e-3 before the
-    # following LayerNorm shrinks it); 1e-3 allows a flip or two, not a wrong kernel (a wrong
-    # zero point or scale moves outputs by 1e-1 or more).
-    "bert_int8": 1e-3,
+    # moves one product term by activation_scale * |w| <= 0.027 * 0.09 = 2.4e-3 here (the
+    # dynamic activation scales are 0.002-0.027, the int8 weights at most 0.09); 3e-3 allows
+    # that, not a wrong kernel (a wrong zero point or scale moves outputs by 1e-1 or more).
+    "bert_int8": 3e-3,
 }
 CONTRIB_MODELS = sorted(n for n, m in MANIFEST.items()
                         if any(op.startswith("com.microsoft.") for op in m["ops"]))
