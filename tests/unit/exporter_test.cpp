@@ -99,6 +99,7 @@ TEST(Exporter, ExampleRoundTrip) {
 TEST(Exporter, EveryAttributeTypeAndDims) {
   TempDir tmp;
   ir::Graph g;
+  g.name = "attrs";
   g.opsets()[""] = 17;
   g.opsets()["com.example"] = 3;
   ir::ValueInfo xi{DType::kFloat32, true, {ir::Dim{-1, "batch"}, ir::Dim{-1, ""}, ir::Dim{4, ""}}};

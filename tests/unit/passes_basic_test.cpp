@@ -326,14 +326,16 @@ TEST(ShapeFolding, KnownDimsBecomeConstants) {
   auto build2 = [](ir::Graph& g) {
     g.opsets()[""] = 17;
     ir::Value* x = input(g, "x", f32info({2, 3}));
-    ir::Value* s = value(g, "s", info(DType::kInt64, {{2, ""}}));
+    ir::Value* s = value(g, "s", info(DType::kInt64, {{1, ""}}));
     node(g, "Shape", {x}, {s}, {{"start", int_attr(-1)}});
+    ir::Value* sf = value(g, "sf", info(DType::kFloat32, {{1, ""}}));
+    node(g, "Cast", {s}, {sf}, {{"to", int_attr(1)}});
     ir::Value* y = value(g, "y", f32info({2, 3}));
-    node(g, "Reshape", {x, s}, {y});
+    node(g, "Mul", {x, sf}, {y});
     g.add_output(y);
   };
   Result r2 = check_pass(build2, make_shape_folding());
-  EXPECT_EQ(ops(*r2.g), Ops{"Reshape"});
+  EXPECT_EQ(ops(*r2.g), (Ops{"Cast", "Mul"}));
   EXPECT_EQ(kiln::testing::values(r2.g->find_value("s")->initializer()), std::vector<double>{3});
 }
 
@@ -488,9 +490,10 @@ TEST(BasicLevel, ExampleEncoderSameOutputs) {
   pmo.verify_each = true;
   Status st = optimize(*opt->graph, ctx, pmo);
   ASSERT_TRUE(st.is_ok()) << st.to_string();
-  EXPECT_LT(opt->graph->num_nodes(), ref->graph->num_nodes());
-  EXPECT_GT(ctx.stats.get("constant_folded") + ctx.stats.get("shape_folded"), 0);
-  EXPECT_EQ(ctx.stats.get("identity_removed"), 1);
+  // Every Shape in the encoder reads the symbolic batch or sequence dim and its MatMuls are
+  // 3-D: level 1 only finds the Identity (as ONNX Runtime's basic level does).
+  EXPECT_EQ(opt->graph->num_nodes(), ref->graph->num_nodes() - 1);
+  EXPECT_EQ(ctx.stats.to_string(), "identity_removed: 1");
   std::map<std::string, Tensor> feeds;
   for (const char* name : {"input_ids", "attention_mask"}) {
     auto t = io::load_tensor_file(kExample + "inputs/" + name + ".npy");
