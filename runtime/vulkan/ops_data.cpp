@@ -1,0 +1,546 @@
+// Vulkan data-movement ops (shaders/copy.comp, gather.comp). Reshape, Flatten, Squeeze and
+// Unsqueeze are views (the output aliases the input: no work). Transpose, Expand, Slice, Concat
+// and Split are strided copies (one dispatch per input or output); Gather has its own shader.
+// Elements move as raw bits (1, 4 or 8 bytes), so float32, int32, int64 and bool are covered.
+// Shape arithmetic and validation follow the CPU reference kernels (and the OpenCL backend's
+// ops_data.cpp, which this mirrors).
+#include <algorithm>
+#include <climits>
+#include <limits>
+
+#include "runtime/cpu/ops/common.h"
+#include "runtime/vulkan/vk_ops_util.h"
+
+namespace kiln::vulkan {
+
+namespace {
+
+using namespace ops;
+
+constexpr size_t kMaxCopyRank = 6;  // copy.comp
+
+// The data input must be present and of an element size the copy shaders move.
+Support movable(const VkContext& ctx, const std::vector<InputInfo>& in, size_t i,
+                int max_rank = 8) {
+  if (in.size() <= i || !in[i].present) return Support::no("missing input " + std::to_string(i));
+  const DType dt = in[i].desc.dtype;
+  const uint32_t es = shader_elem_size(dt);
+  if (es == 0 || dtype_size(dt) != es)
+    return Support::no(std::string("no Vulkan copy shader for dtype ") + dtype_name(dt));
+  if (es == 1 && !ctx.features().bytes())
+    return Support::no("1-byte elements need 8-bit storage and shaderInt8 on the Vulkan device");
+  if (static_cast<int>(in[i].desc.shape.size()) > max_rank)
+    return Support::no("rank above " + std::to_string(max_rank));
+  return Support::yes();
+}
+
+// Product of dims, failing on overflow or when too large for 32-bit shader indexing.
+Expected<int64_t> device_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0) return invalid_argument("negative dimension in " + shape_to_string(s));
+    if (__builtin_mul_overflow(n, d, &n) || n >= INT_MAX)
+      return unsupported("a tensor of shape " + shape_to_string(s) +
+                         " is too large for the Vulkan data shaders");
+  }
+  return n;
+}
+
+// One copy dispatch: dst[dst_base + sum q_d * dst_st[d]] = src[src_base + sum q_d * sst[d]] over
+// every index q of `dims` (dst_st empty = dense).
+struct CopyDesc {
+  Shape dims;
+  std::vector<int64_t> sst;
+  std::vector<int64_t> dst_st;
+  int64_t src_base = 0, dst_base = 0;
+  int in = 0, out = 0;  // node input / output index
+};
+
+bool fits_i32(int64_t v) {
+  return v > INT_MIN && v < INT_MAX;
+}
+
+Status add_copy(VkContext& ctx, DType dt, CopyDesc d, std::vector<VkStep>* steps) {
+  KILN_ASSIGN_OR_RETURN(int64_t n, device_numel(d.dims));
+  if (n == 0) return Status::ok();
+  if (d.dst_st.empty()) d.dst_st = cpu::strides_of(d.dims);
+  // Drop unit dims and merge dims that are contiguous in both source and destination.
+  CopyDesc c;
+  for (size_t k = 0; k < d.dims.size(); ++k) {
+    if (d.dims[k] == 1) continue;
+    if (!c.dims.empty() && c.sst.back() == d.sst[k] * d.dims[k] &&
+        c.dst_st.back() == d.dst_st[k] * d.dims[k]) {
+      c.dims.back() *= d.dims[k];
+      c.sst.back() = d.sst[k];
+      c.dst_st.back() = d.dst_st[k];
+    } else {
+      c.dims.push_back(d.dims[k]);
+      c.sst.push_back(d.sst[k]);
+      c.dst_st.push_back(d.dst_st[k]);
+    }
+  }
+  if (c.dims.size() > kMaxCopyRank) return unsupported("a copy of rank above 6");
+  for (const auto* v : {&c.dims, &c.sst, &c.dst_st})
+    for (int64_t x : *v)
+      if (!fits_i32(x)) return unsupported("strides too large for the Vulkan copy shader");
+  if (!fits_i32(d.src_base) || !fits_i32(d.dst_base))
+    return unsupported("offsets too large for the Vulkan copy shader");
+  const uint32_t es = shader_elem_size(dt);
+  if (es == 0) return unsupported(std::string("no Vulkan copy shader for dtype ") + dtype_name(dt));
+  Push p;
+  // Negative strides (Slice with negative steps) wrap in 32-bit arithmetic, as intended.
+  p.u(n).u(static_cast<int64_t>(c.dims.size())).u(d.src_base).u(d.dst_base);
+  p.arr(c.dims, kMaxCopyRank).arr(c.sst, kMaxCopyRank).arr(c.dst_st, kMaxCopyRank);
+  KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, "copy_" + std::to_string(es),
+                                            {in_ref(d.in, es), out_ref(d.out, es)}, p, n));
+  steps->push_back(std::move(s));
+  return Status::ok();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> single_copy(VkContext& ctx, const std::string& name,
+                                                    DType dt, CopyDesc d) {
+  KILN_RETURN_IF_ERROR(device_numel(d.dims).status());
+  Shape out = d.dims;
+  std::vector<VkStep> steps;
+  KILN_RETURN_IF_ERROR(add_copy(ctx, dt, std::move(d), &steps));
+  return steps_kernel(ctx, name, {{dt, out}}, std::move(steps));
+}
+
+// --- views ---------------------------------------------------------------------------------------
+
+Expected<std::unique_ptr<DeviceKernel>> make_view(const InputInfo& x, const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
+      return invalid_argument("invalid view shape " + shape_to_string(shape));
+  if (n != x.desc.numel())
+    return invalid_argument("cannot view a tensor of shape " + shape_to_string(x.desc.shape) +
+                            " as " + shape_to_string(shape));
+  return std::unique_ptr<DeviceKernel>(
+      std::make_unique<VkViewKernel>(TensorDesc{x.desc.dtype, shape}));
+}
+
+Support view_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (in.empty() || !in[0].present) return Support::no("missing input 0");
+  (void)ctx;
+  if (dtype_size(in[0].desc.dtype) == 0)
+    return Support::no(std::string("dtype ") + dtype_name(in[0].desc.dtype));
+  const std::string& op = n.op_type();
+  if (op == "Reshape") {
+    if (n.opset() < 5) return Support::no("Reshape before opset 5 has no CPU reference");
+    return host_input(in, 1, true);
+  }
+  if (op == "Squeeze" && n.opset() >= 13) return host_input(in, 1, false);
+  if (op == "Unsqueeze" && n.opset() >= 13) return host_input(in, 1, true);
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> reshape_prepare(VkContext&, const ir::Node& n,
+                                                        const std::vector<InputInfo>& in) {
+  const Shape& xs = in[0].desc.shape;
+  const int64_t numel = in[0].desc.numel();
+  const int64_t rank = static_cast<int64_t>(xs.size());
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> req, read_int_list(in, 1, "shape"));
+  const bool allowzero = n.opset() >= 14 && attr_i(n, "allowzero", 0) != 0;
+  Shape out(req.size());
+  int infer = -1;
+  bool has_zero = false;
+  for (size_t i = 0; i < req.size(); ++i) {
+    int64_t d = req[i];
+    if (d == -1) {
+      if (infer >= 0) return invalid_argument("more than one -1 in the shape");
+      infer = static_cast<int>(i);
+      out[i] = 1;
+    } else if (d < -1) {
+      return invalid_argument("invalid dimension " + std::to_string(d));
+    } else if (d == 0 && !allowzero) {
+      if (static_cast<int64_t>(i) >= rank)
+        return invalid_argument("dimension " + std::to_string(i) +
+                                " is 0 (copy the input dim) but the input has rank " +
+                                std::to_string(rank));
+      out[i] = xs[i];
+    } else {
+      has_zero |= d == 0;
+      out[i] = d;
+    }
+  }
+  if (allowzero && has_zero && infer >= 0)
+    return invalid_argument("allowzero=1 forbids a 0 together with -1");
+  int64_t known = 1;
+  for (int64_t d : out)
+    if (__builtin_mul_overflow(known, d, &known))
+      return invalid_argument("the requested shape overflows");
+  if (infer >= 0) {
+    if (known == 0 || numel % known != 0) return invalid_argument("cannot infer the -1 dimension");
+    out[infer] = numel / known;
+  }
+  return make_view(in[0], out);
+}
+
+Expected<std::unique_ptr<DeviceKernel>> flatten_prepare(VkContext&, const ir::Node& n,
+                                                        const std::vector<InputInfo>& in) {
+  const Shape& xs = in[0].desc.shape;
+  const int64_t r = static_cast<int64_t>(xs.size());
+  int64_t axis = attr_i(n, "axis", 1);
+  if (axis < -r || axis > r)
+    return invalid_argument("axis " + std::to_string(axis) + " is out of range for rank " +
+                            std::to_string(r));
+  if (axis < 0) axis += r;
+  int64_t a = 1, b = 1;
+  for (int64_t i = 0; i < r; ++i) (i < axis ? a : b) *= xs[i];
+  return make_view(in[0], {a, b});
+}
+
+Expected<std::unique_ptr<DeviceKernel>> squeeze_prepare(VkContext&, const ir::Node& n,
+                                                        const std::vector<InputInfo>& in) {
+  const Shape& xs = in[0].desc.shape;
+  const int64_t r = static_cast<int64_t>(xs.size());
+  std::vector<int64_t> axes;
+  bool given = false;
+  if (n.opset() >= 13) {
+    if (in.size() > 1 && in[1].present) {
+      KILN_ASSIGN_OR_RETURN(axes, read_int_list(in, 1, "axes"));
+      given = true;
+    }
+  } else if (has_attr(n, "axes")) {
+    KILN_ASSIGN_OR_RETURN(axes, attr_ints(n, "axes"));
+    given = true;
+  }
+  std::vector<bool> drop(r, false);
+  if (given) {
+    KILN_ASSIGN_OR_RETURN(auto na, norm_axes(axes, r, "axis"));
+    for (int64_t a : na) {
+      if (xs[a] != 1)
+        return invalid_argument("cannot squeeze axis " + std::to_string(a) + " of size " +
+                                std::to_string(xs[a]));
+      drop[a] = true;
+    }
+  } else {
+    for (int64_t i = 0; i < r; ++i) drop[i] = xs[i] == 1;
+  }
+  Shape out;
+  for (int64_t i = 0; i < r; ++i)
+    if (!drop[i]) out.push_back(xs[i]);
+  return make_view(in[0], out);
+}
+
+Expected<std::unique_ptr<DeviceKernel>> unsqueeze_prepare(VkContext&, const ir::Node& n,
+                                                          const std::vector<InputInfo>& in) {
+  const Shape& xs = in[0].desc.shape;
+  std::vector<int64_t> axes;
+  if (n.opset() >= 13) {
+    KILN_ASSIGN_OR_RETURN(axes, read_int_list(in, 1, "axes"));
+  } else {
+    if (!has_attr(n, "axes")) return invalid_argument("attribute 'axes' is required");
+    KILN_ASSIGN_OR_RETURN(axes, attr_ints(n, "axes"));
+  }
+  const int64_t out_rank = static_cast<int64_t>(xs.size() + axes.size());
+  KILN_ASSIGN_OR_RETURN(auto na, norm_axes(axes, out_rank, "axis"));
+  std::vector<bool> ins(out_rank, false);
+  for (int64_t a : na) ins[a] = true;
+  Shape out;
+  size_t k = 0;
+  for (int64_t i = 0; i < out_rank; ++i) out.push_back(ins[i] ? 1 : xs[k++]);
+  return make_view(in[0], out);
+}
+
+
+// --- strided copies ---
+
+Support transpose_supports(const VkContext& ctx, const ir::Node&, const std::vector<InputInfo>& in) {
+  return movable(ctx, in, 0);
+}
+
+Expected<std::unique_ptr<DeviceKernel>> transpose_prepare(VkContext& ctx, const ir::Node& n,
+                                                          const std::vector<InputInfo>& in) {
+  const Shape& xs = in[0].desc.shape;
+  const int r = static_cast<int>(xs.size());
+  std::vector<int64_t> perm;
+  if (has_attr(n, "perm")) {
+    KILN_ASSIGN_OR_RETURN(perm, attr_ints(n, "perm"));
+  } else {
+    for (int i = r - 1; i >= 0; --i) perm.push_back(i);
+  }
+  if (static_cast<int>(perm.size()) != r)
+    return invalid_argument("perm has " + std::to_string(perm.size()) +
+                            " entries for an input of rank " + std::to_string(r));
+  std::vector<bool> seen(r, false);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= r || seen[p])
+      return invalid_argument("perm " + shape_to_string(perm) + " is not a permutation");
+    seen[p] = true;
+  }
+  CopyDesc d;
+  std::vector<int64_t> in_st = cpu::strides_of(xs);
+  for (int i = 0; i < r; ++i) {
+    d.dims.push_back(xs[perm[i]]);
+    d.sst.push_back(in_st[perm[i]]);
+  }
+  return single_copy(ctx, "transpose", in[0].desc.dtype, std::move(d));
+}
+
+Support expand_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (n.opset() < 8) return Support::no("Expand before opset 8");
+  Support s = both(movable(ctx, in, 0), host_input(in, 1, true));
+  if (s.ok && in[1].desc.numel() > 8) return Support::no("rank above 8");
+  return s;
+}
+
+Expected<std::unique_ptr<DeviceKernel>> expand_prepare(VkContext& ctx, const ir::Node&,
+                                                       const std::vector<InputInfo>& in) {
+  const Shape& xs = in[0].desc.shape;
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> shape, read_int_list(in, 1, "shape"));
+  for (int64_t d : shape)
+    if (d < 0) return invalid_argument("shape " + shape_to_string(shape) + " has a negative dim");
+  auto out = cpu::broadcast_shapes({xs, shape});
+  if (!out)
+    return invalid_argument("cannot expand shape " + shape_to_string(xs) + " to " +
+                            shape_to_string(shape));
+  CopyDesc d;
+  d.dims = *out;
+  d.sst = cpu::broadcast_strides(xs, *out);
+  return single_copy(ctx, "expand", in[0].desc.dtype, std::move(d));
+}
+
+Support slice_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
+  Support s = movable(ctx, in, 0);
+  if (!s.ok || n.opset() < 10) return s;
+  for (size_t i = 1; i <= 4; ++i) s = both(s, host_input(in, i, i <= 2));
+  return s;
+}
+
+Expected<std::unique_ptr<DeviceKernel>> slice_prepare(VkContext& ctx, const ir::Node& n,
+                                                      const std::vector<InputInfo>& in) {
+  const Shape& xs = in[0].desc.shape;
+  const int64_t r = static_cast<int64_t>(xs.size());
+  std::vector<int64_t> starts, ends, axes, steps;
+  bool has_axes = false, has_steps = false;
+  if (n.opset() < 10) {
+    if (!has_attr(n, "starts") || !has_attr(n, "ends"))
+      return invalid_argument("attributes 'starts' and 'ends' are required");
+    KILN_ASSIGN_OR_RETURN(starts, attr_ints(n, "starts"));
+    KILN_ASSIGN_OR_RETURN(ends, attr_ints(n, "ends"));
+    if ((has_axes = has_attr(n, "axes"))) {
+      KILN_ASSIGN_OR_RETURN(axes, attr_ints(n, "axes"));
+    }
+  } else {
+    KILN_ASSIGN_OR_RETURN(starts, read_int_list(in, 1, "starts", true));
+    KILN_ASSIGN_OR_RETURN(ends, read_int_list(in, 2, "ends", true));
+    if ((has_axes = in.size() > 3 && in[3].present)) {
+      KILN_ASSIGN_OR_RETURN(axes, read_int_list(in, 3, "axes", true));
+    }
+    if ((has_steps = in.size() > 4 && in[4].present)) {
+      KILN_ASSIGN_OR_RETURN(steps, read_int_list(in, 4, "steps", true));
+    }
+  }
+  const size_t k = starts.size();
+  if (ends.size() != k || (has_axes && axes.size() != k) || (has_steps && steps.size() != k))
+    return invalid_argument("starts, ends, axes and steps must have the same length");
+  if (!has_axes)
+    for (size_t i = 0; i < k; ++i) axes.push_back(static_cast<int64_t>(i));
+  if (!has_steps) steps.assign(k, 1);
+  KILN_ASSIGN_OR_RETURN(axes, norm_axes(axes, r, "axis"));
+  CopyDesc d;
+  d.dims = xs;
+  const std::vector<int64_t> in_st = cpu::strides_of(xs);
+  d.sst = in_st;
+  for (size_t i = 0; i < k; ++i) {
+    const int64_t a = axes[i], dim = xs[a];
+    const int64_t step = std::max(steps[i], -std::numeric_limits<int64_t>::max());
+    if (step == 0) return invalid_argument("step for axis " + std::to_string(a) + " is 0");
+    int64_t s = starts[i], e = ends[i];
+    if (s < 0) s = s < -dim ? -1 - dim : s + dim;
+    if (e < 0) e = e < -dim ? -1 - dim : e + dim;
+    int64_t count = 0;
+    if (dim > 0) {
+      if (step > 0) {
+        s = std::clamp<int64_t>(s, 0, dim);
+        e = std::clamp<int64_t>(e, 0, dim);
+        if (e > s) count = (e - s - 1) / step + 1;
+      } else {
+        s = std::clamp<int64_t>(s, 0, dim - 1);
+        e = std::clamp<int64_t>(e, -1, dim - 1);
+        if (s > e) count = (s - e - 1) / (-step) + 1;
+      }
+    }
+    d.dims[a] = count;
+    if (count > 0) d.src_base += s * in_st[a];
+    d.sst[a] = in_st[a] * (count > 1 ? step : 1);
+  }
+  return single_copy(ctx, "slice", in[0].desc.dtype, std::move(d));
+}
+
+Support concat_supports(const VkContext& ctx, const ir::Node&, const std::vector<InputInfo>& in) {
+  if (in.empty()) return Support::no("no inputs");
+  for (size_t i = 0; i < in.size(); ++i) {
+    Support s = movable(ctx, in, i);
+    if (!s.ok) return s;
+  }
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> concat_prepare(VkContext& ctx, const ir::Node& n,
+                                                       const std::vector<InputInfo>& in) {
+  if (!has_attr(n, "axis")) return invalid_argument("attribute 'axis' is required");
+  const Shape& x0 = in[0].desc.shape;
+  const DType dt = in[0].desc.dtype;
+  const int64_t r = static_cast<int64_t>(x0.size());
+  if (r == 0) return invalid_argument("cannot concatenate scalars");
+  KILN_ASSIGN_OR_RETURN(int64_t axis, norm_axis(attr_i(n, "axis", 0), r, "axis"));
+  Shape out = x0;
+  out[axis] = 0;
+  for (const InputInfo& x : in) {
+    if (x.desc.dtype != dt) return invalid_argument("inputs have different dtypes");
+    bool ok = static_cast<int64_t>(x.desc.shape.size()) == r;
+    for (int64_t d = 0; ok && d < r; ++d) ok = d == axis || x.desc.shape[d] == x0[d];
+    if (!ok)
+      return invalid_argument("cannot concatenate shapes " + shape_to_string(x0) + " and " +
+                              shape_to_string(x.desc.shape) + " on axis " + std::to_string(axis));
+    if (__builtin_add_overflow(out[axis], x.desc.shape[axis], &out[axis]))
+      return invalid_argument("the concatenated axis overflows");
+  }
+  KILN_RETURN_IF_ERROR(device_numel(out).status());
+  const std::vector<int64_t> out_st = cpu::strides_of(out);
+  std::vector<VkStep> steps;
+  int64_t at = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    CopyDesc d;
+    d.dims = in[i].desc.shape;
+    d.sst = cpu::strides_of(d.dims);
+    d.dst_st = out_st;
+    d.dst_base = at * out_st[axis];
+    d.in = static_cast<int>(i);
+    at += d.dims[axis];
+    KILN_RETURN_IF_ERROR(add_copy(ctx, dt, std::move(d), &steps));
+  }
+  return steps_kernel(ctx, "concat", {{dt, out}}, std::move(steps));
+}
+
+Support split_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
+  Support s = movable(ctx, in, 0);
+  if (s.ok && n.opset() >= 13) s = host_input(in, 1, false);
+  return s;
+}
+
+Expected<std::unique_ptr<DeviceKernel>> split_prepare(VkContext& ctx, const ir::Node& n,
+                                                      const std::vector<InputInfo>& in) {
+  const Shape& xs = in[0].desc.shape;
+  const DType dt = in[0].desc.dtype;
+  if (xs.empty()) return invalid_argument("cannot split a scalar");
+  KILN_ASSIGN_OR_RETURN(int64_t axis,
+                        norm_axis(attr_i(n, "axis", 0), static_cast<int64_t>(xs.size()), "axis"));
+  const int64_t num = static_cast<int64_t>(n.outputs().size());
+  const int64_t dim = xs[axis];
+  std::vector<int64_t> split;
+  bool given = false;
+  if (n.opset() >= 13) {
+    if (in.size() > 1 && in[1].present) {
+      KILN_ASSIGN_OR_RETURN(split, read_int_list(in, 1, "split"));
+      given = true;
+    }
+  } else if (has_attr(n, "split")) {
+    KILN_ASSIGN_OR_RETURN(split, attr_ints(n, "split"));
+    given = true;
+  }
+  const bool has_num = n.opset() >= 18 && has_attr(n, "num_outputs");
+  if (given && has_num) return invalid_argument("'split' and 'num_outputs' are both given");
+  if (num == 0) return invalid_argument("has no outputs");
+  if (given) {
+    if (static_cast<int64_t>(split.size()) != num)
+      return invalid_argument("'split' has the wrong number of entries");
+    int64_t sum = 0;
+    for (int64_t s : split)
+      if (s < 0 || __builtin_add_overflow(sum, s, &sum))
+        return invalid_argument("'split' has a negative or huge entry");
+    if (sum != dim) return invalid_argument("'split' does not sum to the axis size");
+  } else if (has_num) {
+    if (attr_i(n, "num_outputs", 0) != num)
+      return invalid_argument("num_outputs does not match the number of outputs");
+    const int64_t chunk = (dim + num - 1) / num;
+    const int64_t last = dim - chunk * (num - 1);
+    if (last < 0) return invalid_argument("cannot split the axis into num_outputs chunks");
+    split.assign(num, chunk);
+    split.back() = last;
+  } else {
+    if (dim % num != 0) return invalid_argument("the axis does not split evenly");
+    split.assign(num, dim / num);
+  }
+  const std::vector<int64_t> in_st = cpu::strides_of(xs);
+  std::vector<TensorDesc> outs;
+  std::vector<VkStep> steps;
+  int64_t at = 0;
+  for (int64_t i = 0; i < num; ++i) {
+    CopyDesc d;
+    d.dims = xs;
+    d.dims[axis] = split[i];
+    d.sst = in_st;
+    d.src_base = at * in_st[axis];
+    d.out = static_cast<int>(i);
+    at += split[i];
+    outs.push_back({dt, d.dims});
+    KILN_RETURN_IF_ERROR(add_copy(ctx, dt, std::move(d), &steps));
+  }
+  return steps_kernel(ctx, "split", std::move(outs), std::move(steps));
+}
+
+
+// --- Gather --------------------------------------------------------------------------------------
+
+// Indices stay on the device; an index out of range (after adding the axis size to negative
+// ones) writes zeros instead of reading out of bounds.
+Support gather_supports(const VkContext& ctx, const ir::Node&, const std::vector<InputInfo>& in) {
+  Support s = movable(ctx, in, 0, INT_MAX);
+  if (!s.ok) return s;
+  if (in.size() < 2 || !in[1].present) return Support::no("missing indices");
+  if (in[1].desc.dtype != DType::kInt64 && in[1].desc.dtype != DType::kInt32)
+    return Support::no("indices must be int32 or int64");
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> gather_prepare(VkContext& ctx, const ir::Node& n,
+                                                       const std::vector<InputInfo>& in) {
+  const Shape& xs = in[0].desc.shape;
+  const Shape& is = in[1].desc.shape;
+  const DType dt = in[0].desc.dtype;
+  if (xs.empty()) return invalid_argument("data must have rank >= 1");
+  const int64_t r = static_cast<int64_t>(xs.size());
+  KILN_ASSIGN_OR_RETURN(int64_t axis, norm_axis(attr_i(n, "axis", 0), r, "axis"));
+  Shape out(xs.begin(), xs.begin() + axis);
+  out.insert(out.end(), is.begin(), is.end());
+  out.insert(out.end(), xs.begin() + axis + 1, xs.end());
+  KILN_ASSIGN_OR_RETURN(int64_t total, device_numel(out));
+  KILN_ASSIGN_OR_RETURN(int64_t nidx, device_numel(is));
+  int64_t inner = 1;
+  for (int64_t d = axis + 1; d < r; ++d) inner *= xs[d];
+  const int64_t dim = xs[axis];
+  if (!fits_i32(dim) || !fits_i32(inner)) return unsupported("data too large");
+  const uint32_t es = shader_elem_size(dt);
+  const bool i64 = in[1].desc.dtype == DType::kInt64;
+  std::vector<VkStep> steps;
+  if (total > 0) {
+    Push p;
+    p.u(total).u(dim).u(nidx).u(inner);
+    KILN_ASSIGN_OR_RETURN(
+        VkStep s, make_step(ctx, "gather_" + std::to_string(es) + (i64 ? "_i64" : "_i32"),
+                            {in_ref(0, es), in_ref(1, i64 ? 8 : 4), out_ref(0, es)}, p, total));
+    steps.push_back(std::move(s));
+  }
+  return steps_kernel(ctx, "gather", {{dt, out}}, std::move(steps));
+}
+
+}  // namespace
+
+void register_vk_data(VkOpRegistry& r) {
+  r.add("Reshape", {{1}, view_supports, reshape_prepare});
+  r.add("Flatten", {{}, view_supports, flatten_prepare});
+  r.add("Squeeze", {{1}, view_supports, squeeze_prepare});
+  r.add("Unsqueeze", {{1}, view_supports, unsqueeze_prepare});
+  r.add("Transpose", {{}, transpose_supports, transpose_prepare});
+  r.add("Expand", {{1}, expand_supports, expand_prepare});
+  r.add("Slice", {{1, 2, 3, 4}, slice_supports, slice_prepare});
+  r.add("Concat", {{}, concat_supports, concat_prepare});
+  r.add("Split", {{1}, split_supports, split_prepare});
+  r.add("Gather", {{}, gather_supports, gather_prepare});
+}
+
+}  // namespace kiln::vulkan

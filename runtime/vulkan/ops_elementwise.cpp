@@ -1,0 +1,264 @@
+// Vulkan elementwise ops (shaders/unary.comp, binary.comp, cast.comp): float32 unary activations
+// and math, binary arithmetic and comparisons with numpy broadcasting up to rank 6, Where, Cast
+// between float32/int32/int64/bool, and the alias ops Identity/Dropout.
+#include <cfloat>
+#include <map>
+
+#include "runtime/cpu/ops/common.h"
+#include "runtime/vulkan/vk_ops_util.h"
+
+namespace kiln::vulkan {
+
+namespace {
+
+using namespace ops;
+
+const std::map<std::string, int>& unary_codes() {
+  static const std::map<std::string, int> m = {
+      {"Relu", 1},   {"LeakyRelu", 2},    {"Elu", 3},         {"Sigmoid", 4}, {"Tanh", 5},
+      {"Exp", 6},    {"Log", 7},          {"Sqrt", 8},        {"Erf", 9},     {"Gelu", 10},
+      {"Neg", 12},   {"Abs", 13},         {"Reciprocal", 14}, {"Floor", 15},  {"Ceil", 16},
+      {"Clip", 17},  {"HardSigmoid", 18}, {"Softplus", 19},   {"Sin", 20},    {"Cos", 21},
+      {"Round", 22}, {"Sign", 23},        {"HardSwish", 24},  {"Selu", 25},   {"Softsign", 26},
+  };
+  return m;
+}
+
+const std::map<std::string, int>& binary_codes() {
+  static const std::map<std::string, int> m = {{"Add", 0}, {"Sub", 1}, {"Mul", 2}, {"Div", 3},
+                                               {"Pow", 4}, {"Min", 5}, {"Max", 6}, {"PRelu", 7}};
+  return m;
+}
+
+const std::map<std::string, int>& compare_codes() {
+  static const std::map<std::string, int> m = {
+      {"Equal", 0}, {"Less", 1}, {"LessOrEqual", 2}, {"Greater", 3}, {"GreaterOrEqual", 4}};
+  return m;
+}
+
+constexpr size_t kMaxRank = 6;
+
+// --- unary ---------------------------------------------------------------------------------------
+
+Support unary_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (in.empty() || !in[0].present) return Support::no("missing input");
+  if (in[0].desc.dtype != DType::kFloat32)
+    return Support::no("only float32 elementwise shaders exist on Vulkan");
+  if (n.op_type() == "Gelu") {
+    std::string a = attr_s(n, "approximate", "none");
+    if (a != "none" && a != "tanh") return Support::no("unknown Gelu approximation '" + a + "'");
+  }
+  if (n.op_type() == "Clip" && n.opset() >= 11) {
+    for (size_t i = 1; i < in.size() && i < 3; ++i) {
+      if (!in[i].present) continue;
+      if (!in[i].host_value || in[i].desc.numel() != 1 || in[i].desc.dtype != in[0].desc.dtype)
+        return Support::no("Clip min/max must be float32 scalars known on the host");
+    }
+  }
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> unary_prepare(VkContext& ctx, const ir::Node& n,
+                                                      const std::vector<InputInfo>& in) {
+  const std::string& op = n.op_type();
+  int code = unary_codes().at(op);
+  float alpha = 0, beta = 0;
+  if (op == "LeakyRelu") alpha = attr_f(n, "alpha", 0.01f);
+  if (op == "Elu") alpha = attr_f(n, "alpha", 1.0f);
+  if (op == "HardSigmoid") {
+    alpha = attr_f(n, "alpha", 0.2f);
+    beta = attr_f(n, "beta", 0.5f);
+  }
+  if (op == "Selu") {
+    alpha = attr_f(n, "alpha", 1.67326319217681884765625f);
+    beta = attr_f(n, "gamma", 1.05070102214813232421875f);
+  }
+  if (op == "Gelu" && attr_s(n, "approximate", "none") == "tanh") code = 11;
+  if (op == "Clip") {
+    alpha = -FLT_MAX;
+    beta = FLT_MAX;
+    if (n.opset() < 11) {
+      alpha = attr_f(n, "min", -FLT_MAX);
+      beta = attr_f(n, "max", FLT_MAX);
+    } else {
+      if (in.size() > 1 && in[1].present)
+        alpha = static_cast<float>(in[1].host_value->get_as_double(0));
+      if (in.size() > 2 && in[2].present)
+        beta = static_cast<float>(in[2].host_value->get_as_double(0));
+    }
+  }
+  const int64_t count = in[0].desc.numel();
+  std::vector<VkStep> steps;
+  if (count > 0) {
+    Push p;
+    p.u(code).u(count).f(alpha).f(beta);
+    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, "unary_f32", {in_ref(0), out_ref(0)}, p, count));
+    steps.push_back(std::move(s));
+  }
+  return steps_kernel(ctx, "unary_" + op, {in[0].desc}, std::move(steps));
+}
+
+// --- binary, compare, where ---------------------------------------------------------------------
+
+Support broadcast_supports(const ir::Node& n, const std::vector<InputInfo>& in, size_t first,
+                           size_t count) {
+  if (in.size() != first + count) return Support::no("only the two-operand form is supported");
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!in[i].present) return Support::no("missing input");
+    shapes.push_back(in[i].desc.shape);
+  }
+  for (size_t i = first; i < first + count; ++i)
+    if (in[i].desc.dtype != DType::kFloat32)
+      return Support::no("operands must be float32 on Vulkan");
+  auto out = cpu::broadcast_shapes(shapes);
+  if (!out) return Support::no(out.status().message());
+  if (out->size() > kMaxRank) return Support::no("rank above 6");
+  if (n.op_type() == "PRelu" && *out != in[0].desc.shape)
+    return Support::no("PRelu slope must broadcast to X's shape");
+  return Support::yes();
+}
+
+Support binary_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
+  return broadcast_supports(n, in, 0, 2);
+}
+Support compare_supports(const VkContext& ctx, const ir::Node& n,
+                         const std::vector<InputInfo>& in) {
+  if (!ctx.features().bytes())
+    return Support::no("bool outputs need 8-bit storage and shaderInt8 on the Vulkan device");
+  return broadcast_supports(n, in, 0, 2);
+}
+Support where_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (!ctx.features().bytes())
+    return Support::no("bool inputs need 8-bit storage and shaderInt8 on the Vulkan device");
+  if (in.size() == 3 && in[0].present && in[0].desc.dtype != DType::kBool)
+    return Support::no("Where condition must be bool");
+  return broadcast_supports(n, in, 1, 2);
+}
+
+Expected<std::unique_ptr<DeviceKernel>> broadcast_prepare(VkContext& ctx, const ir::Node& n,
+                                                          const std::vector<InputInfo>& in,
+                                                          const char* variant, DType out_dtype,
+                                                          int code) {
+  std::vector<Shape> shapes;
+  for (const auto& i : in) shapes.push_back(i.desc.shape);
+  KILN_ASSIGN_OR_RETURN(Shape out, cpu::broadcast_shapes(shapes));
+  const int64_t count = numel_of(out);
+  const bool where = in.size() == 3;
+  std::vector<VkStep> steps;
+  if (count > 0) {
+    bool dense = true;
+    for (const auto& s : shapes) dense = dense && s == out;
+    Push p;
+    p.u(code).u(count).u(static_cast<int64_t>(out.size())).u(dense ? 1 : 0);
+    p.arr(out, kMaxRank);
+    for (const auto& s : shapes) p.arr(cpu::broadcast_strides(s, out), kMaxRank);
+    std::vector<VkTensorRef> refs;
+    for (size_t i = 0; i < in.size(); ++i)
+      refs.push_back(in_ref(static_cast<int>(i), where && i == 0 ? 1 : 4));
+    refs.push_back(out_ref(0, out_dtype == DType::kBool ? 1 : 4));
+    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, variant, std::move(refs), p, count));
+    steps.push_back(std::move(s));
+  }
+  return steps_kernel(ctx, std::string(variant) + "_" + n.op_type(), {{out_dtype, out}},
+                      std::move(steps));
+}
+
+Expected<std::unique_ptr<DeviceKernel>> binary_prepare(VkContext& ctx, const ir::Node& n,
+                                                       const std::vector<InputInfo>& in) {
+  return broadcast_prepare(ctx, n, in, "binary_f32", DType::kFloat32,
+                           binary_codes().at(n.op_type()));
+}
+Expected<std::unique_ptr<DeviceKernel>> compare_prepare(VkContext& ctx, const ir::Node& n,
+                                                        const std::vector<InputInfo>& in) {
+  return broadcast_prepare(ctx, n, in, "compare_f32", DType::kBool,
+                           compare_codes().at(n.op_type()));
+}
+Expected<std::unique_ptr<DeviceKernel>> where_prepare(VkContext& ctx, const ir::Node& n,
+                                                      const std::vector<InputInfo>& in) {
+  return broadcast_prepare(ctx, n, in, "where_f32", DType::kFloat32, 0);
+}
+
+// --- cast ----------------------------------------------------------------------------------------
+
+const char* cast_type(DType d) {
+  switch (d) {
+    case DType::kFloat32:
+      return "f32";
+    case DType::kInt32:
+      return "i32";
+    case DType::kInt64:
+      return "i64";
+    case DType::kBool:
+      return "bool";
+    default:
+      return nullptr;
+  }
+}
+
+Support cast_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (in.empty() || !in[0].present) return Support::no("missing input");
+  const int64_t to = attr_i(n, "to", 0);
+  auto dt = dtype_from_onnx(static_cast<int>(to));
+  if (!dt) return Support::no("Cast to an unknown type");
+  if (!cast_type(in[0].desc.dtype) || !cast_type(*dt))
+    return Support::no(std::string("Cast from ") + dtype_name(in[0].desc.dtype) + " to " +
+                       dtype_name(*dt) + " has no Vulkan shader");
+  if ((in[0].desc.dtype == DType::kBool || *dt == DType::kBool) && !ctx.features().bytes())
+    return Support::no("bool tensors need 8-bit storage and shaderInt8 on the Vulkan device");
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> cast_prepare(VkContext& ctx, const ir::Node& n,
+                                                     const std::vector<InputInfo>& in) {
+  auto to_opt = dtype_from_onnx(static_cast<int>(attr_i(n, "to", 0)));
+  if (!to_opt) return invalid_argument("Cast to an unknown type");
+  const DType to = *to_opt;
+  const DType from = in[0].desc.dtype;
+  const int64_t count = in[0].desc.numel();
+  std::vector<VkStep> steps;
+  if (count > 0) {
+    Push p;
+    p.u(count);
+    const std::string variant = std::string("cast_") + cast_type(from) + "_" + cast_type(to);
+    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, variant,
+                                              {in_ref(0, shader_elem_size(from)),
+                                               out_ref(0, shader_elem_size(to))},
+                                              p, count));
+    steps.push_back(std::move(s));
+  }
+  return steps_kernel(ctx, "cast", {{to, in[0].desc.shape}}, std::move(steps));
+}
+
+// --- aliases -------------------------------------------------------------------------------------
+
+Support alias_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (in.empty() || !in[0].present) return Support::no("missing input");
+  if (n.outputs().size() > 1 && n.outputs()[1]) return Support::no("Dropout mask output");
+  if (n.op_type() == "Dropout" && in.size() > 2 && in[2].present)
+    return Support::no("Dropout with a training_mode input");
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> alias_prepare(VkContext&, const ir::Node&,
+                                                      const std::vector<InputInfo>& in) {
+  return std::unique_ptr<DeviceKernel>(std::make_unique<VkViewKernel>(in[0].desc));
+}
+
+}  // namespace
+
+void register_vk_elementwise(VkOpRegistry& r) {
+  for (const auto& [op, code] : unary_codes()) {
+    VkOpDef d{{}, unary_supports, unary_prepare};
+    if (op == "Clip") d.host_inputs = {1, 2};
+    r.add(op, d);
+  }
+  for (const auto& [op, code] : binary_codes()) r.add(op, {{}, binary_supports, binary_prepare});
+  for (const auto& [op, code] : compare_codes()) r.add(op, {{}, compare_supports, compare_prepare});
+  r.add("Where", {{}, where_supports, where_prepare});
+  r.add("Cast", {{}, cast_supports, cast_prepare});
+  r.add("Identity", {{}, alias_supports, alias_prepare});
+  r.add("Dropout", {{}, alias_supports, alias_prepare});
+}
+
+}  // namespace kiln::vulkan

@@ -1,0 +1,291 @@
+// Vulkan reductions (shaders/reduce.comp: ReduceSum/Mean/Max/Min/Prod/SumSquare/L1/L2/LogSum/
+// LogSumExp over any axes), Softmax/LogSoftmax (shaders/softmax.comp, every opset's axis rule)
+// and LayerNormalization (shaders/layernorm.comp, output Y only). Float32 only; the validation
+// mirrors the CPU kernels, and anything else gets a "no" from supports().
+#include <map>
+
+#include "runtime/cpu/ops/common.h"
+#include "runtime/vulkan/vk_ops_util.h"
+
+namespace kiln::vulkan {
+
+namespace {
+
+using namespace ops;
+
+constexpr size_t kMaxDims = 4;  // kept and reduced dims after merging (reduce.comp)
+
+struct ReduceOp {
+  int code;
+  int axes_input_since;
+};
+const std::map<std::string, ReduceOp>& reduce_ops() {
+  static const std::map<std::string, ReduceOp> m = {
+      {"ReduceSum", {0, 13}},       {"ReduceMean", {1, 18}}, {"ReduceMax", {2, 18}},
+      {"ReduceMin", {3, 18}},       {"ReduceProd", {4, 18}}, {"ReduceSumSquare", {5, 18}},
+      {"ReduceL1", {6, 18}},        {"ReduceL2", {7, 18}},   {"ReduceLogSum", {8, 18}},
+      {"ReduceLogSumExp", {9, 18}},
+  };
+  return m;
+}
+
+Expected<int64_t> get_int(const ir::Node& n, const char* name, int64_t def) {
+  const ir::Attribute* a = n.attr(name);
+  if (!a) return def;
+  if (a->type != ir::AttrType::kInt)
+    return invalid_argument(std::string("attribute '") + name + "' must be an int");
+  return a->i;
+}
+
+bool present(const std::vector<InputInfo>& in, size_t i) {
+  return i < in.size() && in[i].present;
+}
+
+Support need_float32(const std::vector<InputInfo>& in, size_t i, const char* what) {
+  if (!present(in, i)) return Support::no(std::string("missing input '") + what + "'");
+  if (in[i].desc.dtype != DType::kFloat32)
+    return Support::no(std::string("only float32 '") + what + "' on Vulkan");
+  return Support::yes();
+}
+
+// --- reductions ----------------------------------------------------------------------------------
+
+struct ReducePlan {
+  int code = 0;
+  Shape out_shape;
+  int64_t out_numel = 1;
+  int64_t count = 1;
+  std::vector<int64_t> kd, ks, rd, rs;
+};
+
+void push_merged(std::vector<int64_t>& dims, std::vector<int64_t>& strides, int64_t dim,
+                 int64_t stride) {
+  if (!dims.empty() && strides.back() == dim * stride) {
+    dims.back() *= dim;
+    strides.back() = stride;
+  } else {
+    dims.push_back(dim);
+    strides.push_back(stride);
+  }
+}
+
+Expected<ReducePlan> reduce_plan(const ir::Node& n, const std::vector<InputInfo>& in) {
+  const ReduceOp& op = reduce_ops().at(n.op_type());
+  const Shape& shape = in[0].desc.shape;
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  const bool axes_is_input = n.opset() >= op.axes_input_since;
+  std::vector<int64_t> axes;
+  bool noop = false;
+  if (axes_is_input) {
+    if (n.attr("axes"))
+      return invalid_argument("'axes' is an input, not an attribute, from opset " +
+                              std::to_string(op.axes_input_since));
+    if (present(in, 1)) {
+      if (!in[1].host_value) return unsupported("input 'axes' is not known on the host");
+      if (in[1].desc.dtype != DType::kInt64) return invalid_argument("input 'axes' must be int64");
+      if (in[1].desc.shape.size() > 1) return invalid_argument("input 'axes' must be 1-D");
+      axes = in[1].host_value->to_int64_vector();
+    }
+    KILN_ASSIGN_OR_RETURN(int64_t nw, get_int(n, "noop_with_empty_axes", 0));
+    noop = nw != 0;
+  } else {
+    if (present(in, 1))
+      return invalid_argument("takes 'axes' as an attribute before opset " +
+                              std::to_string(op.axes_input_since));
+    const ir::Attribute* a = n.attr("axes");
+    if (a && a->type != ir::AttrType::kInts)
+      return invalid_argument("attribute 'axes' must be a list of ints");
+    if (a) axes = a->ints;
+  }
+  KILN_ASSIGN_OR_RETURN(int64_t keepdims, get_int(n, "keepdims", 1));
+  std::vector<bool> reduce(static_cast<size_t>(rank), false);
+  const bool allow_negative = n.opset() >= 11;
+  for (int64_t a : axes) {
+    if (a < (allow_negative ? -rank : 0) || a >= rank)
+      return invalid_argument("axis " + std::to_string(a) + " is out of range for rank " +
+                              std::to_string(rank));
+    if (a < 0) a += rank;
+    if (reduce[a]) return invalid_argument("axis " + std::to_string(a) + " is repeated in axes");
+    reduce[a] = true;
+  }
+  if (axes.empty() && !noop) reduce.assign(static_cast<size_t>(rank), true);
+  ReducePlan p;
+  p.code = op.code;
+  std::vector<int64_t> st = cpu::strides_of(shape);
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (reduce[d]) {
+      p.count *= shape[d];
+      if (keepdims != 0) p.out_shape.push_back(1);
+      if (shape[d] != 1) push_merged(p.rd, p.rs, shape[d], st[d]);
+    } else {
+      p.out_numel *= shape[d];
+      p.out_shape.push_back(shape[d]);
+      if (shape[d] != 1) push_merged(p.kd, p.ks, shape[d], st[d]);
+    }
+  }
+  if (p.kd.size() > kMaxDims || p.rd.size() > kMaxDims)
+    return unsupported("more than 4 kept or reduced dims after merging");
+  if (p.count == 0 && p.out_numel > 0)
+    return unsupported("a reduction over an empty set of elements");
+  return p;
+}
+
+Support reduce_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
+  Support s = need_float32(in, 0, "data");
+  if (!s.ok) return s;
+  auto p = reduce_plan(n, in);
+  if (!p) return Support::no(p.status().message());
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> reduce_prepare(VkContext& ctx, const ir::Node& n,
+                                                       const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(ReducePlan p, reduce_plan(n, in));
+  std::vector<VkStep> steps;
+  if (p.out_numel > 0) {
+    Push q;
+    q.u(p.code).u(p.out_numel).u(static_cast<int64_t>(p.kd.size()));
+    q.u(static_cast<int64_t>(p.rd.size()));
+    q.arr(p.kd, kMaxDims).arr(p.ks, kMaxDims).arr(p.rd, kMaxDims).arr(p.rs, kMaxDims);
+    q.u(p.count);
+    KILN_ASSIGN_OR_RETURN(VkStep s,
+                          make_step(ctx, "reduce_f32", {in_ref(0), out_ref(0)}, q, p.out_numel));
+    steps.push_back(std::move(s));
+  }
+  return steps_kernel(ctx, "reduce_" + n.op_type(), {{DType::kFloat32, p.out_shape}},
+                      std::move(steps));
+}
+
+// --- Softmax / LogSoftmax ------------------------------------------------------------------------
+
+struct Rows {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+
+Expected<Rows> softmax_rows(const ir::Node& n, const Shape& shape) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  if (rank == 0) return invalid_argument("Softmax input must have rank >= 1");
+  const bool v13 = n.opset() >= 13;
+  KILN_ASSIGN_OR_RETURN(int64_t axis, get_int(n, "axis", v13 ? -1 : 1));
+  if (axis < -rank || axis >= rank)
+    return invalid_argument("axis " + std::to_string(axis) + " is out of range for rank " +
+                            std::to_string(rank));
+  if (axis < 0) axis += rank;
+  Rows r;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (d < axis)
+      r.outer *= shape[d];
+    else if (d == axis || !v13)
+      r.len *= shape[d];
+    else
+      r.inner *= shape[d];
+  }
+  return r;
+}
+
+Support softmax_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
+  Support s = need_float32(in, 0, "input");
+  if (!s.ok) return s;
+  auto r = softmax_rows(n, in[0].desc.shape);
+  if (!r) return Support::no(r.status().message());
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> softmax_prepare(VkContext& ctx, const ir::Node& n,
+                                                        const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(Rows r, softmax_rows(n, in[0].desc.shape));
+  std::vector<VkStep> steps;
+  const int64_t rows = r.outer * r.inner;
+  if (rows > 0 && r.len > 0) {
+    Push p;
+    p.u(rows).u(r.len).u(r.inner).u(n.op_type() == "LogSoftmax" ? 1 : 0);
+    KILN_ASSIGN_OR_RETURN(VkStep s,
+                          make_step(ctx, "softmax_f32", {in_ref(0), out_ref(0)}, p, rows, 32));
+    steps.push_back(std::move(s));
+  }
+  return steps_kernel(ctx, n.op_type(), {in[0].desc}, std::move(steps));
+}
+
+// --- LayerNormalization --------------------------------------------------------------------------
+
+struct NormPlan {
+  int64_t rows = 1, norm = 1;
+  float eps = 1e-5f;
+  bool has_bias = false;
+};
+
+Expected<NormPlan> norm_plan(const ir::Node& n, const std::vector<InputInfo>& in) {
+  const Shape& x = in[0].desc.shape;
+  const int64_t rank = static_cast<int64_t>(x.size());
+  KILN_ASSIGN_OR_RETURN(int64_t axis, get_int(n, "axis", -1));
+  if (axis < -rank || axis >= rank)
+    return invalid_argument("axis " + std::to_string(axis) + " is out of range for rank " +
+                            std::to_string(rank));
+  if (axis < 0) axis += rank;
+  KILN_ASSIGN_OR_RETURN(int64_t stash, get_int(n, "stash_type", 1));
+  if (stash != 1) return unsupported("stash_type other than float");
+  const ir::Attribute* e = n.attr("epsilon");
+  if (e && e->type != ir::AttrType::kFloat)
+    return invalid_argument("attribute 'epsilon' must be a float");
+  NormPlan p;
+  if (e) p.eps = e->f;
+  for (int64_t d = 0; d < rank; ++d) (d < axis ? p.rows : p.norm) *= x[d];
+  const Shape tail(x.begin() + axis, x.end());
+  // Scale and B must lay out exactly like x[axis:] (the same elements, row-major).
+  for (size_t i = 1; i < 3; ++i) {
+    if (!present(in, i)) continue;
+    const Shape& s = in[i].desc.shape;
+    auto b = cpu::broadcast_shapes({s, tail});
+    if (!b || *b != tail || numel_of(s) != p.norm)
+      return unsupported(std::string(i == 1 ? "Scale" : "B") + " " + shape_to_string(s) +
+                         " is not the full normalized shape " + shape_to_string(tail));
+  }
+  p.has_bias = present(in, 2);
+  return p;
+}
+
+Support layernorm_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (n.opset() < 17) return Support::no("LayerNormalization exists from opset 17");
+  for (size_t o = 1; o < n.outputs().size(); ++o)
+    if (n.outputs()[o])
+      return Support::no("the Mean and InvStdDev outputs are computed on the CPU only");
+  Support s = both(need_float32(in, 0, "X"), need_float32(in, 1, "Scale"));
+  if (!s.ok) return s;
+  if (present(in, 2) && in[2].desc.dtype != DType::kFloat32)
+    return Support::no("only float32 'B' on Vulkan");
+  auto p = norm_plan(n, in);
+  if (!p) return Support::no(p.status().message());
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> layernorm_prepare(VkContext& ctx, const ir::Node& n,
+                                                          const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(NormPlan p, norm_plan(n, in));
+  std::vector<VkStep> steps;
+  if (p.rows > 0 && p.norm > 0) {
+    Push q;
+    q.u(p.rows).u(p.norm).f(p.eps).u(p.has_bias ? 1 : 0);
+    KILN_ASSIGN_OR_RETURN(
+        VkStep s, make_step(ctx, "layernorm_f32",
+                            {in_ref(0), in_ref(1), in_ref(p.has_bias ? 2 : 1), out_ref(0)}, q,
+                            p.rows, 32));
+    steps.push_back(std::move(s));
+  }
+  std::vector<TensorDesc> outs = {in[0].desc};
+  return steps_kernel(ctx, "layernorm", std::move(outs), std::move(steps));
+}
+
+}  // namespace
+
+void register_vk_reduce(VkOpRegistry& r) {
+  for (const auto& [op, def] : reduce_ops()) {
+    VkOpDef d{{}, reduce_supports, reduce_prepare};
+    if (def.axes_input_since <= 18) d.host_inputs = {1};
+    r.add(op, d);
+  }
+  r.add("Softmax", {{}, softmax_supports, softmax_prepare});
+  r.add("LogSoftmax", {{}, softmax_supports, softmax_prepare});
+  r.add("LayerNormalization", {{}, layernorm_supports, layernorm_prepare});
+}
+
+}  // namespace kiln::vulkan

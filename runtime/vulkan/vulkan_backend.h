@@ -1,0 +1,141 @@
+// The Vulkan backend: device buffers, transfers, and a registry of compute-shader kernels per
+// op. Each op family lives in its own runtime/vulkan/ops_*.cpp file with its GLSL in
+// shaders/*.comp, and registers itself with one register_vk_*() call (see vulkan_backend.cpp).
+// Kernels never touch Vulkan directly at enqueue: they append VkDispatch records to the
+// context's pending list, which is flushed (recorded once, then replayed) by transfers and
+// finish().
+#pragma once
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/device/backend.h"
+#include "runtime/vulkan/vk_context.h"
+
+namespace kiln::vulkan {
+
+using device::DeviceKernel;
+using device::DeviceTensor;
+using device::InputInfo;
+using device::Support;
+using device::TensorDesc;
+
+// How the backend runs one op: which inputs it needs on the host, whether it can take a node
+// with these inputs (and why not), and how to make the kernel for concrete shapes.
+struct VkOpDef {
+  std::vector<int> host_inputs;
+  Support (*supports)(const VkContext&, const ir::Node&, const std::vector<InputInfo>&) = nullptr;
+  Expected<std::unique_ptr<DeviceKernel>> (*prepare)(VkContext&, const ir::Node&,
+                                                     const std::vector<InputInfo>&) = nullptr;
+};
+
+class VkOpRegistry {
+ public:
+  void add(const std::string& op, VkOpDef def) { ops_[op] = std::move(def); }
+  const VkOpDef* find(const std::string& op) const {
+    auto it = ops_.find(op);
+    return it == ops_.end() ? nullptr : &it->second;
+  }
+  std::vector<std::string> ops() const;
+
+ private:
+  std::map<std::string, VkOpDef> ops_;
+};
+
+// One line per op family.
+void register_vk_elementwise(VkOpRegistry& r);  // unary, binary, compare, Where, Cast, aliases
+void register_vk_matmul(VkOpRegistry& r);       // MatMul, Gemm
+void register_vk_reduce(VkOpRegistry& r);       // reductions, Softmax, LayerNormalization
+void register_vk_data(VkOpRegistry& r);         // views, Transpose, Slice, Concat, Gather...
+const VkOpRegistry& vk_registry();
+
+class VulkanBackend : public device::Backend {
+ public:
+  // `spec`: "vulkan" or "vulkan:N".
+  static Expected<std::unique_ptr<VulkanBackend>> create(const std::string& spec);
+
+  std::string name() const override { return ctx_->name(); }
+  std::vector<int> host_inputs(const ir::Node& node) const override;
+  Support supports(const ir::Node& node, const std::vector<InputInfo>& inputs) const override;
+  Expected<std::unique_ptr<DeviceKernel>> prepare(const ir::Node& node,
+                                                  const std::vector<InputInfo>& inputs) override;
+  Expected<std::shared_ptr<device::DeviceBuffer>> allocate(size_t bytes) override;
+  Status upload(const Tensor& src, const DeviceTensor& dst) override;
+  Status download(const DeviceTensor& src, Tensor* dst) override;
+  Status finish() override;
+
+  VkContext& context() { return *ctx_; }
+
+ private:
+  std::unique_ptr<VkContext> ctx_;
+};
+
+// Helpers for kernel implementations ---------------------------------------------------------
+
+// Which tensor a dispatch binds: node input `index` (or output when `output`), read as elements
+// of `elem_size` bytes.
+struct VkTensorRef {
+  bool output = false;
+  int index = 0;
+  uint32_t elem_size = 4;
+};
+
+// One dispatch of a kernel: the pipeline, up to 4 bound tensors (binding k gets its element
+// offset in push word k), the shader's parameters in push words 4.., and the workgroup count.
+struct VkStep {
+  const VkPipelineEntry* pipe = nullptr;
+  const VkPipelineEntry* pipe_vec4 = nullptr;  // used when every vec4_ref's offset is 4-aligned
+  std::vector<VkTensorRef> refs;
+  std::vector<int> vec4_refs;  // binding numbers that must be 16-byte aligned for pipe_vec4
+  PushWords push{};
+  uint32_t groups[3] = {1, 1, 1};
+};
+
+// A kernel made of a fixed list of dispatches (most ops have one).
+class VkStepsKernel : public DeviceKernel {
+ public:
+  VkStepsKernel(VkContext& ctx, std::string name, std::vector<TensorDesc> outs,
+                std::vector<VkStep> steps)
+      : ctx_(ctx), name_(std::move(name)), steps_(std::move(steps)) {
+    outputs_ = std::move(outs);
+  }
+  Status enqueue(const std::vector<DeviceTensor>& inputs,
+                 const std::vector<DeviceTensor>& outputs) override;
+  std::string name() const override { return name_; }
+
+ private:
+  VkContext& ctx_;
+  std::string name_;
+  std::vector<VkStep> steps_;
+};
+
+// Output 0 views input 0's bytes (Reshape, Identity...): no work.
+class VkViewKernel : public DeviceKernel {
+ public:
+  explicit VkViewKernel(const TensorDesc& d) {
+    outputs_ = {d};
+    aliases_ = {0};
+  }
+  Status enqueue(const std::vector<DeviceTensor>&, const std::vector<DeviceTensor>&) override {
+    return Status::ok();
+  }
+  std::string name() const override { return "view"; }
+};
+
+// Workgroups for a grid-stride loop over n items with workgroup size `local`.
+inline uint32_t grid_groups(int64_t n, uint32_t local) {
+  int64_t g = (n + local - 1) / local;
+  return static_cast<uint32_t>(std::clamp<int64_t>(g, 1, 65535));
+}
+
+// Element size of a dtype as the shaders move it (0 when no shader moves it).
+uint32_t shader_elem_size(DType d);
+
+inline Support both(Support a, Support b) {
+  return a.ok ? b : a;
+}
+
+}  // namespace kiln::vulkan
