@@ -45,12 +45,12 @@ Expected<bool> PatternPass::run(ir::Graph& g, PassContext& ctx) {
   for (const auto& p : patterns_) target_lists.push_back(p->target_ops());
   for (int round = 0; round < max_rounds_; ++round) {
     bool changed = false;
-    // Node ids seen this round; a node removed by a rewrite is skipped by checking liveness.
+    // Nodes alive this round; a node removed by a rewrite is skipped by checking liveness
+    // (by pointer, never dereferencing a removed node).
     std::vector<ir::Node*> nodes = g.nodes();
-    std::set<int> alive;
-    for (ir::Node* n : nodes) alive.insert(n->id());
+    std::set<const ir::Node*> alive(nodes.begin(), nodes.end());
     for (ir::Node* n : nodes) {
-      if (!alive.count(n->id())) continue;
+      if (!alive.count(n)) continue;
       for (size_t i = 0; i < patterns_.size(); ++i) {
         if (!targets(target_lists[i], *n)) continue;
         size_t before = g.num_nodes();
@@ -59,7 +59,7 @@ Expected<bool> PatternPass::run(ir::Graph& g, PassContext& ctx) {
         changed = true;
         // The rewrite may have removed any nodes: refresh the live set.
         alive.clear();
-        for (ir::Node* m : g.nodes()) alive.insert(m->id());
+        for (ir::Node* m : g.nodes()) alive.insert(m);
         (void)before;
         break;
       }
