@@ -3,7 +3,8 @@
 tests/python/test_zoo.py, the max abs error, which nodes `kiln run --verbose` placed on the CPU
 on OpenCL (host shape computation apart from real fallbacks), and latency p50 from `kiln bench`
 beside onnxruntime's (CPUExecutionProvider, default graph optimizations, a timing loop here
-with the same warm-up and run counts; --threads CPU threads for both, default 1).
+with the same warm-up and run counts; --threads N CPU threads for both, default each one's
+own default: one per hardware thread for kiln, one per physical core for ORT).
 
     build/venv/bin/python tests/models/zoo/measure_zoo.py KILN_BIN [--runs N] [--threads N]
         [--json FILE]
@@ -79,8 +80,8 @@ def kiln_p50(bin_, name, device, runs, threads):
     with tempfile.TemporaryDirectory() as tmp:
         js = Path(tmp) / "b.json"
         res = kiln(bin_, "bench", ZOO / f"{name}.onnx", "--device", device, "--inputs",
-                   ZOO / name / "inputs", "--warmup", 5, "--runs", runs, "--threads", threads,
-                   "--json", js)
+                   ZOO / name / "inputs", "--warmup", 5, "--runs", runs, "--json", js,
+                   *(["--threads", threads] if threads else []))
         if res.returncode != 0:
             return None
         return json.loads(js.read_text())["latency_ms"]["p50"]
@@ -88,8 +89,8 @@ def kiln_p50(bin_, name, device, runs, threads):
 
 def ort_p50(name, runs, threads):
     so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
+    if threads:
+        so.intra_op_num_threads = threads
     sess = ort.InferenceSession(str(ZOO / f"{name}.onnx"), so,
                                 providers=["CPUExecutionProvider"])
     feeds = {p.stem: np.load(p) for p in (ZOO / name / "inputs").glob("*.npy")}
@@ -113,7 +114,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kiln")
     ap.add_argument("--runs", type=int, default=50)
-    ap.add_argument("--threads", type=int, default=1, help="CPU threads, kiln and ORT alike")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="CPU threads, kiln and ORT alike (default 0: each one's default)")
     ap.add_argument("--json")
     a = ap.parse_args()
     rows = {}
