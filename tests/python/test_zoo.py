@@ -8,8 +8,10 @@ Models that use com.microsoft contrib ops (CONTRIB_MODELS) are tested by their o
 functions, strictly: they fail while kiln lacks one of their ops, so the rest of the file does
 not depend on them. On OpenCL a node that the backend accepted but failed to prepare (it
 falls back to the CPU with a warning) fails the test too. The OpenCL tests skip visibly when
-`kiln devices` lists no OpenCL device. Also: other batch/sequence sizes, and four greedy GPT-2
-steps through the KV cache, against onnxruntime live.
+`kiln devices` lists no OpenCL device. Also: every model at --level 99 on the CPU, on Vulkan
+(skipped visibly without a Vulkan device or while the build has no Vulkan backend), other
+batch/sequence sizes, and four greedy GPT-2 steps through the KV cache, against onnxruntime
+live.
 KILN_BIN selects the binary (default <repo>/build/kiln); see conftest.py.
 """
 
@@ -80,10 +82,12 @@ def check_outputs(name, out_dir, device):
     assert not errors, f"{name} on {device}: " + "; ".join(errors)
 
 
-def run_and_check(kiln, name, device, tmp_path):
+def run_and_check(kiln, name, device, tmp_path, *extra):
     out = tmp_path / "out"
     res = kiln("run", ZOO / f"{name}.onnx", "--device", device, "--inputs", ZOO / name / "inputs",
-               "--output-dir", out, "--quiet")
+               "--output-dir", out, "--quiet", *extra)
+    if device == "vulkan" and "not available in this build" in res.stderr:
+        pytest.skip("the Vulkan backend is not in this build")
     assert res.returncode == 0, res.describe()
     # A node the backend claimed but then failed to prepare (e.g. a kernel that does not
     # build) runs on the CPU with a warning: the numbers would still pass, so fail here.
@@ -101,13 +105,25 @@ def compare_with_cpu(kiln, name, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def opencl(kiln, tmp_path_factory):
+def devices(kiln, tmp_path_factory):
     path = tmp_path_factory.mktemp("devices") / "d.json"
     res = kiln("devices", "--json", path)
     assert res.returncode == 0, res.describe()
-    if not json.loads(path.read_text())["opencl"]["devices"]:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture
+def opencl(devices):
+    if not devices["opencl"]["devices"]:
         pytest.skip("no OpenCL device")
     return "opencl"
+
+
+@pytest.fixture
+def vulkan(devices):
+    if not devices.get("vulkan", {}).get("devices"):
+        pytest.skip("no Vulkan device")
+    return "vulkan"
 
 
 def test_zoo_is_complete():
@@ -139,9 +155,21 @@ def test_zoo_cpu(kiln, name, tmp_path):
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_zoo_cpu_all_passes(kiln, name, tmp_path):
+    """kiln's whole optimization pipeline (--level 99) must not change the results."""
+    run_and_check(kiln, name, "cpu", tmp_path, "--level", "99")
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_zoo_opencl(kiln, opencl, name, tmp_path):
     run_and_check(kiln, name, opencl, tmp_path / "run")
     compare_with_cpu(kiln, name, tmp_path)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_zoo_vulkan(kiln, vulkan, name, tmp_path):
+    """Skips visibly while the Vulkan backend is not in the build."""
+    run_and_check(kiln, name, vulkan, tmp_path)
 
 
 @pytest.mark.parametrize("name", CONTRIB_MODELS)
