@@ -1,10 +1,11 @@
 """Measures the zoo support matrix that docs/MODELS.md records: for every zoo model and device
-(cpu, opencl), whether `kiln run` reproduces expected/ within the tolerance of
-tests/python/test_zoo.py, the max abs error, which nodes `kiln run --verbose` placed on the CPU
-on OpenCL (host shape computation apart from real fallbacks), and latency p50 from `kiln bench`
-beside onnxruntime's (CPUExecutionProvider, default graph optimizations, a timing loop here
-with the same warm-up and run counts; --threads N CPU threads for both, default each one's
-own default: one per hardware thread for kiln, one per physical core for ORT).
+(cpu, cpu at --level 99, opencl, vulkan), whether `kiln run` reproduces expected/ within the
+tolerance of tests/python/test_zoo.py, the max abs error, which nodes `kiln run --verbose`
+placed on the CPU on OpenCL and on Vulkan (host shape computation apart from real fallbacks),
+and latency p50 from `kiln bench` beside onnxruntime's (CPUExecutionProvider, default graph
+optimizations, a timing loop here with the same warm-up and run counts; --threads N CPU threads
+for both, default each one's own default: one per hardware thread for kiln, one per physical
+core for ORT).
 
     build/venv/bin/python tests/models/zoo/measure_zoo.py KILN_BIN [--runs N] [--threads N]
         [--json FILE]
@@ -39,10 +40,10 @@ def kiln(bin_, *args, timeout=300):
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def accuracy(bin_, name, device):
+def accuracy(bin_, name, device, *extra):
     with tempfile.TemporaryDirectory() as tmp:
         res = kiln(bin_, "run", ZOO / f"{name}.onnx", "--device", device, "--inputs",
-                   ZOO / name / "inputs", "--output-dir", tmp, "--quiet")
+                   ZOO / name / "inputs", "--output-dir", tmp, "--quiet", *extra)
         if res.returncode != 0:
             return {"ok": False, "error": res.stderr.strip().splitlines()[-1][:300]}
         err = 0.0
@@ -56,8 +57,8 @@ def accuracy(bin_, name, device):
         return {"ok": err <= TOLERANCES[name], "max_abs": err}
 
 
-def placement(bin_, name):
-    res = kiln(bin_, "run", ZOO / f"{name}.onnx", "--device", "opencl", "--inputs",
+def placement(bin_, name, device):
+    res = kiln(bin_, "run", ZOO / f"{name}.onnx", "--device", device, "--inputs",
                ZOO / name / "inputs", "--verbose")
     out = {"on_device": None, "nodes": None, "host": collections.Counter(),
            "fallback": collections.Counter(), "reasons": {}}
@@ -120,33 +121,63 @@ def main():
     a = ap.parse_args()
     rows = {}
     for name in sorted(MANIFEST):
-        r = {"cpu": accuracy(a.kiln, name, "cpu"), "opencl": accuracy(a.kiln, name, "opencl"),
-             "placement": placement(a.kiln, name),
+        r = {"cpu": accuracy(a.kiln, name, "cpu"),
+             "cpu_level99": accuracy(a.kiln, name, "cpu", "--level", "99"),
+             "opencl": accuracy(a.kiln, name, "opencl"),
+             "vulkan": accuracy(a.kiln, name, "vulkan"),
+             "placement": placement(a.kiln, name, "opencl"),
+             "placement_vulkan": placement(a.kiln, name, "vulkan"),
              "p50_ms": {"kiln_cpu": kiln_p50(a.kiln, name, "cpu", a.runs, a.threads),
                         "kiln_opencl": kiln_p50(a.kiln, name, "opencl", a.runs, a.threads),
+                        "kiln_vulkan": kiln_p50(a.kiln, name, "vulkan", a.runs, a.threads),
                         "ort_cpu": ort_p50(name, a.runs, a.threads)}}
         rows[name] = r
         print(name, json.dumps(r, default=str), file=sys.stderr)
-    print("| model | exported nodes | cpu: max abs err | opencl: max abs err | on OpenCL / "
-          "nodes after kiln passes | host shape nodes | fallback ops (count) | "
-          "kiln cpu p50 ms | kiln opencl p50 ms | ORT cpu p50 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    f = (lambda v: f"{v:.2f}" if v is not None else "-")
+
+    def fallbacks(pl):
+        return ", ".join(f"{op} ({n})" for op, n in pl["fallback"].most_common()) or "none"
+
+    def dev(pl):
+        return f"{pl['on_device']}/{pl['nodes']}" if pl["nodes"] else "-"
+
+    print("### Accuracy: max abs error against onnxruntime (pass = within test_zoo.py's tolerance)")
+    print()
+    print("| model | exported nodes | tolerance | cpu | cpu --level 99 | opencl | vulkan |")
+    print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
-        pl = r["placement"]
-        fb = ", ".join(f"{op} ({n})" for op, n in pl["fallback"].most_common()) or "none"
+        print(f"| {name} | {sum(MANIFEST[name]['ops'].values())} | {TOLERANCES[name]:g} | "
+              f"{fmt_err(r['cpu'])} | {fmt_err(r['cpu_level99'])} | {fmt_err(r['opencl'])} | "
+              f"{fmt_err(r['vulkan'])} |")
+    print()
+    print("### Placement: nodes on the device / nodes after kiln's level-1 passes, host shape "
+          "nodes, and the ops that fall back to the CPU")
+    print()
+    print("| model | opencl: on device | host shape | opencl fallback ops (count) | "
+          "vulkan: on device | host shape | vulkan fallback ops (count) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        pl, pv = r["placement"], r["placement_vulkan"]
+        print(f"| {name} | {dev(pl)} | {sum(pl['host'].values())} | {fallbacks(pl)} | "
+              f"{dev(pv)} | {sum(pv['host'].values())} | {fallbacks(pv)} |")
+    print()
+    print("### Latency p50 (ms)")
+    print()
+    print("| model | kiln cpu | kiln opencl | kiln vulkan | onnxruntime cpu |")
+    print("|---|---|---|---|---|")
+    for name, r in rows.items():
         lat = r["p50_ms"]
-        f = (lambda v: f"{v:.2f}" if v is not None else "-")
-        dev = f"{pl['on_device']}/{pl['nodes']}" if pl["nodes"] else "-"
-        print(f"| {name} | {sum(MANIFEST[name]['ops'].values())} | {fmt_err(r['cpu'])} | "
-              f"{fmt_err(r['opencl'])} | {dev} | {sum(pl['host'].values())} | {fb} | "
-              f"{f(lat['kiln_cpu'])} | {f(lat['kiln_opencl'])} | {f(lat['ort_cpu'])} |")
+        print(f"| {name} | {f(lat['kiln_cpu'])} | {f(lat['kiln_opencl'])} | "
+              f"{f(lat['kiln_vulkan'])} | {f(lat['ort_cpu'])} |")
     print()
     for name, r in rows.items():
-        for k in ("cpu", "opencl"):
+        for k in ("cpu", "cpu_level99", "opencl", "vulkan"):
             if "error" in r[k]:
                 print(f"- {name} on {k}: {r[k]['error']}")
-        for why, nodes in r["placement"]["reasons"].items():
-            print(f"- {name}: {why}: {', '.join(nodes[:4])}{' ...' if len(nodes) > 4 else ''}")
+        for dev_name, key in (("opencl", "placement"), ("vulkan", "placement_vulkan")):
+            for why, nodes in r[key]["reasons"].items():
+                print(f"- {name} on {dev_name}: {why}: {', '.join(nodes[:4])}"
+                      f"{' ...' if len(nodes) > 4 else ''}")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1, default=dict) + "\n")
 
