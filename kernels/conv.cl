@@ -1,5 +1,7 @@
-// nn kernels: direct convolution, windowed and global pools, BatchNormalization (inference) and
-// Resize / Upsample through host-built tap tables. Built with no options (float32 only).
+// nn kernels: convolution (direct, im2col for the GEMM kernels of kernels/matmul.cl, depthwise),
+// windowed and global pools, BatchNormalization (inference) and Resize / Upsample through
+// host-built tap tables. Built with no options (float32), and with -DKILN_HALF for the direct
+// conv kernels on float16 tensors (see CT / LOAD / STORE below).
 //
 // Spatial geometry follows runtime/cpu/ops/nn_internal.h: up to three spatial axes, normalised to
 // exactly three by prepending unit axes, passed as int4 vectors (x, y, z = axes 0, 1, 2; w unused)
@@ -13,16 +15,30 @@ inline int floor_div(int a, int b) {
 }
 inline int ceil_div(int a, int b) { return -floor_div(-a, b); }
 
-// --- Conv ------------------------------------------------------------------------------------
+// CT: storage of the direct conv kernels' X, W, B and Y: float, or half with -DKILN_HALF (read with
+// vload_half, written with vstore_half_rte: round to nearest even as the CPU reference; all
+// arithmetic in float). The other kernels of this file are float32 in both builds.
+#ifdef KILN_HALF
+#define CT half
+#define LOAD(p, i) vload_half((i), (p))
+#define STORE(p, i, v) vstore_half_rte((v), (i), (p))
+#else
+#define CT float
+#define LOAD(p, i) ((p)[(i)])
+#define STORE(p, i, v) ((p)[(i)] = (v))
+#endif
+
+// --- Conv: direct ----------------------------------------------------------------------------
 // Each work-item computes TM output channels (of one group) x TP consecutive output pixels of
 // one output row (fixed o0, o1), accumulating over (input channel, k0, k1, k2) in registers.
 // gid0: row * pblocks + pixel block; gid1: group * mblocks + channel block; gid2: batch.
+// Offsets are element indices (no pointer arithmetic on half pointers).
 
 #define CONV_KERNEL(NAME, TM, TP)                                                                \
-  __kernel void NAME(__global const float* X, int x_off, __global const float* W, int w_off,     \
-                     __global const float* B, int b_off, __global float* Y, int y_off, int C,    \
-                     int M, int cg, int mg, int groups, int mblocks, int pblocks, int has_bias,  \
-                     int4 in, int4 k, int4 s, int4 d, int4 pb, int4 out) {                       \
+  __kernel void NAME(__global const CT* X, int x_off, __global const CT* W, int w_off,             \
+                     __global const CT* B, int b_off, __global CT* Y, int y_off, int C, int M,     \
+                     int cg, int mg, int groups, int mblocks, int pblocks, int has_bias, int4 in, \
+                     int4 k, int4 s, int4 d, int4 pb, int4 out) {                                \
     const int rows = out.x * out.y;                                                              \
     const int g0 = get_global_id(0), g1 = get_global_id(1), n = get_global_id(2);                \
     if (g0 >= rows * pblocks || g1 >= groups * mblocks) return;                                  \
@@ -31,9 +47,9 @@ inline int ceil_div(int a, int b) { return -floor_div(-a, b); }
     const int grp = g1 / mblocks;                                                                \
     const int m0 = grp * mg + (g1 % mblocks) * TM, mend = grp * mg + mg;                         \
     const int ksz = k.x * k.y * k.z, insz = in.x * in.y * in.z;                                  \
-    const __global float* xg = X + x_off + (n * C + grp * cg) * insz;                           \
-    const __global float* wr[TM];                                                                \
-    for (int j = 0; j < TM; ++j) wr[j] = W + w_off + min(m0 + j, mend - 1) * cg * ksz;           \
+    const int xg = x_off + (n * C + grp * cg) * insz;                                            \
+    int wr[TM];                                                                                  \
+    for (int j = 0; j < TM; ++j) wr[j] = w_off + min(m0 + j, mend - 1) * cg * ksz;               \
     const int b0 = o0 * s.x - pb.x, b1 = o1 * s.y - pb.y;                                        \
     int b2[TP];                                                                                  \
     for (int i = 0; i < TP; ++i) b2[i] = min(o2s + i, out.z - 1) * s.z - pb.z;                   \
@@ -43,7 +59,7 @@ inline int ceil_div(int a, int b) { return -floor_div(-a, b); }
     for (int j = 0; j < TM; ++j)                                                                 \
       for (int i = 0; i < TP; ++i) acc[j][i] = 0.0f;                                             \
     for (int c = 0; c < cg; ++c) {                                                               \
-      const __global float* xc = xg + c * insz;                                                  \
+      const int xc = xg + c * insz;                                                              \
       const int wc = c * ksz;                                                                    \
       for (int k0 = 0; k0 < k.x; ++k0) {                                                         \
         const int i0 = b0 + k0 * d.x;                                                            \
@@ -51,22 +67,22 @@ inline int ceil_div(int a, int b) { return -floor_div(-a, b); }
         for (int k1 = 0; k1 < k.y; ++k1) {                                                       \
           const int i1 = b1 + k1 * d.y;                                                          \
           if (i1 < 0 || i1 >= in.y) continue;                                                    \
-          const __global float* xrow = xc + (i0 * in.y + i1) * in.z;                             \
+          const int xrow = xc + (i0 * in.y + i1) * in.z;                                         \
           const int kb = wc + (k0 * k.y + k1) * k.z;                                             \
           for (int k2 = 0; k2 < k.z; ++k2) {                                                     \
             float wv[TM];                                                                        \
-            for (int j = 0; j < TM; ++j) wv[j] = wr[j][kb + k2];                                 \
+            for (int j = 0; j < TM; ++j) wv[j] = LOAD(W, wr[j] + kb + k2);                       \
             const int kd = k2 * d.z;                                                             \
             if (interior) {                                                                      \
               for (int i = 0; i < TP; ++i) {                                                     \
-                const float xv = xrow[b2[i] + kd];                                               \
+                const float xv = LOAD(X, xrow + b2[i] + kd);                                     \
                 for (int j = 0; j < TM; ++j) acc[j][i] = fma(wv[j], xv, acc[j][i]);              \
               }                                                                                  \
             } else {                                                                             \
               for (int i = 0; i < TP; ++i) {                                                     \
                 const int i2 = b2[i] + kd;                                                       \
                 if (i2 >= 0 && i2 < in.z) {                                                      \
-                  const float xv = xrow[i2];                                                     \
+                  const float xv = LOAD(X, xrow + i2);                                           \
                   for (int j = 0; j < TM; ++j) acc[j][i] = fma(wv[j], xv, acc[j][i]);            \
                 }                                                                                \
               }                                                                                  \
@@ -78,18 +94,149 @@ inline int ceil_div(int a, int b) { return -floor_div(-a, b); }
     for (int j = 0; j < TM; ++j) {                                                               \
       const int m = m0 + j;                                                                      \
       if (m >= mend) break;                                                                      \
-      const float bv = has_bias ? B[b_off + m] : 0.0f;                                           \
-      __global float* yr = Y + y_off + ((n * M + m) * rows + row) * out.z;                       \
+      const float bv = has_bias ? LOAD(B, b_off + m) : 0.0f;                                     \
+      const int yr = y_off + ((n * M + m) * rows + row) * out.z;                                 \
       for (int i = 0; i < TP; ++i) {                                                             \
         const int o2 = o2s + i;                                                                  \
         if (o2 >= out.z) break;                                                                  \
-        yr[o2] = has_bias ? acc[j][i] + bv : acc[j][i];                                          \
+        STORE(Y, yr + o2, has_bias ? acc[j][i] + bv : acc[j][i]);                                \
       }                                                                                          \
     }                                                                                            \
   }
 
 CONV_KERNEL(conv_m4p4, 4, 4)
 CONV_KERNEL(conv_m1p8, 1, 8)
+
+// --- Conv: im2col (float32) ------------------------------------------------------------------
+// Unfolds the input of one group-1 convolution into a scratch matrix for the GEMM kernels of
+// kernels/matmul.cl, with zeros where a tap falls into the padding. Rows r = (c, k0, k1, k2) of
+// Kc = C * kernel size, columns p = output pixels (P of them), per image n:
+//   im2col_pk: col[n][p][r] (B stored [N, K] for gemm_nt). One work-item per pixel writes its
+//              Kc values in order (gid0: p, gid1: n).
+//   im2col_kp: col[n][r][p] (B = [K, N] for gemm_nn). One work-item per (output row, r) writes
+//              that row's out.z pixels in order (gid0: row o0 * out.y + o1, gid1: r, gid2: n).
+// Index arithmetic (divisions) happens once per work-item, not per element.
+
+__kernel void im2col_pk(__global const float* X, int x_off, __global float* col, int C, int P,
+                        int Kc, int4 in, int4 k, int4 s, int4 d, int4 pb, int4 out) {
+  const int p = get_global_id(0), n = get_global_id(1);
+  if (p >= P) return;
+  const int o2 = p % out.z, t = p / out.z;
+  const int o1 = t % out.y, o0 = t / out.y;
+  const int b0 = o0 * s.x - pb.x, b1 = o1 * s.y - pb.y, b2 = o2 * s.z - pb.z;
+  const int insz = in.x * in.y * in.z;
+  __global float* dst = col + (n * P + p) * Kc;
+  const __global float* xc = X + x_off + n * C * insz;
+  for (int c = 0; c < C; ++c, xc += insz) {
+    for (int k0 = 0; k0 < k.x; ++k0) {
+      const int i0 = b0 + k0 * d.x;
+      const bool ok0 = i0 >= 0 && i0 < in.x;
+      for (int k1 = 0; k1 < k.y; ++k1) {
+        const int i1 = b1 + k1 * d.y;
+        if (!ok0 || i1 < 0 || i1 >= in.y) {
+          for (int k2 = 0; k2 < k.z; ++k2) *dst++ = 0.0f;
+          continue;
+        }
+        const __global float* xrow = xc + (i0 * in.y + i1) * in.z;
+        for (int k2 = 0, i2 = b2; k2 < k.z; ++k2, i2 += d.z)
+          *dst++ = (i2 >= 0 && i2 < in.z) ? xrow[i2] : 0.0f;
+      }
+    }
+  }
+}
+
+__kernel void im2col_kp(__global const float* X, int x_off, __global float* col, int C, int P,
+                        int Kc, int4 in, int4 k, int4 s, int4 d, int4 pb, int4 out) {
+  const int row = get_global_id(0), r = get_global_id(1), n = get_global_id(2);
+  if (row >= out.x * out.y || r >= Kc) return;
+  const int k2 = r % k.z, t = r / k.z;
+  const int k1 = t % k.y, t2 = t / k.y;
+  const int k0 = t2 % k.x, c = t2 / k.x;
+  const int o0 = row / out.y, o1 = row % out.y;
+  const int i0 = o0 * s.x - pb.x + k0 * d.x, i1 = o1 * s.y - pb.y + k1 * d.y;
+  __global float* dst = col + (n * Kc + r) * P + row * out.z;
+  if (i0 < 0 || i0 >= in.x || i1 < 0 || i1 >= in.y) {
+    for (int o2 = 0; o2 < out.z; ++o2) dst[o2] = 0.0f;
+    return;
+  }
+  const __global float* xrow = X + x_off + (((n * C + c) * in.x + i0) * in.y + i1) * in.z;
+  for (int o2 = 0, i2 = k2 * d.z - pb.z; o2 < out.z; ++o2, i2 += s.z)
+    dst[o2] = (i2 >= 0 && i2 < in.z) ? xrow[i2] : 0.0f;
+}
+
+// --- Conv: depthwise (float32) ---------------------------------------------------------------
+// group == C == M: one input plane per output plane. Each work-item computes one output row of
+// one plane, 8 consecutive pixels at a time in a float8; blocks whose taps all lie inside the
+// row load them with vload8 (stride 1), vload16(..).even (stride 2) or gathers, the rest
+// (borders, the partial last block) go lane by lane. Taps accumulate in the CPU's (k0, k1, k2)
+// order. gid0: row (o0 * out.y + o1), gid1: plane (n * C + c).
+
+__kernel void conv_dw(__global const float* X, int x_off, __global const float* W, int w_off,
+                      __global const float* B, int b_off, __global float* Y, int y_off, int C,
+                      int planes, int has_bias, int4 in, int4 k, int4 s, int4 d, int4 pb,
+                      int4 out) {
+  const int rows = out.x * out.y;
+  const int row = get_global_id(0), pl = get_global_id(1);
+  if (row >= rows || pl >= planes) return;
+  const int o0 = row / out.y, o1 = row % out.y;
+  const int c = pl % C;
+  const int ksz = k.x * k.y * k.z;
+  const __global float* xp = X + x_off + pl * (in.x * in.y * in.z);
+  const __global float* wp = W + w_off + c * ksz;
+  const int b0 = o0 * s.x - pb.x, b1 = o1 * s.y - pb.y;
+  const float bv = has_bias ? B[b_off + c] : 0.0f;
+  __global float* yr = Y + y_off + (pl * rows + row) * out.z;
+  for (int o2s = 0; o2s < out.z; o2s += 8) {
+    const int b2 = o2s * s.z - pb.z;
+    const int last = b2 + 7 * s.z + (k.z - 1) * d.z;  // the block's last input column
+    const bool interior = o2s + 8 <= out.z && b2 >= 0 && last < in.z;
+    float8 acc = (float8)(0.0f);
+    for (int k0 = 0; k0 < k.x; ++k0) {
+      const int i0 = b0 + k0 * d.x;
+      if (i0 < 0 || i0 >= in.x) continue;
+      for (int k1 = 0; k1 < k.y; ++k1) {
+        const int i1 = b1 + k1 * d.y;
+        if (i1 < 0 || i1 >= in.y) continue;
+        const __global float* xrow = xp + (i0 * in.y + i1) * in.z;
+        const __global float* wrow = wp + (k0 * k.y + k1) * k.z;
+        if (interior && s.z == 1) {
+          for (int k2 = 0; k2 < k.z; ++k2)
+            acc = fma((float8)(wrow[k2]), vload8(0, xrow + b2 + k2 * d.z), acc);
+        } else if (interior && s.z == 2 && last + 1 < in.z) {
+          for (int k2 = 0; k2 < k.z; ++k2)
+            acc = fma((float8)(wrow[k2]), vload16(0, xrow + b2 + k2 * d.z).even, acc);
+        } else if (interior) {
+          const int st = s.z;
+          for (int k2 = 0; k2 < k.z; ++k2) {
+            const __global float* q = xrow + b2 + k2 * d.z;
+            const float8 xv = (float8)(q[0], q[st], q[2 * st], q[3 * st], q[4 * st], q[5 * st],
+                                       q[6 * st], q[7 * st]);
+            acc = fma((float8)(wrow[k2]), xv, acc);
+          }
+        } else {
+          float a[8];
+          vstore8(acc, 0, a);
+          for (int k2 = 0; k2 < k.z; ++k2) {
+            const float wv = wrow[k2];
+            for (int i = 0; i < 8; ++i) {
+              const int i2 = b2 + i * s.z + k2 * d.z;
+              if (o2s + i < out.z && i2 >= 0 && i2 < in.z) a[i] = fma(wv, xrow[i2], a[i]);
+            }
+          }
+          acc = vload8(0, a);
+        }
+      }
+    }
+    if (has_bias) acc += (float8)(bv);
+    if (o2s + 8 <= out.z) {
+      vstore8(acc, 0, yr + o2s);
+    } else {
+      float a[8];
+      vstore8(acc, 0, a);
+      for (int i = 0; o2s + i < out.z; ++i) yr[o2s + i] = a[i];
+    }
+  }
+}
 
 // --- MaxPool / AveragePool -------------------------------------------------------------------
 // One work-item per output element. mode 0: max (NaN never wins, an empty window gives -inf);

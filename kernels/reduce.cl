@@ -1,5 +1,9 @@
 // Reductions (Reduce*, ArgMax/ArgMin), Softmax/LogSoftmax, LayerNormalization and Cast.
-// Built with -DT=float. Op codes match runtime/opencl/ops_reduce.cpp.
+// Built with -DT=float, and again with -DT=float -DKILN_HALF for float16 tensors: the Reduce*,
+// ArgMax/ArgMin, Softmax and LayerNormalization buffers are then `half`, read with vload_half and
+// written with vstore_half_rte (round to nearest even, as the CPU reference), and all arithmetic
+// stays float (no cl_khr_fp16 needed). Elements are addressed by index from the buffer start (no
+// pointer arithmetic on half pointers). Op codes match runtime/opencl/ops_reduce.cpp.
 //
 // Row kernels share one layout: a work-group of LANES x ROWS work-items (local size (L, G) with
 // L a power of two and L * G <= MAX_GROUP); work-item (lane, g) handles row get_global_id(1)
@@ -14,6 +18,17 @@
 #endif
 
 #define MAX_GROUP 128
+
+// S: the storage type of the float buffers; LOAD / STORE convert to and from float.
+#ifdef KILN_HALF
+#define S half
+#define LOAD(p, i) vload_half((i), (p))
+#define STORE(p, i, v) vstore_half_rte((v), (i), (p))
+#else
+#define S T
+#define LOAD(p, i) ((float)(p)[(i)])
+#define STORE(p, i, v) ((p)[(i)] = (T)(v))
+#endif
 
 #define R_SUM 0
 #define R_MEAN 1
@@ -141,7 +156,7 @@ inline float tree_reduce(__local float* s, int lane, int L, float v, int op) {
 // --- Reduce* -------------------------------------------------------------------------------------
 // Output o reduces `count` elements: base = offset of o over the kept dims (nk, kd, ks), then the
 // reduced index space (nr, rd, rs).
-__kernel void reduce(__global const T* x, int x_off, __global T* y, int y_off, int op, int n_out,
+__kernel void reduce(__global const S* x, int x_off, __global S* y, int y_off, int op, int n_out,
                      int count, int nk, int8 kd8, int8 ks8, int nr, int8 rd8, int8 rs8) {
   __local float sbuf[MAX_GROUP];
   const int lane = get_local_id(0), L = get_local_size(0);
@@ -161,7 +176,7 @@ __kernel void reduce(__global const T* x, int x_off, __global T* y, int y_off, i
   else
     acc = 0.0f;
   if (o < n_out) {
-    __global const T* base = x + x_off + offset_of(o, nk, kd, ks);
+    const int base = x_off + offset_of(o, nk, kd, ks);
     const int n = count;
 #define REDUCE_OPS(EXPR)                                                                \
   switch (op) {                                                                         \
@@ -177,9 +192,9 @@ __kernel void reduce(__global const T* x, int x_off, __global T* y, int y_off, i
   }
     if (nr <= 1) {
       const int s = nr == 1 ? rs[0] : 0;
-      REDUCE_OPS((float)base[j * s]);
+      REDUCE_OPS(LOAD(x, base + j * s));
     } else {
-      REDUCE_OPS((float)base[offset_of(j, nr, rd, rs)]);
+      REDUCE_OPS(LOAD(x, base + offset_of(j, nr, rd, rs)));
     }
 #undef REDUCE_OPS
   }
@@ -188,7 +203,7 @@ __kernel void reduce(__global const T* x, int x_off, __global T* y, int y_off, i
   if (o < n_out && lane == 0) {
     if (op == R_MEAN) r = r / (float)count;
     if (op == R_L2) r = sqrt(r);
-    y[y_off + o] = (T)r;
+    STORE(y, y_off + o, r);
   }
 }
 
@@ -212,7 +227,7 @@ inline int arg_better(int is_max, int last, float a, int ia, float b, int ib) {
   return tie && (last ? ib > ia : ib < ia);
 }
 
-__kernel void arg_reduce(__global const T* x, int x_off, __global long* y, int y_off, int is_max,
+__kernel void arg_reduce(__global const S* x, int x_off, __global long* y, int y_off, int is_max,
                          int last, int rows, int n, int inner) {
   __local float sval[MAX_GROUP];
   __local int sidx[MAX_GROUP];
@@ -221,9 +236,9 @@ __kernel void arg_reduce(__global const T* x, int x_off, __global long* y, int y
   float best = 0.0f;
   int bi = -1;
   if (r < rows) {
-    __global const T* row = x + x_off + (r / inner) * n * inner + r % inner;
+    const int row = x_off + (r / inner) * n * inner + r % inner;
     for (int j = lane; j < n; j += L) {
-      float v = (float)row[j * inner];
+      float v = LOAD(x, row + j * inner);
       if (arg_better(is_max, last, best, bi, v, j)) {
         best = v;
         bi = j;
@@ -247,29 +262,30 @@ __kernel void arg_reduce(__global const T* x, int x_off, __global long* y, int y
 
 // --- Softmax / LogSoftmax -------------------------------------------------------------------------
 // Rows as in arg_reduce. Max, then the Kahan sum of exp(x - max), then the outputs.
-__kernel void softmax(__global const T* x, int x_off, __global T* y, int y_off, int log_mode,
+__kernel void softmax(__global const S* x, int x_off, __global S* y, int y_off, int log_mode,
                       int rows, int n, int inner) {
   __local float sbuf[MAX_GROUP];
   const int lane = get_local_id(0), L = get_local_size(0);
   const int r = row_id();
   __local float* s = sbuf + get_local_id(1) * L;
   const int start = (r / inner) * n * inner + r % inner;
-  __global const T* row = x + x_off + start;
-  __global T* out = y + y_off + start;
+  const int row = x_off + start, out = y_off + start;
   const int live = r < rows;
   float m = -INFINITY;
-  if (live) ROW_FOLD(m, -INFINITY, STEP_MAX, nan_max, (float)row[j * inner]);
+  if (live) ROW_FOLD(m, -INFINITY, STEP_MAX, nan_max, LOAD(x, row + j * inner));
   m = tree_reduce(s, lane, L, m, R_MAX);
   float sum = 0.0f;
-  if (live) ROW_KAHAN_SUM(sum, exp((float)row[j * inner] - m));
+  if (live) ROW_KAHAN_SUM(sum, exp(LOAD(x, row + j * inner) - m));
   sum = tree_reduce(s, lane, L, sum, R_SUM);
   if (!live) return;
   if (log_mode) {
     const float ls = log(sum);
-    for (int j = lane; j < n; j += L) out[j * inner] = (T)(((float)row[j * inner] - m) - ls);
+    for (int j = lane; j < n; j += L)
+      STORE(y, out + j * inner, (LOAD(x, row + j * inner) - m) - ls);
   } else {
     const float inv = 1.0f / sum;
-    for (int j = lane; j < n; j += L) out[j * inner] = (T)(exp((float)row[j * inner] - m) * inv);
+    for (int j = lane; j < n; j += L)
+      STORE(y, out + j * inner, exp(LOAD(x, row + j * inner) - m) * inv);
   }
 }
 
@@ -281,8 +297,8 @@ inline int operand_offset(int dense, int o, int i, int n, int rank, const int* x
   return dense ? i : offset_of(o * n + i, rank, xd, st);
 }
 
-__kernel void layer_norm(__global const T* x, int x_off, __global const T* scale, int s_off,
-                         __global const T* bias, int b_off, __global T* y, int y_off, int rows,
+__kernel void layer_norm(__global const S* x, int x_off, __global const S* scale, int s_off,
+                         __global const S* bias, int b_off, __global S* y, int y_off, int rows,
                          int n, float eps, int has_bias, int scale_dense, int bias_dense,
                          int rank, int8 xd8, int8 ss8, int8 bs8) {
   __local float sbuf[MAX_GROUP];
@@ -290,12 +306,12 @@ __kernel void layer_norm(__global const T* x, int x_off, __global const T* scale
   const int o = row_id();
   __local float* s = sbuf + get_local_id(1) * L;
   const int live = o < rows;
-  __global const T* row = x + x_off + o * n;
+  const int row = x_off + o * n;
   float sum = 0.0f;
-  if (live) ROW_KAHAN_SUM(sum, (float)row[j]);
+  if (live) ROW_KAHAN_SUM(sum, LOAD(x, row + j));
   const float mean = tree_reduce(s, lane, L, sum, R_SUM) / (float)n;
   float sq = 0.0f;
-  if (live) ROW_KAHAN_SUM(sq, ((float)row[j] - mean) * ((float)row[j] - mean));
+  if (live) ROW_KAHAN_SUM(sq, (LOAD(x, row + j) - mean) * (LOAD(x, row + j) - mean));
   const float var = tree_reduce(s, lane, L, sq, R_SUM) / (float)n;
   if (!live) return;
   const float inv = 1.0f / sqrt(var + eps);
@@ -303,12 +319,12 @@ __kernel void layer_norm(__global const T* x, int x_off, __global const T* scale
   unpack8(xd8, xd);
   unpack8(ss8, ss);
   unpack8(bs8, bs);
-  __global T* out = y + y_off + o * n;
+  const int out = y_off + o * n;
   for (int j = lane; j < n; j += L) {
-    float v = ((float)row[j] - mean) * inv *
-              (float)scale[s_off + operand_offset(scale_dense, o, j, n, rank, xd, ss)];
-    if (has_bias) v += (float)bias[b_off + operand_offset(bias_dense, o, j, n, rank, xd, bs)];
-    out[j] = (T)v;
+    float v = (LOAD(x, row + j) - mean) * inv *
+              LOAD(scale, s_off + operand_offset(scale_dense, o, j, n, rank, xd, ss));
+    if (has_bias) v += LOAD(bias, b_off + operand_offset(bias_dense, o, j, n, rank, xd, bs));
+    STORE(y, out + j, v);
   }
 }
 

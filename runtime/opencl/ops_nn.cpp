@@ -1,10 +1,9 @@
-// OpenCL nn ops (kernels/conv.cl): Conv (groups, depthwise, strides, dilations, pads, auto_pad,
-// bias), MaxPool / AveragePool, GlobalAveragePool / GlobalMaxPool, BatchNormalization
-// (inference) and Resize / Upsample, float32 over 1 to 3 spatial axes. Output shapes, window
-// geometry and Resize's parameters and taps come from the CPU reference's own functions
-// (runtime/cpu/ops/nn_internal.h); anything the kernels do not cover (other dtypes, MaxPool's
-// Indices, training mode) is refused in supports() so the node runs on the CPU, which also reports
-// invalid attributes.
+// OpenCL nn ops (kernels/conv.cl): MaxPool / AveragePool, GlobalAveragePool / GlobalMaxPool,
+// BatchNormalization (inference) and Resize / Upsample, float32 over 1 to 3 spatial axes. Output
+// shapes, window geometry and Resize's parameters and taps come from the CPU reference's own
+// functions (runtime/cpu/ops/nn_internal.h); anything the kernels do not cover (other dtypes,
+// MaxPool's Indices, training mode) is refused in supports() so the node runs on the CPU, which
+// also reports invalid attributes.
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -13,237 +12,14 @@
 
 #include "runtime/cpu/ops/common.h"
 #include "runtime/cpu/ops/nn_internal.h"
-#include "runtime/opencl/opencl_backend.h"
+#include "runtime/opencl/ops_nn_internal.h"
 
 namespace kiln::opencl {
 
 namespace {
 
-using cpu::nn::Geom;
-using cpu::nn::kMaxSpatial;
-
-// Geometry values (and their sums) stay below this so the kernels' int arithmetic never
-// overflows.
-constexpr int64_t kGeomLimit = int64_t{1} << 30;
-
-// --- attributes ------------------------------------------------------------------------------
-
-// Reads attributes with the CPU's typing rules; a present attribute of the wrong type is
-// remembered in `bad` (the node then goes to the CPU, which reports it).
-struct Attrs {
-  const ir::Node& n;
-  std::string bad;
-
-  const ir::Attribute* typed(const char* name, ir::AttrType t) {
-    const ir::Attribute* a = n.attr(name);
-    if (a && a->type != t) {
-      if (bad.empty()) bad = std::string("attribute ") + name + " has the wrong type";
-      return nullptr;
-    }
-    return a;
-  }
-  bool has(const char* name) const { return n.attr(name) != nullptr; }
-  int64_t i(const char* name, int64_t def) {
-    const ir::Attribute* a = typed(name, ir::AttrType::kInt);
-    return a ? a->i : def;
-  }
-  float f(const char* name, float def) {
-    const ir::Attribute* a = n.attr(name);
-    if (a && a->type == ir::AttrType::kInt) return static_cast<float>(a->i);
-    a = typed(name, ir::AttrType::kFloat);
-    return a ? a->f : def;
-  }
-  std::string s(const char* name, const std::string& def) {
-    const ir::Attribute* a = typed(name, ir::AttrType::kString);
-    return a ? a->s : def;
-  }
-  std::vector<int64_t> ints(const char* name, const std::vector<int64_t>& def) {
-    const ir::Attribute* a = typed(name, ir::AttrType::kInts);
-    return a ? a->ints : def;
-  }
-  std::vector<float> floats(const char* name) {
-    const ir::Attribute* a = typed(name, ir::AttrType::kFloats);
-    return a ? a->floats : std::vector<float>{};
-  }
-  Status check() const { return bad.empty() ? Status::ok() : unsupported(bad); }
-};
-
-bool is_f32(const InputInfo& in) {
-  return in.present && in.desc.dtype == DType::kFloat32;
-}
-
-cl_int4 to_int4(const std::array<int64_t, kMaxSpatial>& v) {
-  cl_int4 r{};
-  for (int i = 0; i < kMaxSpatial; ++i) r.s[i] = static_cast<cl_int>(v[i]);
-  return r;
-}
-
-cl_int8 to_int8(const std::vector<int64_t>& v) {
-  cl_int8 r{};
-  for (size_t i = 0; i < v.size() && i < 8; ++i) r.s[i] = static_cast<cl_int>(v[i]);
-  return r;
-}
-
-// A work-group size for n work-items: 64, or the smallest power of two holding n.
-size_t pick_local(int64_t n) {
-  size_t l = 1;
-  while (l < 64 && static_cast<int64_t>(l) < n) l <<= 1;
-  return l;
-}
-
-// --- spatial geometry (runtime/cpu/ops/nn.cpp compute_geom) ---------------------------------
-
-Status check_spatial_rank(const Shape& x) {
-  return cpu::nn::check_spatial_rank(x, "input X");
-}
-
-// The CPU's geometry with the attributes read by `at`, refused where a value would overflow the
-// kernels' int arithmetic.
-Status make_geom(Attrs& at, const Shape& x, const std::vector<int64_t>& kernel, bool pool,
-                 bool ceil_mode, Geom* g) {
-  cpu::nn::WindowAttrs wa;
-  wa.strides = at.ints("strides", {});
-  wa.dilations = at.ints("dilations", {});
-  wa.pads = at.ints("pads", {});
-  wa.auto_pad = at.s("auto_pad", "NOTSET");
-  KILN_RETURN_IF_ERROR(at.check());
-  cpu::nn::GeomOptions opt;
-  opt.pool = pool;
-  opt.ceil_mode = ceil_mode;
-  KILN_ASSIGN_OR_RETURN(*g, cpu::nn::compute_geom(x, kernel, std::move(wa), opt));
-  for (int a = 0; a < kMaxSpatial; ++a) {
-    const int64_t in = g->in[a], s = g->s[a], out = g->out[a], pb = g->pb[a], pe = g->pe[a];
-    const int64_t eff = (g->k[a] - 1) * g->d[a] + 1;
-    if (g->k[a] > kGeomLimit || s > kGeomLimit || g->d[a] > kGeomLimit || pb > kGeomLimit ||
-        pe > kGeomLimit || eff > kGeomLimit)
-      return unsupported("kernel, strides, dilations or pads too large for the OpenCL kernel");
-    // Every index the kernels form stays well inside int32.
-    if (std::max<int64_t>(out - 1, 0) * s + eff + in + pb + pe >= kGeomLimit)
-      return unsupported("spatial geometry too large for the OpenCL kernel");
-  }
-  return Status::ok();
-}
-
+using namespace nn_detail;  // NOLINT(build/namespaces): the helpers shared with ops_conv.cpp
 using cpu::nn::out_shape_of;
-
-Status check_output_size(const Shape& s) {
-  if (numel_of(s) >= INT_MAX) return unsupported("output of 2^31 or more elements");
-  return Status::ok();
-}
-
-Support to_support(const Status& st) {
-  return st.is_ok() ? Support::yes() : Support::no(st.message());
-}
-
-// A single launch that is skipped when the output is empty (set empty_ in the constructor).
-class SkipEmptyKernel : public ClLaunchKernel {
- public:
-  using ClLaunchKernel::ClLaunchKernel;
-  Status enqueue(const std::vector<DeviceTensor>& in,
-                 const std::vector<DeviceTensor>& out) override {
-    if (empty_) return Status::ok();
-    return ClLaunchKernel::enqueue(in, out);
-  }
-
- protected:
-  bool empty_ = false;
-};
-
-// --- Conv ------------------------------------------------------------------------------------
-
-struct ConvPlan {
-  Geom g;
-  int64_t n = 0, c = 0, m = 0, group = 1, cg = 0, mg = 0;
-  bool bias = false;
-  Shape out;
-};
-
-Expected<ConvPlan> conv_plan(const ir::Node& node, const std::vector<InputInfo>& in) {
-  if (in.size() < 2 || !in[0].present || !in[1].present) return invalid_argument("needs X and W");
-  if (!is_f32(in[0]) || !is_f32(in[1])) return unsupported("only float32 Conv on OpenCL");
-  Attrs at{node, {}};
-  const Shape& x = in[0].desc.shape;
-  const Shape& w = in[1].desc.shape;
-  KILN_RETURN_IF_ERROR(check_spatial_rank(x));
-  if (w.size() != x.size()) return invalid_argument("W must have the rank of X");
-  ConvPlan p;
-  p.group = at.i("group", 1);
-  KILN_RETURN_IF_ERROR(at.check());
-  if (p.group <= 0) return invalid_argument("group must be positive");
-  p.n = x[0];
-  p.c = x[1];
-  p.m = w[0];
-  if (p.c % p.group != 0 || p.m % p.group != 0)
-    return invalid_argument("channels not divisible by group");
-  p.cg = p.c / p.group;
-  p.mg = p.m / p.group;
-  if (w[1] != p.cg) return invalid_argument("W dim 1 must be C/group");
-  std::vector<int64_t> kernel(w.begin() + 2, w.end());
-  if (at.has("kernel_shape")) {
-    std::vector<int64_t> ks = at.ints("kernel_shape", {});
-    KILN_RETURN_IF_ERROR(at.check());
-    if (ks != kernel) return invalid_argument("kernel_shape does not match W");
-  }
-  KILN_RETURN_IF_ERROR(make_geom(at, x, kernel, false, false, &p.g));
-  if (in.size() > 2 && in[2].present) {
-    if (!is_f32(in[2])) return invalid_argument("bias must be float32");
-    if (in[2].desc.shape != Shape{p.m}) return invalid_argument("bias must be 1-D of M values");
-    p.bias = true;
-  }
-  p.out = out_shape_of(p.g, p.n, p.m);
-  KILN_RETURN_IF_ERROR(check_output_size(p.out));
-  return p;
-}
-
-class ConvKernel : public SkipEmptyKernel {
- public:
-  ConvKernel(ClContext& ctx, cl::Kernel k, const char* name, const ConvPlan& p, int tm, int tp)
-      : SkipEmptyKernel(std::move(k), name,
-                        p.bias ? std::vector<int>{0, 1, 2} : std::vector<int>{0, 1, 0}, 1, ctx) {
-    outputs_ = {TensorDesc{DType::kFloat32, p.out}};
-    const Geom& g = p.g;
-    const int64_t rows = g.out[0] * g.out[1];
-    const int64_t pblocks = (g.out[2] + tp - 1) / tp;
-    const int64_t mblocks = (p.mg + tm - 1) / tm;
-    cl_uint a = 0;
-    set_fixed(a++, static_cast<cl_int>(p.c));
-    set_fixed(a++, static_cast<cl_int>(p.m));
-    set_fixed(a++, static_cast<cl_int>(p.cg));
-    set_fixed(a++, static_cast<cl_int>(p.mg));
-    set_fixed(a++, static_cast<cl_int>(p.group));
-    set_fixed(a++, static_cast<cl_int>(mblocks));
-    set_fixed(a++, static_cast<cl_int>(pblocks));
-    set_fixed(a++, static_cast<cl_int>(p.bias ? 1 : 0));
-    set_fixed(a++, to_int4(g.in));
-    set_fixed(a++, to_int4(g.k));
-    set_fixed(a++, to_int4(g.s));
-    set_fixed(a++, to_int4(g.d));
-    set_fixed(a++, to_int4(g.pb));
-    set_fixed(a++, to_int4(g.out));
-    const int64_t n0 = rows * pblocks;
-    const size_t l0 = pick_local(n0);
-    global_ = cl::NDRange(round_up(static_cast<size_t>(std::max<int64_t>(n0, 1)), l0),
-                          static_cast<size_t>(std::max<int64_t>(p.group * mblocks, 1)),
-                          static_cast<size_t>(std::max<int64_t>(p.n, 1)));
-    local_ = cl::NDRange(l0, 1, 1);
-    empty_ = numel_of(p.out) == 0;
-  }
-};
-
-Support conv_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
-  return to_support(conv_plan(n, in).status());
-}
-
-Expected<std::unique_ptr<DeviceKernel>> conv_prepare(ClContext& ctx, const ir::Node& n,
-                                                     const std::vector<InputInfo>& in) {
-  KILN_ASSIGN_OR_RETURN(ConvPlan p, conv_plan(n, in));
-  // Few output channels per group (depthwise): one channel x 8 pixels per work-item.
-  const bool narrow = p.mg < 4;
-  const char* name = narrow ? "conv_m1p8" : "conv_m4p4";
-  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("conv", "", name));
-  return std::unique_ptr<DeviceKernel>(
-      std::make_unique<ConvKernel>(ctx, std::move(k), name, p, narrow ? 1 : 4, narrow ? 8 : 4));
-}
 
 // --- MaxPool / AveragePool -------------------------------------------------------------------
 
@@ -609,7 +385,7 @@ Expected<std::unique_ptr<DeviceKernel>> resize_prepare(ClContext& ctx, const ir:
 }  // namespace
 
 void register_cl_nn(ClOpRegistry& r) {
-  r.add("Conv", {{}, conv_supports, conv_prepare});
+  register_cl_conv(r);
   r.add("MaxPool", {{}, pool_supports, pool_prepare});
   r.add("AveragePool", {{}, pool_supports, pool_prepare});
   r.add("GlobalAveragePool", {{}, global_pool_supports, global_pool_prepare});

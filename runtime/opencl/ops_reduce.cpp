@@ -1,8 +1,10 @@
 // OpenCL reductions (kernels/reduce.cl): ReduceSum/Mean/Max/Min/Prod/L2/SumSquare over any set
 // of axes, ArgMax/ArgMin, Softmax/LogSoftmax, LayerNormalization (output Y only) and Cast between
-// float32, float16, int32, int64 and bool. The validation mirrors the CPU kernels in
-// runtime/cpu/ops/reduction*.cpp and elementwise_cast.cpp; whatever the kernels do not take (other
-// dtypes, bad attributes, which the CPU reports) gets a "no" from supports().
+// float32, float16, int32, int64 and bool. The reductions, Softmax and LayerNormalization take
+// float32 or float16 (half storage, float arithmetic: reduce.cl built with -DKILN_HALF). The
+// validation mirrors the CPU kernels in runtime/cpu/ops/reduction*.cpp and elementwise_cast.cpp;
+// whatever the kernels do not take (other dtypes, bad attributes, which the CPU reports) gets a
+// "no" from supports().
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
@@ -138,12 +140,22 @@ class AliasKernel : public DeviceKernel {
   std::string name() const override { return "cast_alias"; }
 };
 
-Support need_float32(const std::vector<InputInfo>& in, size_t i, const char* what) {
+// Input i must be float32 or float16 (and of dtype `like` when given).
+Support need_float(const std::vector<InputInfo>& in, size_t i, const char* what,
+                   DType like = DType::kUndefined) {
   if (!present(in, i)) return Support::no(std::string("missing input '") + what + "'");
-  if (in[i].desc.dtype != DType::kFloat32)
-    return Support::no(std::string("only float32 '") + what + "' is supported on OpenCL, got " +
-                       dtype_name(in[i].desc.dtype));
+  const DType d = in[i].desc.dtype;
+  if (d != DType::kFloat32 && d != DType::kFloat16)
+    return Support::no(std::string("only float32 or float16 '") + what +
+                       "' is supported on OpenCL, got " + dtype_name(d));
+  if (like != DType::kUndefined && d != like)
+    return Support::no(std::string("'") + what + "' must have the dtype of the first input");
   return Support::yes();
+}
+
+// The build options of reduce.cl for a float tensor of dtype `d`.
+const char* float_options(DType d) {
+  return d == DType::kFloat16 ? "-DT=float -DKILN_HALF" : "-DT=float";
 }
 
 // --- Reduce* -------------------------------------------------------------------------------------
@@ -226,7 +238,7 @@ Expected<ReducePlan> reduce_plan(const ir::Node& n, const std::vector<InputInfo>
 }
 
 Support reduce_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
-  Support s = need_float32(in, 0, "data");
+  Support s = need_float(in, 0, "data");
   if (!s.ok) return s;
   auto p = reduce_plan(n, in);
   if (!p) return from_status(p.status());
@@ -236,10 +248,11 @@ Support reduce_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
 Expected<std::unique_ptr<DeviceKernel>> reduce_prepare(ClContext& ctx, const ir::Node& n,
                                                        const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(ReducePlan p, reduce_plan(n, in));
-  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("reduce", "-DT=float", "reduce"));
-  auto kern = std::make_unique<RowKernel>(ctx, std::move(k), "reduce", std::vector<int>{0},
-                                          std::vector<TensorDesc>{{DType::kFloat32, p.out_shape}},
-                                          p.out_numel, p.count);
+  const DType dt = in[0].desc.dtype;
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("reduce", float_options(dt), "reduce"));
+  auto kern = std::make_unique<RowKernel>(
+      ctx, std::move(k), dt == DType::kFloat16 ? "reduce_f16" : "reduce", std::vector<int>{0},
+      std::vector<TensorDesc>{{dt, p.out_shape}}, p.out_numel, p.count);
   kern->arg(static_cast<cl_int>(p.code));
   kern->arg(static_cast<cl_int>(p.out_numel));
   kern->arg(static_cast<cl_int>(p.count));
@@ -295,7 +308,7 @@ Expected<ArgPlan> arg_plan(const ir::Node& n, const std::vector<InputInfo>& in) 
 }
 
 Support arg_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
-  Support s = need_float32(in, 0, "data");
+  Support s = need_float(in, 0, "data");
   if (!s.ok) return s;
   auto p = arg_plan(n, in);
   if (!p) return from_status(p.status());
@@ -305,12 +318,15 @@ Support arg_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
 Expected<std::unique_ptr<DeviceKernel>> arg_prepare(ClContext& ctx, const ir::Node& n,
                                                     const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(ArgPlan p, arg_plan(n, in));
-  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("reduce", "-DT=float", "arg_reduce"));
+  const bool half = in[0].desc.dtype == DType::kFloat16;
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k,
+                        ctx.kernel("reduce", float_options(in[0].desc.dtype), "arg_reduce"));
   const bool is_max = n.op_type() == "ArgMax";
   const int64_t rows = p.rows.outer * p.rows.inner;
   auto kern = std::make_unique<RowKernel>(
-      ctx, std::move(k), is_max ? "argmax" : "argmin", std::vector<int>{0},
-      std::vector<TensorDesc>{{DType::kInt64, p.rows.out_shape}}, rows, p.rows.n);
+      ctx, std::move(k), std::string(is_max ? "argmax" : "argmin") + (half ? "_f16" : ""),
+      std::vector<int>{0}, std::vector<TensorDesc>{{DType::kInt64, p.rows.out_shape}}, rows,
+      p.rows.n);
   kern->arg(static_cast<cl_int>(is_max ? 1 : 0));
   kern->arg(static_cast<cl_int>(p.last ? 1 : 0));
   kern->arg(static_cast<cl_int>(rows));
@@ -348,7 +364,7 @@ Expected<AxisRows> softmax_rows(const ir::Node& n, const Shape& shape) {
 }
 
 Support softmax_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
-  Support s = need_float32(in, 0, "input");
+  Support s = need_float(in, 0, "input");
   if (!s.ok) return s;
   auto r = softmax_rows(n, in[0].desc.shape);
   if (!r) return from_status(r.status());
@@ -358,13 +374,15 @@ Support softmax_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
 Expected<std::unique_ptr<DeviceKernel>> softmax_prepare(ClContext& ctx, const ir::Node& n,
                                                         const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(AxisRows r, softmax_rows(n, in[0].desc.shape));
-  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("reduce", "-DT=float", "softmax"));
+  const bool half = in[0].desc.dtype == DType::kFloat16;
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k,
+                        ctx.kernel("reduce", float_options(in[0].desc.dtype), "softmax"));
   const bool log_mode = n.op_type() == "LogSoftmax";
   // No element: nothing to launch.
   const int64_t rows = in[0].desc.numel() == 0 ? 0 : r.outer * r.inner;
-  auto kern = std::make_unique<RowKernel>(ctx, std::move(k), log_mode ? "log_softmax" : "softmax",
-                                          std::vector<int>{0}, std::vector<TensorDesc>{in[0].desc},
-                                          rows, r.n);
+  auto kern = std::make_unique<RowKernel>(
+      ctx, std::move(k), std::string(log_mode ? "log_softmax" : "softmax") + (half ? "_f16" : ""),
+      std::vector<int>{0}, std::vector<TensorDesc>{in[0].desc}, rows, r.n);
   kern->arg(static_cast<cl_int>(log_mode ? 1 : 0));
   kern->arg(static_cast<cl_int>(rows));
   kern->arg(static_cast<cl_int>(r.n));
@@ -443,9 +461,9 @@ Support layer_norm_supports(const ir::Node& n, const std::vector<InputInfo>& in)
   for (size_t o = 1; o < n.outputs().size(); ++o)
     if (n.outputs()[o])
       return Support::no("the Mean and InvStdDev outputs are computed on the CPU only");
-  Support s = need_float32(in, 0, "X");
-  if (s.ok) s = need_float32(in, 1, "Scale");
-  if (s.ok && present(in, 2)) s = need_float32(in, 2, "B");
+  Support s = need_float(in, 0, "X");
+  if (s.ok) s = need_float(in, 1, "Scale", in[0].desc.dtype);
+  if (s.ok && present(in, 2)) s = need_float(in, 2, "B", in[0].desc.dtype);
   if (!s.ok) return s;
   auto p = layer_norm_plan(n, in);
   if (!p) return from_status(p.status());
@@ -455,12 +473,14 @@ Support layer_norm_supports(const ir::Node& n, const std::vector<InputInfo>& in)
 Expected<std::unique_ptr<DeviceKernel>> layer_norm_prepare(ClContext& ctx, const ir::Node& n,
                                                            const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(LayerNormPlan p, layer_norm_plan(n, in));
-  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("reduce", "-DT=float", "layer_norm"));
+  const DType dt = in[0].desc.dtype;
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("reduce", float_options(dt), "layer_norm"));
   // Without B, the scale buffer stands in for the bias argument (never read).
   std::vector<int> bufs = {0, 1, p.has_bias ? 2 : 1};
   const int64_t rows = in[0].desc.numel() == 0 ? 0 : p.outer;
-  auto kern = std::make_unique<RowKernel>(ctx, std::move(k), "layer_norm", bufs,
-                                          std::vector<TensorDesc>{in[0].desc}, rows, p.n);
+  auto kern = std::make_unique<RowKernel>(ctx, std::move(k),
+                                          dt == DType::kFloat16 ? "layer_norm_f16" : "layer_norm",
+                                          bufs, std::vector<TensorDesc>{in[0].desc}, rows, p.n);
   kern->arg(static_cast<cl_int>(rows));
   kern->arg(static_cast<cl_int>(p.n));
   kern->arg(p.eps);

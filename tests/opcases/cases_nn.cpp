@@ -137,6 +137,47 @@ void add_conv_cases(std::vector<OpCase>& v) {
        {5, 1, 3, 3, 3},
        false,
        {{"group", attr_i(5)}, {"auto_pad", attr_s("SAME_LOWER")}}},
+      // The GEMM paths (runtime/opencl/ops_conv.cpp): 1x1 convs as one GEMM (pixels not a
+      // multiple of the 16-column tile, K = 64 / 96), im2col + GEMM with a long K (C * 9 = 1152),
+      // batches, a 1-D and a 3-D conv, and 1x1 with fewer pixels than a tile.
+      {"2d_k1_gemm_c64_m37_13x13", {1, 64, 13, 13}, {37, 64, 1, 1}, true, {}},
+      {"2d_k1_gemm_batch3_c96_m24_7x9", {3, 96, 7, 9}, {24, 96, 1, 1}, false, {}},
+      {"2d_k1_gemm_m1_17x1", {1, 5, 17, 1}, {1, 5, 1, 1}, true, {}},
+      {"2d_k3_im2col_c128_m29_7x7",
+       {1, 128, 7, 7},
+       {29, 128, 3, 3},
+       true,
+       {{"pads", attr_ints({1, 1, 1, 1})}}},
+      {"2d_k3_im2col_batch2_s2_c13",
+       {2, 13, 15, 11},
+       {17, 13, 3, 3},
+       true,
+       {{"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 0, 1, 2})}}},
+      {"1d_k5_im2col_c32_m8", {2, 32, 127}, {8, 32, 5}, true, {{"pads", attr_ints({2, 2})}}},
+      {"3d_k1_gemm_c16_m5", {1, 16, 3, 5, 7}, {5, 16, 1, 1, 1}, true, {}},
+      // Depthwise (conv_dw): float8 blocks with vector loads for strides 1 and 2, gathers for
+      // stride 3, lane-by-lane borders; rows of 7, 8, 9, 16, 17 and 33 pixels.
+      {"2d_depthwise_s1_c7_9x33",
+       {1, 7, 9, 33},
+       {7, 1, 3, 3},
+       true,
+       {{"group", attr_i(7)}, {"pads", attr_ints({1, 1, 1, 1})}}},
+      {"2d_depthwise_s2_batch2_c6_17x17",
+       {2, 6, 17, 17},
+       {6, 1, 3, 3},
+       false,
+       {{"group", attr_i(6)}, {"pads", attr_ints({1, 1, 1, 1})}, {"strides", attr_ints({2, 2})}}},
+      {"2d_depthwise_s3_k5_c4_16x40",
+       {1, 4, 16, 40},
+       {4, 1, 5, 5},
+       true,
+       {{"group", attr_i(4)}, {"pads", attr_ints({2, 2, 2, 2})}, {"strides", attr_ints({3, 3})}}},
+      {"2d_depthwise_nopad_c3_8x8", {1, 3, 8, 8}, {3, 1, 3, 3}, true, {{"group", attr_i(3)}}},
+      {"1d_depthwise_d3_c5_41",
+       {1, 5, 41},
+       {5, 1, 3},
+       true,
+       {{"group", attr_i(5)}, {"dilations", attr_ints({3})}, {"pads", attr_ints({3, 3})}}},
   };
   for (const C& cc : convs) {
     OpCase c;
@@ -164,6 +205,48 @@ void add_conv_cases(std::vector<OpCase>& v) {
     c.name = "Conv/omitted_bias";
     c.opset = 11;
     c.inputs = {in_f32({1, 3, 7, 7}), const_f32({5, 3, 3, 3}), omitted()};
+    v.push_back(c);
+  }
+  // Float16 storage (the direct kernel built with -DKILN_HALF; float accumulation on both paths,
+  // one rounding to half at the end: the two may differ by one half ulp, 2^-10 relative; atol
+  // covers outputs near zero).
+  struct H {
+    const char* name;
+    Shape x, w;
+    bool bias;
+    Attrs attrs;
+  };
+  for (const H& h : std::vector<H>{
+           {"f16_k3_pad1_c16_m13",
+            {1, 16, 13, 13},
+            {13, 16, 3, 3},
+            true,
+            {{"pads", attr_ints({1, 1, 1, 1})}}},
+           {"f16_k1_c32_m8_batch2", {2, 32, 7, 9}, {8, 32, 1, 1}, false, {}},
+           {"f16_depthwise_s2",
+            {1, 8, 13, 13},
+            {8, 1, 3, 3},
+            true,
+            {{"group", attr_i(8)},
+             {"pads", attr_ints({1, 1, 1, 1})},
+             {"strides", attr_ints({2, 2})}}},
+           {"f16_group2_1d", {1, 6, 13}, {4, 3, 3}, true, {{"group", attr_i(2)}}},
+       }) {
+    OpCase c;
+    c.name = std::string("Conv/") + h.name;
+    c.op = "Conv";
+    c.opset = 11;
+    c.attrs = h.attrs;
+    InputSpec x = in_f32(h.x), w = const_f32(h.w);
+    x.dtype = w.dtype = DType::kFloat16;
+    c.inputs = {x, w};
+    if (h.bias) {
+      InputSpec b = const_f32({h.w[0]});
+      b.dtype = DType::kFloat16;
+      c.inputs.push_back(b);
+    }
+    c.atol = 1.0 / 1024;
+    c.rtol = 1.0 / 512;
     v.push_back(c);
   }
 }

@@ -1,7 +1,8 @@
 // OpCases for the reduce family: Reduce* over every axes pattern (attribute and input forms,
 // keepdims, noop_with_empty_axes), ArgMax/ArgMin with ties and NaN, Softmax/LogSoftmax in both
 // opset regimes, LayerNormalization with broadcast Scale/B, and Cast between float32, float16,
-// int32, int64 and bool.
+// int32, int64 and bool; float16 variants of the reductions, ArgMax/ArgMin, Softmax/LogSoftmax
+// and LayerNormalization (half storage, float arithmetic on both paths).
 #include <cmath>
 
 #include "tests/opcases/op_case.h"
@@ -21,6 +22,98 @@ InputSpec fed_i64(std::vector<int64_t> values) {
   InputSpec i = const_i64(std::move(values));
   i.constant = false;
   return i;
+}
+
+InputSpec as_f16(InputSpec i) {
+  i.dtype = DType::kFloat16;
+  return i;
+}
+
+// Float16 results: both paths compute in float and round once to half (round to nearest even);
+// float summation order may move a value across a rounding boundary: one half ulp is 2^-10
+// relative, so 2^-9 relative leaves room for that; atol covers results near zero (LayerNorm
+// outputs, sums that cancel), where the inputs' own half rounding (2^-11 relative of values up to
+// ~5) dominates.
+constexpr double kHalfRtol = 1.0 / 512.0;
+constexpr double kHalfAtol = 1.0 / 1024.0;
+
+void half_cases_into(std::vector<OpCase>& v) {
+  struct R {
+    const char* op;
+    Shape shape;
+    std::vector<int64_t> axes;
+    double lo, hi;
+  };
+  for (const R& r : std::vector<R>{{"ReduceSum", {13, 127}, {-1}, -1, 1},
+                                   {"ReduceMean", {3, 5, 7}, {0, 2}, -1, 1},
+                                   {"ReduceMax", {2, 3, 4, 5, 6}, {1, 3}, -4, 4},
+                                   {"ReduceMin", {300, 7}, {0}, -4, 4},
+                                   {"ReduceProd", {13, 5}, {1}, 0.9, 1.1},
+                                   {"ReduceL2", {4, 768}, {1}, -1, 1},
+                                   {"ReduceSumSquare", {127}, {}, -1, 1}}) {
+    OpCase c;
+    c.op = r.op;
+    c.opset = 18;
+    c.name = std::string(r.op) + "/f16_" + shape_to_string(r.shape);
+    c.inputs = {as_f16(in_f32(r.shape, r.lo, r.hi))};
+    if (r.axes.empty())
+      c.inputs.push_back(omitted());
+    else
+      c.inputs.push_back(const_i64(r.axes));
+    c.attrs["keepdims"] = attr_i(0);
+    c.atol = kHalfAtol;
+    c.rtol = kHalfRtol;
+    v.push_back(c);
+  }
+  for (const char* op : {"ArgMax", "ArgMin"}) {
+    OpCase c;
+    c.op = op;
+    c.opset = 13;
+    c.name = std::string(op) + "/f16_3x5x7_ax1";
+    c.inputs = {as_f16(in_f32({3, 5, 7}, -4, 4))};
+    c.attrs["axis"] = attr_i(1);
+    v.push_back(c);
+  }
+  for (const char* op : {"Softmax", "LogSoftmax"}) {
+    for (const Shape& s : std::vector<Shape>{{2, 4, 13, 128}, {3, 5, 7}, {1}}) {
+      OpCase c;
+      c.op = op;
+      c.opset = 13;
+      c.name = std::string(op) + "/f16_" + shape_to_string(s);
+      c.inputs = {as_f16(in_f32(s, -6, 6))};
+      c.atol = kHalfAtol;
+      c.rtol = kHalfRtol;
+      v.push_back(c);
+    }
+    OpCase c;
+    c.op = op;
+    c.opset = 11;
+    c.name = std::string(op) + "/f16_o11_3x5x7_ax0";
+    c.inputs = {as_f16(in_f32({3, 5, 7}, -6, 6))};
+    c.attrs["axis"] = attr_i(0);
+    c.atol = kHalfAtol;
+    c.rtol = kHalfRtol;
+    v.push_back(c);
+  }
+  struct L {
+    const char* tag;
+    Shape x, scale, bias;
+    int64_t axis;
+  };
+  for (const L& l : std::vector<L>{{"13x768", {13, 768}, {768}, {768}, -1},
+                                   {"bcast_2x3x5_ax1", {2, 3, 5}, {1, 5}, {3, 1}, 1},
+                                   {"no_bias_3x127", {3, 127}, {127}, {}, -1}}) {
+    OpCase c;
+    c.op = "LayerNormalization";
+    c.opset = 17;
+    c.name = std::string("LayerNormalization/f16_") + l.tag;
+    c.inputs = {as_f16(in_f32(l.x, -3, 5)), as_f16(const_f32(l.scale, 0.5, 1.5)),
+                l.bias.empty() ? omitted() : as_f16(const_f32(l.bias, -1, 1))};
+    c.attrs["axis"] = attr_i(l.axis);
+    c.atol = kHalfAtol;
+    c.rtol = kHalfRtol;
+    v.push_back(c);
+  }
 }
 
 void reduce_cases_into(std::vector<OpCase>& v) {
@@ -360,6 +453,7 @@ std::vector<OpCase> reduce_cases() {
   softmax_cases_into(v);
   layer_norm_cases_into(v);
   cast_cases_into(v);
+  half_cases_into(v);
   return v;
 }
 
