@@ -1,8 +1,14 @@
-// CPU reference kernels: linear algebra (MatMul, Gemm; Einsum lives in linalg_einsum.cpp).
+// CPU kernels: linear algebra (MatMul, Gemm; Einsum lives in linalg_einsum.cpp). float32 runs
+// on the fast packed SGEMM (runtime/cpu/fast/sgemm.h), with constant weights packed once and
+// kept in a small cache; the other dtypes run the reference loops of gemm_ref.h.
 #include <cmath>
 #include <limits>
+#include <list>
+#include <memory>
+#include <mutex>
 #include <type_traits>
 
+#include "runtime/cpu/fast/sgemm.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 #include "runtime/cpu/ops/gemm_ref.h"
@@ -39,6 +45,143 @@ Status require_inputs(const OpContext& ctx, size_t n) {
   for (size_t i = 0; i < n; ++i)
     if (!ctx.has_input(i)) return ctx.invalid("missing required input " + std::to_string(i));
   return Status::ok();
+}
+
+// ---- float32 on the fast SGEMM ------------------------------------------------------------------
+
+// Packed copies of constant weight matrices (initializers), keyed by the weight's data pointer and
+// geometry. Each entry keeps a reference to the weight's storage, so the pointer cannot be reused
+// by another tensor while the entry lives; the least recently used entries go past kCacheBytes.
+// (A per-node prepared-state slot owned by the executor would free them with the session; see
+// the fast-GEMM notes.)
+class PackedWeightCache {
+ public:
+  static PackedWeightCache& get() {
+    static PackedWeightCache* cache = new PackedWeightCache();  // never destroyed (exit order)
+    return *cache;
+  }
+
+  std::shared_ptr<const fast::PackedB> find_or_pack(const Tensor& w, int64_t K, int64_t N,
+                                                    int64_t b_rs, int64_t b_cs) {
+    const Key key{w.raw_data(), K, N, b_rs, b_cs, fast::sgemm_best_isa()};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+        if (it->key == key) {
+          entries_.splice(entries_.begin(), entries_, it);
+          return entries_.front().packed;
+        }
+      }
+    }
+    std::shared_ptr<const fast::PackedB> packed =
+        fast::prepack_b(K, N, w.data<float>(), b_rs, b_cs, key.isa);
+    if (!packed || packed->bytes() > kCacheBytes) return packed;
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_.push_front(Entry{key, w, packed});
+    bytes_ += packed->bytes();
+    while (bytes_ > kCacheBytes && entries_.size() > 1) {
+      bytes_ -= entries_.back().packed->bytes();
+      entries_.pop_back();
+    }
+    return packed;
+  }
+
+ private:
+  static constexpr size_t kCacheBytes = size_t{768} << 20;
+  struct Key {
+    const void* data;
+    int64_t K, N, b_rs, b_cs;
+    fast::SgemmIsa isa;
+    bool operator==(const Key&) const = default;
+  };
+  struct Entry {
+    Key key;
+    Tensor keep;  // holds the weight's storage alive
+    std::shared_ptr<const fast::PackedB> packed;
+  };
+  std::mutex mu_;
+  std::list<Entry> entries_;
+  size_t bytes_ = 0;
+};
+
+// The packed form of input `index` when it is a float initializer (the tensor the kernel sees is
+// the initializer's own storage); null otherwise.
+std::shared_ptr<const fast::PackedB> constant_packed_b(const OpContext& ctx, size_t index,
+                                                       int64_t K, int64_t N, int64_t b_rs,
+                                                       int64_t b_cs) {
+  const ir::Value* v = ctx.node().input(index);
+  if (!v || !v->is_initializer()) return nullptr;
+  const Tensor& t = ctx.input(index);
+  if (v->initializer().raw_data() != t.raw_data() || t.dtype() != DType::kFloat32) return nullptr;
+  return PackedWeightCache::get().find_or_pack(t, K, N, b_rs, b_cs);
+}
+
+void matmul_f32(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, const Tensor& b,
+                Tensor& y) {
+  const int64_t M = p.M, N = p.N, K = p.K;
+  const std::vector<int64_t> a_off = batch_offsets(p.batch, p.a_batch, M * K);
+  const std::vector<int64_t> b_off = batch_offsets(p.batch, p.b_batch, K * N);
+  const float* ad = a.data<float>();
+  const float* bd = b.data<float>();
+  float* yd = y.data<float>();
+  const int64_t batches = p.batch_count;
+  bool b_shared = true, a_contiguous = true;
+  for (int64_t i = 0; i < batches; ++i) {
+    b_shared = b_shared && b_off[i] == 0;
+    a_contiguous = a_contiguous && a_off[i] == i * M * K;
+  }
+  ThreadPool* pool = &ctx.pool();
+  if (b_shared) {
+    std::shared_ptr<const fast::PackedB> packed = constant_packed_b(ctx, 1, K, N, N, 1);
+    auto run = [&](int64_t rows, const float* a0, float* y0) {
+      if (packed)
+        fast::sgemm_packed(rows, 1.0f, a0, K, 1, *packed, 0.0f, y0, N, pool);
+      else
+        fast::sgemm(rows, N, K, 1.0f, a0, K, 1, bd, N, 1, 0.0f, y0, N, pool);
+    };
+    if (a_contiguous) {
+      // [batch..., M, K] x [K, N]: one GEMM with batch * M rows.
+      run(batches * M, ad, yd);
+    } else {
+      for (int64_t i = 0; i < batches; ++i) run(M, ad + a_off[i], yd + i * M * N);
+    }
+    return;
+  }
+  // Batched operands (attention scores and the like): whole matrices per thread when there are
+  // enough of them, otherwise one parallel GEMM after another.
+  if (batches >= 2 * pool->num_threads()) {
+    ctx.parallel_for(batches, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        fast::sgemm(M, N, K, 1.0f, ad + a_off[i], K, 1, bd + b_off[i], N, 1, 0.0f, yd + i * M * N,
+                    N, nullptr);
+    });
+  } else {
+    for (int64_t i = 0; i < batches; ++i)
+      fast::sgemm(M, N, K, 1.0f, ad + a_off[i], K, 1, bd + b_off[i], N, 1, 0.0f, yd + i * M * N, N,
+                  pool);
+  }
+}
+
+void gemm_f32(const OpContext& ctx, int64_t M, int64_t N, int64_t K, const Tensor& a, int64_t a_rs,
+              int64_t a_cs, const Tensor& b, int64_t b_rs, int64_t b_cs, const Tensor* c,
+              float alpha, float beta, Tensor& y) {
+  float* yd = y.data<float>();
+  float eff_beta = 0.0f;
+  if (c && beta != 0.0f) {
+    // Y starts as C broadcast to [M, N]; the GEMM then computes alpha * A * B + beta * Y.
+    const std::vector<int64_t> cs = broadcast_strides(c->shape(), {M, N});
+    const float* cd = c->data<float>();
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) yd[m * N + n] = cd[m * cs[0] + n * cs[1]];
+    eff_beta = beta;
+  }
+  std::shared_ptr<const fast::PackedB> packed = constant_packed_b(ctx, 1, K, N, b_rs, b_cs);
+  if (packed)
+    fast::sgemm_packed(M, alpha, a.data<float>(), a_rs, a_cs, *packed, eff_beta, yd, N,
+                       &ctx.pool());
+  else
+    fast::sgemm(M, N, K, alpha, a.data<float>(), a_rs, a_cs, b.data<float>(), b_rs, b_cs, eff_beta,
+                yd, N, &ctx.pool());
 }
 
 // ---- MatMul ------------------------------------------------------------------------------------
@@ -85,7 +228,11 @@ Status matmul_kernel(OpContext& ctx) {
         st = y.status();
         return;
       }
-      if ((*y)->numel() > 0 && plan->K > 0) matmul_typed<T>(ctx, *plan, a, b, **y);
+      if ((*y)->numel() == 0 || plan->K == 0) return;
+      if constexpr (std::is_same_v<T, float>)
+        matmul_f32(ctx, *plan, a, b, **y);
+      else
+        matmul_typed<T>(ctx, *plan, a, b, **y);
     }
   });
   if (!typed)
@@ -206,7 +353,10 @@ Status gemm_kernel(OpContext& ctx) {
         st = y.status();
         return;
       }
-      if ((*y)->numel() > 0)
+      if ((*y)->numel() == 0) return;
+      if constexpr (std::is_same_v<T, float>)
+        gemm_f32(ctx, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, alpha, beta, **y);
+      else
         gemm_typed<T>(ctx, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, alpha, beta, **y);
     }
   });

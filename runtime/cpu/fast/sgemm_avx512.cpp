@@ -1,0 +1,112 @@
+// The fast SGEMM's AVX-512 tile loop (14 x 32 micro-kernel: 28 zmm accumulators, two B vectors
+// and one broadcast A value per k). Compiled with -mavx512f -mavx512bw -mavx512vl -mfma
+// (flags.cmake); only called after the dispatcher saw the CPU support them.
+// The per-file flags come from flags.cmake; the target pragma below gives the same result where
+// they are missing, so the file builds either way. No standard-library template is used here: an
+// instantiation compiled for this instruction set could be picked by the linker for other files.
+#if !defined(__AVX512F__)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,fma"))), \
+                             apply_to = function)
+#define KILN_FAST_POP_TARGET 1
+#elif defined(__GNUC__)
+#pragma GCC target("avx512f,avx512bw,avx512vl,fma")
+#endif
+#endif
+#include <immintrin.h>
+
+#include "runtime/cpu/fast/sgemm_kernels.h"
+
+namespace kiln::cpu::fast::detail {
+namespace {
+
+inline int64_t min64(int64_t x, int64_t y) {
+  return x < y ? x : y;
+}
+
+constexpr int MR = kAvx512Mr, NR = kAvx512Nr;
+
+inline __mmask16 lane_mask(int64_t n) {
+  if (n >= 16) return static_cast<__mmask16>(0xFFFF);
+  if (n <= 0) return 0;
+  return static_cast<__mmask16>((1u << n) - 1u);
+}
+
+inline __m512 update(__m512 acc, __m512 va, __m512 vb, const float* c, __mmask16 mask) {
+  const __m512 v = _mm512_mul_ps(acc, va);
+  if (mask == 0xFFFF) return _mm512_fmadd_ps(_mm512_loadu_ps(c), vb, v);
+  return _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, c), vb, v);
+}
+
+template <int TM, int NV>
+void tile(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
+          int64_t m, int64_t n, float alpha, float beta) {
+  constexpr int TN = 16 * NV;
+  __m512 acc[TM][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < TM; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+      // Bring this tile of C towards L1 while the k loop runs (it is read or written at the end).
+#pragma GCC unroll 16
+  for (int i = 0; i < TM; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + TN - 1), _MM_HINT_T0);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * TN), _MM_HINT_T0);
+#pragma GCC unroll 16
+    for (int i = 0; i < TM; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a += TM;
+    b += TN;
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+  const __m512 vb = _mm512_set1_ps(beta);
+  __mmask16 mask[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) mask[v] = lane_mask(n - 16 * v);
+  const bool full = n == TN;
+#pragma GCC unroll 16
+  for (int i = 0; i < TM; ++i) {
+    if (i >= m) break;
+    float* ci = c + i * ldc;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      __m512 r;
+      if (beta == 0.0f)
+        r = _mm512_mul_ps(acc[i][v], va);
+      else
+        r = update(acc[i][v], va, vb, ci + 16 * v, full ? static_cast<__mmask16>(0xFFFF) : mask[v]);
+      if (full)
+        _mm512_storeu_ps(ci + 16 * v, r);
+      else
+        _mm512_mask_storeu_ps(ci + 16 * v, mask[v], r);
+    }
+  }
+}
+
+}  // namespace
+
+void tiles_avx512(const TileJob& job, int64_t t_begin, int64_t t_end) {
+  const int64_t n_jr = (job.nc + NR - 1) / NR;
+  for (int64_t t = t_begin; t < t_end; ++t) {
+    const int64_t ir = t / n_jr, jr = t % n_jr;
+    const int64_t m = min64(MR, job.mc - ir * MR);
+    const int64_t n = min64(NR, job.nc - jr * NR);
+    tile<MR, NR / 16>(job.kc, job.pa + ir * MR * job.kc, job.pb + jr * NR * job.kc,
+                      job.c + ir * MR * job.ldc + jr * NR, job.ldc, m, n, job.alpha, job.beta);
+  }
+}
+
+}  // namespace kiln::cpu::fast::detail
+
+#if defined(KILN_FAST_POP_TARGET)
+#pragma clang attribute pop
+#endif
