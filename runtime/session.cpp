@@ -7,6 +7,8 @@
 #include "runtime/device/hybrid_executor.h"
 #include "runtime/opencl/device_info.h"
 #include "runtime/opencl/opencl_backend.h"
+#include "runtime/vulkan/device_info.h"
+#include "runtime/vulkan/vulkan_backend.h"
 
 namespace kiln {
 
@@ -17,12 +19,18 @@ Session::~Session() {
 
 namespace {
 
-// "auto": the first OpenCL GPU, else the CPU.
+// "auto": the first OpenCL GPU, else the first discrete or integrated Vulkan GPU, else the CPU.
 std::string resolve_auto() {
   auto cl = opencl::list_opencl_devices();
   if (cl) {
     for (const auto& d : *cl)
       if (d.type.find("GPU") != std::string::npos) return "opencl:" + std::to_string(d.index);
+  }
+  auto vk = vulkan::list_vulkan_devices();
+  if (vk) {
+    for (const char* type : {"DiscreteGPU", "IntegratedGPU"})
+      for (const auto& d : *vk)
+        if (d.type == type) return "vulkan:" + std::to_string(d.index);
   }
   return "cpu";
 }
@@ -46,9 +54,9 @@ Expected<std::unique_ptr<Session>> Session::load(const std::string& path,
     s->device_ = b->name();
     s->backend_ = std::move(b);
   } else if (dev == "vulkan" || dev.rfind("vulkan:", 0) == 0) {
-    return unsupported("device '" + dev +
-                       "': the Vulkan backend is not available in this build yet; use --device "
-                       "cpu or opencl");
+    KILN_ASSIGN_OR_RETURN(auto b, vulkan::VulkanBackend::create(dev));
+    s->device_ = b->name();
+    s->backend_ = std::move(b);
   } else {
     return invalid_argument("unknown device '" + dev +
                             "' (expected auto, cpu, opencl[:N] or vulkan[:N])");
