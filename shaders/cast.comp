@@ -39,10 +39,17 @@ void main() {
 #if defined(DST_F32)
     y[pc.off[1] + i] = v;
 #elif defined(DST_I32)
-    y[pc.off[1] + i] = int(v);
+    // As the CPU: NaN gives 0, out-of-range values saturate.
+    y[pc.off[1] + i] = isnan(v) ? 0 : (v >= 2147483647.0 ? 2147483647 : (v <= -2147483648.0 ? int(0x80000000u) : int(v)));
 #elif defined(DST_I64)
     float t = trunc(v);
-    if (abs(t) < 2147483648.0) {
+    if (isnan(v)) {
+      y[pc.off[1] + i] = uvec2(0u);
+    } else if (t >= 9.2233720368547758e18) {
+      y[pc.off[1] + i] = uvec2(0xffffffffu, 0x7fffffffu);
+    } else if (t <= -9.2233720368547758e18) {
+      y[pc.off[1] + i] = uvec2(0u, 0x80000000u);
+    } else if (abs(t) < 2147483648.0) {
       int s = int(t);
       y[pc.off[1] + i] = uvec2(uint(s), s < 0 ? 0xffffffffu : 0u);
     } else {

@@ -125,8 +125,6 @@ Expected<ReducePlan> reduce_plan(const ir::Node& n, const std::vector<InputInfo>
   }
   if (p.kd.size() > kMaxDims || p.rd.size() > kMaxDims)
     return unsupported("more than 4 kept or reduced dims after merging");
-  if (p.count == 0 && p.out_numel > 0)
-    return unsupported("a reduction over an empty set of elements");
   return p;
 }
 
@@ -167,7 +165,9 @@ Expected<Rows> softmax_rows(const ir::Node& n, const Shape& shape) {
   if (rank == 0) return invalid_argument("Softmax input must have rank >= 1");
   const bool v13 = n.opset() >= 13;
   KILN_ASSIGN_OR_RETURN(int64_t axis, get_int(n, "axis", v13 ? -1 : 1));
-  if (axis < -rank || axis >= rank)
+  // As the CPU: opset 1 accepts [0, r] (coerced to 2-D), opsets 11 and 13 [-r, r-1].
+  const int64_t lo = n.opset() >= 11 ? -rank : 0, hi = n.opset() >= 11 ? rank - 1 : rank;
+  if (axis < lo || axis > hi)
     return invalid_argument("axis " + std::to_string(axis) + " is out of range for rank " +
                             std::to_string(rank));
   if (axis < 0) axis += rank;
@@ -212,11 +212,59 @@ struct NormPlan {
   int64_t rows = 1, norm = 1;
   float eps = 1e-5f;
   bool has_bias = false;
+  bool simple = true;
+  // Merged dims of the row index (outer) and element index (inner), padded to 3 with 1s, and
+  // the scale/bias strides along them.
+  std::vector<int64_t> od, id, so, si, bo, bi;
 };
+
+// Unidirectional broadcast strides of s over x (as the CPU's LayerNormalization), or an error.
+Expected<std::vector<int64_t>> operand_strides(const std::string& what, const Shape& s,
+                                               const Shape& x) {
+  bool fits = s.size() <= x.size();
+  for (size_t k = 0; fits && k < s.size(); ++k) {
+    const int64_t d = s[s.size() - 1 - k];
+    fits = d == 1 || d == x[x.size() - 1 - k];
+  }
+  if (!fits)
+    return invalid_argument("input '" + what + "' of shape " + shape_to_string(s) +
+                            " does not broadcast to X's shape " + shape_to_string(x));
+  return cpu::broadcast_strides(s, x);
+}
+
+// Dims [from, to) of x with the strides of two operands: size-1 dims dropped, neighbours merged
+// where both operands are contiguous across them; at most 3, front-padded with size 1.
+bool merge_dims(const Shape& x, int64_t from, int64_t to, const std::vector<int64_t>& s1,
+                const std::vector<int64_t>& s2, std::vector<int64_t>* dims,
+                std::vector<int64_t>* o1, std::vector<int64_t>* o2) {
+  dims->clear();
+  o1->clear();
+  o2->clear();
+  for (int64_t d = from; d < to; ++d) {
+    if (x[d] == 1) continue;
+    if (!dims->empty() && o1->back() == s1[d] * x[d] && o2->back() == s2[d] * x[d]) {
+      dims->back() *= x[d];
+      o1->back() = s1[d];
+      o2->back() = s2[d];
+    } else {
+      dims->push_back(x[d]);
+      o1->push_back(s1[d]);
+      o2->push_back(s2[d]);
+    }
+  }
+  if (dims->size() > 3) return false;
+  while (dims->size() < 3) {
+    dims->insert(dims->begin(), 1);
+    o1->insert(o1->begin(), 0);
+    o2->insert(o2->begin(), 0);
+  }
+  return true;
+}
 
 Expected<NormPlan> norm_plan(const ir::Node& n, const std::vector<InputInfo>& in) {
   const Shape& x = in[0].desc.shape;
   const int64_t rank = static_cast<int64_t>(x.size());
+  if (rank == 0) return invalid_argument("input 'X' must have rank >= 1");
   KILN_ASSIGN_OR_RETURN(int64_t axis, get_int(n, "axis", -1));
   if (axis < -rank || axis >= rank)
     return invalid_argument("axis " + std::to_string(axis) + " is out of range for rank " +
@@ -230,17 +278,25 @@ Expected<NormPlan> norm_plan(const ir::Node& n, const std::vector<InputInfo>& in
   NormPlan p;
   if (e) p.eps = e->f;
   for (int64_t d = 0; d < rank; ++d) (d < axis ? p.rows : p.norm) *= x[d];
-  const Shape tail(x.begin() + axis, x.end());
-  // Scale and B must lay out exactly like x[axis:] (the same elements, row-major).
-  for (size_t i = 1; i < 3; ++i) {
-    if (!present(in, i)) continue;
-    const Shape& s = in[i].desc.shape;
-    auto b = cpu::broadcast_shapes({s, tail});
-    if (!b || *b != tail || numel_of(s) != p.norm)
-      return unsupported(std::string(i == 1 ? "Scale" : "B") + " " + shape_to_string(s) +
-                         " is not the full normalized shape " + shape_to_string(tail));
-  }
+  KILN_ASSIGN_OR_RETURN(auto ss, operand_strides("Scale", in[1].desc.shape, x));
   p.has_bias = present(in, 2);
+  std::vector<int64_t> bs(x.size(), 0);
+  if (p.has_bias) {
+    KILN_ASSIGN_OR_RETURN(bs, operand_strides("B", in[2].desc.shape, x));
+  }
+  // Simple: both operands are the row-major normalized shape, the same for every row.
+  const std::vector<int64_t> dense = cpu::strides_of(Shape(x.begin() + axis, x.end()));
+  for (int64_t d = 0; d < rank; ++d) {
+    const bool outer = d < axis;
+    for (const auto* st : {&ss, &bs}) {
+      if (st == &bs && !p.has_bias) continue;
+      const int64_t want = outer ? 0 : dense[d - axis];
+      if (x[d] != 1 && (*st)[d] != want) p.simple = false;
+    }
+  }
+  if (!merge_dims(x, 0, axis, ss, bs, &p.od, &p.so, &p.bo) ||
+      !merge_dims(x, axis, rank, ss, bs, &p.id, &p.si, &p.bi))
+    return unsupported("Scale/B broadcast over more than 3 independent dims");
   return p;
 }
 
@@ -264,7 +320,8 @@ Expected<std::unique_ptr<DeviceKernel>> layernorm_prepare(VkContext& ctx, const 
   std::vector<VkStep> steps;
   if (p.rows > 0 && p.norm > 0) {
     Push q;
-    q.u(p.rows).u(p.norm).f(p.eps).u(p.has_bias ? 1 : 0);
+    q.u(p.rows).u(p.norm).f(p.eps).u((p.has_bias ? 1 : 0) | (p.simple ? 2 : 0));
+    q.arr(p.od, 3).arr(p.id, 3).arr(p.so, 3).arr(p.si, 3).arr(p.bo, 3).arr(p.bi, 3);
     KILN_ASSIGN_OR_RETURN(
         VkStep s, make_step(ctx, "layernorm_f32",
                             {in_ref(0), in_ref(1), in_ref(p.has_bias ? 2 : 1), out_ref(0)}, q,

@@ -348,6 +348,7 @@ Status VkContext::init(const std::string& spec) {
         vkGetInstanceProcAddr(instance_, "vkCreateDebugUtilsMessengerEXT"));
     if (fn) KILN_RETURN_IF_ERROR(vk_check(fn(instance_, &mci, nullptr, &messenger_),
                                           "vkCreateDebugUtilsMessengerEXT"));
+    spdlog::info("Vulkan validation layer enabled (KILN_VK_VALIDATION=1)");
   }
   uint32_t n = 0;
   KILN_RETURN_IF_ERROR(
