@@ -425,6 +425,81 @@ TEST(RedundantPairs, ReshapeWithZeroIsKept) {
   EXPECT_FALSE(r.changed);
 }
 
+TEST(RedundantPairs, SqueezePairsWithAxesAttributes) {
+  auto build = [](ir::Graph& g) {
+    g.opsets()[""] = 11;
+    ir::Value* x = input(g, "x", info(DType::kFloat32, {{-1, "n"}, {1, ""}, {3, ""}}));
+    // Squeeze(1) -> Unsqueeze(1): the squeezed dim is known to be 1, both go.
+    ir::Value* s = value(g, "s");
+    node(g, "Squeeze", {x}, {s}, {{"axes", ints_attr({1})}});
+    ir::Value* u = value(g, "u");
+    node(g, "Unsqueeze", {s}, {u}, {{"axes", ints_attr({-2})}});
+    ir::Value* a = value(g, "a", info(DType::kFloat32, {{-1, "n"}, {1, ""}, {3, ""}}));
+    node(g, "Relu", {u}, {a});
+    // Unsqueeze(0) -> Squeeze(0, 1): different axes, kept.
+    ir::Value* u2 = value(g, "u2");
+    node(g, "Unsqueeze", {a}, {u2}, {{"axes", ints_attr({0})}});
+    ir::Value* y = value(g, "y", info(DType::kFloat32, {{-1, "n"}, {3, ""}}));
+    node(g, "Squeeze", {u2}, {y}, {{"axes", ints_attr({0, 2})}});
+    g.add_output(y);
+  };
+  Result r = check_pass(build, make_redundant_pair_elimination());
+  EXPECT_EQ(ops(*r.g), (Ops{"Relu", "Unsqueeze", "Squeeze"})) << r.g->dump();
+  EXPECT_EQ(r.stats.get("squeeze_removed"), 1);
+
+  // An unknown dim may not be 1: Squeeze -> Unsqueeze stays.
+  auto build2 = [](ir::Graph& g) {
+    g.opsets()[""] = 11;
+    ir::Value* x = input(g, "x", info(DType::kFloat32, {{-1, "n"}, {-1, "m"}}));
+    ir::Value* s = value(g, "s");
+    node(g, "Squeeze", {x}, {s}, {{"axes", ints_attr({1})}});
+    ir::Value* y = value(g, "y");
+    node(g, "Unsqueeze", {s}, {y}, {{"axes", ints_attr({1})}});
+    g.add_output(y);
+  };
+  ir::Graph g2;
+  build2(g2);
+  PassContext ctx;
+  auto changed = make_redundant_pair_elimination()->run(g2, ctx);
+  ASSERT_TRUE(changed.has_value());
+  EXPECT_FALSE(*changed);
+}
+
+TEST(DropoutElimination, OldOpsetNeedsIsTest) {
+  ir::Graph g;
+  g.opsets()[""] = 6;
+  ir::Value* x = input(g, "x", f32info({4}));
+  ir::Value* a = value(g, "a", f32info({4}));
+  node(g, "Dropout", {x}, {a}, {{"is_test", int_attr(1)}});
+  ir::Value* y = value(g, "y", f32info({4}));
+  node(g, "Dropout", {a}, {y});  // is_test = 0: training mode, kept
+  g.add_output(y);
+  PassContext ctx;
+  auto changed = make_dropout_elimination()->run(g, ctx);
+  ASSERT_TRUE(changed.has_value());
+  EXPECT_TRUE(g.verify().is_ok());
+  EXPECT_EQ(ops(g), Ops{"Dropout"});
+  EXPECT_EQ(g.nodes()[0]->input(0)->name(), "x");
+}
+
+TEST(ConstantFolding, DequantizeLinearStays) {
+  auto build = [](ir::Graph& g) {
+    g.opsets()[""] = 13;
+    ir::Value* x = input(g, "x", f32info({4}));
+    Tensor q = *Tensor::create(DType::kInt8, {4});
+    for (int i = 0; i < 4; ++i) q.data<int8_t>()[i] = static_cast<int8_t>(i * 10 - 15);
+    ir::Value* wq = *g.add_initializer("wq", q);
+    ir::Value* sc = *g.add_initializer("sc", Tensor::scalar<float>(0.5f));
+    ir::Value* w = value(g, "w", f32info({4}));
+    node(g, "DequantizeLinear", {wq, sc}, {w});
+    ir::Value* y = value(g, "y", f32info({4}));
+    node(g, "Mul", {x, w}, {y});
+    g.add_output(y);
+  };
+  Result r = check_pass(build, make_constant_folding());
+  EXPECT_FALSE(r.changed);
+}
+
 // --- MatMul + Add -> Gemm ----------------------------------------------------------------------
 
 TEST(MatMulAddFusion, TwoDimensionalOnly) {
