@@ -22,6 +22,32 @@ namespace kiln::passes {
 
 namespace {
 
+// The one reader of `v` besides Shape nodes (the exporters read sizes off the intermediate
+// values; those Shape nodes die with the match when only the match used them), or nullptr.
+ir::Node* sole_user(const ir::Value* v) {
+  if (!v || v->is_graph_output()) return nullptr;
+  ir::Node* only = nullptr;
+  for (ir::Node* u : v->users()) {
+    if (is_op(u, "Shape")) continue;
+    if (only && only != u) return nullptr;
+    only = u;
+  }
+  return only;
+}
+
+bool sole_use(const ir::Value* v) {
+  if (!v || v->is_graph_output()) return false;
+  size_t n = 0;
+  for (ir::Node* u : v->users()) n += is_op(u, "Shape") ? 0 : 1;
+  return n == 1;
+}
+
+bool all_sole_use(const std::vector<const ir::Value*>& vs) {
+  for (const ir::Value* v : vs)
+    if (!sole_use(v)) return false;
+  return true;
+}
+
 bool has_perm(const ir::Node* t, const std::vector<int64_t>& perm) {
   if (!is_op(t, "Transpose")) return false;
   auto p = ints_attr_of(t, "perm");
@@ -58,6 +84,7 @@ struct Proj {
   int64_t col0 = 0;  // first column of this projection in w / b
   int64_t num_heads = -1;
   int64_t head_size = -1;
+  ir::Value* heads = nullptr;  // the [B, N, S, h] (k: [B, N, h, S]) value after the Transpose
 };
 
 // Heads from a Reshape's shape: a constant [.., .., N, h] or Concat(.., .., [N], [h]), -1
@@ -97,12 +124,12 @@ bool match_linear(ir::Value* v, Proj* p, std::vector<const ir::Value*>* mids) {
       if (split->output(i) == v) split_index = static_cast<int64_t>(i);
     parts = 3;
     lin = split->input(0);
-    if (!used_once(v)) return false;
+    if (!sole_use(v)) return false;
   }
   ir::Node* add = producer_if(lin, "Add");
   if (!add || add->inputs().size() != 2) return false;
-  if (split && (!used_once(lin) || !used_once(split->output(0)) || !used_once(split->output(1)) ||
-                !used_once(split->output(2))))
+  if (split && (!sole_use(lin) || !sole_use(split->output(0)) || !sole_use(split->output(1)) ||
+                !sole_use(split->output(2))))
     return false;
   for (int bi = 0; bi < 2; ++bi) {
     ir::Node* mm = producer_if(add->input(1 - bi), "MatMul");
@@ -111,7 +138,7 @@ bool match_linear(ir::Value* v, Proj* p, std::vector<const ir::Value*>* mids) {
     const Tensor* w = constant_of(mm->input(1));
     if (!w || w->rank() != 2 || w->dtype() != DType::kFloat32 || w->shape()[1] != b->shape()[0])
       continue;
-    if (w->shape()[1] % parts != 0 || (split && !used_once(add->input(1 - bi)))) return false;
+    if (w->shape()[1] % parts != 0 || (split && !sole_use(add->input(1 - bi)))) return false;
     p->x = mm->input(0);
     p->w = w;
     p->b = b;
@@ -129,6 +156,7 @@ bool match_proj(ir::Value* v, bool is_key, double* scale, Proj* p,
   ir::Node* t = v ? v->producer() : nullptr;
   if (is_key) {
     if (has_perm(t, {0, 1, 3, 2})) {
+      p->heads = v;
       mids->push_back(v);
       v = strip_scale(t->input(0), scale, mids);
       t = v ? v->producer() : nullptr;
@@ -139,6 +167,7 @@ bool match_proj(ir::Value* v, bool is_key, double* scale, Proj* p,
   } else if (!has_perm(t, {0, 2, 1, 3})) {
     return false;
   }
+  if (!p->heads) p->heads = v;
   mids->push_back(v);
   v = strip_scale(t->input(0), scale, mids);
   ir::Node* r = producer_if(v, "Reshape");
@@ -221,6 +250,37 @@ ir::Value* raw_mask_int32(ir::Graph& g, ir::Value* in) {
   return out;
 }
 
+// `v` is Unsqueeze(Gather(Shape(of), index)) or Reshape(.., [1]) of it: dim `index` of `of`.
+bool is_dim_of(const ir::Value* v, const ir::Value* of, int64_t index) {
+  ir::Node* u = v ? v->producer() : nullptr;
+  if (!is_op(u, "Unsqueeze") && !is_op(u, "Reshape")) return false;
+  ir::Node* gat = producer_if(u->input(0), "Gather");
+  if (!gat || scalar_of(gat->input(1)).value_or(-1) != static_cast<double>(index)) return false;
+  ir::Node* shape = producer_if(gat->input(0), "Shape");
+  return shape && !shape->attr("start") && !shape->attr("end") && shape->input(0) == of;
+}
+
+// The shape of the Reshape SDPA exports put between p v and its Transpose: [B, -1 or N, S, h]
+// (a no-op on [B, N, S, h]): its dim 2 must be the sequence length and dim 3 the head size.
+bool is_heads_reshape(const ir::Value* shape, int64_t n, int64_t h, const Proj& q, const Proj& v,
+                      const ir::Node* pv) {
+  if (auto c = ints_of(shape)) {  // folded: the sequence length must be the known one
+    const ir::Dim* seq = rank_of(q.x) == 3 ? &q.x->info().dims[1] : nullptr;
+    return c->size() == 4 && ((*c)[1] == -1 || (*c)[1] == n) && (*c)[3] == h && seq &&
+           seq->known() && (*c)[2] == seq->value;
+  }
+  ir::Node* cat = producer_if(shape, "Concat");
+  if (!cat || cat->inputs().size() != 4) return false;
+  auto d1 = ints_of(cat->input(1));
+  if (!d1 || d1->size() != 1 || ((*d1)[0] != -1 && (*d1)[0] != n)) return false;
+  auto d3 = ints_of(cat->input(3));
+  bool head_ok = (d3 && d3->size() == 1 && (*d3)[0] == h) || is_dim_of(cat->input(3), v.heads, 3) ||
+                 is_dim_of(cat->input(3), pv->output(0), 3);
+  bool seq_ok = is_dim_of(cat->input(2), q.heads, 2) ||
+                is_dim_of(cat->input(2), pv->output(0), 2) || is_dim_of(cat->input(2), q.x, 1);
+  return head_ok && seq_ok;
+}
+
 class AttentionPattern : public RewritePattern {
  public:
   std::string name() const override { return "attention_fusion"; }
@@ -239,12 +299,14 @@ class AttentionPattern : public RewritePattern {
       for (ir::Node* u : p->users())
         if (is_op(u, "IsNaN")) isnan = u;
       if (!isnan || !is_op(next, "Where") || next->input(0) != isnan->output(0) ||
-          next->input(2) != p || scalar_input(next, 0.0) != 1 || !used_once(isnan->output(0)))
+          next->input(2) != p || scalar_of(next->input(1)).value_or(1.0) != 0.0 ||
+          !used_once(isnan->output(0)))
         return false;
-      mids.push_back(p);
+      // p's two readers are the IsNaN and the Where, both in the match.
+      if (p->is_graph_output()) return false;
       p = next->output(0);
-      next = single_user(p);
-    } else if (!used_once(p)) {
+      next = sole_user(p);
+    } else if (!sole_use(p)) {
       return false;
     }
     if (is_op(next, "Cast")) {
@@ -252,14 +314,20 @@ class AttentionPattern : public RewritePattern {
       if (!to || *to != 1) return false;
       mids.push_back(p);
       p = next->output(0);
-      next = single_user(p);
+      next = sole_user(p);
     }
     if (!is_op(next, "MatMul") || next->input(0) != p) return false;
     mids.push_back(p);
     ir::Node* pv = next;
-    ir::Node* tr = single_user(pv->output(0));
+    ir::Node* tr = sole_user(pv->output(0));
+    ir::Node* noop_reshape = nullptr;  // SDPA: Reshape(p v, [B, -1, S, h]) before the Transpose
+    if (is_op(tr, "Reshape")) {
+      noop_reshape = tr;
+      mids.push_back(tr->output(0));
+      tr = sole_user(tr->output(0));
+    }
     if (!has_perm(tr, {0, 2, 1, 3})) return false;
-    ir::Node* root = single_user(tr->output(0));
+    ir::Node* root = sole_user(tr->output(0));
     if (!is_op(root, "Reshape")) return false;
     mids.push_back(pv->output(0));
     mids.push_back(tr->output(0));
@@ -294,7 +362,7 @@ class AttentionPattern : public RewritePattern {
     double v_scale = 1.0;
     if (!match_proj(pv->input(1), false, &v_scale, &v, &mids) || v_scale != 1.0) return false;
     if (q.x != k.x || q.x != v.x || !q.x) return false;  // self-attention only
-    if (!all_used_once(mids)) return false;
+    if (!all_sole_use(mids)) return false;
     const int64_t hidden_in = q.w->shape()[0];
     const int64_t hq = q.w->shape()[1] / (q.w == k.w ? 3 : 1);
     for (const Proj* pr : {&k, &v})
@@ -312,6 +380,7 @@ class AttentionPattern : public RewritePattern {
     for (const Proj* pr : {&q, &k, &v})
       if ((pr->num_heads > 0 && pr->num_heads != n) || (pr->head_size > 0 && pr->head_size != h))
         return false;
+    if (noop_reshape && !is_heads_reshape(noop_reshape->input(1), n, h, q, v, pv)) return false;
     // Output reshape to [B, S, hidden].
     if (auto c = ints_of(root->input(1))) {
       if (c->size() != 3 || (c->back() != -1 && c->back() != hq)) return false;

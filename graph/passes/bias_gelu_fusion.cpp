@@ -1,8 +1,9 @@
 // Folds the bias Add before a fused GELU into it (level 2, after gelu_fusion):
 //   Gelu(Add(x, bias))     -> com.microsoft BiasGelu(x, bias)
 //   FastGelu(Add(x, bias)) -> com.microsoft FastGelu(x, bias)
-// where bias is a 1-D constant as long as x's last dim (known), the Add is read only by the GELU
-// and x is not itself a constant.
+// where bias is a 1-D constant as long as x's last dim (known, or the width of the constant
+// weight of the MatMul / Gemm producing x when shape inference gave no shape), the Add is read only
+// by the GELU and x is not itself a constant.
 #include "graph/passes/extended_passes.h"
 #include "graph/passes/fusion_util.h"
 #include "graph/passes/util.h"
@@ -28,13 +29,14 @@ class BiasGeluPattern : public RewritePattern {
       ir::Value* x = add->input(1 - bi);
       if (!x || constant_of(x)) continue;
       int64_t n = const_1d_size(bias);
-      if (n <= 0 || last_dim(x) != n || rank_of(in) != rank_of(x)) continue;
+      if (n <= 0 || rank_of(in) != rank_of(x)) continue;
+      if (last_dim(x) != n && !(last_dim(x) < 0 && produced_width(x) == n)) continue;
       if (bias->info().dtype != x->info().dtype) continue;
       const std::string op = fast ? "FastGelu" : "BiasGelu";
       KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, gelu, op, kMsDomain, {x, bias}, {}));
       (void)f;
       if (!fast) {
-        if (ctx.stats.get("Gelu") > 0) ctx.stats.add("Gelu", -1);
+        take_back(ctx.stats, "Gelu");
         ctx.stats.add("BiasGelu");
       }
       return true;

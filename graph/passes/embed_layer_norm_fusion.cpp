@@ -177,7 +177,7 @@ class EmbedLayerNormPattern : public RewritePattern {
     for (ir::Node* u : word->out->users())
       if (is_op(u, "Shape")) shape_users.push_back(u);
     for (ir::Node* u : shape_users) g.set_node_input(u, 0, f->output(0));
-    if (ctx.stats.get("LayerNormalization") > 0) ctx.stats.add("LayerNormalization", -1);
+    take_back(ctx.stats, "LayerNormalization");
     ctx.stats.add("EmbedLayerNormalization");
     return true;
   }

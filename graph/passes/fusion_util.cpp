@@ -94,6 +94,16 @@ bool is_last_axis(const std::vector<int64_t>& axes, int rank) {
   return rank > 0 && axes[0] == rank - 1;
 }
 
+int64_t produced_width(const ir::Value* v) {
+  ir::Node* p = v ? v->producer() : nullptr;
+  if (!p || v != p->output(0) || p->inputs().size() < 2) return -1;
+  const Tensor* w = constant_of(p->input(1));
+  if (!w || w->rank() != 2) return -1;
+  if (is_op(p, "MatMul")) return w->shape()[1];
+  if (is_op(p, "Gemm")) return int_attr_of(p, "transB").value_or(0) ? w->shape()[0] : w->shape()[1];
+  return -1;
+}
+
 int64_t const_1d_size(const ir::Value* v) {
   const Tensor* t = constant_of(v);
   if (!t || t->rank() != 1) return -1;
@@ -145,6 +155,12 @@ bool all_used_once(const std::vector<const ir::Value*>& vs) {
   for (const ir::Value* v : vs)
     if (!used_once(v)) return false;
   return true;
+}
+
+void take_back(PassStats& stats, const std::string& op) {
+  auto it = stats.counts.find(op);
+  if (it == stats.counts.end() || it->second <= 0) return;
+  if (--it->second == 0) stats.counts.erase(it);
 }
 
 bool is_float_type(DType t) {

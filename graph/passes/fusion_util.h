@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "graph/ir/graph.h"
+#include "graph/passes/pass.h"
 #include "runtime/core/status.h"
 
 namespace kiln::passes {
@@ -42,6 +43,9 @@ int rank_of(const ir::Value* v);
 int64_t last_dim(const ir::Value* v);
 // True when `axes` is exactly the last axis of a tensor of rank `rank` (-1 unknown: only -1).
 bool is_last_axis(const std::vector<int64_t>& axes, int rank);
+// The last dim of a MatMul or Gemm output read from its constant 2-D weight (Gemm transB
+// honoured); -1 when `v` is not such an output.
+int64_t produced_width(const ir::Value* v);
 // The one-dimensional shape of a constant, or -1 when `v` is not a 1-D constant.
 int64_t const_1d_size(const ir::Value* v);
 
@@ -61,6 +65,9 @@ Expected<ir::Node*> replace_with(ir::Graph& g, ir::Node* root, const std::string
 // Every value in `vs` (intermediate results of a match) is read only inside the match: used
 // once and not a graph output.
 bool all_used_once(const std::vector<const ir::Value*>& vs);
+// A fusion absorbed a node of op `op` that an earlier fusion counted: one less (the name
+// disappears at zero; nothing happens when none was counted, e.g. the model had it already).
+void take_back(PassStats& stats, const std::string& op);
 // True for float32, float16, float64 and bfloat16.
 bool is_float_type(DType t);
 

@@ -2,8 +2,8 @@
 //   LayerNormalization(Add(a, b))            -> com.microsoft SkipLayerNormalization(a, b, gamma,
 //   beta) SimplifiedLayerNormalization(Add(a, b))  -> com.microsoft
 //   SkipSimplifiedLayerNormalization
-// a and b must have the same shape as far as it is known (rank 3, equal hidden size, no
-// broadcast of a size-1 dim), and neither may come straight from an embedding Gather (that is
+// a and b must have the same shape as far as it is known (equal hidden size, no broadcast of a
+// size-1 dim), and neither may come straight from an embedding Gather (that is
 // EmbedLayerNormalization's, and ONNX Runtime leaves it too). A bias Add(m, bias) feeding a or b
 // (bias 1-D constant, read only there) becomes the bias input. When the sum is read elsewhere
 // (pre-LN residual streams) it becomes output 3, input_skip_bias_sum.
@@ -15,26 +15,33 @@ namespace kiln::passes {
 
 namespace {
 
-bool dims_compatible(const ir::Value* a, const ir::Value* b) {
-  if (rank_of(a) != 3 || rank_of(b) != 3) return false;
-  for (int i = 0; i < 3; ++i) {
+// a and b may be added without broadcasting, as far as their shapes are known (shape inference
+// may have failed: then only the hidden size from gamma is checked where known). Dim params are
+// not compared: shape inference names unknown dims unk__N, different names for equal sizes.
+bool dims_compatible(const ir::Value* a, const ir::Value* b, int64_t hidden) {
+  for (const ir::Value* v : {a, b})
+    if (last_dim(v) >= 0 && last_dim(v) != hidden) return false;
+  const int ra = rank_of(a), rb = rank_of(b);
+  if (ra >= 0 && rb >= 0 && ra != rb) return false;
+  for (const ir::Value* v : {a, b})
+    if (rank_of(v) >= 0 && (rank_of(v) < 2 || rank_of(v) > 3)) return false;
+  if (ra < 0 || rb < 0) return true;
+  for (int i = 0; i < ra; ++i) {
     const ir::Dim& x = a->info().dims[i];
     const ir::Dim& y = b->info().dims[i];
-    if (x.known() && y.known()) {
-      if (x.value != y.value) return false;
-    } else if (x.known() || y.known()) {
-      if ((x.known() && x.value == 1) || (y.known() && y.value == 1)) return false;
-      if (i == 2) return false;
-    } else if (!x.param.empty() && !y.param.empty() && x.param != y.param) {
-      return false;
-    }
+    if (x.known() && y.known() && x.value != y.value) return false;
+    if ((x.known() && x.value == 1) != (y.known() && y.value == 1)) return false;
   }
-  return last_dim(a) > 0;
+  return true;
 }
 
-bool from_embedding(const ir::Value* v) {
+// A lookup in a constant table by computed indices (position embeddings): ONNX Runtime leaves
+// such Adds to EmbedLayerNormalization, and so do we. Lookups by a graph input (T5's word
+// embedding added to the first residual) are fine.
+bool from_position_embedding(const ir::Value* v) {
   ir::Node* p = v ? v->producer() : nullptr;
-  return is_op(p, "Gather") && constant_of(p->input(0)) != nullptr;
+  return is_op(p, "Gather") && constant_of(p->input(0)) != nullptr && p->input(1) &&
+         !p->input(1)->is_graph_input();
 }
 
 class SkipLayerNormPattern : public RewritePattern {
@@ -58,13 +65,12 @@ class SkipLayerNormPattern : public RewritePattern {
     ir::Value* a = add->input(0);
     ir::Value* b = add->input(1);
     if (!a || !b || constant_of(a) || constant_of(b)) return false;
-    if (from_embedding(a) || from_embedding(b)) return false;
-    if (!dims_compatible(a, b)) return false;
-    const int64_t hidden = last_dim(a);
+    if (from_position_embedding(a) || from_position_embedding(b)) return false;
     ir::Value* gamma = ln->input(1);
     ir::Value* beta = simplified ? nullptr : ln->input(2);
-    if (const_1d_size(gamma) != hidden) return false;
-    if (beta && const_1d_size(beta) != hidden) return false;
+    const int64_t hidden = const_1d_size(gamma);
+    if (hidden <= 0 || (beta && const_1d_size(beta) != hidden)) return false;
+    if (!dims_compatible(a, b, hidden)) return false;
     // A bias Add feeding one side.
     ir::Value* bias = nullptr;
     for (int side = 0; side < 2 && !bias; ++side) {
@@ -74,8 +80,9 @@ class SkipLayerNormPattern : public RewritePattern {
       for (int bi = 1; bi >= 0; --bi) {
         ir::Value* cand = ba->input(bi);
         ir::Value* m = ba->input(1 - bi);
-        if (const_1d_size(cand) == hidden && m && !constant_of(m) && rank_of(m) == 3 &&
-            last_dim(m) == hidden && cand->info().dtype == m->info().dtype) {
+        if (const_1d_size(cand) == hidden && m && !constant_of(m) &&
+            (last_dim(m) == hidden || (last_dim(m) < 0 && produced_width(m) == hidden)) &&
+            cand->info().dtype == m->info().dtype) {
           bias = cand;
           if (side == 0) {
             a = m;
@@ -103,7 +110,7 @@ class SkipLayerNormPattern : public RewritePattern {
                                                      {{"epsilon", make_float_attr(eps)}}, extra));
     (void)f;
     const std::string plain = ln_name(simplified);
-    if (ctx.stats.get(plain) > 0) ctx.stats.add(plain, -1);
+    take_back(ctx.stats, plain);
     ctx.stats.add(op);
     return true;
   }

@@ -46,8 +46,8 @@ std::vector<float> randv(int64_t n, uint32_t seed, float lo = -1.f, float hi = 1
   return v;
 }
 
-// A small graph builder: values named v0, v1 ...; output infos copied from the first input
-// unless given.
+// A small graph builder: values named v0, v1 ...; output infos copied from the highest-rank
+// input unless given.
 struct B {
   ir::Graph& g;
   int k = 0;
@@ -73,7 +73,11 @@ struct B {
   ir::Value* op(const std::string& type, std::vector<ir::Value*> ins,
                 std::map<std::string, ir::Attribute> attrs = {},
                 std::optional<ir::ValueInfo> out_info = std::nullopt) {
-    ir::ValueInfo oi = out_info ? *out_info : (ins[0] ? ins[0]->info() : ir::ValueInfo{});
+    // Default: the info of the highest-rank input (elementwise broadcast of equal shapes).
+    ir::ValueInfo oi;
+    for (ir::Value* i : ins)
+      if (i && (!oi.has_shape || i->info().dims.size() > oi.dims.size())) oi = i->info();
+    if (out_info) oi = *out_info;
     ir::Value* o = *g.add_value(name(), oi);
     std::string nn = "n";
     nn += std::to_string(k);
