@@ -13,8 +13,8 @@
 //           one buffer per OpenCL context, allocated in prepare() and grown when a larger conv
 //           is prepared; enqueue() holds its mutex over the im2col + GEMM pair (the queue is in
 //           order).
-//  depthwise  group == C == M, float32: conv_dw, one output row per work-item, 8 pixels at a
-//           time in a float8.
+//  depthwise  group == C == M, float32, output rows of 16 pixels or more: conv_dw, one output
+//           row per work-item, 8 pixels at a time in a float8.
 //  direct   everything else (grouped convs, float16, outputs too narrow for the GEMM tiles,
 //           scratch over kMaxScratch): conv_m4p4 / conv_m1p8, several output channels x pixels
 //           per work-item.
@@ -379,6 +379,12 @@ Eligible eligible(const ConvPlan& p, const GemmTuning& t) {
   return e;
 }
 
+// conv_dw's vector loads need whole 8-pixel blocks inside the row: rows narrower than 16 output
+// pixels (14x14 and 7x7 MobileNet layers) are all border and run the direct kernel as fast.
+bool prefer_depthwise(const ConvPlan& p) {
+  return p.g.out[2] >= 16;
+}
+
 Path choose_path(const ConvPlan& p, const GemmTuning& t) {
   const Eligible e = eligible(p, t);
   if (const char* env = std::getenv("KILN_CL_CONV"); env && *env) {
@@ -389,7 +395,7 @@ Path choose_path(const ConvPlan& p, const GemmTuning& t) {
     if (f == "im2col_nt" && e.im2col_nt) return Path::kIm2colNT;
     if (f == "depthwise" && e.depthwise) return Path::kDepthwise;
   }
-  if (e.depthwise) return Path::kDepthwise;
+  if (e.depthwise) return prefer_depthwise(p) ? Path::kDepthwise : Path::kDirect;
   if (e.gemm) return Path::kGemm;
   // gemm_nn walks a strip of Kc rows x 16 columns of col per work-item: past ~768 rows (48 KiB)
   // the strip leaves the L1 cache and gemm_nt's contiguous loads along K win (measured on the

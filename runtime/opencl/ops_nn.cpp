@@ -3,7 +3,7 @@
 // shapes, window geometry and Resize's parameters and taps come from the CPU reference's own
 // functions (runtime/cpu/ops/nn_internal.h); anything the kernels do not cover (other dtypes,
 // MaxPool's Indices, training mode) is refused in supports() so the node runs on the CPU, which
-// also reports invalid attributes.
+// also reports invalid attributes. Conv lives in ops_conv.cpp (registered from here).
 #include <algorithm>
 #include <climits>
 #include <cmath>
