@@ -431,6 +431,23 @@ TEST(SkipLayerNormFusion, SumReadElsewhereBecomesOutput3) {
   expect_same_outputs(f);
 }
 
+TEST(SkipLayerNormFusion, WordLookupFusesPositionLookupDoesNot) {
+  for (bool by_input : {true, false}) {
+    Fused f = fuse(
+        17,
+        [&](B& b) {
+          ir::Value* ids = b.input("ids", DType::kInt64, {2, 3});
+          ir::Value* r = b.input("r", DType::kFloat32, {2, 3, kH});
+          ir::Value* idx = by_input ? ids : b.op("Add", {ids, b.c(Tensor::scalar<int64_t>(0))});
+          ir::Value* e = b.op("Gather", {b.fv({5, kH}, randv(5 * kH, 40)), idx}, {},
+                              info(DType::kFloat32, {2, 3, kH}));
+          b.output(primitive_ln(b, b.op("Add", {e, r}), {}));
+        },
+        nullptr);
+    EXPECT_EQ(count_op(*f.after, "SkipLayerNormalization"), by_input ? 1 : 0) << f.after->dump();
+  }
+}
+
 TEST(SkipLayerNormFusion, BroadcastAddIsLeftAlone) {
   Fused f = fuse(
       17,
@@ -519,6 +536,7 @@ struct AttnOpts {
   int scale_on = 0;     // 0 scores (Div), 1 scores (Mul), 2 sqrt on q and k
   bool mask = true;     // padding mask from attention_mask
   bool causal = false;  // a position-vs-position comparison in the mask
+  bool sdpa = false;    // transformers' SDPA export: Where mask, IsNaN guard, Shape readers
 };
 
 constexpr int64_t kHeads = 2, kHead = 4, kHid = kHeads * kHead;
@@ -559,6 +577,7 @@ void bert_attention(B& b, const AttnOpts& o) {
   ir::Value* kh = heads(b, k, {0, 2, 3, 1});
   ir::Value* vh = heads(b, v, {0, 2, 1, 3});
   const float s = 1.f / std::sqrt(static_cast<float>(kHead));
+  ir::Value* q_heads = qh;  // before the scale, where the SDPA export reads the sizes
   if (o.scale_on == 2) {
     qh = b.op("Mul", {qh, b.f(std::sqrt(s))});
     kh = b.op("Mul", {kh, b.f(std::sqrt(s))});
@@ -571,6 +590,11 @@ void bert_attention(B& b, const AttnOpts& o) {
     ir::Value* m = b.op("Unsqueeze", {am, b.iv({1})}, {}, info(DType::kInt64, {2, 1, -1}));
     m = b.op("Unsqueeze", {m, b.iv({2})}, {}, info(DType::kInt64, {2, 1, 1, -1}));
     m = b.op("Cast", {m}, {{"to", int_a(1)}}, info(DType::kFloat32, {2, 1, 1, -1}));
+    if (o.sdpa) {  // Where(mask, 0, -inf)
+      ir::Value* cond = b.op("Cast", {m}, {{"to", int_a(9)}}, info(DType::kBool, {2, 1, 1, -1}));
+      m = b.op("Where", {cond, b.f(0.f), b.f(-INFINITY)}, {}, info(DType::kFloat32, {2, 1, 1, -1}));
+      scores = b.op("Add", {scores, m}, {}, sc);
+    }
     if (o.causal) {  // a position-vs-position comparison: must not fuse
       ir::Value* r = b.op("Range",
                           {b.c(Tensor::scalar<int64_t>(0)), b.c(Tensor::scalar<int64_t>(4)),
@@ -580,22 +604,40 @@ void bert_attention(B& b, const AttnOpts& o) {
                            info(DType::kBool, {4, 4}));
       m = b.op("Mul", {m, b.op("Cast", {le}, {{"to", int_a(1)}}, info(DType::kFloat32, {4, 4}))});
     }
-    m = b.op("Sub", {b.f(1.f), m});
-    m = b.op("Mul", {m, b.f(-10000.f)});
-    scores = b.op("Add", {scores, m}, {}, sc);
+    if (!o.sdpa) {
+      m = b.op("Sub", {b.f(1.f), m});
+      m = b.op("Mul", {m, b.f(-10000.f)});
+      scores = b.op("Add", {scores, m}, {}, sc);
+    }
   }
   ir::Value* p = b.op("Softmax", {scores}, {{"axis", int_a(-1)}});
+  if (o.sdpa) {
+    ir::Value* nan = b.op("IsNaN", {p}, {}, info(DType::kBool, {2, kHeads, -1, -1}));
+    p = b.op("Where", {nan, b.f(0.f), p}, {}, sc);
+  }
   ir::Value* ctxv = b.op("MatMul", {p, vh}, {}, info(DType::kFloat32, {2, kHeads, -1, kHead}));
+  if (o.sdpa) {  // Reshape(p v, [B, -1, S, h]) with sizes read off the intermediate values
+    auto dim = [&](ir::Value* of, int64_t i) {
+      ir::Value* sh = b.op("Shape", {of}, {}, info(DType::kInt64, {4}));
+      ir::Value* d = b.op("Gather", {sh, b.c(Tensor::scalar<int64_t>(i))}, {{"axis", int_a(0)}},
+                          info(DType::kInt64, {}));
+      return b.op("Unsqueeze", {d, b.iv({0})}, {}, info(DType::kInt64, {1}));
+    };
+    ir::Value* shape = b.op("Concat", {dim(ctxv, 0), b.iv({-1}), dim(q_heads, 2), dim(vh, 3)},
+                            {{"axis", int_a(0)}}, info(DType::kInt64, {4}));
+    ctxv = b.op("Reshape", {ctxv, shape}, {}, ctxv->info());
+  }
   ir::Value* t = b.op("Transpose", {ctxv}, {{"perm", ints_a({0, 2, 1, 3})}},
                       info(DType::kFloat32, {2, -1, kHeads, kHead}));
   b.output(b.op("Reshape", {t, b.iv({0, 0, -1})}, {}, h3));
 }
 
 TEST(AttentionFusion, BertSelfAttentionInEachSpelling) {
-  for (int variant = 0; variant < 5; ++variant) {
+  for (int variant = 0; variant < 6; ++variant) {
     AttnOpts o;
     o.packed = variant == 1;
-    o.scale_on = variant == 2 ? 1 : variant == 3 ? 2 : 0;
+    o.scale_on = variant == 2 ? 1 : (variant == 3 || variant == 5) ? 2 : 0;
+    o.sdpa = variant == 5;
     o.mask = variant != 4;
     Fused f = fuse(
         14, [&](B& b) { bert_attention(b, o); }, make_attention_fusion());
@@ -603,6 +645,7 @@ TEST(AttentionFusion, BertSelfAttentionInEachSpelling) {
                                                   << f.after->dump();
     EXPECT_EQ(count_op(*f.after, "Softmax"), 0);
     EXPECT_EQ(count_op(*f.after, "MatMul"), 0);
+    EXPECT_EQ(count_op(*f.after, "Shape"), 0);
     EXPECT_EQ(f.stats.get("Attention"), 1);
     for (const ir::Node* n : f.after->nodes()) {
       if (n->op_type() != "Attention") continue;
