@@ -9,7 +9,9 @@ Mul) may differ in the last bits between runtimes; a one-ulp difference in front
 DynamicQuantizeLinear can move a value across a rounding boundary, which changes that uint8 code
 by 1 and the MatMul's output by x_scale * w_scale * |w_q| (about 1e-3 here), then propagates
 through the remaining layers. kiln vs ONNX Runtime on the same quantized model: max abs error
-<= 0.05 on outputs of magnitude ~1-4, and cosine >= 0.9999. Quantized vs float: cosine >= 0.99
+<= 5e-3 on outputs of magnitude ~1-4, and cosine >= 0.99999 (measured: <= 1e-6 for QOperator
+and static QDQ, where both runtimes compute the same integer products; 9e-4 for weight-only QDQ,
+which ONNX Runtime rewrites into its own fused kernels). Quantized vs float: cosine >= 0.99
 (the issue's criterion); the max abs error is printed (pytest -s) and bounded loosely (0.5).
 """
 
@@ -85,7 +87,7 @@ def test_sizes_and_counts(quantized, variant):
           f"quantized {rep['quantized']}, activations {rep['activations_quantized']}")
     assert rep["quantized"].get("MatMul", 0) >= 12, rep  # 6 per layer in the 2 layers
     assert rep["quant_weight_bytes"] < rep["float_weight_bytes"] / 3, rep
-    assert rep["size_after"] < rep["size_before"] * 0.6, rep
+    assert rep["size_after"] < rep["size_before"] * 0.7, rep  # embeddings stay float
     if variant.startswith("qoperator"):
         assert rep["activations_quantized"] >= 8, rep
     elif variant == "qdq":
@@ -119,8 +121,8 @@ def test_kiln_equals_ort_on_cpu(kiln, quantized, variant, tmp_path):
         err = float(np.max(np.abs(g - r)))
         print(f"\n{variant} {name}: kiln vs ort max abs err {err:.3g}, "
               f"kiln vs fp32 cosine {cosine(g, want[name]):.6f}")
-        assert err <= 0.05, (variant, name, err)
-        assert cosine(g, r) >= 0.9999, (variant, name)
+        assert err <= 5e-3, (variant, name, err)
+        assert cosine(g, r) >= 0.99999, (variant, name)
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +201,46 @@ def test_percentile_calibration_and_exclusion(kiln, tmp_path):
     assert rep["quantized_nodes"] <= all_nodes
     q = onnx.load(str(out))
     assert any(n.name == first and n.op_type == "MatMul" for n in q.graph.node)
+
+
+@pytest.mark.parametrize("variant", ["qoperator", "static"])
+def test_kiln_compare_int8_against_fp32(kiln, quantized, variant, tmp_path):
+    """`kiln compare INT8 --against-model FP32`: cosine, max abs error, argmax per output."""
+    model, _ = quantized[variant]
+    js = tmp_path / "c.json"
+    res = kiln("compare", model, "--device", "cpu", "--against-model", BERT, "--inputs", INPUTS,
+               "--min-cosine", "0.99", "--json", js)
+    assert res.returncode == 0, res.describe()
+    outs = {o["name"]: o for o in json.loads(js.read_text())["outputs"]}
+    assert set(outs) == {"last_hidden_state", "pooler_output"}
+    for name, o in outs.items():
+        print(f"\n{variant} {name}: cosine {o['cosine']}, max abs {o['max_abs']}, "
+              f"argmax agreement {o['argmax_agreement']}")
+        assert o["cosine"] >= 0.99 and o["max_abs"] is not None
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_weights_equal_ort_quantize_dynamic(kiln, per_channel, tmp_path):
+    """kiln's int8 weights, scales and zero points are bit-identical to ONNX Runtime's
+    quantize_dynamic (MatMul only, int8 symmetric weights)."""
+    import onnx
+    from onnx import numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    ours, theirs = tmp_path / "kiln.onnx", tmp_path / "ort.onnx"
+    extra = ["--per-channel"] if per_channel else []
+    res = kiln("quantize", BERT, ours, "--op-types", "MatMul", *extra)
+    assert res.returncode == 0, res.describe()
+    quantize_dynamic(str(BERT), str(theirs), weight_type=QuantType.QInt8,
+                     op_types_to_quantize=["MatMul"], per_channel=per_channel)
+
+    def inits(path):
+        return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+    a, b = inits(ours), inits(theirs)
+    names = [n for n in b if n.endswith(("_quantized", "_scale", "_zero_point")) and n in a]
+    assert len([n for n in names if n.endswith("_quantized")]) >= 12, sorted(b)
+    for n in names:
+        assert a[n].dtype == b[n].dtype, n
+        assert a[n].shape == b[n].shape or a[n].size == b[n].size == 1, n
+        np.testing.assert_array_equal(a[n].ravel(), b[n].ravel(), err_msg=n)
