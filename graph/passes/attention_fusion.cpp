@@ -361,7 +361,8 @@ class AttentionPattern : public RewritePattern {
     if (!match_proj(qk->input(1), true, &scale, &k, &mids)) return false;
     double v_scale = 1.0;
     if (!match_proj(pv->input(1), false, &v_scale, &v, &mids) || v_scale != 1.0) return false;
-    if (q.x != k.x || q.x != v.x || !q.x) return false;  // self-attention only
+    if (q.x != k.x || q.x != v.x || !q.x) return false;        // self-attention only
+    if (rank_of(q.x) >= 0 && rank_of(q.x) != 3) return false;  // X is [batch, seq, hidden]
     if (!all_sole_use(mids)) return false;
     const int64_t hidden_in = q.w->shape()[0];
     const int64_t hq = q.w->shape()[1] / (q.w == k.w ? 3 : 1);

@@ -129,6 +129,7 @@ class EmbedLayerNormPattern : public RewritePattern {
       size_t non_shape = 0;
       for (ir::Node* u : v->users()) non_shape += is_op(u, "Shape") ? 0 : 1;
       if (non_shape != 1) return false;
+      if (!gat->input(1)) return false;
       const Tensor* t = constant_of(gat->input(0));
       if (!t || t->rank() != 2 || t->dtype() != DType::kFloat32) return false;
       if (width >= 0 && t->shape()[1] != width) return false;

@@ -43,6 +43,7 @@ bool square_of(const ir::Value* sq_out, const ir::Value* d, std::vector<const ir
   } else {
     return false;
   }
+  if (!base) return false;
   mids->push_back(sq_out);
   if (base == d) return true;
   ir::Node* c = base->producer();
@@ -154,7 +155,8 @@ class LayerNormPattern : public RewritePattern {
     if (!last_axis_reduce(rm)) return false;
     ir::Value* x = rm->input(0);
     ir::Value* mean = rm->output(0);
-    if (mean->is_graph_output() || mean->users().empty() || mean->users().size() > 2) return false;
+    if (!x || !mean || mean->is_graph_output() || mean->users().empty() || mean->users().size() > 2)
+      return false;
     std::vector<ir::Node*> subs;
     for (ir::Node* u : mean->users()) {
       if (!is_op(u, "Sub") || u->input(0) != x || u->input(1) != mean) return false;
@@ -213,11 +215,12 @@ class SimplifiedLayerNormPattern : public RewritePattern {
   Expected<bool> apply(ir::Graph& g, ir::Node* rm2, PassContext& ctx) override {
     if (!last_axis_reduce(rm2)) return false;
     ir::Value* sq_out = rm2->input(0);
-    ir::Node* sq = sq_out->producer();
+    ir::Node* sq = sq_out ? sq_out->producer() : nullptr;
     if (!sq || !sq->input(0)) return false;
     ir::Value* base = sq->input(0);
     ir::Value* x = base;
     if (is_op(base->producer(), "Cast")) x = base->producer()->input(0);
+    if (!x) return false;
     // A centred input belongs to LayerNormalization.
     ir::Node* sub = x->producer();
     if (is_op(sub, "Sub") &&

@@ -667,6 +667,43 @@ TEST(AttentionFusion, CausalMaskIsNotMatched) {
   EXPECT_EQ(count_op(*f.after, "Attention"), 0);
 }
 
+// Nodes with omitted inputs and odd arities where the patterns look: every fusion pass must
+// leave them alone without crashing.
+TEST(ExtendedPasses, MalformedNeighbourhoodsAreLeftAlone) {
+  auto build = [](B& b) {
+    ir::Value* x = b.input("x", DType::kFloat32, {2, 3, kH});
+    ir::ValueInfo f3 = info(DType::kFloat32, {2, 3, kH});
+    b.output(b.op("ReduceMean", {nullptr}, {{"axes", ints_a({-1})}}, f3));
+    b.output(b.op("ReduceMean", {b.op("Pow", {nullptr, b.f(2.f)}, {}, f3)}, {}, f3));
+    b.output(b.op("Erf", {nullptr}, {}, f3));
+    b.output(b.op("Tanh", {b.op("Mul", {nullptr, b.f(0.7978845608f)}, {}, f3)}));
+    b.output(b.op("Softmax", {nullptr}, {}, f3));
+    b.output(b.op("Softmax", {b.op("Add", {b.op("MatMul", {nullptr, x}), nullptr}, {}, f3)}));
+    ir::Value* g = b.op("Gather", {b.fv({4, kH}, randv(4 * kH, 1)), nullptr}, {}, f3);
+    ir::Value* ln = b.op("LayerNormalization", {b.op("Add", {g, x})}, {}, f3);
+    b.output(ln);
+    b.output(b.op("LayerNormalization", {nullptr, nullptr}, {}, f3));
+    // A Sub of the mean that is not x - mean.
+    ir::Value* m = b.op("ReduceMean", {x}, {{"axes", ints_a({-1})}});
+    b.output(b.op("Sub", {m, x}));
+  };
+  using Factory = std::unique_ptr<Pass> (*)();
+  for (Factory make :
+       {&make_layer_norm_fusion, &make_gelu_fusion, &make_bias_gelu_fusion,
+        &make_skip_layer_norm_fusion, &make_embed_layer_norm_fusion, &make_attention_fusion}) {
+    ir::Graph g;
+    B b(g, 17);
+    build(b);
+    const size_t before = g.num_nodes();
+    PassContext ctx;
+    auto changed = make()->run(g, ctx);
+    ASSERT_TRUE(changed.has_value()) << changed.status().message();
+    EXPECT_FALSE(*changed);
+    EXPECT_EQ(g.num_nodes(), before);
+    EXPECT_TRUE(ctx.stats.counts.empty());
+  }
+}
+
 TEST(ExtendedPasses, LevelTwoRunsTheFusionsAndLevelOneDoesNot) {
   auto build = [](B& b) {
     ir::Value* x = b.input("x", DType::kFloat32, {2, 5});
