@@ -11,6 +11,12 @@
 #ifndef TM
 #define TM 4
 #endif
+// Columns per invocation: 4, or 8 with -DTN8 (vec4 variant only).
+#ifdef TN8
+#define TN 8u
+#else
+#define TN 4u
+#endif
 
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
 #ifdef VEC4
@@ -38,7 +44,7 @@ layout(push_constant) uniform PC {
 } pc;
 
 void main() {
-  const uint col = gl_GlobalInvocationID.x * 4u;
+  const uint col = gl_GlobalInvocationID.x * TN;
   const uint row = gl_GlobalInvocationID.y * TM;
   if (col >= pc.N || row >= pc.M) return;
   uint bz = gl_GlobalInvocationID.z;
@@ -51,22 +57,78 @@ void main() {
   }
   vec4 acc[TM];
   for (int r = 0; r < TM; ++r) acc[r] = vec4(0.0);
+#ifdef TN8
+  vec4 acc2[TM];
+  for (int r = 0; r < TM; ++r) acc2[r] = vec4(0.0);
+#endif
 #ifdef VEC4
-  // abase, bbase are element offsets that are multiples of 4.
-  uint arow[TM];
-  for (int r = 0; r < TM; ++r) arow[r] = (abase + min(row + r, pc.M - 1u) * pc.sam) / 4u;
-  uint bcol = (bbase + col) / 4u;
+  // abase, bbase are element offsets that are multiples of 4. Rows are unrolled by hand (named
+  // accumulators): lavapipe keeps dynamically indexed arrays in memory.
+  const uint astride = pc.sam / 4u;
+  const uint a0 = (abase + min(row, pc.M - 1u) * pc.sam) / 4u;
+#define AROW(r) (a0 + min(uint(r), pc.M - 1u - min(row, pc.M - 1u)) * astride)
+  const uint ar0 = AROW(0), ar1 = AROW(1), ar2 = AROW(2), ar3 = AROW(3);
+  vec4 c0 = vec4(0.0), c1 = vec4(0.0), c2 = vec4(0.0), c3 = vec4(0.0);
+#ifdef TN8
+  vec4 d0 = vec4(0.0), d1 = vec4(0.0), d2 = vec4(0.0), d3 = vec4(0.0);
+  // The second column group may start past N: clamp it (its results are not stored).
+  const uint bcol2 = (bbase + min(col + 4u, pc.N - 4u)) / 4u;
+#endif
+#if TM == 8
+  const uint ar4 = AROW(4), ar5 = AROW(5), ar6 = AROW(6), ar7 = AROW(7);
+  vec4 c4 = vec4(0.0), c5 = vec4(0.0), c6 = vec4(0.0), c7 = vec4(0.0);
+#endif
+  uint bi = (bbase + col) / 4u;
   const uint bstride = pc.sbk / 4u;
-  for (uint k = 0u; k < pc.K; k += 4u) {
-    vec4 b0 = b[bcol + k * bstride];
-    vec4 b1 = b[bcol + (k + 1u) * bstride];
-    vec4 b2 = b[bcol + (k + 2u) * bstride];
-    vec4 b3 = b[bcol + (k + 3u) * bstride];
-    for (int r = 0; r < TM; ++r) {
-      vec4 av = a[arow[r] + k / 4u];
-      acc[r] += av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3;
-    }
+  for (uint k4 = 0u; k4 < pc.K / 4u; ++k4) {
+    vec4 b0 = b[bi];
+    vec4 b1 = b[bi + bstride];
+    vec4 b2 = b[bi + 2u * bstride];
+    vec4 b3 = b[bi + 3u * bstride];
+#ifdef TN8
+    const uint bj = bcol2 + k4 * 4u * bstride;
+    vec4 e0 = b[bj];
+    vec4 e1 = b[bj + bstride];
+    vec4 e2 = b[bj + 2u * bstride];
+    vec4 e3 = b[bj + 3u * bstride];
+#endif
+    bi += 4u * bstride;
+#define STEP(c, ar)                                          \
+  {                                                          \
+    vec4 av = a[ar + k4];                                    \
+    c += av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3;      \
   }
+#ifdef TN8
+#define STEP2(c, d, ar)                                      \
+  {                                                          \
+    vec4 av = a[ar + k4];                                    \
+    c += av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3;      \
+    d += av.x * e0 + av.y * e1 + av.z * e2 + av.w * e3;      \
+  }
+    STEP2(c0, d0, ar0) STEP2(c1, d1, ar1) STEP2(c2, d2, ar2) STEP2(c3, d3, ar3)
+#else
+    STEP(c0, ar0) STEP(c1, ar1) STEP(c2, ar2) STEP(c3, ar3)
+#endif
+#if TM == 8
+    STEP(c4, ar4) STEP(c5, ar5) STEP(c6, ar6) STEP(c7, ar7)
+#endif
+  }
+#ifdef TN8
+  acc2[0] = d0;
+  acc2[1] = d1;
+  acc2[2] = d2;
+  acc2[3] = d3;
+#endif
+  acc[0] = c0;
+  acc[1] = c1;
+  acc[2] = c2;
+  acc[3] = c3;
+#if TM == 8
+  acc[4] = c4;
+  acc[5] = c5;
+  acc[6] = c6;
+  acc[7] = c7;
+#endif
 #else
   uint arow[TM];
   for (int r = 0; r < TM; ++r) arow[r] = abase + min(row + r, pc.M - 1u) * pc.sam;
@@ -82,10 +144,14 @@ void main() {
   for (int r = 0; r < TM; ++r) {
     uint m = row + r;
     if (m >= pc.M) break;
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < int(TN); ++j) {
       uint n = col + j;
       if (n >= pc.N) break;
+#ifdef TN8
+      float v = pc.alpha * (j < 4 ? acc[r][j] : acc2[r][j - 4]);
+#else
       float v = pc.alpha * acc[r][j];
+#endif
       if (pc.has_c != 0u) v += pc.beta * c[pc.off[2] + m * pc.scm + n * pc.scn];
       y[ybase + m * pc.N + n] = v;
     }

@@ -138,6 +138,8 @@ Status VkStepsKernel::enqueue(const std::vector<DeviceTensor>& inputs,
       d.bindings.push_back(std::move(b));
     }
     d.pipe = vec4_ok ? s.pipe_vec4 : s.pipe;
+    if (vec4_ok)
+      for (int g = 0; g < 3; ++g) d.groups[g] = s.groups_vec4[g];
     ctx_.enqueue(std::move(d));
   }
   return Status::ok();

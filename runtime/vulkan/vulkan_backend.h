@@ -90,6 +90,7 @@ struct VkStep {
   const VkPipelineEntry* pipe_vec4 = nullptr;  // used when every vec4_ref's offset is 4-aligned
   std::vector<VkTensorRef> refs;
   std::vector<int> vec4_refs;  // binding numbers that must be 16-byte aligned for pipe_vec4
+  uint32_t groups_vec4[3] = {1, 1, 1};  // pipe_vec4's workgroup count (its own geometry)
   PushWords push{};
   uint32_t groups[3] = {1, 1, 1};
 };
