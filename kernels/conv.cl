@@ -166,10 +166,32 @@ __kernel void im2col_kp(__global const float* X, int x_off, __global float* col,
 
 // --- Conv: depthwise (float32) ---------------------------------------------------------------
 // group == C == M: one input plane per output plane. Each work-item computes one output row of
-// one plane, 8 consecutive pixels at a time in a float8; blocks whose taps all lie inside the
-// row load them with vload8 (stride 1), vload16(..).even (stride 2) or gathers, the rest
-// (borders, the partial last block) go lane by lane. Taps accumulate in the CPU's (k0, k1, k2)
-// order. gid0: row (o0 * out.y + o1), gid1: plane (n * C + c).
+// one plane: the pixels [lo, hi) whose taps all lie inside the input row go 8 at a time in a
+// float8, loaded with vload8 (stride 1), vload16(..).even (stride 2) or gathers; the pixels
+// before lo, and after the last whole block, one at a time with bounds checks. Taps accumulate
+// in the CPU's (k0, k1, k2) order. gid0: row (o0 * out.y + o1), gid1: plane (n * C + c).
+
+// One output pixel o2 of the row (taps outside the input skipped).
+inline float dw_pixel(const __global float* xp, const __global float* wp, int o2, int b0, int b1,
+                      int4 in, int4 k, int4 s, int4 d, int4 pb) {
+  const int b2 = o2 * s.z - pb.z;
+  float acc = 0.0f;
+  for (int k0 = 0; k0 < k.x; ++k0) {
+    const int i0 = b0 + k0 * d.x;
+    if (i0 < 0 || i0 >= in.x) continue;
+    for (int k1 = 0; k1 < k.y; ++k1) {
+      const int i1 = b1 + k1 * d.y;
+      if (i1 < 0 || i1 >= in.y) continue;
+      const __global float* xrow = xp + (i0 * in.y + i1) * in.z;
+      const __global float* wrow = wp + (k0 * k.y + k1) * k.z;
+      for (int k2 = 0; k2 < k.z; ++k2) {
+        const int i2 = b2 + k2 * d.z;
+        if (i2 >= 0 && i2 < in.z) acc = fma(wrow[k2], xrow[i2], acc);
+      }
+    }
+  }
+  return acc;
+}
 
 __kernel void conv_dw(__global const float* X, int x_off, __global const float* W, int w_off,
                       __global const float* B, int b_off, __global float* Y, int y_off, int C,
@@ -186,10 +208,16 @@ __kernel void conv_dw(__global const float* X, int x_off, __global const float* 
   const int b0 = o0 * s.x - pb.x, b1 = o1 * s.y - pb.y;
   const float bv = has_bias ? B[b_off + c] : 0.0f;
   __global float* yr = Y + y_off + (pl * rows + row) * out.z;
-  for (int o2s = 0; o2s < out.z; o2s += 8) {
+  // [lo, hi): the output pixels whose every tap along axis 2 is inside the input.
+  const int lo = clamp((pb.z + s.z - 1) / s.z, 0, out.z);
+  const int span = in.z - 1 - (k.z - 1) * d.z + pb.z;
+  const int hi = span < 0 ? lo : clamp(span / s.z + 1, lo, out.z);
+  for (int o2 = 0; o2 < lo; ++o2)
+    yr[o2] = dw_pixel(xp, wp, o2, b0, b1, in, k, s, d, pb) + bv;
+  int o2s = lo;
+  for (; o2s + 8 <= hi; o2s += 8) {
     const int b2 = o2s * s.z - pb.z;
-    const int last = b2 + 7 * s.z + (k.z - 1) * d.z;  // the block's last input column
-    const bool interior = o2s + 8 <= out.z && b2 >= 0 && last < in.z;
+    const bool wide2 = s.z == 2 && b2 + 15 + (k.z - 1) * d.z < in.z;  // vload16 stays inside
     float8 acc = (float8)(0.0f);
     for (int k0 = 0; k0 < k.x; ++k0) {
       const int i0 = b0 + k0 * d.x;
@@ -197,45 +225,29 @@ __kernel void conv_dw(__global const float* X, int x_off, __global const float* 
       for (int k1 = 0; k1 < k.y; ++k1) {
         const int i1 = b1 + k1 * d.y;
         if (i1 < 0 || i1 >= in.y) continue;
-        const __global float* xrow = xp + (i0 * in.y + i1) * in.z;
+        const __global float* xrow = xp + (i0 * in.y + i1) * in.z + b2;
         const __global float* wrow = wp + (k0 * k.y + k1) * k.z;
-        if (interior && s.z == 1) {
+        if (s.z == 1) {
           for (int k2 = 0; k2 < k.z; ++k2)
-            acc = fma((float8)(wrow[k2]), vload8(0, xrow + b2 + k2 * d.z), acc);
-        } else if (interior && s.z == 2 && last + 1 < in.z) {
+            acc = fma((float8)(wrow[k2]), vload8(0, xrow + k2 * d.z), acc);
+        } else if (wide2) {
           for (int k2 = 0; k2 < k.z; ++k2)
-            acc = fma((float8)(wrow[k2]), vload16(0, xrow + b2 + k2 * d.z).even, acc);
-        } else if (interior) {
+            acc = fma((float8)(wrow[k2]), vload16(0, xrow + k2 * d.z).even, acc);
+        } else {
           const int st = s.z;
           for (int k2 = 0; k2 < k.z; ++k2) {
-            const __global float* q = xrow + b2 + k2 * d.z;
+            const __global float* q = xrow + k2 * d.z;
             const float8 xv = (float8)(q[0], q[st], q[2 * st], q[3 * st], q[4 * st], q[5 * st],
                                        q[6 * st], q[7 * st]);
             acc = fma((float8)(wrow[k2]), xv, acc);
           }
-        } else {
-          float a[8];
-          vstore8(acc, 0, a);
-          for (int k2 = 0; k2 < k.z; ++k2) {
-            const float wv = wrow[k2];
-            for (int i = 0; i < 8; ++i) {
-              const int i2 = b2 + i * s.z + k2 * d.z;
-              if (o2s + i < out.z && i2 >= 0 && i2 < in.z) a[i] = fma(wv, xrow[i2], a[i]);
-            }
-          }
-          acc = vload8(0, a);
         }
       }
     }
-    if (has_bias) acc += (float8)(bv);
-    if (o2s + 8 <= out.z) {
-      vstore8(acc, 0, yr + o2s);
-    } else {
-      float a[8];
-      vstore8(acc, 0, a);
-      for (int i = 0; o2s + i < out.z; ++i) yr[o2s + i] = a[i];
-    }
+    vstore8(acc + (float8)(bv), 0, yr + o2s);
   }
+  for (int o2 = o2s; o2 < out.z; ++o2)
+    yr[o2] = dw_pixel(xp, wp, o2, b0, b1, in, k, s, d, pb) + bv;
 }
 
 // --- MaxPool / AveragePool -------------------------------------------------------------------

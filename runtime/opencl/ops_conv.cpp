@@ -13,8 +13,9 @@
 //           one buffer per OpenCL context, allocated in prepare() and grown when a larger conv
 //           is prepared; enqueue() holds its mutex over the im2col + GEMM pair (the queue is in
 //           order).
-//  depthwise  group == C == M, float32, output rows of 16 pixels or more: conv_dw, one output
-//           row per work-item, 8 pixels at a time in a float8.
+//  depthwise  group == C == M, float32, output rows of 8 pixels or more: conv_dw, one output
+//           row per work-item, 8 pixels at a time in a float8 where every tap is inside the
+//           input, single pixels at the borders.
 //  direct   everything else (grouped convs, float16, outputs too narrow for the GEMM tiles,
 //           scratch over kMaxScratch): conv_m4p4 / conv_m1p8, several output channels x pixels
 //           per work-item.
@@ -379,10 +380,10 @@ Eligible eligible(const ConvPlan& p, const GemmTuning& t) {
   return e;
 }
 
-// conv_dw's vector loads need whole 8-pixel blocks inside the row: rows narrower than 16 output
-// pixels (14x14 and 7x7 MobileNet layers) are all border and run the direct kernel as fast.
+// conv_dw gains from whole 8-pixel blocks inside the row: narrower rows (the 7x7 MobileNet
+// layers) have none and run the direct kernel as fast.
 bool prefer_depthwise(const ConvPlan& p) {
-  return p.g.out[2] >= 16;
+  return p.g.out[2] >= 8;
 }
 
 Path choose_path(const ConvPlan& p, const GemmTuning& t) {

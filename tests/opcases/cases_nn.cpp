@@ -155,9 +155,9 @@ void add_conv_cases(std::vector<OpCase>& v) {
        {{"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 0, 1, 2})}}},
       {"1d_k5_im2col_c32_m8", {2, 32, 127}, {8, 32, 5}, true, {{"pads", attr_ints({2, 2})}}},
       {"3d_k1_gemm_c16_m5", {1, 16, 3, 5, 7}, {5, 16, 1, 1, 1}, true, {}},
-      // Depthwise (conv_dw for output rows of 16 pixels or more, else the direct kernel): float8
-      // blocks with vector loads for strides 1 and 2, gathers for stride 3, lane-by-lane
-      // borders; output rows of 6, 21, 22, 33 and 41 pixels.
+      // Depthwise (conv_dw for output rows of 8 pixels or more, else the direct kernel): float8
+      // blocks with vector loads for strides 1 and 2, gathers for stride 3, single border
+      // pixels; output rows of 6, 21, 22, 33 and 41 pixels.
       {"2d_depthwise_s1_c7_9x33",
        {1, 7, 9, 33},
        {7, 1, 3, 3},
