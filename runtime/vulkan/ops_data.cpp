@@ -244,10 +244,10 @@ Expected<std::unique_ptr<DeviceKernel>> unsqueeze_prepare(VkContext&, const ir::
   return make_view(in[0], out);
 }
 
-
 // --- strided copies ---
 
-Support transpose_supports(const VkContext& ctx, const ir::Node&, const std::vector<InputInfo>& in) {
+Support transpose_supports(const VkContext& ctx, const ir::Node&,
+                           const std::vector<InputInfo>& in) {
   return movable(ctx, in, 0);
 }
 
@@ -482,7 +482,6 @@ Expected<std::unique_ptr<DeviceKernel>> split_prepare(VkContext& ctx, const ir::
   }
   return steps_kernel(ctx, "split", std::move(outs), std::move(steps));
 }
-
 
 // --- Gather --------------------------------------------------------------------------------------
 

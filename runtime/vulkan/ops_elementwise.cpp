@@ -221,10 +221,10 @@ Expected<std::unique_ptr<DeviceKernel>> cast_prepare(VkContext& ctx, const ir::N
     Push p;
     p.u(count);
     const std::string variant = std::string("cast_") + cast_type(from) + "_" + cast_type(to);
-    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, variant,
-                                              {in_ref(0, shader_elem_size(from)),
-                                               out_ref(0, shader_elem_size(to))},
-                                              p, count));
+    KILN_ASSIGN_OR_RETURN(
+        VkStep s,
+        make_step(ctx, variant,
+                  {in_ref(0, shader_elem_size(from)), out_ref(0, shader_elem_size(to))}, p, count));
     steps.push_back(std::move(s));
   }
   return steps_kernel(ctx, "cast", {{to, in[0].desc.shape}}, std::move(steps));

@@ -1,4 +1,4 @@
-// Vulkan MatMul and Gemm (shaders/matmul.cmp): numpy batch broadcasting (up to 3 batch dims after
+// Vulkan MatMul and Gemm (shaders/matmul.comp): numpy batch broadcasting (up to 3 batch dims after
 // folding), transposed operands through strides, Gemm's alpha / beta / broadcast bias. A MatMul
 // whose B has no batch dims folds A's batch dims into M (one big GEMM). Row-major operands with K
 // and N multiples of 4 use the vec4 variant when the tensors' offsets allow it at enqueue.
@@ -87,7 +87,8 @@ Expected<Geometry> matmul_geometry(const Shape& a_in, const Shape& b_in) {
   auto bstrides = [&](const Shape& bd, int64_t mat) {
     std::vector<int64_t> s(batch.size(), 0);
     int64_t stride = mat;
-    for (int64_t i = static_cast<int64_t>(bd.size()) - 1, o = static_cast<int64_t>(batch.size()) - 1;
+    for (int64_t i = static_cast<int64_t>(bd.size()) - 1,
+                 o = static_cast<int64_t>(batch.size()) - 1;
          i >= 0; --i, --o) {
       s[o] = bd[i] == 1 ? 0 : stride;
       stride *= bd[i];
@@ -98,7 +99,8 @@ Expected<Geometry> matmul_geometry(const Shape& a_in, const Shape& b_in) {
   for (size_t i = 0; i < batch.size(); ++i) {
     if (batch[i] == 1) continue;
     // Merge with the previous dim when both operands are contiguous across them.
-    if (!g.batch.empty() && g.a_bs.back() == as[i] * batch[i] && g.b_bs.back() == bs[i] * batch[i]) {
+    if (!g.batch.empty() && g.a_bs.back() == as[i] * batch[i] &&
+        g.b_bs.back() == bs[i] * batch[i]) {
       g.batch.back() *= batch[i];
       g.a_bs.back() = as[i];
       g.b_bs.back() = bs[i];
@@ -166,7 +168,7 @@ Expected<std::unique_ptr<DeviceKernel>> make_gemm(VkContext& ctx, const Geometry
     const int64_t gx = (g.N + 4 * kLx - 1) / (4 * kLx), gy = (g.M + kTm * kLy - 1) / (kTm * kLy);
     const int64_t vx = (g.N + t.tn * t.lx - 1) / (t.tn * t.lx),
                   vy = (g.M + t.tm * t.ly - 1) / (t.tm * t.ly);
-    if (gx > 65535 || gy > 65535 || nb > 65535)
+    if (gx > 65535 || gy > 65535 || vx > 65535 || vy > 65535 || nb > 65535)
       return unsupported("the GEMM needs more than 65535 workgroups in one dimension");
     Push p;
     p.u(g.M).u(g.N).u(g.K).u(static_cast<int64_t>(g.batch.size()));

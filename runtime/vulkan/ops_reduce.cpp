@@ -323,9 +323,9 @@ Expected<std::unique_ptr<DeviceKernel>> layernorm_prepare(VkContext& ctx, const 
     q.u(p.rows).u(p.norm).f(p.eps).u((p.has_bias ? 1 : 0) | (p.simple ? 2 : 0));
     q.arr(p.od, 3).arr(p.id, 3).arr(p.so, 3).arr(p.si, 3).arr(p.bo, 3).arr(p.bi, 3);
     KILN_ASSIGN_OR_RETURN(
-        VkStep s, make_step(ctx, "layernorm_f32",
-                            {in_ref(0), in_ref(1), in_ref(p.has_bias ? 2 : 1), out_ref(0)}, q,
-                            p.rows, 32));
+        VkStep s,
+        make_step(ctx, "layernorm_f32",
+                  {in_ref(0), in_ref(1), in_ref(p.has_bias ? 2 : 1), out_ref(0)}, q, p.rows, 32));
     steps.push_back(std::move(s));
   }
   std::vector<TensorDesc> outs = {in[0].desc};

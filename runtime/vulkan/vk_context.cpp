@@ -38,8 +38,8 @@ VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverityFlagBit
 VkDebugUtilsMessengerCreateInfoEXT messenger_info() {
   VkDebugUtilsMessengerCreateInfoEXT ci{};
   ci.sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT;
-  ci.messageSeverity =
-      VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+  ci.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                       VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
   ci.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
                    VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
                    VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
@@ -82,21 +82,50 @@ Status vk_check(VkResult r, const std::string& what) {
 std::string vk_result_string(VkResult r) {
   const char* n = nullptr;
   switch (r) {
-    case VK_NOT_READY: n = "VK_NOT_READY"; break;
-    case VK_TIMEOUT: n = "VK_TIMEOUT"; break;
-    case VK_ERROR_OUT_OF_HOST_MEMORY: n = "VK_ERROR_OUT_OF_HOST_MEMORY"; break;
-    case VK_ERROR_OUT_OF_DEVICE_MEMORY: n = "VK_ERROR_OUT_OF_DEVICE_MEMORY"; break;
-    case VK_ERROR_INITIALIZATION_FAILED: n = "VK_ERROR_INITIALIZATION_FAILED"; break;
-    case VK_ERROR_DEVICE_LOST: n = "VK_ERROR_DEVICE_LOST"; break;
-    case VK_ERROR_MEMORY_MAP_FAILED: n = "VK_ERROR_MEMORY_MAP_FAILED"; break;
-    case VK_ERROR_LAYER_NOT_PRESENT: n = "VK_ERROR_LAYER_NOT_PRESENT"; break;
-    case VK_ERROR_EXTENSION_NOT_PRESENT: n = "VK_ERROR_EXTENSION_NOT_PRESENT"; break;
-    case VK_ERROR_FEATURE_NOT_PRESENT: n = "VK_ERROR_FEATURE_NOT_PRESENT"; break;
-    case VK_ERROR_INCOMPATIBLE_DRIVER: n = "VK_ERROR_INCOMPATIBLE_DRIVER"; break;
-    case VK_ERROR_TOO_MANY_OBJECTS: n = "VK_ERROR_TOO_MANY_OBJECTS"; break;
-    case VK_ERROR_FRAGMENTED_POOL: n = "VK_ERROR_FRAGMENTED_POOL"; break;
-    case VK_ERROR_OUT_OF_POOL_MEMORY: n = "VK_ERROR_OUT_OF_POOL_MEMORY"; break;
-    default: break;
+    case VK_NOT_READY:
+      n = "VK_NOT_READY";
+      break;
+    case VK_TIMEOUT:
+      n = "VK_TIMEOUT";
+      break;
+    case VK_ERROR_OUT_OF_HOST_MEMORY:
+      n = "VK_ERROR_OUT_OF_HOST_MEMORY";
+      break;
+    case VK_ERROR_OUT_OF_DEVICE_MEMORY:
+      n = "VK_ERROR_OUT_OF_DEVICE_MEMORY";
+      break;
+    case VK_ERROR_INITIALIZATION_FAILED:
+      n = "VK_ERROR_INITIALIZATION_FAILED";
+      break;
+    case VK_ERROR_DEVICE_LOST:
+      n = "VK_ERROR_DEVICE_LOST";
+      break;
+    case VK_ERROR_MEMORY_MAP_FAILED:
+      n = "VK_ERROR_MEMORY_MAP_FAILED";
+      break;
+    case VK_ERROR_LAYER_NOT_PRESENT:
+      n = "VK_ERROR_LAYER_NOT_PRESENT";
+      break;
+    case VK_ERROR_EXTENSION_NOT_PRESENT:
+      n = "VK_ERROR_EXTENSION_NOT_PRESENT";
+      break;
+    case VK_ERROR_FEATURE_NOT_PRESENT:
+      n = "VK_ERROR_FEATURE_NOT_PRESENT";
+      break;
+    case VK_ERROR_INCOMPATIBLE_DRIVER:
+      n = "VK_ERROR_INCOMPATIBLE_DRIVER";
+      break;
+    case VK_ERROR_TOO_MANY_OBJECTS:
+      n = "VK_ERROR_TOO_MANY_OBJECTS";
+      break;
+    case VK_ERROR_FRAGMENTED_POOL:
+      n = "VK_ERROR_FRAGMENTED_POOL";
+      break;
+    case VK_ERROR_OUT_OF_POOL_MEMORY:
+      n = "VK_ERROR_OUT_OF_POOL_MEMORY";
+      break;
+    default:
+      break;
   }
   std::string s = n ? n : "VkResult";
   return s + " (" + std::to_string(static_cast<int>(r)) + ")";
@@ -200,8 +229,8 @@ class MemoryPool {
                                                        int b, VkDeviceSize off,
                                                        VkDeviceSize bytes) {
     Block* blk = blocks_[b].get();
-    return std::shared_ptr<device::DeviceBuffer>(std::make_shared<VkAllocation>(
-        self, b, blk->buffer.get(), off, bytes, blk->mapped));
+    return std::shared_ptr<device::DeviceBuffer>(
+        std::make_shared<VkAllocation>(self, b, blk->buffer.get(), off, bytes, blk->mapped));
   }
 
   Expected<int> new_block(VkDeviceSize size, bool dedicated) {
@@ -213,8 +242,9 @@ class MemoryPool {
                VK_BUFFER_USAGE_TRANSFER_DST_BIT;
     bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
     VkBuffer buf = VK_NULL_HANDLE;
-    KILN_RETURN_IF_ERROR(vk_check(vkCreateBuffer(dev_, &bi, nullptr, &buf),
-                                  "creating a Vulkan buffer of " + std::to_string(size) + " bytes"));
+    KILN_RETURN_IF_ERROR(
+        vk_check(vkCreateBuffer(dev_, &bi, nullptr, &buf),
+                 "creating a Vulkan buffer of " + std::to_string(size) + " bytes"));
     blk->buffer = VkBufferHandle(dev_, buf);
     VkMemoryRequirements req{};
     vkGetBufferMemoryRequirements(dev_, buf, &req);
@@ -233,7 +263,8 @@ class MemoryPool {
     KILN_RETURN_IF_ERROR(vk_check(vkBindBufferMemory(dev_, buf, mem, 0), "vkBindBufferMemory"));
     if (host_visible_) {
       void* p = nullptr;
-      KILN_RETURN_IF_ERROR(vk_check(vkMapMemory(dev_, mem, 0, VK_WHOLE_SIZE, 0, &p), "vkMapMemory"));
+      KILN_RETURN_IF_ERROR(
+          vk_check(vkMapMemory(dev_, mem, 0, VK_WHOLE_SIZE, 0, &p), "vkMapMemory"));
       blk->mapped = static_cast<uint8_t*>(p);
     }
     blk->size = size;
@@ -346,8 +377,9 @@ Status VkContext::init(const std::string& spec) {
   if (validation_) {
     auto fn = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
         vkGetInstanceProcAddr(instance_, "vkCreateDebugUtilsMessengerEXT"));
-    if (fn) KILN_RETURN_IF_ERROR(vk_check(fn(instance_, &mci, nullptr, &messenger_),
-                                          "vkCreateDebugUtilsMessengerEXT"));
+    if (fn)
+      KILN_RETURN_IF_ERROR(
+          vk_check(fn(instance_, &mci, nullptr, &messenger_), "vkCreateDebugUtilsMessengerEXT"));
     spdlog::info("Vulkan validation layer enabled (KILN_VK_VALIDATION=1)");
   }
   uint32_t n = 0;
@@ -405,8 +437,8 @@ Status VkContext::init(const std::string& spec) {
     if (!v12) dev_exts.push_back("VK_KHR_8bit_storage");
     chain(&s8);
   }
-  const bool f16i8_ok = (info_.shader_float16 || info_.shader_int8) &&
-                        (v12 || has_ext("VK_KHR_shader_float16_int8"));
+  const bool f16i8_ok =
+      (info_.shader_float16 || info_.shader_int8) && (v12 || has_ext("VK_KHR_shader_float16_int8"));
   if (f16i8_ok) {
     f16i8.shaderFloat16 = info_.shader_float16 ? VK_TRUE : VK_FALSE;
     f16i8.shaderInt8 = info_.shader_int8 ? VK_TRUE : VK_FALSE;
@@ -417,8 +449,8 @@ Status VkContext::init(const std::string& spec) {
   }
   features_.subgroups =
       info_.subgroup_ops_in_compute &&
-      std::find(info_.subgroup_operations.begin(), info_.subgroup_operations.end(),
-                "arithmetic") != info_.subgroup_operations.end();
+      std::find(info_.subgroup_operations.begin(), info_.subgroup_operations.end(), "arithmetic") !=
+          info_.subgroup_operations.end();
 
   float prio = 1.0f;
   VkDeviceQueueCreateInfo qci{};
@@ -443,7 +475,8 @@ Status VkContext::init(const std::string& spec) {
   cpi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
   cpi.queueFamilyIndex = queue_family_;
   VkCommandPool cp = VK_NULL_HANDLE;
-  KILN_RETURN_IF_ERROR(vk_check(vkCreateCommandPool(device_, &cpi, nullptr, &cp), "vkCreateCommandPool"));
+  KILN_RETURN_IF_ERROR(
+      vk_check(vkCreateCommandPool(device_, &cpi, nullptr, &cp), "vkCreateCommandPool"));
   command_pool_ = VkCommandPoolHandle(device_, cp);
   VkFenceCreateInfo fci{};
   fci.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
@@ -578,8 +611,8 @@ Expected<const VkPipelineEntry*> VkContext::pipeline(const std::string& variant,
   dli.bindingCount = bindings;
   dli.pBindings = lb.data();
   VkDescriptorSetLayout dsl = VK_NULL_HANDLE;
-  KILN_RETURN_IF_ERROR(
-      vk_check(vkCreateDescriptorSetLayout(device_, &dli, nullptr, &dsl), "vkCreateDescriptorSetLayout"));
+  KILN_RETURN_IF_ERROR(vk_check(vkCreateDescriptorSetLayout(device_, &dli, nullptr, &dsl),
+                                "vkCreateDescriptorSetLayout"));
   e->set_layout = VkSetLayoutHandle(device_, dsl);
   VkPushConstantRange pr{};
   pr.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
@@ -596,7 +629,8 @@ Expected<const VkPipelineEntry*> VkContext::pipeline(const std::string& variant,
       vk_check(vkCreatePipelineLayout(device_, &pli, nullptr, &pl), "vkCreatePipelineLayout"));
   e->layout = VkPipelineLayoutHandle(device_, pl);
   const uint32_t spec[2] = {lx, ly};
-  VkSpecializationMapEntry me[2] = {{0, 0, sizeof(uint32_t)}, {1, sizeof(uint32_t), sizeof(uint32_t)}};
+  VkSpecializationMapEntry me[2] = {{0, 0, sizeof(uint32_t)},
+                                    {1, sizeof(uint32_t), sizeof(uint32_t)}};
   VkSpecializationInfo si{};
   si.mapEntryCount = 2;
   si.pMapEntries = me;
@@ -632,7 +666,8 @@ Expected<VkBinding> VkContext::bind(const device::DeviceTensor& t, size_t elem_s
   if (t.offset + bytes > a->size())
     return internal_error("a tensor runs past the end of its Vulkan allocation");
   const VkDeviceSize abs = a->base() + t.offset;
-  const VkDeviceSize align = std::max<VkDeviceSize>(props_.limits.minStorageBufferOffsetAlignment, 1);
+  const VkDeviceSize align =
+      std::max<VkDeviceSize>(props_.limits.minStorageBufferOffsetAlignment, 1);
   VkBinding b;
   b.buffer = a->buffer();
   b.offset = abs / align * align;

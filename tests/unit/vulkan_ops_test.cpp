@@ -51,24 +51,24 @@ vulkan::VulkanBackend* backend(std::string* why = nullptr) {
   return b.get();
 }
 
-#define VK_BACKEND_OR_SKIP(var)                                \
-  std::string why_;                                            \
-  vulkan::VulkanBackend* var = backend(&why_);                 \
-  if (!var) {                                                  \
-    GTEST_SKIP() << "no Vulkan device: " << why_;              \
-  }                                                            \
+#define VK_BACKEND_OR_SKIP(var)                   \
+  std::string why_;                               \
+  vulkan::VulkanBackend* var = backend(&why_);    \
+  if (!var) {                                     \
+    GTEST_SKIP() << "no Vulkan device: " << why_; \
+  }                                               \
   [[maybe_unused]] const uint64_t validation_before_ = vulkan::validation_message_count()
 
-#define EXPECT_VALIDATION_CLEAN()                                              \
-  EXPECT_EQ(vulkan::validation_message_count(), validation_before_)            \
+#define EXPECT_VALIDATION_CLEAN()                                   \
+  EXPECT_EQ(vulkan::validation_message_count(), validation_before_) \
       << "the Vulkan validation layer reported messages (see the log above)"
 
 // Dtypes the Vulkan shaders take: a case using another one may run on the CPU.
 bool vulkan_dtypes(const OpCase& c) {
   if (c.op == "Cast") {  // float32, int32, int64, bool (ONNX codes 1, 6, 7, 9)
     auto it = c.attrs.find("to");
-    if (it == c.attrs.end() || !(it->second.i == 1 || it->second.i == 6 || it->second.i == 7 ||
-                                 it->second.i == 9))
+    if (it == c.attrs.end() ||
+        !(it->second.i == 1 || it->second.i == 6 || it->second.i == 7 || it->second.i == 9))
       return false;
   }
   for (const InputSpec& s : c.inputs)
