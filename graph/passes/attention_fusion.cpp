@@ -1,16 +1,21 @@
 // Multi-head self-attention -> com.microsoft Attention (level 2).
 //
 // Matched from the Softmax outwards, in the spellings the PyTorch (TorchScript) exporter writes
-// for BERT, DistilBERT and RoBERTa, eager or SDPA:
-//   q = Transpose(Reshape(X Wq + bq, [B, S, N, h]), 0 2 1 3)      (times a scalar, or not)
-//   k = Transpose(Reshape(X Wk + bk, ...), 0 2 3 1)  or  Transpose(Transpose(..., 0 2 1 3), 0 1 3
-//   2) v = Transpose(Reshape(X Wv + bv, ...), 0 2 1 3) p = Softmax(q k * s [+ mask]) [->
-//   Where(IsNaN(p), 0, p)] [-> Cast] y = Reshape(Transpose(p v, 0 2 1 3), [B, S, N*h])
+// for BERT, DistilBERT, RoBERTa and GPT-2, eager or SDPA:
+//   q = Transpose(Reshape(X Wq + bq, [B, S, N, h]), 0 2 1 3), times a scalar or not
+//   k = Transpose(Reshape(X Wk + bk, ..), 0 2 3 1), or 0 2 1 3 then 0 1 3 2
+//   v = Transpose(Reshape(X Wv + bv, ..), 0 2 1 3)
+//   p = Softmax(q k * s [+ mask]), then optionally Where(IsNaN(p), 0, p) and a Cast
+//   y = Reshape(Transpose(p v [Reshape to B, -1, S, h], 0 2 1 3), [B, S, N*h])
 // with the scale as Mul/Div by a constant on the scores, on q, on k or split between q and k,
-// and Q, K, V from three MatMul + Add or one packed MatMul + Add and Split. The mask must come
-// from one rank-2 graph input (attention_mask) through a padding-mask chain (no comparisons
-// between positions: causal masks are not matched) with a large negative fill; Attention then
-// gets it as the raw 2-D mask (mask_index int32 [batch, seq]), which also covers left padding.
+// and Q, K, V from three MatMul + Add, one packed MatMul + Add and Split, or GPT-2's Conv1D
+// (Reshape, Gemm, Reshape) and Split. The mask must come from one rank-2 graph input
+// (attention_mask) with a large negative fill; Attention gets it as the raw 2-D mask
+// (mask_index int32 [batch, seq]), which also covers left padding. A position comparison in the
+// mask chain is allowed only as transformers' causal condition, key position <= query position
+// with both ranges from 0 (then unidirectional=1); any other (sliding windows, offsets from a
+// past) is not matched.
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -105,8 +110,38 @@ void heads_of(const ir::Value* shape, int64_t* n, int64_t* h) {
   if (b && b->size() == 1) *h = (*b)[0];
 }
 
-// From the Reshape input back to MatMul(X, W) + b, possibly through a Split of a packed
-// projection.
+// is_dim_of is defined below.
+bool is_dim_of(const ir::Value* v, const ir::Value* of, int64_t index);
+
+// GPT-2's Conv1D: Reshape(Gemm(Reshape(X, [-1, H]), W, b), [B, S, N]) with B, S read off X.
+// Returns X, and W / b, when `lin` is that.
+ir::Value* match_conv1d(ir::Value* lin, const Tensor** w, const Tensor** b) {
+  ir::Node* r2 = producer_if(lin, "Reshape");
+  ir::Node* gemm = r2 ? producer_if(r2->input(0), "Gemm") : nullptr;
+  if (!gemm || gemm->inputs().size() != 3 || !sole_use(r2->input(0))) return nullptr;
+  if (int_attr_of(gemm, "transA").value_or(0) || int_attr_of(gemm, "transB").value_or(0) ||
+      float_attr_of(gemm, "alpha").value_or(1.f) != 1.f ||
+      float_attr_of(gemm, "beta").value_or(1.f) != 1.f)
+    return nullptr;
+  *w = constant_of(gemm->input(1));
+  *b = constant_of(gemm->input(2));
+  if (!*w || !*b || (*w)->rank() != 2 || (*b)->rank() != 1) return nullptr;
+  const int64_t in = (*w)->shape()[0], out = (*w)->shape()[1];
+  ir::Node* r1 = producer_if(gemm->input(0), "Reshape");
+  if (!r1 || !sole_use(gemm->input(0))) return nullptr;
+  auto flat = ints_of(r1->input(1));
+  if (!flat || flat->size() != 2 || (*flat)[0] != -1 || (*flat)[1] != in) return nullptr;
+  ir::Value* x = r1->input(0);
+  ir::Node* cat = producer_if(r2->input(1), "Concat");
+  if (!cat || cat->inputs().size() != 3) return nullptr;
+  auto last = ints_of(cat->input(2));
+  if (!last || last->size() != 1 || (*last)[0] != out) return nullptr;
+  if (!is_dim_of(cat->input(0), x, 0) || !is_dim_of(cat->input(1), x, 1)) return nullptr;
+  return x;
+}
+
+// From the Reshape input back to MatMul(X, W) + b (or GPT-2's Conv1D), possibly through a Split
+// of a packed projection.
 bool match_linear(ir::Value* v, Proj* p, std::vector<const ir::Value*>* mids) {
   int64_t split_index = -1, parts = 1;
   ir::Value* lin = v;
@@ -125,6 +160,18 @@ bool match_linear(ir::Value* v, Proj* p, std::vector<const ir::Value*>* mids) {
     parts = 3;
     lin = split->input(0);
     if (!sole_use(v)) return false;
+  }
+  if (split && !sole_use(lin)) return false;
+  const Tensor *cw = nullptr, *cb = nullptr;
+  if (ir::Value* x = split ? match_conv1d(lin, &cw, &cb) : nullptr) {
+    if (cw->dtype() != DType::kFloat32 || cb->dtype() != DType::kFloat32 ||
+        cw->shape()[1] != cb->shape()[0] || cw->shape()[1] % parts != 0)
+      return false;
+    p->x = x;
+    p->w = cw;
+    p->b = cb;
+    p->col0 = split_index * (cw->shape()[1] / parts);
+    return true;
   }
   ir::Node* add = producer_if(lin, "Add");
   if (!add || add->inputs().size() != 2) return false;
@@ -182,8 +229,47 @@ bool match_proj(ir::Value* v, bool is_key, double* scale, Proj* p,
 struct MaskTrace {
   std::set<ir::Value*> inputs;
   bool big_negative = false;
+  bool causal = false;  // kv position <= q position, both from 0
   bool ok = true;
 };
+
+// `v` = Unsqueeze(...(Range(0, n, 1))...): the rank of v and the axis the range runs along, or
+// {-1, -1}.
+std::pair<int, int> range_axis(const ir::Value* v) {
+  std::vector<const ir::Node*> chain;
+  ir::Node* p = v ? v->producer() : nullptr;
+  while (is_op(p, "Unsqueeze") && chain.size() < 8) {
+    chain.push_back(p);
+    p = p->input(0) ? p->input(0)->producer() : nullptr;
+  }
+  if (!is_op(p, "Range") || p->inputs().size() != 3) return {-1, -1};
+  if (scalar_of(p->input(0)).value_or(-1) != 0 || scalar_of(p->input(2)).value_or(0) != 1)
+    return {-1, -1};
+  std::vector<bool> dims{true};  // true marks the range's axis
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    auto axes = (*it)->input(1) ? ints_of((*it)->input(1)) : ints_attr_of(*it, "axes");
+    if (!axes) return {-1, -1};
+    const int64_t out_rank = static_cast<int64_t>(dims.size() + axes->size());
+    std::vector<int64_t> a;
+    for (int64_t x : *axes) a.push_back(x < 0 ? x + out_rank : x);
+    std::sort(a.begin(), a.end());
+    for (int64_t x : a) {
+      if (x < 0 || x > static_cast<int64_t>(dims.size())) return {-1, -1};
+      dims.insert(dims.begin() + x, false);
+    }
+  }
+  for (size_t i = 0; i < dims.size(); ++i)
+    if (dims[i]) return {static_cast<int>(dims.size()), static_cast<int>(i)};
+  return {-1, -1};
+}
+
+// a <= b with a the key position (last axis) and b the query position (the axis before): the
+// causal condition of transformers' mask builders.
+bool is_causal_compare(const ir::Value* a, const ir::Value* b) {
+  auto [ra, aa] = range_axis(a);
+  auto [rb, ab] = range_axis(b);
+  return ra >= 2 && rb >= 2 && aa == ra - 1 && ab == rb - 2;
+}
 
 bool reaches_range(const ir::Value* v, int depth) {
   ir::Node* p = v ? v->producer() : nullptr;
@@ -226,9 +312,13 @@ void trace_mask(ir::Value* v, MaskTrace* t, std::set<const ir::Value*>* seen) {
     return;
   }
   if (op == "Less" || op == "LessOrEqual" || op == "Greater" || op == "GreaterOrEqual") {
-    // Position against position is a causal (or sliding-window) mask.
+    // Position against position: the causal mask when it is exactly kv <= q (once), anything
+    // else (sliding windows, offsets) is not matched.
     if (reaches_range(p->input(0), 0) && reaches_range(p->input(1), 0)) {
-      t->ok = false;
+      const bool causal = (op == "LessOrEqual" && is_causal_compare(p->input(0), p->input(1))) ||
+                          (op == "GreaterOrEqual" && is_causal_compare(p->input(1), p->input(0)));
+      if (!causal || t->causal) t->ok = false;
+      t->causal = true;
       return;
     }
   }
@@ -392,11 +482,13 @@ class AttentionPattern : public RewritePattern {
       return false;
     }
     ir::Value* mask32 = nullptr;
+    bool causal = false;
     if (mask) {
       MaskTrace t;
       std::set<const ir::Value*> seen;
       trace_mask(mask, &t, &seen);
       if (!t.ok || !t.big_negative || t.inputs.size() != 1) return false;
+      causal = t.causal;
       ir::Value* in = *t.inputs.begin();
       if (rank_of(in) != 2) return false;
       DType dt = in->info().dtype;
@@ -422,6 +514,7 @@ class AttentionPattern : public RewritePattern {
     std::vector<ir::Value*> ins{q.x, wv, bv};
     if (mask32) ins.push_back(mask32);
     std::vector<std::pair<std::string, ir::Attribute>> attrs{{"num_heads", make_int_attr(n)}};
+    if (causal) attrs.push_back({"unidirectional", make_int_attr(1)});
     const double default_scale = 1.0 / std::sqrt(static_cast<double>(h));
     if (!near(scale, default_scale, 1e-6)) attrs.push_back({"scale", make_float_attr(scale)});
     KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, root, "Attention", kMsDomain, ins, attrs));

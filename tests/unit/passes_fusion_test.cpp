@@ -535,7 +535,7 @@ struct AttnOpts {
   bool packed = false;  // one MatMul + Split
   int scale_on = 0;     // 0 scores (Div), 1 scores (Mul), 2 sqrt on q and k
   bool mask = true;     // padding mask from attention_mask
-  bool causal = false;  // a position-vs-position comparison in the mask
+  int causal = 0;       // 1: transformers' causal condition kv <= q; 2: the reverse (not causal)
   bool sdpa = false;    // transformers' SDPA export: Where mask, IsNaN guard, Shape readers
 };
 
@@ -595,14 +595,22 @@ void bert_attention(B& b, const AttnOpts& o) {
       m = b.op("Where", {cond, b.f(0.f), b.f(-INFINITY)}, {}, info(DType::kFloat32, {2, 1, 1, -1}));
       scores = b.op("Add", {scores, m}, {}, sc);
     }
-    if (o.causal) {  // a position-vs-position comparison: must not fuse
-      ir::Value* r = b.op("Range",
-                          {b.c(Tensor::scalar<int64_t>(0)), b.c(Tensor::scalar<int64_t>(4)),
-                           b.c(Tensor::scalar<int64_t>(1))},
-                          {}, info(DType::kInt64, {4}));
-      ir::Value* le = b.op("LessOrEqual", {r, b.op("Unsqueeze", {r, b.iv({1})})}, {},
-                           info(DType::kBool, {4, 4}));
-      m = b.op("Mul", {m, b.op("Cast", {le}, {{"to", int_a(1)}}, info(DType::kFloat32, {4, 4}))});
+    if (o.causal) {  // positions from Range(0, seq) unsqueezed along the key / query axes
+      ir::Value* shape = b.op("Shape", {am}, {}, info(DType::kInt64, {2}));
+      ir::Value* len = b.op("Gather", {shape, b.c(Tensor::scalar<int64_t>(1))},
+                            {{"axis", int_a(0)}}, info(DType::kInt64, {}));
+      ir::Value* r =
+          b.op("Range", {b.c(Tensor::scalar<int64_t>(0)), len, b.c(Tensor::scalar<int64_t>(1))}, {},
+               info(DType::kInt64, {-1}));
+      ir::Value* kv =
+          b.op("Unsqueeze", {r, b.iv({0, 1, 2})}, {}, info(DType::kInt64, {1, 1, 1, -1}));
+      ir::Value* qp =
+          b.op("Unsqueeze", {r, b.iv({0, 1, 3})}, {}, info(DType::kInt64, {1, 1, -1, 1}));
+      ir::Value* le = b.op("LessOrEqual", {o.causal == 1 ? kv : qp, o.causal == 1 ? qp : kv}, {},
+                           info(DType::kBool, {1, 1, -1, -1}));
+      m = b.op("Mul",
+               {m, b.op("Cast", {le}, {{"to", int_a(1)}}, info(DType::kFloat32, {1, 1, -1, -1}))},
+               {}, info(DType::kFloat32, {2, 1, -1, -1}));
     }
     if (!o.sdpa) {
       m = b.op("Sub", {b.f(1.f), m});
@@ -659,9 +667,26 @@ TEST(AttentionFusion, BertSelfAttentionInEachSpelling) {
   }
 }
 
-TEST(AttentionFusion, CausalMaskIsNotMatched) {
+TEST(AttentionFusion, CausalMaskBecomesUnidirectional) {
+  for (bool packed : {false, true}) {
+    AttnOpts o;
+    o.causal = 1;
+    o.packed = packed;
+    Fused f = fuse(
+        14, [&](B& b) { bert_attention(b, o); }, make_attention_fusion());
+    ASSERT_EQ(count_op(*f.after, "Attention"), 1) << f.after->dump();
+    for (const ir::Node* n : f.after->nodes())
+      if (n->op_type() == "Attention") {
+        ASSERT_NE(n->attr("unidirectional"), nullptr);
+        EXPECT_EQ(n->attr("unidirectional")->i, 1);
+      }
+    expect_same_outputs(f);
+  }
+}
+
+TEST(AttentionFusion, OtherPositionComparisonsAreNotMatched) {
   AttnOpts o;
-  o.causal = true;
+  o.causal = 2;  // query <= key: not a mask Attention can express
   Fused f = fuse(
       14, [&](B& b) { bert_attention(b, o); }, make_attention_fusion());
   EXPECT_EQ(count_op(*f.after, "Attention"), 0);
