@@ -6,8 +6,8 @@ ONNX Runtime's counts below are what onnxruntime.transformers.optimizer.optimize
 (onnxruntime 1.32.0, model_type bert / gpt2 / t5, the zoo's num_heads and hidden_size) reports
 for the same files; they are recorded here because that optimizer is slow to run per test. kiln
 fuses attention and the embedding in places ONNX Runtime's optimizer does not (the SDPA spelling
-of transformers 5, DistilBERT, GPT-2's causal attention): there its LayerNormalization became kiln's
-EmbedLayerNormalization and the Attention count is kiln's own.
+of transformers 5, DistilBERT, GPT-2's causal attention): there ONNX Runtime's
+LayerNormalization became kiln's EmbedLayerNormalization and the Attention count is kiln's own.
 """
 
 import json
