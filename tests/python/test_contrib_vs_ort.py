@@ -232,6 +232,16 @@ def test_matmuls(run_model, tmp_path, rng):
           ["y"], 1e-5, 1e-5, transBatchA=1, transA=1, transB=1)
     c.add("fm1d", "FusedMatMul", [("a", randn(rng, 5)), ("b", randn(rng, 3, 5, 13))], ["y"],
           1e-5, 1e-5)
+    for act, extra in (("Relu", {}), ("Tanh", {}), ("Sigmoid", {}),
+                       ("LeakyRelu", {"activation_alpha": 0.2}),
+                       ("HardSigmoid", {"activation_alpha": 0.3, "activation_beta": 0.4})):
+        attrs = {"activation": act, **extra}
+        c.add(f"fg{act}", "FusedGemm", [("a", randn(rng, 7, 5)), ("b", randn(rng, 13, 5)),
+                                        ("c", randn(rng, 13))], ["y"], 1e-5, 1e-5, transB=1,
+              alpha=0.7, beta=1.5, **attrs)
+    c.add("fgc2", "FusedGemm", [("a", randn(rng, 5, 7)), ("b", randn(rng, 5, 13)),
+                                ("c", randn(rng, 7, 1))], ["y"], 1e-5, 1e-5, transA=1,
+          activation="Relu")
     for s in (1, 7, 13):
         au = rng.integers(0, 256, (2, s, 24), dtype=np.uint8)
         ai = rng.integers(-128, 128, (2, s, 24), dtype=np.int8)

@@ -190,6 +190,25 @@ TEST(CpuContrib, FusedMatMul) {
   expect_error(run_ms("FusedMatMul", {a, f32({3, 2}, {})}), "");
 }
 
+TEST(CpuContrib, FusedGemm) {
+  const Tensor a = f32({2, 2}, {1, 2, 3, 4});
+  const Tensor b = f32({2, 2}, {1, 0, 0, -1});
+  // A B = [[1, -2], [3, -4]]; + C [10, 0] (broadcast over rows); Relu.
+  expect_result(run_ms("FusedGemm", {a, b, f32v({10, 0})}, {{"activation", str_attr("Relu")}}),
+                {2, 2}, {11, 0, 13, 0});
+  // LeakyRelu 0.5 with alpha 2, no C: [[2, -4], [6, -8]] -> [[2, -2], [6, -4]].
+  expect_result(run_ms("FusedGemm", {a, b},
+                       {{"activation", str_attr("LeakyRelu")},
+                        {"activation_alpha", float_attr(0.5f)},
+                        {"alpha", float_attr(2)}}),
+                {2, 2}, {2, -2, 6, -4});
+  expect_error(run_ms("FusedGemm", {a, b}, {{"activation", str_attr("Softsign")}}), "activation",
+               StatusCode::kUnsupported);
+  expect_error(run_ms("FusedGemm", {a, b, f32v({1, 2, 3})}, {{"activation", str_attr("Relu")}}),
+               "C of shape");
+  expect_error(run_ms("FusedGemm", {a, f32({3, 2}, {})}), "inner");
+}
+
 TEST(CpuContrib, QuantizedMatMuls) {
   // (A - 1) B * 0.5 * 2 + 1 = (2 * 1 + 3 * 2) + 1.
   expect_result(run_ms("MatMulIntegerToFloat",

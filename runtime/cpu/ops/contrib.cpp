@@ -20,6 +20,7 @@ Status simplified_layer_norm_kernel(OpContext& ctx);
 Status contrib_embed_layer_norm_kernel(OpContext& ctx);
 // contrib_matmul.cpp
 Status contrib_fused_matmul_kernel(OpContext& ctx);
+Status contrib_fused_gemm_kernel(OpContext& ctx);
 Status contrib_matmul_integer_to_float_kernel(OpContext& ctx);
 Status contrib_dynamic_quantize_matmul_kernel(OpContext& ctx);
 // contrib_attention.cpp
@@ -40,6 +41,7 @@ void register_contrib_kernels(KernelRegistry& r) {
   r.add(ms, "SkipSimplifiedLayerNormalization", contrib_skip_simplified_layer_norm_kernel);
   r.add(ms, "EmbedLayerNormalization", contrib_embed_layer_norm_kernel);
   r.add(ms, "FusedMatMul", contrib_fused_matmul_kernel);
+  r.add(ms, "FusedGemm", contrib_fused_gemm_kernel);
   r.add(ms, "MatMulIntegerToFloat", contrib_matmul_integer_to_float_kernel);
   r.add(ms, "DynamicQuantizeMatMul", contrib_dynamic_quantize_matmul_kernel);
   r.add(ms, "Attention", contrib_attention_kernel);

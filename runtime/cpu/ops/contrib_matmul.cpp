@@ -1,5 +1,6 @@
 // CPU reference kernels for the ONNX Runtime matmul contrib ops: FusedMatMul (alpha, transA,
-// transB, transBatchA, transBatchB), MatMulIntegerToFloat and DynamicQuantizeMatMul (A
+// transB, transBatchA, transBatchB), FusedGemm (Gemm + activation), MatMulIntegerToFloat and
+// DynamicQuantizeMatMul (A
 // quantized to uint8 the way ONNX Runtime does). Products accumulate over k in ascending order
 // (gemm_ref.h), so results do not depend on the thread count.
 #include <algorithm>
@@ -243,6 +244,84 @@ Status contrib_fused_matmul_kernel(OpContext& ctx) {
                              b_rs, b_cs, acc.data(), N);
           T* row = yd + r * N;
           for (int64_t n = 0; n < N; ++n) row[n] = from_compute<T>(acc[n] * Acc(alpha));
+        }
+      });
+    }
+  });
+  if (!ok) return ctx.invalid(std::string("unsupported dtype ") + dtype_name(a.dtype()));
+  return Status::ok();
+}
+
+// FusedGemm(A, B, C?) = activation(alpha * op(A) x op(B) + beta * C), C broadcast to [M, N];
+// activation: "" (none), Relu, Tanh, Sigmoid, LeakyRelu, HardSigmoid (activation_alpha/_beta).
+Status contrib_fused_gemm_kernel(OpContext& ctx) {
+  if (!ctx.has_input(0) || !ctx.has_input(1)) return ctx.invalid("needs inputs A and B");
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  const Tensor* c = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  if (a.rank() != 2 || b.rank() != 2)
+    return ctx.invalid("A and B must be 2-D, got " + shape_to_string(a.shape()) + " and " +
+                       shape_to_string(b.shape()));
+  if (b.dtype() != a.dtype() || (c && c->dtype() != a.dtype()))
+    return ctx.invalid("A, B and C must have the same dtype");
+  const bool ta = ctx.attr_int("transA", 0) != 0, tb = ctx.attr_int("transB", 0) != 0;
+  const float alpha = ctx.attr_float("alpha", 1.0f), beta = ctx.attr_float("beta", 1.0f);
+  const std::string act = ctx.attr_string("activation", "");
+  const float aa = ctx.attr_float("activation_alpha", act == "HardSigmoid" ? 0.2f : 0.01f);
+  const float ab = ctx.attr_float("activation_beta", 0.5f);
+  if (!act.empty() && act != "Relu" && act != "Tanh" && act != "Sigmoid" && act != "LeakyRelu" &&
+      act != "HardSigmoid")
+    return ctx.unsupported_here("activation '" + act + "'");
+  const int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
+  const int64_t N = tb ? b.dim(0) : b.dim(1);
+  if ((tb ? b.dim(1) : b.dim(0)) != K)
+    return ctx.invalid("inner dimensions differ: " + shape_to_string(a.shape()) + " x " +
+                       shape_to_string(b.shape()));
+  std::vector<int64_t> c_strides;
+  if (c) {
+    const Shape& cs = c->shape();
+    bool fits = cs.size() <= 2;
+    for (size_t k = 0; fits && k < cs.size(); ++k) {
+      const int64_t want = k + 1 == cs.size() ? N : M;
+      fits = cs[k] == 1 || cs[k] == want;
+    }
+    if (!fits)
+      return ctx.invalid("C of shape " + shape_to_string(cs) + " does not broadcast to [" +
+                         std::to_string(M) + ", " + std::to_string(N) + "]");
+    c_strides = broadcast_strides(cs, {M, N});
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, a.dtype(), {M, N}));
+  if (y->numel() == 0) return Status::ok();
+  const int64_t a_rs = ta ? 1 : K, a_cs = ta ? M : 1, b_rs = tb ? 1 : N, b_cs = tb ? K : 1;
+  bool ok = false;
+  visit_dtype(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (kIsFloat<T>) {
+      using Acc = compute_t<T>;
+      ok = true;
+      const T* ad = a.data<T>();
+      const T* bd = b.data<T>();
+      const T* cd = c ? c->data<T>() : nullptr;
+      T* yd = y->data<T>();
+      ctx.parallel_for(M, gemm_row_grain(N, K), [&](int64_t lo, int64_t hi) {
+        std::vector<Acc> acc(static_cast<size_t>(N));
+        for (int64_t m = lo; m < hi; ++m) {
+          gemm_ref_rows<Acc>(0, 1, N, K, ad + m * a_rs, a_rs, a_cs, bd, b_rs, b_cs, acc.data(), N);
+          for (int64_t n = 0; n < N; ++n) {
+            Acc v = Acc(alpha) * acc[n];
+            if (cd) v += Acc(beta) * to_compute(cd[m * c_strides[0] + n * c_strides[1]]);
+            if (act == "Relu")
+              v = std::max(v, Acc(0));
+            else if (act == "Tanh")
+              v = std::tanh(v);
+            else if (act == "Sigmoid")
+              v = Acc(1) / (Acc(1) + std::exp(-v));
+            else if (act == "LeakyRelu")
+              v = v < Acc(0) ? Acc(aa) * v : v;
+            else if (act == "HardSigmoid")
+              v = std::max(Acc(0), std::min(Acc(1), Acc(aa) * v + Acc(ab)));
+            yd[m * N + n] = from_compute<T>(v);
+          }
         }
       });
     }
