@@ -261,11 +261,14 @@ Expected<HybridExecutor::Prepared*> HybridExecutor::lookup(size_t index,
   auto& slot = cache_[index][key.str()];
   if (slot) return slot.get();
   auto p = std::make_unique<Prepared>();
-  // Shape arithmetic (small integer tensors that live on the host) stays on the host.
+  // Shape arithmetic (small int64/int32/bool tensors that live on the host) stays on the host.
+  // 8-bit integers are quantized data, not shapes: they go to the device like floats.
   bool all_host_ints = true;
   for (const auto& in : inputs) {
     if (!in.present) continue;
-    if (!in.host_value || is_float(in.desc.dtype) || in.desc.numel() > 4096) all_host_ints = false;
+    const bool shape_like = in.desc.dtype == DType::kInt64 || in.desc.dtype == DType::kInt32 ||
+                            in.desc.dtype == DType::kBool;
+    if (!in.host_value || !shape_like || in.desc.numel() > 4096) all_host_ints = false;
   }
   const bool reads_shape_only =
       n.domain().empty() && (n.op_type() == "Shape" || n.op_type() == "Size");
