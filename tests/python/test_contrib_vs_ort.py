@@ -204,7 +204,7 @@ def test_embed_layer_norm(run_model, tmp_path, rng):
               [("ids", ids), ("seg", seg), ("w", word), ("p", pos), ("s", segemb), ("g", g),
                ("b", b), ("mask", mask)], ["y", "mi", "sum"], 1e-5, 1e-5, int_outputs=("mi",),
               consts=("w", "p", "s", "g", "b"), epsilon=1e-12)
-        posids = rng.integers(0, maxpos, (1, s), dtype=np.int32)
+        posids = rng.integers(0, maxpos, (1 if s != 7 else 3, s), dtype=np.int32)
         c.add(f"embp{s}", "EmbedLayerNormalization",
               [("ids", ids), ("seg", None), ("w", word), ("p", pos), ("s", None), ("g", g),
                ("b", b), ("mask", None), ("pid", posids)], ["y", "mi"], 1e-5, 1e-5,
