@@ -5,6 +5,11 @@
 // each implementation and the ratio kiln / CLBlast, per shape.
 //
 //   kiln_bench_gemm [--benchmark_filter=...] [--benchmark_repetitions=N] [--device=opencl:N]
+//                   [--vulkan=vulkan:N|off]
+//
+// The Vulkan column times kiln's Vulkan MatMul / Gemm shader on the default Vulkan device (the
+// same machine's lavapipe here) the same way: enqueue + finish (one recorded command buffer,
+// replayed).
 //
 // Without flags it runs 5 repetitions of at least 0.2 s each. "NN": B is [K, N] (MatMul);
 // "NT": B is stored [N, K] (Gemm transB=1, as exported Linear layers keep weights).
@@ -25,6 +30,7 @@
 #include "graph/ir/graph.h"
 #include "runtime/opencl/gemm_tuning.h"
 #include "runtime/opencl/opencl_backend.h"
+#include "runtime/vulkan/vulkan_backend.h"
 
 #ifdef KILN_HAVE_CLBLAST
 #include <clblast.h>
@@ -49,6 +55,7 @@ struct GemmShape {
 };
 
 std::unique_ptr<kiln::opencl::OpenClBackend> g_backend;
+std::unique_ptr<kiln::vulkan::VulkanBackend> g_vk_backend;  // null: no Vulkan column
 
 // Median GFLOP/s per (shape label, implementation) over repetitions, and the kiln kernel name.
 std::map<std::string, std::map<std::string, std::vector<double>>> g_results;
@@ -61,10 +68,10 @@ struct Operands {
   kiln::Status status;
 };
 
-DeviceTensor device_tensor(const Shape& s, kiln::Status* st) {
+DeviceTensor device_tensor(kiln::device::Backend* be, const Shape& s, kiln::Status* st) {
   DeviceTensor t;
   t.desc = TensorDesc{DType::kFloat32, s};
-  auto buf = g_backend->allocate(t.desc.nbytes());
+  auto buf = be->allocate(t.desc.nbytes());
   if (!buf) {
     *st = buf.status();
     return t;
@@ -73,23 +80,23 @@ DeviceTensor device_tensor(const Shape& s, kiln::Status* st) {
   return t;
 }
 
-kiln::Status fill(const DeviceTensor& t, uint64_t seed) {
+kiln::Status fill(kiln::device::Backend* be, const DeviceTensor& t, uint64_t seed) {
   KILN_ASSIGN_OR_RETURN(Tensor h, Tensor::create(DType::kFloat32, t.desc.shape));
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   float* p = h.data<float>();
   for (int64_t i = 0; i < h.numel(); ++i) p[i] = u(rng);
-  return g_backend->upload(h, t);
+  return be->upload(h, t);
 }
 
-Operands make_operands(const GemmShape& s) {
+Operands make_operands(kiln::device::Backend* be, const GemmShape& s) {
   Operands o;
-  o.a = device_tensor({s.M, s.K}, &o.status);
-  o.b = device_tensor(s.nt ? Shape{s.N, s.K} : Shape{s.K, s.N}, &o.status);
-  o.c = device_tensor({s.M, s.N}, &o.status);
-  o.c_ref = device_tensor({s.M, s.N}, &o.status);
-  if (o.status.is_ok()) o.status = fill(o.a, 1);
-  if (o.status.is_ok()) o.status = fill(o.b, 2);
+  o.a = device_tensor(be, {s.M, s.K}, &o.status);
+  o.b = device_tensor(be, s.nt ? Shape{s.N, s.K} : Shape{s.K, s.N}, &o.status);
+  o.c = device_tensor(be, {s.M, s.N}, &o.status);
+  o.c_ref = device_tensor(be, {s.M, s.N}, &o.status);
+  if (o.status.is_ok()) o.status = fill(be, o.a, 1);
+  if (o.status.is_ok()) o.status = fill(be, o.b, 2);
   return o;
 }
 
@@ -100,7 +107,7 @@ struct KilnGemm {
   std::unique_ptr<kiln::device::DeviceKernel> kernel;
 };
 
-kiln::Expected<KilnGemm> make_kiln_gemm(const GemmShape& s) {
+kiln::Expected<KilnGemm> make_kiln_gemm(kiln::device::Backend* be, const GemmShape& s) {
   KilnGemm k;
   k.graph = std::make_unique<kiln::ir::Graph>();
   kiln::ir::Graph& g = *k.graph;
@@ -127,16 +134,15 @@ kiln::Expected<KilnGemm> make_kiln_gemm(const GemmShape& s) {
   g.add_output(c);
   std::vector<InputInfo> in = {InputInfo{TensorDesc{DType::kFloat32, {s.M, s.K}}},
                                InputInfo{TensorDesc{DType::kFloat32, bs}}};
-  auto sup = g_backend->supports(*n, in);
-  if (!sup.ok)
-    return kiln::unsupported("kiln's OpenCL backend refuses " + s.label() + ": " + sup.reason);
-  KILN_ASSIGN_OR_RETURN(k.kernel, g_backend->prepare(*n, in));
+  auto sup = be->supports(*n, in);
+  if (!sup.ok) return kiln::unsupported(be->name() + " refuses " + s.label() + ": " + sup.reason);
+  KILN_ASSIGN_OR_RETURN(k.kernel, be->prepare(*n, in));
   return k;
 }
 
-kiln::Status run_kiln(KilnGemm& k, const Operands& o) {
+kiln::Status run_kiln(kiln::device::Backend* be, KilnGemm& k, const Operands& o) {
   KILN_RETURN_IF_ERROR(k.kernel->enqueue({o.a, o.b}, {o.c}));
-  return g_backend->finish();
+  return be->finish();
 }
 
 #ifdef KILN_HAVE_CLBLAST
@@ -205,13 +211,28 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 };
 
 // One shape's operands, kept across the repetitions and both implementations.
-std::map<std::string, std::unique_ptr<Operands>> g_operands;
-std::map<std::string, KilnGemm> g_kernels;
+std::map<std::string, std::unique_ptr<Operands>> g_operands, g_vk_operands;
+std::map<std::string, KilnGemm> g_kernels, g_vk_kernels;
 
 Operands* operands_for(const GemmShape& s) {
   auto& o = g_operands[s.label()];
-  if (!o) o = std::make_unique<Operands>(make_operands(s));
+  if (!o) o = std::make_unique<Operands>(make_operands(g_backend.get(), s));
   return o.get();
+}
+
+void bm_vulkan(benchmark::State& state, GemmShape s) {
+  kiln::device::Backend* be = g_vk_backend.get();
+  auto& o = g_vk_operands[s.label()];
+  if (!o) o = std::make_unique<Operands>(make_operands(be, s));
+  if (!o->status.is_ok()) return state.SkipWithError(o->status.to_string().c_str());
+  auto it = g_vk_kernels.find(s.label());
+  if (it == g_vk_kernels.end()) {
+    auto k = make_kiln_gemm(be, s);
+    if (!k) return state.SkipWithError(k.status().to_string().c_str());
+    it = g_vk_kernels.emplace(s.label(), std::move(*k)).first;
+  }
+  state.SetLabel("vulkan " + it->second.kernel->name());
+  timed_loop(state, s, [&] { return run_kiln(be, it->second, *o); });
 }
 
 void bm_kiln(benchmark::State& state, GemmShape s) {
@@ -219,13 +240,13 @@ void bm_kiln(benchmark::State& state, GemmShape s) {
   if (!o->status.is_ok()) return state.SkipWithError(o->status.to_string().c_str());
   auto it = g_kernels.find(s.label());
   if (it == g_kernels.end()) {
-    auto k = make_kiln_gemm(s);
+    auto k = make_kiln_gemm(g_backend.get(), s);
     if (!k) return state.SkipWithError(k.status().to_string().c_str());
     it = g_kernels.emplace(s.label(), std::move(*k)).first;
     g_kiln_kernel[s.label()] = it->second.kernel->name();
   }
   state.SetLabel(it->second.kernel->name());
-  timed_loop(state, s, [&] { return run_kiln(it->second, *o); });
+  timed_loop(state, s, [&] { return run_kiln(g_backend.get(), it->second, *o); });
 }
 
 #ifdef KILN_HAVE_CLBLAST
@@ -274,8 +295,8 @@ void print_summary() {
   std::printf("\nSGEMM summary on %s (median GFLOP/s over repetitions; kiln tuning %s)\n",
               g_backend->name().c_str(),
               kiln::opencl::gemm_tuning_for(g_backend->context().info()).to_string().c_str());
-  std::printf("%-20s %-28s %5s %8s %8s %7s %9s\n", "shape (MxNxK)", "kiln kernel", "reps", "kiln",
-              "CLBlast", "ratio", "rel.diff");
+  std::printf("%-20s %-28s %5s %8s %8s %7s %9s %8s\n", "shape (MxNxK)", "kiln kernel", "reps",
+              "kiln", "CLBlast", "ratio", "rel.diff", "Vulkan");
   for (const GemmShape& s : shapes()) {
     auto it = g_results.find(s.label());
     if (it == g_results.end()) continue;
@@ -288,8 +309,10 @@ void print_summary() {
     }
     if (g_max_diff.count(s.label()))
       std::snprintf(diff, sizeof diff, "%.1e", g_max_diff[s.label()]);
-    std::printf("%-20s %-28s %5zu %8.1f %8s %7s %9s\n", s.label().c_str(),
-                g_kiln_kernel[s.label()].c_str(), r["kiln"].size(), k, cl, ratio, diff);
+    char vk[32] = "-";
+    if (!r["vulkan"].empty()) std::snprintf(vk, sizeof vk, "%.1f", median(r["vulkan"]));
+    std::printf("%-20s %-28s %5zu %8.1f %8s %7s %9s %8s\n", s.label().c_str(),
+                g_kiln_kernel[s.label()].c_str(), r["kiln"].size(), k, cl, ratio, diff, vk);
   }
 #ifndef KILN_HAVE_CLBLAST
   std::printf("(built without CLBlast: install libclblast-dev and re-run cmake to compare)\n");
@@ -300,11 +323,16 @@ void print_summary() {
 
 int main(int argc, char** argv) {
   std::string device = "opencl";
+  std::string vk_device = "vulkan";
   std::vector<char*> args;
   bool has_reps = false, has_min_time = false;
   for (int i = 0; i < argc; ++i) {
     if (std::strncmp(argv[i], "--device=", 9) == 0) {
       device = argv[i] + 9;
+      continue;
+    }
+    if (std::strncmp(argv[i], "--vulkan=", 9) == 0) {
+      vk_device = argv[i] + 9;
       continue;
     }
     if (std::strncmp(argv[i], "--benchmark_repetitions", 23) == 0) has_reps = true;
@@ -323,6 +351,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   g_backend = std::move(*b);
+  if (vk_device != "off") {
+    auto vk = kiln::vulkan::VulkanBackend::create(vk_device);
+    if (vk)
+      g_vk_backend = std::move(*vk);
+    else
+      std::fprintf(stderr, "no Vulkan column: %s\n", vk.status().to_string().c_str());
+  }
   for (const GemmShape& s : shapes()) {
     std::string name = s.label();
     std::replace(name.begin(), name.end(), ' ', '/');
@@ -332,6 +367,10 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("clblast/" + name).c_str(), bm_clblast, s)->UseManualTime();
     g_names["clblast/" + name] = {s.label(), "clblast"};
 #endif
+    if (g_vk_backend) {
+      benchmark::RegisterBenchmark(("vulkan/" + name).c_str(), bm_vulkan, s)->UseManualTime();
+      g_names["vulkan/" + name] = {s.label(), "vulkan"};
+    }
   }
   benchmark::Initialize(&n, args.data());
   if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
@@ -342,5 +381,8 @@ int main(int argc, char** argv) {
   g_kernels.clear();
   g_operands.clear();
   g_backend.reset();
+  g_vk_kernels.clear();
+  g_vk_operands.clear();
+  g_vk_backend.reset();
   return 0;
 }

@@ -77,6 +77,9 @@ void main() {
 #if TM == 8
   const uint ar4 = AROW(4), ar5 = AROW(5), ar6 = AROW(6), ar7 = AROW(7);
   vec4 c4 = vec4(0.0), c5 = vec4(0.0), c6 = vec4(0.0), c7 = vec4(0.0);
+#ifdef TN8
+  vec4 d4 = vec4(0.0), d5 = vec4(0.0), d6 = vec4(0.0), d7 = vec4(0.0);
+#endif
 #endif
   uint bi = (bbase + col) / 4u;
   const uint bstride = pc.sbk / 4u;
@@ -110,7 +113,11 @@ void main() {
     STEP(c0, ar0) STEP(c1, ar1) STEP(c2, ar2) STEP(c3, ar3)
 #endif
 #if TM == 8
+#ifdef TN8
+    STEP2(c4, d4, ar4) STEP2(c5, d5, ar5) STEP2(c6, d6, ar6) STEP2(c7, d7, ar7)
+#else
     STEP(c4, ar4) STEP(c5, ar5) STEP(c6, ar6) STEP(c7, ar7)
+#endif
 #endif
   }
 #ifdef TN8
@@ -123,6 +130,12 @@ void main() {
   acc[1] = c1;
   acc[2] = c2;
   acc[3] = c3;
+#if TM == 8 && defined(TN8)
+  acc2[4] = d4;
+  acc2[5] = d5;
+  acc2[6] = d6;
+  acc2[7] = d7;
+#endif
 #if TM == 8
   acc[4] = c4;
   acc[5] = c5;
