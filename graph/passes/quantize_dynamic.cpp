@@ -22,7 +22,7 @@ int64_t QuantizeReport::total_quantized() const {
 }
 
 const std::set<std::string>& supported_quant_op_types() {
-  static const std::set<std::string> kOps = {"MatMul", "Gemm"};
+  static const std::set<std::string> kOps = {"MatMul", "Gemm", "Conv"};
   return kOps;
 }
 
@@ -198,7 +198,8 @@ class Rewriter {
       return invalid_argument("weight type must be int8 or uint8");
     for (const std::string& op : o_.op_types)
       if (!supported_quant_op_types().count(op))
-        return invalid_argument("cannot quantize op type '" + op + "' (supported: MatMul, Gemm)");
+        return invalid_argument("cannot quantize op type '" + op +
+                                "' (supported: MatMul, Gemm, Conv)");
     const int opset = g_.opset("");
     const bool qdq = ranges_ != nullptr || o_.format == QuantFormat::kQDQ;
     if (!qdq && opset < 11)
@@ -219,7 +220,9 @@ class Rewriter {
         r_->skipped.push_back(n->describe() + ": no calibrated range for '" + x->name() + "'");
         continue;
       }
-      Status st = qdq ? rewrite_qdq(n, x) : rewrite_qoperator(n, x);
+      Status st = qdq                      ? rewrite_qdq(n, x)
+                  : n->op_type() == "Conv" ? rewrite_conv(n, x)
+                                           : rewrite_qoperator(n, x);
       if (!st.is_ok()) return st;
     }
     remove_dead_nodes(g_);
@@ -229,16 +232,19 @@ class Rewriter {
 
  private:
   // Weight of `n` quantized (cached per weight value and layout).
-  const QuantWeight& weight(ir::Node* n, bool transpose, int channel_axis) {
+  // Conv weights [M, C/g, k...] are quantized as the matrix [M, C/g * k...] (channels: axis 0).
+  const QuantWeight& weight(ir::Node* n, bool transpose, int channel_axis, bool per_channel) {
     ir::Value* wv = n->input(1);
-    auto key = std::make_pair(wv, transpose * 4 + channel_axis + 1);
+    auto key = std::make_pair(wv, transpose * 8 + channel_axis * 2 + per_channel);
     auto it = weights_.find(key);
     if (it != weights_.end()) return it->second;
     const Tensor& w = *weight_of(n);
+    const Tensor w2 = w.rank() == 2 ? w : w.reshaped({w.dim(0), w.numel() / w.dim(0)});
     std::vector<QuantParams> ps;
-    Tensor q = quantize_matrix(w, o_, o_.per_channel ? channel_axis : -1, transpose, &ps);
+    Tensor q = quantize_matrix(w2, o_, per_channel ? channel_axis : -1, transpose, &ps);
+    if (w.rank() != 2) q = q.reshaped(w.shape());
     Tensor s, z;
-    param_tensors(ps, o_.weight_type, o_.per_channel, &s, &z);
+    param_tensors(ps, o_.weight_type, per_channel, &s, &z);
     QuantWeight qw;
     for (const QuantParams& p : ps) qw.scales.push_back(p.scale);
     r_->weights_quantized++;
@@ -284,7 +290,7 @@ class Rewriter {
       for (int64_t i = 0; i < cb.numel(); ++i) cb.data<float>()[i] *= beta;
       c = add_const(g_, c->name() + "_beta", std::move(cb));
     }
-    const QuantWeight& w = weight(n, trans_b, trans_b ? 0 : 1);
+    const QuantWeight& w = weight(n, trans_b, trans_b ? 0 : 1, o_.per_channel);
     KILN_ASSIGN_OR_RETURN(QuantAct a, dynamic_act(x));
     ir::Value* w_scale = w.scale;
     if (alpha != 1.0f) {
@@ -316,6 +322,43 @@ class Rewriter {
     return Status::ok();
   }
 
+  // ONNX Runtime's ConvInteger pattern; the weight is per tensor (ONNX Runtime's ConvInteger
+  // takes only a scalar w_zero_point), the bias is added as a constant of shape [1, M, 1...].
+  Status rewrite_conv(ir::Node* n, ir::Value* x) {
+    ir::Value* y = n->output(0);
+    ir::Value* b = n->input(2);
+    const std::string base = n->name().empty() ? y->name() : n->name();
+    const Tensor& wt = *weight_of(n);
+    const QuantWeight& w = weight(n, false, 0, false);
+    KILN_ASSIGN_OR_RETURN(QuantAct a, dynamic_act(x));
+    ir::Value* bias = nullptr;
+    if (b) {
+      Shape bs(static_cast<size_t>(wt.rank()), 1);
+      bs[1] = wt.dim(0);
+      bias = add_const(g_, b->name() + "_reshaped", constant_of(b)->reshaped(bs));
+    }
+    ir::Value* ci = new_value(g_, base + "_output_quantized", info_like(DType::kInt32, y));
+    ir::Value* cf =
+        new_value(g_, base + "_output_quantized_cast_output", info_like(DType::kFloat32, y));
+    ir::Value* scales = new_value(g_, base + "_scales_mul", info_of(DType::kFloat32, {}));
+    ir::Value* out =
+        bias ? new_value(g_, base + "_scaled_output", info_like(DType::kFloat32, y)) : y;
+    const auto attrs = n->attributes();
+    g_.remove_node(n);
+    KILN_ASSIGN_OR_RETURN(ir::Node * conv,
+                          node("ConvInteger", {a.q, w.q, a.zp, w.zp}, {ci}, base + "_quant"));
+    for (const auto& [k, v] : attrs) conv->set_attr(k, v);
+    KILN_ASSIGN_OR_RETURN(ir::Node * cast, node("Cast", {ci}, {cf}, base + "_quant_cast"));
+    cast->set_attr("to", int_attr(static_cast<int64_t>(DType::kFloat32)));
+    KILN_RETURN_IF_ERROR(
+        node("Mul", {a.scale, w.scale}, {scales}, base + "_quant_scales_mul").status());
+    KILN_RETURN_IF_ERROR(
+        node("Mul", {cf, scales}, {out}, base + "_quant_output_scale_mul").status());
+    if (bias) KILN_RETURN_IF_ERROR(node("Add", {out, bias}, {y}, base + "_bias_add").status());
+    r_->quantized["Conv"]++;
+    return Status::ok();
+  }
+
   // w_q -> DequantizeLinear -> the node's B; with ranges also x -> Q -> DQ -> the node's A.
   Status rewrite_qdq(ir::Node* n, ir::Value* x) {
     const bool gemm = n->op_type() == "Gemm";
@@ -323,8 +366,8 @@ class Rewriter {
     ir::Value* wv = n->input(1);
     auto it = dq_weights_.find(wv);
     if (it == dq_weights_.end()) {
-      const int axis = trans_b ? 0 : 1;
-      const QuantWeight& w = weight(n, false, axis);
+      const int axis = trans_b || n->op_type() == "Conv" ? 0 : 1;
+      const QuantWeight& w = weight(n, false, axis, o_.per_channel);
       ir::Value* wdq =
           new_value(g_, wv->name() + "_DequantizeLinear_Output", info_like(DType::kFloat32, wv));
       KILN_ASSIGN_OR_RETURN(ir::Node * dq, node("DequantizeLinear", {w.q, w.scale, w.zp}, {wdq},
@@ -354,7 +397,7 @@ class Rewriter {
       }
       g_.set_node_input(n, 0, at->second);
     }
-    r_->quantized[gemm ? "Gemm" : "MatMul"]++;
+    r_->quantized[n->op_type()]++;
     return Status::ok();
   }
 
@@ -379,6 +422,18 @@ std::string candidate(const ir::Node* n, const QuantizeOptions& o, ir::Value** x
   if (!*x || !n->input(1) || !n->output(0)) return "missing input";
   if ((*x)->info().dtype != DType::kFloat32) return "A is not float32";
   if (constant_of(*x)) return "A is a constant";
+  if (n->op_type() == "Conv") {
+    const Tensor* w = weight_of(n);
+    if (!w || w->dtype() != DType::kFloat32 || w->rank() < 3 || w->dim(0) <= 0 || w->numel() == 0)
+      return "W is not a constant float32 tensor of rank >= 3";
+    ir::Value* b = n->input(2);
+    if (b) {
+      const Tensor* bt = constant_of(b);
+      if (!bt || bt->dtype() != DType::kFloat32 || bt->numel() != w->dim(0))
+        return "B (bias) is not a constant float32 vector of M values";
+    }
+    return "";
+  }
   if (!is_float_matrix(weight_of(n))) return "B is not a constant float32 matrix";
   if (gemm) {
     if (n->attr("transA") && n->attr("transA")->i != 0) return "transA is set";

@@ -164,7 +164,7 @@ def test_usage_errors(kiln, tmp_path):
         ["--weight-type", "int4"],
         ["--format", "qlinear"],
         ["--symmetric", "--asymmetric"],
-        ["--op-types", "Conv"],
+        ["--op-types", "Attention"],
         ["--op-types", ","],
         ["--method", "minmax"],
         ["--calibrate", str(INPUTS), "--format", "qoperator"],

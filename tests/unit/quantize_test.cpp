@@ -290,15 +290,86 @@ TEST(QuantizeDynamic, Errors) {
   EXPECT_NE(st.message().find("opset"), std::string::npos) << st.message();
   auto h = matmul_graph();
   QuantizeOptions o;
-  o.op_types = {"Conv"};
+  o.op_types = {"Attention"};
   st = quantize_dynamic(*h, o, nullptr);
   EXPECT_FALSE(st.is_ok());
-  EXPECT_NE(st.message().find("Conv"), std::string::npos);
+  EXPECT_NE(st.message().find("Attention"), std::string::npos);
   o = {};
   o.format = QuantFormat::kQDQ;
   o.per_channel = true;
   auto k = matmul_graph(12);  // per-axis DequantizeLinear needs opset 13
   EXPECT_FALSE(quantize_dynamic(*k, o, nullptr).is_ok());
+}
+
+// x [1, 2, 3, 3] -> Conv(W [2, 2, 2, 2], B [2], pads 1, strides 2) -> y.
+std::unique_ptr<ir::Graph> conv_graph() {
+  auto g = std::make_unique<ir::Graph>();
+  g->opsets()[""] = 13;
+  ir::Value* x = *g->add_value("x", float_info({1, 2, 3, 3}));
+  g->add_input(x);
+  std::vector<float> w(16);
+  for (int i = 0; i < 16; ++i) w[i] = static_cast<float>(i - 6) / 8.0f;  // [-0.75, 1.125]
+  ir::Value* wv = *g->add_initializer("W", f32({2, 2, 2, 2}, w));
+  ir::Value* b = *g->add_initializer("B", f32({2}, {0.5f, -0.25f}));
+  ir::Value* y = *g->add_value("y", float_info({1, 2, 2, 2}));
+  ir::Node* n = *g->add_node("Conv", "", {x, wv, b}, {y}, "conv");
+  n->set_attr("pads", ints_attr({1, 1, 1, 1}));
+  n->set_attr("strides", ints_attr({2, 2}));
+  g->add_output(y);
+  return g;
+}
+
+const Tensor kConvX = f32({1, 2, 3, 3}, {0.5f, -1, 2, 0.25f, 3, -1, 1, 1, 0.5f,  //
+                                         -2, 0.75f, 1.5f, 0, 0.5f, -0.5f, 2, 1, -1});
+
+TEST(QuantizeDynamic, ConvToConvIntegerPerTensor) {
+  auto g = conv_graph();
+  cpu::Executor ref(*g, 1);
+  auto want = ref.run({{"x", kConvX}});
+  ASSERT_TRUE(want.has_value());
+  QuantizeOptions o;
+  o.per_channel = true;  // ignored for ConvInteger (ONNX Runtime's kernel: scalar w_zero_point)
+  QuantizeReport rep;
+  ASSERT_TRUE(quantize_dynamic(*g, o, &rep).is_ok());
+  ASSERT_TRUE(g->verify().is_ok());
+  auto h = histogram(*g);
+  EXPECT_EQ(h["ConvInteger"], 1);
+  EXPECT_EQ(h["Conv"], 0);
+  EXPECT_EQ(h["Add"], 1);
+  EXPECT_EQ(rep.quantized["Conv"], 1);
+  for (const ir::Node* n : g->nodes())
+    if (n->op_type() == "ConvInteger") {
+      ASSERT_NE(n->attr("strides"), nullptr);
+      EXPECT_EQ(n->attr("strides")->ints, (std::vector<int64_t>{2, 2}));
+    }
+  // absmax 1.125 -> scale 1.125 / 127; the weight keeps its shape.
+  EXPECT_EQ(init(*g, "W_quantized").shape(), (Shape{2, 2, 2, 2}));
+  EXPECT_EQ(init(*g, "W_scale").rank(), 0);
+  EXPECT_FLOAT_EQ(static_cast<float>(init(*g, "W_scale").get_as_double(0)),
+                  static_cast<float>(2.25 / 254));
+  EXPECT_EQ(init(*g, "W_quantized").get_as_double(15), 127);
+  EXPECT_EQ(init(*g, "B_reshaped").shape(), (Shape{1, 2, 1, 1}));
+  cpu::Executor ex(*g, 1);
+  auto got = ex.run({{"x", kConvX}});
+  ASSERT_TRUE(got.has_value()) << got.status().to_string();
+  ASSERT_EQ((*got)[0].shape(), (Shape{1, 2, 2, 2}));
+  for (int64_t i = 0; i < 8; ++i)
+    EXPECT_NEAR((*got)[0].get_as_double(i), (*want)[0].get_as_double(i), 0.1) << i;
+}
+
+TEST(QuantizeDynamic, ConvQdqPerChannelAxis0) {
+  auto g = conv_graph();
+  QuantizeOptions o;
+  o.format = QuantFormat::kQDQ;
+  o.per_channel = true;
+  ASSERT_TRUE(quantize_dynamic(*g, o, nullptr).is_ok());
+  EXPECT_EQ(histogram(*g)["Conv"], 1);
+  EXPECT_EQ(init(*g, "W_scale").shape(), (Shape{2}));
+  for (const ir::Node* n : g->nodes())
+    if (n->op_type() == "DequantizeLinear") {
+      ASSERT_NE(n->attr("axis"), nullptr);
+      EXPECT_EQ(n->attr("axis")->i, 0);
+    }
 }
 
 // --- QDQ and static ----------------------------------------------------------------------------
