@@ -244,3 +244,23 @@ def test_weights_equal_ort_quantize_dynamic(kiln, per_channel, tmp_path):
         assert a[n].dtype == b[n].dtype, n
         assert a[n].shape == b[n].shape or a[n].size == b[n].size == 1, n
         np.testing.assert_array_equal(a[n].ravel(), b[n].ravel(), err_msg=n)
+
+
+@pytest.mark.parametrize("extra", [[], ["--format", "qdq", "--per-channel"]])
+def test_cnn_conv_to_conv_integer(kiln, extra, tmp_path):
+    """MobileNetV2: Conv -> ConvInteger (or QDQ weights); ORT runs it, kiln matches ORT and the
+    float model's top-1."""
+    model, js = tmp_path / "mb.onnx", tmp_path / "mb.json"
+    res = kiln("quantize", ZOO / "mobilenetv2.onnx", model, "--json", js, *extra)
+    assert res.returncode == 0, res.describe()
+    assert json.loads(js.read_text())["quantized"].get("Conv", 0) >= 15
+    inputs = ZOO / "mobilenetv2" / "inputs"
+    ref = ort_run(model, load_dir(inputs))
+    out = tmp_path / "out"
+    res = kiln("run", model, "--inputs", inputs, "--output-dir", out, "--device", "cpu", "--quiet")
+    assert res.returncode == 0, res.describe()
+    got = load_dir(out)
+    for name, w in load_dir(ZOO / "mobilenetv2" / "expected").items():
+        assert cosine(ref[name], w) >= 0.99, name
+        assert float(np.max(np.abs(got[name] - ref[name]))) <= 5e-3, name
+        assert (got[name].argmax(-1) == w.argmax(-1)).all(), name
