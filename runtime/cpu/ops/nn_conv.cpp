@@ -1,11 +1,22 @@
-// CPU reference kernels: Conv, ConvTranspose, ConvInteger and QLinearConv as direct loops over
-// 1-D, 2-D and 3-D inputs. Each output plane (batch, output channel) is one task; every output
-// element accumulates over (input channel, kernel position) in a fixed order.
+// CPU kernels: Conv, ConvTranspose, ConvInteger and QLinearConv. The reference is direct loops
+// over 1-D, 2-D and 3-D inputs: each output plane (batch, output channel) is one task; every
+// output element accumulates over (input channel, kernel position) in a fixed order. float32 Conv
+// over 1-D and 2-D inputs takes a fast path (issue 9): 1x1 stride-1 unpadded convs as one GEMM
+// per (batch, group) on the packed SGEMM, other convs as im2col (tiled over output rows so the
+// column matrix stays under 32 MiB) + SGEMM, and convs with one input channel per group
+// (depthwise) as direct row loops. Threads share out GEMM tiles, im2col rows or output planes,
+// never one output's sum, so results do not depend on the thread count.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <memory>
 
+#include "runtime/cpu/fast/sgemm.h"
 #include "runtime/cpu/ops/common.h"
+#include "runtime/cpu/ops/nn_conv_ref.h"
 #include "runtime/cpu/ops/nn_internal.h"
 
 namespace kiln::cpu::nn {
@@ -142,6 +153,170 @@ void conv_typed(const OpContext& ctx, const ConvSetup& cs, const Tensor& x, cons
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Fast float32 Conv over 1-D and 2-D inputs (Geom axes 1 and 2; axis 0 is a unit axis).
+
+namespace {
+
+std::atomic<int> g_fast_state{-1};  // -1: not read from the environment yet
+
+// The column matrix of one im2col tile is kept under this many floats (32 MiB).
+constexpr int64_t kMaxColFloats = (int64_t{32} << 20) / static_cast<int64_t>(sizeof(float));
+
+bool fast_conv_applies(const ConvSetup& cs, DType dt) {
+  const Geom& g = cs.g;
+  if (dt != DType::kFloat32 || g.nsp > 2 || !fast_paths_enabled()) return false;
+  if (cs.cg <= 0 || cs.mg <= 0) return false;
+  // Keep one row of the column matrix (cg * kh * kw floats per output column) sensible.
+  const double row =
+      static_cast<double>(cs.cg) * static_cast<double>(g.k_size()) * static_cast<double>(g.out[2]);
+  return row <= static_cast<double>(kMaxColFloats) * 8;
+}
+
+// Rows [oh0, oh1) of the im2col matrix of one group: row r = (c * KH + kh) * KW + kw, column
+// (oh - oh0) * OW + ow, holding x[c, oh * sh + kh * dh - ph, ow * sw + kw * dw - pw] or 0 in the
+// padding.
+void im2col_rows(const OpContext& ctx, const Geom& g, int64_t cg, const float* x, int64_t oh0,
+                 int64_t oh1, float* col) {
+  const int64_t H = g.in[1], W = g.in[2], OW = g.out[2], KH = g.k[1], KW = g.k[2];
+  const int64_t ncols = (oh1 - oh0) * OW, sw = g.s[2];
+  ctx.parallel_for(cg * KH * KW, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
+      const float* xc = x + c * H * W;
+      float* dst = col + r * ncols;
+      const int64_t woff = kw * g.d[2] - g.pb[2];
+      const Range rw = affine_range(OW, sw, woff, 0, W);
+      for (int64_t oh = oh0; oh < oh1; ++oh, dst += OW) {
+        const int64_t ih = oh * g.s[1] + kh * g.d[1] - g.pb[1];
+        if (ih < 0 || ih >= H || rw.lo >= rw.hi) {
+          std::fill(dst, dst + OW, 0.0f);
+          continue;
+        }
+        const float* xrow = xc + ih * W;
+        std::fill(dst, dst + rw.lo, 0.0f);
+        if (sw == 1) {
+          std::memcpy(dst + rw.lo, xrow + rw.lo + woff,
+                      static_cast<size_t>(rw.hi - rw.lo) * sizeof(float));
+        } else {
+          for (int64_t ow = rw.lo; ow < rw.hi; ++ow) dst[ow] = xrow[ow * sw + woff];
+        }
+        std::fill(dst + rw.hi, dst + OW, 0.0f);
+      }
+    }
+  });
+}
+
+// One input channel per group (depthwise, with any channel multiplier): per output plane, each
+// output row accumulates its kernel taps in (kh, kw) order, the inner loop running over the
+// output width.
+void conv_depthwise_f32(const OpContext& ctx, const ConvSetup& cs, const float* xd, const float* wd,
+                        const float* bd, float* yd) {
+  const Geom& g = cs.g;
+  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
+  const int64_t in_sz = g.in_size(), plane = g.out_size(), sw = g.s[2];
+  std::vector<Range> rw(static_cast<size_t>(KW));
+  for (int64_t kw = 0; kw < KW; ++kw) rw[kw] = affine_range(OW, sw, kw * g.d[2] - g.pb[2], 0, W);
+  ctx.parallel_for(cs.n * cs.m, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t idx = begin; idx < end; ++idx) {
+      const int64_t n = idx / cs.m, m = idx % cs.m, grp = m / cs.mg;
+      const float* xc = xd + (n * cs.c + grp) * in_sz;
+      const float* wm = wd + m * KH * KW;
+      float* yp = yd + idx * plane;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        float* __restrict out = yp + oh * OW;
+        std::fill(out, out + OW, 0.0f);
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          const int64_t ih = oh * g.s[1] + kh * g.d[1] - g.pb[1];
+          if (ih < 0 || ih >= H) continue;
+          const float* __restrict xrow = xc + ih * W;
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            const float wv = wm[kh * KW + kw];
+            const int64_t woff = kw * g.d[2] - g.pb[2], lo = rw[kw].lo, hi = rw[kw].hi;
+            if (sw == 1) {
+              for (int64_t ow = lo; ow < hi; ++ow) out[ow] += wv * xrow[ow + woff];
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) out[ow] += wv * xrow[ow * sw + woff];
+            }
+          }
+        }
+        if (bd) {
+          const float b = bd[m];
+          for (int64_t ow = 0; ow < OW; ++ow) out[ow] += b;
+        }
+      }
+    }
+  });
+}
+
+void conv_fast_f32(const OpContext& ctx, const ConvSetup& cs, const Tensor& x, const Tensor& w,
+                   const Tensor* bias, Tensor* y) {
+  const Geom& g = cs.g;
+  const float* xd = x.data<float>();
+  const float* wd = w.data<float>();
+  const float* bd = bias ? bias->data<float>() : nullptr;
+  float* yd = y->data<float>();
+  if (y->numel() == 0) return;
+  if (cs.cg == 1 && cs.group > 1) {
+    conv_depthwise_f32(ctx, cs, xd, wd, bd, yd);
+    return;
+  }
+  const int64_t plane = g.out_size(), in_sz = g.in_size(), K = cs.cg * g.k_size();
+  const int64_t OH = g.out[1], OW = g.out[2];
+  const bool pointwise = g.k_size() == 1 && g.s[1] == 1 && g.s[2] == 1 && g.pb[1] == 0 &&
+                         g.pb[2] == 0 && g.pe[1] == 0 && g.pe[2] == 0;
+  int64_t tile_rows = OH;
+  std::unique_ptr<float[]> col;
+  if (!pointwise) {
+    tile_rows = std::clamp<int64_t>(kMaxColFloats / std::max<int64_t>(K * OW, 1), 1, OH);
+    col.reset(new float[static_cast<size_t>(K * tile_rows * OW)]);
+  }
+  ThreadPool* pool = &ctx.pool();
+  for (int64_t n = 0; n < cs.n; ++n) {
+    for (int64_t grp = 0; grp < cs.group; ++grp) {
+      const float* xg = xd + (n * cs.c + grp * cs.cg) * in_sz;
+      const float* wg = wd + grp * cs.mg * K;
+      float* yg = yd + (n * cs.m + grp * cs.mg) * plane;
+      if (pointwise) {
+        // Y_g [mg, H*W] = W_g [mg, cg] x X_g [cg, H*W].
+        fast::sgemm(cs.mg, plane, K, 1.0f, wg, K, 1, xg, plane, 1, 0.0f, yg, plane, pool);
+        continue;
+      }
+      for (int64_t oh0 = 0; oh0 < OH; oh0 += tile_rows) {
+        const int64_t oh1 = std::min(OH, oh0 + tile_rows), ncols = (oh1 - oh0) * OW;
+        im2col_rows(ctx, g, cs.cg, xg, oh0, oh1, col.get());
+        fast::sgemm(cs.mg, ncols, K, 1.0f, wg, K, 1, col.get(), ncols, 1, 0.0f, yg + oh0 * OW,
+                    plane, pool);
+      }
+    }
+  }
+  if (bd) {
+    ctx.parallel_for(cs.n * cs.m, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t idx = begin; idx < end; ++idx) {
+        const float b = bd[idx % cs.m];
+        float* yp = yd + idx * plane;
+        for (int64_t p = 0; p < plane; ++p) yp[p] += b;
+      }
+    });
+  }
+}
+
+}  // namespace
+
+void set_fast_paths_enabled(bool on) {
+  g_fast_state.store(on ? 1 : 0, std::memory_order_relaxed);
+}
+
+bool fast_paths_enabled() {
+  int s = g_fast_state.load(std::memory_order_relaxed);
+  if (s < 0) {
+    const char* e = std::getenv("KILN_NN_REFERENCE");
+    s = (e != nullptr && *e != '\0' && std::strcmp(e, "0") != 0) ? 0 : 1;
+    g_fast_state.store(s, std::memory_order_relaxed);
+  }
+  return s == 1;
+}
 
 // ---------------------------------------------------------------------------------------------
 // ConvTranspose
@@ -313,10 +488,16 @@ Status float_conv_kernel(OpContext& ctx, const char* op) {
     using T = decltype(tag);
     if constexpr (std::is_floating_point_v<T> || std::is_same_v<T, Half> ||
                   std::is_same_v<T, BFloat16>) {
-      if constexpr (kTranspose)
+      if constexpr (kTranspose) {
         conv_transpose_typed<T>(ctx, cs, x, w, bias, y);
-      else
+      } else if constexpr (std::is_same_v<T, float>) {
+        if (fast_conv_applies(cs, x.dtype()))
+          conv_fast_f32(ctx, cs, x, w, bias, y);
+        else
+          conv_typed<T>(ctx, cs, x, w, bias, y);
+      } else {
         conv_typed<T>(ctx, cs, x, w, bias, y);
+      }
     }
   });
   return Status::ok();

@@ -1,10 +1,15 @@
-// CPU reference kernels: MaxPool (with Indices), AveragePool, LpPool and the global pools over
-// N x C x spatial inputs. Each (batch, channel) plane is one task.
+// CPU kernels: MaxPool (with Indices), AveragePool, LpPool and the global pools over
+// N x C x spatial inputs. Each (batch, channel) plane is one task. The reference walks each
+// output's window; float32 MaxPool (without Indices) and AveragePool over 1-D and 2-D inputs take
+// a row-wise fast path: per output row, each kernel tap (kh, kw) updates the whole row over the
+// output columns it reaches (ranges computed once per call), in the reference's (kh, kw) order,
+// so results are bit-identical to the reference.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "runtime/cpu/ops/common.h"
+#include "runtime/cpu/ops/nn_conv_ref.h"
 #include "runtime/cpu/ops/nn_internal.h"
 
 namespace kiln::cpu::nn {
@@ -113,6 +118,83 @@ void max_pool_typed(const OpContext& ctx, const Geom& g, int64_t planes, const T
 
 }  // namespace
 
+// ---------------------------------------------------------------------------------------------
+// Fast float32 MaxPool / AveragePool over 1-D and 2-D inputs (Geom axes 1 and 2).
+
+namespace {
+
+bool fast_pool_applies(const Geom& g, DType dt) {
+  return dt == DType::kFloat32 && g.nsp <= 2 && fast_paths_enabled();
+}
+
+// Window positions inside [lo, hi) along one axis for output o (pads count when include_pad).
+inline int64_t axis_count(const Geom& g, int a, int64_t o, bool include_pad) {
+  const int64_t st = o * g.s[a] - g.pb[a];
+  const Range r = include_pad ? affine_range(g.k[a], g.d[a], st, -g.pb[a], g.in[a] + g.pe[a])
+                              : affine_range(g.k[a], g.d[a], st, 0, g.in[a]);
+  return r.hi - r.lo;
+}
+
+// kMax: y = max over the window (NaN never wins, an empty window gives -inf, like the
+// reference); otherwise y = sum / count (count from axis_count, NaN when 0).
+template <bool kMax>
+void pool2d_fast_f32(const OpContext& ctx, const Geom& g, int64_t planes, const float* xd,
+                     float* yd, bool include_pad) {
+  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
+  const int64_t in_sz = g.in_size(), out_sz = g.out_size(), sw = g.s[2];
+  std::vector<Range> rw(static_cast<size_t>(KW));
+  for (int64_t kw = 0; kw < KW; ++kw) rw[kw] = affine_range(OW, sw, kw * g.d[2] - g.pb[2], 0, W);
+  std::vector<float> cnt_w(static_cast<size_t>(kMax ? 0 : OW));
+  if constexpr (!kMax)
+    for (int64_t ow = 0; ow < OW; ++ow)
+      cnt_w[ow] = static_cast<float>(axis_count(g, 2, ow, include_pad));
+  ctx.parallel_for(planes, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t pl = begin; pl < end; ++pl) {
+      const float* xp = xd + pl * in_sz;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        float* __restrict out = yd + pl * out_sz + oh * OW;
+        std::fill(out, out + OW, kMax ? -std::numeric_limits<float>::infinity() : 0.0f);
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          const int64_t ih = oh * g.s[1] + kh * g.d[1] - g.pb[1];
+          if (ih < 0 || ih >= H) continue;
+          const float* __restrict xrow = xp + ih * W;
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            const int64_t woff = kw * g.d[2] - g.pb[2], lo = rw[kw].lo, hi = rw[kw].hi;
+            if constexpr (kMax) {
+              if (sw == 1) {
+                for (int64_t ow = lo; ow < hi; ++ow) {
+                  const float v = xrow[ow + woff];
+                  out[ow] = v > out[ow] ? v : out[ow];
+                }
+              } else {
+                for (int64_t ow = lo; ow < hi; ++ow) {
+                  const float v = xrow[ow * sw + woff];
+                  out[ow] = v > out[ow] ? v : out[ow];
+                }
+              }
+            } else {
+              if (sw == 1) {
+                for (int64_t ow = lo; ow < hi; ++ow) out[ow] += xrow[ow + woff];
+              } else {
+                for (int64_t ow = lo; ow < hi; ++ow) out[ow] += xrow[ow * sw + woff];
+              }
+            }
+          }
+        }
+        if constexpr (!kMax) {
+          const float ch = static_cast<float>(axis_count(g, 1, oh, include_pad));
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const float count = ch * cnt_w[ow];
+            out[ow] = count > 0 ? out[ow] / count : std::numeric_limits<float>::quiet_NaN();
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 Status max_pool_kernel(OpContext& ctx) {
   if (!ctx.has_input(0)) return ctx.invalid("needs input X");
   const Tensor& x = ctx.input(0);
@@ -131,6 +213,10 @@ Status max_pool_kernel(OpContext& ctx) {
     KILN_ASSIGN_OR_RETURN(indices, ctx.allocate_output(1, DType::kInt64, out_shape));
   }
   const int64_t planes = x.dim(0) * x.dim(1);
+  if (indices == nullptr && fast_pool_applies(g, dt)) {
+    pool2d_fast_f32<true>(ctx, g, planes, x.data<float>(), y->data<float>(), false);
+    return Status::ok();
+  }
   visit_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (is_float_like_v<T> || std::is_same_v<T, int8_t> || std::is_same_v<T, uint8_t>)
@@ -202,6 +288,10 @@ Status average_pool_kernel(OpContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Tensor * y,
                         ctx.allocate_output(0, x.dtype(), out_shape_of(g, x.dim(0), x.dim(1))));
   const int64_t planes = x.dim(0) * x.dim(1);
+  if (fast_pool_applies(g, x.dtype())) {
+    pool2d_fast_f32<false>(ctx, g, planes, x.data<float>(), y->data<float>(), include_pad == 1);
+    return Status::ok();
+  }
   visit_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (is_float_like_v<T>) average_pool_typed<T>(ctx, g, planes, x, y, include_pad == 1);
