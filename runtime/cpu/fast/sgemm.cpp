@@ -2,11 +2,12 @@
 // flags here). It picks the micro-kernel at run time, packs A and B into cache-sized blocks and
 // shares out output tiles over the thread pool; the portable 4 x 16 micro-kernel lives here too.
 //
-// Blocking (BLIS-style, row-major C): for each NC-wide column block of B and each KC-deep slice
-// of K, B's kc x nc block is packed once (it stays in L2), then for each MC-row block of A the
-// A block is packed in MR-row micro-panels (one stays in L1 while a thread sweeps the NR-wide
-// micro-panels of B) and the (row panel, column panel) tiles are split in contiguous ranges
-// over the threads. K is never split across threads.
+// Blocking (BLIS-style, row-major C): for each row block of A (up to kMc rows) and each KC-deep
+// slice of K, the A block is packed once in MR-row micro-panels (shared by all threads); then for
+// each NC-wide column block, B's kc x nc block is packed in NR-wide micro-panels (it stays in
+// L2; skipped when B was prepacked) and the (row panel, column panel) tiles are split in
+// contiguous ranges over the threads, row panel major, so a thread keeps one A micro-panel in L1
+// while it sweeps the B micro-panels. K is never split across threads.
 #include "runtime/cpu/fast/sgemm.h"
 
 #include <algorithm>
@@ -57,9 +58,9 @@ namespace {
 using detail::TileFn;
 using detail::TileJob;
 
-constexpr int64_t kKc = 256;   // depth of a packed slice
-constexpr int64_t kNc = 512;   // columns of a packed B block (kc x nc floats: 512 KiB, L2)
-constexpr int64_t kMc = 2048;  // most rows of a packed A block (kc x mc floats: <= 2 MiB, L3)
+constexpr int64_t kKc = 384;   // depth of a packed slice
+constexpr int64_t kNc = 512;   // columns of a packed B block (kc x nc floats: 768 KiB, L2)
+constexpr int64_t kMc = 2048;  // most rows of a packed A block (mc x kc floats: <= 3 MiB, L3)
 
 struct KernelInfo {
   SgemmIsa isa;

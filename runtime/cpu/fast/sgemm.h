@@ -1,5 +1,5 @@
 // Fast fp32 GEMM for the CPU path (issue 9): BLIS-style packing of A and B into cache-sized
-// blocks and an MR x NR register micro-kernel per instruction set (AVX-512 14x32, AVX2+FMA 6x16,
+// blocks and an MR x NR register micro-kernel per instruction set (AVX-512 12x32, AVX2+FMA 6x16,
 // and a portable C++ 4x16), chosen at run time. MatMul and Gemm use it for float32; the plain
 // loops of runtime/cpu/ops/gemm_ref.h stay as the yardstick it is tested against.
 //

@@ -1,4 +1,4 @@
-// The fast SGEMM's AVX-512 tile loop (14 x 32 micro-kernel: 28 zmm accumulators, two B vectors
+// The fast SGEMM's AVX-512 tile loop (12 x 32 micro-kernel: 24 zmm accumulators, two B vectors
 // and one broadcast A value per k). Compiled with -mavx512f -mavx512bw -mavx512vl -mfma
 // (flags.cmake); only called after the dispatcher saw the CPU support them.
 // The per-file flags come from flags.cmake; the target pragma below gives the same result where

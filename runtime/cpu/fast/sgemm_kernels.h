@@ -26,7 +26,7 @@ using TileFn = void (*)(const TileJob& job, int64_t t_begin, int64_t t_end);
 
 constexpr int kGenericMr = 4, kGenericNr = 16;
 constexpr int kAvx2Mr = 6, kAvx2Nr = 16;
-constexpr int kAvx512Mr = 14, kAvx512Nr = 32;
+constexpr int kAvx512Mr = 12, kAvx512Nr = 32;
 
 void tiles_generic(const TileJob& job, int64_t t_begin, int64_t t_end);
 void tiles_avx2(const TileJob& job, int64_t t_begin, int64_t t_end);

@@ -2,10 +2,12 @@
 // on the fast packed SGEMM (runtime/cpu/fast/sgemm.h), with constant weights packed once and
 // kept in a small cache; the other dtypes run the reference loops of gemm_ref.h.
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <type_traits>
 
 #include "runtime/cpu/fast/sgemm.h"
@@ -48,6 +50,15 @@ Status require_inputs(const OpContext& ctx, size_t n) {
 }
 
 // ---- float32 on the fast SGEMM ------------------------------------------------------------------
+
+// KILN_CPU_GEMM=ref keeps float32 MatMul / Gemm on the reference loops (for comparisons).
+bool fast_f32_gemm() {
+  static const bool on = [] {
+    const char* v = std::getenv("KILN_CPU_GEMM");
+    return !(v && std::string(v) == "ref");
+  }();
+  return on;
+}
 
 // Packed copies of constant weight matrices (initializers), keyed by the weight's data pointer and
 // geometry. Each entry keeps a reference to the weight's storage, so the pointer cannot be reused
@@ -229,10 +240,10 @@ Status matmul_kernel(OpContext& ctx) {
         return;
       }
       if ((*y)->numel() == 0 || plan->K == 0) return;
-      if constexpr (std::is_same_v<T, float>)
-        matmul_f32(ctx, *plan, a, b, **y);
-      else
-        matmul_typed<T>(ctx, *plan, a, b, **y);
+      if constexpr (std::is_same_v<T, float>) {
+        if (fast_f32_gemm()) return matmul_f32(ctx, *plan, a, b, **y);
+      }
+      matmul_typed<T>(ctx, *plan, a, b, **y);
     }
   });
   if (!typed)
@@ -354,10 +365,11 @@ Status gemm_kernel(OpContext& ctx) {
         return;
       }
       if ((*y)->numel() == 0) return;
-      if constexpr (std::is_same_v<T, float>)
-        gemm_f32(ctx, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, alpha, beta, **y);
-      else
-        gemm_typed<T>(ctx, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, alpha, beta, **y);
+      if constexpr (std::is_same_v<T, float>) {
+        if (fast_f32_gemm())
+          return gemm_f32(ctx, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, alpha, beta, **y);
+      }
+      gemm_typed<T>(ctx, M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, alpha, beta, **y);
     }
   });
   if (!typed)
