@@ -1,6 +1,11 @@
 #include "graph/onnx/importer.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 
 #include <filesystem>
 #include <fstream>
@@ -168,9 +173,103 @@ Status run_checker(const onnx::ModelProto& proto, bool newer_than_libonnx, Model
                                 " schemas): " + msg);
       return Status::ok();
     }
+    // onnxruntime registers LayerNormalization (before opset 17) and SimplifiedLayerNormalization
+    // in the default domain, and its transformer optimizer writes them there: models from it are
+    // legal for onnxruntime, so the checker's objection becomes a warning.
+    for (const char* op : {"LayerNormalization", "SimplifiedLayerNormalization"}) {
+      if (msg.find(std::string("No Op registered for ") + op + " with domain_version") !=
+          std::string::npos) {
+        model->warnings.push_back("onnx checker: " + msg +
+                                  " (an onnxruntime extension of the default domain; the rest of "
+                                  "the model was not checked)");
+        return Status::ok();
+      }
+    }
     return invalid_model("onnx checker: " + msg);
   }
   return Status::ok();
+}
+
+// Runs onnx shape inference on `proto` in a forked child process, so that a crash inside libonnx
+// costs the inferred shapes, never the process. The child sends back only what inference adds
+// (value_info and the graph outputs' types). Returns false with `why` when it failed or crashed.
+bool infer_shapes_isolated(onnx::ModelProto* proto, bool data_propagation, std::string* why) {
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    *why = "cannot create a pipe";
+    return false;
+  }
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    *why = "cannot fork";
+    return false;
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    int code = 0;
+    std::string out;
+    try {
+      onnx::ShapeInferenceOptions so;
+      so.check_type = false;
+      so.error_mode = 0;
+      so.enable_data_propagation = data_propagation;
+      onnx::shape_inference::InferShapes(*proto, onnx::OpSchemaRegistry::Instance(), so);
+      onnx::GraphProto result;
+      *result.mutable_value_info() = proto->graph().value_info();
+      *result.mutable_output() = proto->graph().output();
+      result.SerializeToString(&out);
+    } catch (const std::exception& e) {
+      out = e.what();
+      code = 3;
+    } catch (...) {
+      out = "unknown error";
+      code = 3;
+    }
+    size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t w = ::write(fds[1], out.data() + done, out.size() - done);
+      if (w <= 0) break;
+      done += static_cast<size_t>(w);
+    }
+    ::close(fds[1]);
+    ::_exit(code);
+  }
+  ::close(fds[1]);
+  std::string data;
+  char buf[65536];
+  for (;;) {
+    const ssize_t r = ::read(fds[0], buf, sizeof buf);
+    if (r > 0) {
+      data.append(buf, static_cast<size_t>(r));
+    } else if (r == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) {
+    *why = "libonnx crashed (signal " + std::to_string(WTERMSIG(status)) +
+           "); continuing without its results";
+    return false;
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    *why = data.empty() ? "failed" : data;
+    return false;
+  }
+  onnx::GraphProto result;
+  if (!result.ParseFromString(data)) {
+    *why = "could not read the child's result";
+    return false;
+  }
+  *proto->mutable_graph()->mutable_value_info() = result.value_info();
+  if (result.output_size() == proto->graph().output_size())
+    *proto->mutable_graph()->mutable_output() = result.output();
+  return true;
 }
 
 Status build_graph(const onnx::GraphProto& g, const std::map<std::string, int>& opsets,
@@ -320,14 +419,15 @@ Expected<Model> import_proto(onnx::ModelProto& proto, Model model, const ImportO
   if (options.infer_shapes && newer) {
     model.warnings.push_back("shape inference skipped: the model is newer than libonnx's schemas");
   } else if (options.infer_shapes) {
-    try {
-      onnx::ShapeInferenceOptions so;
-      so.check_type = false;
-      so.error_mode = 0;
-      so.enable_data_propagation = true;
-      onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(), so);
-    } catch (const std::exception& e) {
-      model.warnings.push_back(std::string("shape inference: ") + e.what());
+    // With data propagation first (it resolves Reshape targets computed from Shape), then
+    // without it: libonnx 1.12 crashes with data propagation on some valid models (those written
+    // by onnxruntime's transformer optimizer), so each attempt runs in a child process.
+    std::string why;
+    if (!infer_shapes_isolated(&proto, true, &why)) {
+      model.warnings.push_back("shape inference with data propagation: " + why);
+      std::string why2;
+      if (!infer_shapes_isolated(&proto, false, &why2))
+        model.warnings.push_back("shape inference: " + why2);
     }
   }
   Status st = build_graph(proto.graph(), opsets, &model);

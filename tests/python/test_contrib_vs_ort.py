@@ -174,8 +174,6 @@ def test_layer_norms(run_model, tmp_path, rng):
 # opset 13 model. kiln's importer runs the ONNX checker, which rejects default-domain ops that
 # libonnx has no schema for: the kernels are covered by tests/unit/cpu_contrib_test.cpp until
 # the importer accepts ops that kiln registers.
-@pytest.mark.xfail(strict=True, reason="the ONNX checker in kiln's importer rejects "
-                   "SimplifiedLayerNormalization / LayerNormalization-13 in the default domain")
 def test_default_domain_norms(run_model, tmp_path, rng):
     c = Cases()
     for s, h in ((1, 12), (13, 24)):
