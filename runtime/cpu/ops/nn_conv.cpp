@@ -171,7 +171,7 @@ bool fast_conv_applies(const ConvSetup& cs, DType dt) {
   // Keep one row of the column matrix (cg * kh * kw floats per output column) sensible.
   const double row =
       static_cast<double>(cs.cg) * static_cast<double>(g.k_size()) * static_cast<double>(g.out[2]);
-  return row <= static_cast<double>(kMaxColFloats) * 8;
+  return row <= static_cast<double>(kMaxColFloats);
 }
 
 // Rows [oh0, oh1) of the im2col matrix of one group: row r = (c * KH + kh) * KW + kw, column
@@ -208,6 +208,33 @@ void im2col_rows(const OpContext& ctx, const Geom& g, int64_t cg, const float* x
   });
 }
 
+// One output row of a depthwise conv for one kernel row: out[ow] += sum over kw (in order) of
+// wk[kw] * xrow[ow * sw + kw * dw - pw], taps in the padding skipped. Columns [ilo, ihi) have
+// every tap inside the row and run without checks (the loop the compiler vectorises); kKw > 0
+// fixes the tap count at compile time.
+template <int kKw>
+inline void depthwise_row(float* __restrict out, const float* __restrict xrow, const float* wk,
+                          int64_t kw_n, int64_t W, int64_t OW, int64_t sw, int64_t dw, int64_t pw,
+                          int64_t ilo, int64_t ihi) {
+  const int64_t KW = kKw > 0 ? kKw : kw_n;
+  auto edge = [&](int64_t ow) {
+    float a = out[ow];
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      const int64_t iw = ow * sw + kw * dw - pw;
+      if (iw >= 0 && iw < W) a += wk[kw] * xrow[iw];
+    }
+    out[ow] = a;
+  };
+  for (int64_t ow = 0; ow < ilo; ++ow) edge(ow);
+  for (int64_t ow = ilo; ow < ihi; ++ow) {
+    float a = out[ow];
+    const float* xs = xrow + (ow * sw - pw);
+    for (int64_t kw = 0; kw < KW; ++kw) a += wk[kw] * xs[kw * dw];
+    out[ow] = a;
+  }
+  for (int64_t ow = ihi; ow < OW; ++ow) edge(ow);
+}
+
 // One input channel per group (depthwise, with any channel multiplier): per output plane, each
 // output row accumulates its kernel taps in (kh, kw) order, the inner loop running over the
 // output width.
@@ -215,9 +242,15 @@ void conv_depthwise_f32(const OpContext& ctx, const ConvSetup& cs, const float* 
                         const float* bd, float* yd) {
   const Geom& g = cs.g;
   const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2], KH = g.k[1], KW = g.k[2];
-  const int64_t in_sz = g.in_size(), plane = g.out_size(), sw = g.s[2];
-  std::vector<Range> rw(static_cast<size_t>(KW));
-  for (int64_t kw = 0; kw < KW; ++kw) rw[kw] = affine_range(OW, sw, kw * g.d[2] - g.pb[2], 0, W);
+  const int64_t in_sz = g.in_size(), plane = g.out_size(), sw = g.s[2], dw = g.d[2], pw = g.pb[2];
+  // Output columns whose every tap lies inside the input row.
+  int64_t ilo = 0, ihi = OW;
+  for (int64_t kw = 0; kw < KW; ++kw) {
+    const Range r = affine_range(OW, sw, kw * dw - pw, 0, W);
+    ilo = std::max(ilo, r.lo);
+    ihi = std::min(ihi, r.hi);
+  }
+  if (ilo >= ihi) ilo = ihi = OW;
   ctx.parallel_for(cs.n * cs.m, 1, [&](int64_t begin, int64_t end) {
     for (int64_t idx = begin; idx < end; ++idx) {
       const int64_t n = idx / cs.m, m = idx % cs.m, grp = m / cs.mg;
@@ -225,21 +258,19 @@ void conv_depthwise_f32(const OpContext& ctx, const ConvSetup& cs, const float* 
       const float* wm = wd + m * KH * KW;
       float* yp = yd + idx * plane;
       for (int64_t oh = 0; oh < OH; ++oh) {
-        float* __restrict out = yp + oh * OW;
+        float* out = yp + oh * OW;
         std::fill(out, out + OW, 0.0f);
         for (int64_t kh = 0; kh < KH; ++kh) {
           const int64_t ih = oh * g.s[1] + kh * g.d[1] - g.pb[1];
           if (ih < 0 || ih >= H) continue;
-          const float* __restrict xrow = xc + ih * W;
-          for (int64_t kw = 0; kw < KW; ++kw) {
-            const float wv = wm[kh * KW + kw];
-            const int64_t woff = kw * g.d[2] - g.pb[2], lo = rw[kw].lo, hi = rw[kw].hi;
-            if (sw == 1) {
-              for (int64_t ow = lo; ow < hi; ++ow) out[ow] += wv * xrow[ow + woff];
-            } else {
-              for (int64_t ow = lo; ow < hi; ++ow) out[ow] += wv * xrow[ow * sw + woff];
-            }
-          }
+          const float* xrow = xc + ih * W;
+          const float* wk = wm + kh * KW;
+          if (KW == 3)
+            depthwise_row<3>(out, xrow, wk, KW, W, OW, sw, dw, pw, ilo, ihi);
+          else if (KW == 5)
+            depthwise_row<5>(out, xrow, wk, KW, W, OW, sw, dw, pw, ilo, ihi);
+          else
+            depthwise_row<0>(out, xrow, wk, KW, W, OW, sw, dw, pw, ilo, ihi);
         }
         if (bd) {
           const float b = bd[m];
