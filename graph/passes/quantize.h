@@ -8,7 +8,9 @@
 //      x -> DynamicQuantizeLinear -> (x_q, x_scale, x_zp)      (shared by all users of x)
 //      MatMulInteger(x_q, w_q, x_zp, w_zp) -> Cast(float) -> Mul(x_scale * w_scale) [-> Add(C)]
 //    and for Conv ConvInteger(x_q, w_q, x_zp, w_zp) -> Cast -> Mul [-> Add(bias as [1, M, 1..])]
-//    with a per-tensor weight (ONNX Runtime's ConvInteger kernel takes only a scalar w_zp)
+//    with a per-tensor weight (ONNX Runtime's ConvInteger kernel takes only a scalar w_zp),
+//    and for Gather over a constant table (embeddings), ONNX Runtime's GatherQuant: the table to
+//    uint8 (asymmetric, per tensor), Gather on the codes -> DequantizeLinear
 //  - QDQ: weight-only, w_q -> DequantizeLinear -> MatMul (activations stay float: dynamic
 //    activation quantization has no QDQ form; ONNX Runtime's quantize_dynamic has no QDQ format).
 // Static (quantize_static, QDQ): as QDQ plus a QuantizeLinear -> DequantizeLinear pair on each
@@ -43,7 +45,7 @@ struct QuantizeOptions {
   std::optional<bool> symmetric;
   DType weight_type = DType::kInt8;  // kInt8 or kUInt8
   // Op types to quantize (the ones supported: supported_quant_op_types()).
-  std::set<std::string> op_types = {"MatMul", "Gemm", "Conv"};
+  std::set<std::string> op_types = {"MatMul", "Gemm", "Conv", "Gather"};
   // Node names left in float.
   std::set<std::string> nodes_to_exclude;
 };
@@ -59,7 +61,7 @@ struct QuantizeReport {
   int64_t total_quantized() const;
 };
 
-// The op types the passes know: MatMul, Gemm and Conv.
+// The op types the passes know: MatMul, Gemm, Conv and Gather (constant float tables only).
 const std::set<std::string>& supported_quant_op_types();
 
 // Quantization parameters of a float range [rmin, rmax] for a target type (compute_scale_zp).

@@ -22,7 +22,7 @@ int64_t QuantizeReport::total_quantized() const {
 }
 
 const std::set<std::string>& supported_quant_op_types() {
-  static const std::set<std::string> kOps = {"MatMul", "Gemm", "Conv"};
+  static const std::set<std::string> kOps = {"MatMul", "Gemm", "Conv", "Gather"};
   return kOps;
 }
 
@@ -126,7 +126,14 @@ ir::Attribute int_attr(int64_t i) {
 }
 
 bool is_float_matrix(const Tensor* t) {
-  return t && t->dtype() == DType::kFloat32 && t->rank() == 2;
+  return t && t->dtype() == DType::kFloat32 && t->rank() == 2 && t->numel() > 0;
+}
+
+bool all_finite(const Tensor& t) {
+  const float* d = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(d[i])) return false;
+  return true;
 }
 
 // The weight of `n` (MatMul B, Gemm B), [rows, cols] as stored.
@@ -199,7 +206,7 @@ class Rewriter {
     for (const std::string& op : o_.op_types)
       if (!supported_quant_op_types().count(op))
         return invalid_argument("cannot quantize op type '" + op +
-                                "' (supported: MatMul, Gemm, Conv)");
+                                "' (supported: MatMul, Gemm, Conv, Gather)");
     const int opset = g_.opset("");
     const bool qdq = ranges_ != nullptr || o_.format == QuantFormat::kQDQ;
     if (!qdq && opset < 11)
@@ -214,6 +221,10 @@ class Rewriter {
       std::string why = candidate(n, o_, &x);
       if (!why.empty()) {
         if (why != "-") r_->skipped.push_back(n->describe() + ": " + why);
+        continue;
+      }
+      if (n->op_type() == "Gather") {
+        KILN_RETURN_IF_ERROR(rewrite_gather(n, qdq));
         continue;
       }
       if (ranges_ && !ranges_->count(x->name())) {
@@ -359,6 +370,62 @@ class Rewriter {
     return Status::ok();
   }
 
+  // Gather over a constant float table (embeddings), as ONNX Runtime's GatherQuant: the table
+  // to uint8 (asymmetric, per tensor); QOperator gathers the codes and dequantizes the rows
+  // gathered, QDQ dequantizes the table in front of the Gather.
+  Status rewrite_gather(ir::Node* n, bool qdq) {
+    ir::Value* dv = n->input(0);
+    auto it = gather_tables_.find(dv);
+    if (it == gather_tables_.end()) {
+      const Tensor& d = *constant_of(dv);
+      const float* dd = d.data<float>();
+      float lo = 0, hi = 0;
+      for (int64_t i = 0; i < d.numel(); ++i) {
+        lo = std::min(lo, dd[i]);
+        hi = std::max(hi, dd[i]);
+      }
+      const QuantParams p = compute_quant_params(lo, hi, 0, 255, false);
+      Tensor q = Tensor::create(DType::kUInt8, d.shape()).value();
+      for (int64_t i = 0; i < d.numel(); ++i)
+        q.data<uint8_t>()[i] = static_cast<uint8_t>(quantize_value(dd[i], p, DType::kUInt8));
+      r_->weights_quantized++;
+      r_->float_weight_bytes += static_cast<int64_t>(d.nbytes());
+      r_->quant_weight_bytes += static_cast<int64_t>(q.nbytes()) + 5;
+      QuantWeight w;
+      w.q = add_const(g_, dv->name() + "_quantized", std::move(q));
+      w.scale = add_const(g_, dv->name() + "_scale", Tensor::scalar<float>(p.scale));
+      w.zp = add_const(g_, dv->name() + "_zero_point",
+                       Tensor::scalar<uint8_t>(static_cast<uint8_t>(p.zero_point)));
+      it = gather_tables_.emplace(dv, w).first;
+    }
+    const QuantWeight& w = it->second;
+    ir::Value* y = n->output(0);
+    if (qdq) {
+      auto dq_it = dq_weights_.find(dv);
+      if (dq_it == dq_weights_.end()) {
+        ir::Value* ddq =
+            new_value(g_, dv->name() + "_DequantizeLinear_Output", info_like(DType::kFloat32, dv));
+        KILN_RETURN_IF_ERROR(
+            node("DequantizeLinear", {w.q, w.scale, w.zp}, {ddq}, dv->name() + "_DequantizeLinear")
+                .status());
+        dq_it = dq_weights_.emplace(dv, ddq).first;
+      }
+      g_.set_node_input(n, 0, dq_it->second);
+    } else {
+      const std::string base = n->name().empty() ? y->name() : n->name();
+      ir::Value* gq = new_value(g_, y->name() + "_quantized", info_like(DType::kUInt8, y));
+      const auto attrs = n->attributes();
+      ir::Value* idx = n->input(1);
+      g_.remove_node(n);
+      KILN_ASSIGN_OR_RETURN(ir::Node * gn, node("Gather", {w.q, idx}, {gq}, base + "_quant"));
+      for (const auto& [k, v] : attrs) gn->set_attr(k, v);
+      KILN_RETURN_IF_ERROR(
+          node("DequantizeLinear", {gq, w.scale, w.zp}, {y}, base + "_DequantizeLinear").status());
+    }
+    r_->quantized["Gather"]++;
+    return Status::ok();
+  }
+
   // w_q -> DequantizeLinear -> the node's B; with ranges also x -> Q -> DQ -> the node's A.
   Status rewrite_qdq(ir::Node* n, ir::Value* x) {
     const bool gemm = n->op_type() == "Gemm";
@@ -407,6 +474,7 @@ class Rewriter {
   QuantizeReport* r_;
   std::map<std::pair<ir::Value*, int>, QuantWeight> weights_;
   std::map<ir::Value*, QuantAct> acts_;
+  std::map<ir::Value*, QuantWeight> gather_tables_;
   std::map<ir::Value*, ir::Value*> dq_weights_, dq_acts_;
 };
 
@@ -420,6 +488,18 @@ std::string candidate(const ir::Node* n, const QuantizeOptions& o, ir::Value** x
   const bool gemm = n->op_type() == "Gemm";
   *x = n->input(0);
   if (!*x || !n->input(1) || !n->output(0)) return "missing input";
+  if (n->op_type() == "Gather") {
+    const Tensor* d = constant_of(*x);
+    if (!d || d->dtype() != DType::kFloat32 || d->rank() < 1 || d->numel() == 0)
+      return "-";  // not an embedding table: not worth a message
+    if ((*x)->is_graph_input()) return "the table is a graph input";
+    *x = nullptr;  // no activation to quantize
+    if (!all_finite(*d)) return "the table has non-finite values";
+    return "";
+  }
+  if (n->input(1)->is_graph_input()) return "the weight is a graph input";
+  if (const Tensor* wt = weight_of(n); wt && wt->dtype() == DType::kFloat32 && !all_finite(*wt))
+    return "the weight has non-finite values";
   if ((*x)->info().dtype != DType::kFloat32) return "A is not float32";
   if (constant_of(*x)) return "A is a constant";
   if (n->op_type() == "Conv") {

@@ -74,7 +74,7 @@ Expected<std::map<std::string, TensorRange>> calibrate(
   std::set<std::string> wanted;
   for (ir::Node* n : g.nodes()) {
     ir::Value* x = nullptr;
-    if (detail::candidate(n, options, &x).empty()) wanted.insert(x->name());
+    if (detail::candidate(n, options, &x).empty() && x) wanted.insert(x->name());
   }
   std::map<std::string, Stats> stats;
   const bool keep = method == CalibrationMethod::kPercentile;

@@ -27,9 +27,10 @@ namespace fs = std::filesystem;
 
 const char* kHelp =
     "usage: kiln quantize IN OUT [options]\n"
-    "Quantizes the MatMul / Gemm / Conv weights of the ONNX model IN to 8 bits and writes OUT,\n"
-    "like onnxruntime.quantization.quantize_dynamic (or quantize_static with --calibrate). Only\n"
-    "nodes whose weight is a constant float32 tensor are quantized. Prints sizes and counts.\n"
+    "Quantizes the MatMul / Gemm / Conv / Gather weights of the ONNX model IN to 8 bits and\n"
+    "writes OUT, like onnxruntime.quantization.quantize_dynamic (or quantize_static with\n"
+    "--calibrate). Only nodes whose weight is a constant float32 tensor are quantized. Prints\n"
+    "sizes and counts.\n"
     "\n"
     "  --format F          qoperator (default without --calibrate): DynamicQuantizeLinear +\n"
     "                      MatMulInteger + Cast + Mul, activations quantized at run time;\n"
@@ -40,8 +41,9 @@ const char* kHelp =
     "  --symmetric         symmetric weights (default for int8; zero point 0, range [-127, 127])\n"
     "  --asymmetric        asymmetric weights (default for uint8)\n"
     "  --weight-type T     int8 (default) or uint8\n"
-    "  --op-types A,B      op types to quantize: MatMul, Gemm, Conv (default all; Conv weights\n"
-    "                      are per tensor in qoperator format, as ONNX Runtime's ConvInteger)\n"
+    "  --op-types A,B      op types to quantize: MatMul, Gemm, Conv, Gather (default all; Conv\n"
+    "                      weights are per tensor in qoperator format, as ONNX Runtime's\n"
+    "                      ConvInteger; Gather: constant tables to uint8, as ONNX Runtime)\n"
     "  --nodes-to-exclude  comma-separated node names left in float\n"
     "  --calibrate DIR     static quantization (QDQ): DIR holds input sets, each a subfolder of\n"
     "                      NAME.npy (one per graph input), or NAME.npy files directly (one set)\n"
@@ -152,8 +154,8 @@ int cmd_quantize(int argc, char** argv) {
     o.op_types.clear();
     for (const std::string& op : split_list(args.get("op-types"))) {
       if (!passes::supported_quant_op_types().count(op))
-        return fail({kExitUsage,
-                     "--op-types: cannot quantize '" + op + "' (supported: MatMul, Gemm, Conv)"});
+        return fail({kExitUsage, "--op-types: cannot quantize '" + op +
+                                     "' (supported: MatMul, Gemm, Conv, Gather)"});
       o.op_types.insert(op);
     }
     if (o.op_types.empty()) return fail({kExitUsage, "--op-types is empty"});
