@@ -222,6 +222,52 @@ def test_kiln_compare_int8_against_fp32(kiln, quantized, variant, tmp_path):
 
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_weights_equal_ort_quantize_dynamic(kiln, per_channel, tmp_path):
+    """kiln's quantized weights, scales and zero points (MatMul, the pooler's Gemm, the Gather
+    tables) are bit-identical to ONNX Runtime's quantize_dynamic with its defaults (int8
+    symmetric weights, uint8 tables)."""
+    import onnx
+    from onnx import numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    ours, theirs = tmp_path / "kiln.onnx", tmp_path / "ort.onnx"
+    extra = ["--per-channel"] if per_channel else []
+    res = kiln("quantize", BERT, ours, *extra)
+    assert res.returncode == 0, res.describe()
+    quantize_dynamic(str(BERT), str(theirs), weight_type=QuantType.QInt8, per_channel=per_channel)
+
+    def inits(path):
+        # ONNX Runtime names a transposed Gemm weight W_Transposed_quantized; kiln W_quantized.
+        return {t.name.replace("_Transposed", ""): numpy_helper.to_array(t)
+                for t in onnx.load(str(path)).graph.initializer}
+
+    a, b = inits(ours), inits(theirs)
+    names = [n for n in b if n.endswith(("_quantized", "_scale", "_zero_point"))]
+    assert len([n for n in names if n.endswith("_quantized")]) >= 16, sorted(b)
+    for n in names:
+        assert n in a, n
+        assert a[n].dtype == b[n].dtype, n
+        assert a[n].size == b[n].size, n
+        np.testing.assert_array_equal(a[n].ravel(), b[n].ravel(), err_msg=n)
+
+
+@pytest.mark.parametrize("variant", ["qoperator", "static"])
+def test_kiln_compare_int8_against_fp32(kiln, quantized, variant, tmp_path):
+    """`kiln compare INT8 --against-model FP32`: cosine, max abs error, argmax per output."""
+    model, _ = quantized[variant]
+    js = tmp_path / "c.json"
+    res = kiln("compare", model, "--device", "cpu", "--against-model", BERT, "--inputs", INPUTS,
+               "--min-cosine", "0.99", "--json", js)
+    assert res.returncode == 0, res.describe()
+    outs = {o["name"]: o for o in json.loads(js.read_text())["outputs"]}
+    assert set(outs) == {"last_hidden_state", "pooler_output"}
+    for name, o in outs.items():
+        print(f"\n{variant} {name}: cosine {o['cosine']}, max abs {o['max_abs']}, "
+              f"argmax agreement {o['argmax_agreement']}")
+        assert o["cosine"] >= 0.99 and o["max_abs"] is not None
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_weights_equal_ort_quantize_dynamic(kiln, per_channel, tmp_path):
     """kiln's int8 weights, scales and zero points are bit-identical to ONNX Runtime's
     quantize_dynamic (MatMul only, int8 symmetric weights)."""
     import onnx
