@@ -31,7 +31,7 @@ class BiasGeluPattern : public RewritePattern {
       int64_t n = const_1d_size(bias);
       if (n <= 0 || rank_of(in) != rank_of(x)) continue;
       if (last_dim(x) != n && !(last_dim(x) < 0 && produced_width(x) == n)) continue;
-      if (bias->info().dtype != x->info().dtype) continue;
+      if (dtype_of(bias) != dtype_of(x)) continue;
       const std::string op = fast ? "FastGelu" : "BiasGelu";
       KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, gelu, op, kMsDomain, {x, bias}, {}));
       (void)f;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "graph/passes/util.h"
+#include "runtime/core/dtype.h"
 
 namespace kiln::passes {
 
@@ -161,6 +162,63 @@ void take_back(PassStats& stats, const std::string& op) {
   auto it = stats.counts.find(op);
   if (it == stats.counts.end() || it->second <= 0) return;
   if (--it->second == 0) stats.counts.erase(it);
+}
+
+namespace {
+
+DType dtype_of_depth(const ir::Value* v, int depth) {
+  if (!v) return DType::kUndefined;
+  if (v->info().dtype != DType::kUndefined) return v->info().dtype;
+  if (const Tensor* t = constant_of(v)) return t->dtype();
+  ir::Node* p = v->producer();
+  if (!p || depth > 64 || p->output(0) != v) return DType::kUndefined;
+  if (is_op(p, "Cast")) {
+    auto to = int_attr_of(p, "to");
+    if (!to) return DType::kUndefined;
+    return dtype_from_onnx(static_cast<int32_t>(*to)).value_or(DType::kUndefined);
+  }
+  static const char* kPassThrough[] = {"Add",        "Sub",
+                                       "Mul",        "Div",
+                                       "MatMul",     "Gemm",
+                                       "Relu",       "Tanh",
+                                       "Erf",        "Sqrt",
+                                       "Pow",        "Neg",
+                                       "Transpose",  "Reshape",
+                                       "Squeeze",    "Unsqueeze",
+                                       "Softmax",    "Identity",
+                                       "Where",      "Expand",
+                                       "Flatten",    "LayerNormalization",
+                                       "Reciprocal", "Sigmoid",
+                                       "Concat",     "Split",
+                                       "Slice",      "Gather",
+                                       "ReduceMean", "Max",
+                                       "Min",        "Abs"};
+  bool known = !p->domain().empty();  // com.microsoft fused ops keep input 0's type
+  for (const char* op : kPassThrough) known = known || is_op(p, op);
+  if (!known) return DType::kUndefined;
+  // Where's condition and shape-like inputs (indices, axes, sizes) do not carry the type.
+  const size_t first = is_op(p, "Where") ? 1 : 0;
+  const size_t last = is_op(p, "Gather") || is_op(p, "Pow") || is_op(p, "Reshape") ||
+                              is_op(p, "Expand") || is_op(p, "Slice") || is_op(p, "Squeeze") ||
+                              is_op(p, "Unsqueeze") || is_op(p, "ReduceMean") ||
+                              is_op(p, "Split") || !p->domain().empty()
+                          ? 1
+                          : p->inputs().size();
+  // A typed or constant input first; else follow one input (a single path: linear time).
+  for (size_t i = first; i < last && i < p->inputs().size(); ++i) {
+    const ir::Value* in = p->input(i);
+    if (in && in->info().dtype != DType::kUndefined) return in->info().dtype;
+    if (const Tensor* t = constant_of(in)) return t->dtype();
+  }
+  for (size_t i = first; i < last && i < p->inputs().size(); ++i)
+    if (p->input(i)) return dtype_of_depth(p->input(i), depth + 1);
+  return DType::kUndefined;
+}
+
+}  // namespace
+
+DType dtype_of(const ir::Value* v) {
+  return dtype_of_depth(v, 0);
 }
 
 bool is_float_type(DType t) {

@@ -68,6 +68,10 @@ bool all_used_once(const std::vector<const ir::Value*>& vs);
 // A fusion absorbed a node of op `op` that an earlier fusion counted: one less (the name
 // disappears at zero; nothing happens when none was counted, e.g. the model had it already).
 void take_back(PassStats& stats, const std::string& op);
+// The element type of `v`: its value info's, or, where shape inference gave none (models newer
+// than libonnx skip it), the type its producer passes through from a typed input or constant
+// (elementwise ops, MatMul, Gemm, reshapes, Gather's table, Cast's `to`, fused ops' input 0).
+DType dtype_of(const ir::Value* v);
 // True for float32, float16, float64 and bfloat16.
 bool is_float_type(DType t);
 

@@ -57,7 +57,7 @@ ir::Value* one_plus(ir::Value* t_out) {
 }
 
 bool float_value(const ir::Value* v) {
-  return v && is_float_type(v->info().dtype);
+  return v && is_float_type(dtype_of(v));
 }
 
 class GeluErfPattern : public RewritePattern {

@@ -140,10 +140,10 @@ ir::Value* ones_like_hidden(ir::Graph& g, DType dt, int64_t hidden, bool zero) {
 }
 
 bool dtypes_match(const ir::Value* x, const ir::Value* gamma, const ir::Value* beta) {
-  DType dt = x->info().dtype;
+  DType dt = dtype_of(x);
   if (!is_float_type(dt)) return false;
-  if (gamma && gamma->info().dtype != dt) return false;
-  if (beta && beta->info().dtype != dt) return false;
+  if (gamma && dtype_of(gamma) != dt) return false;
+  if (beta && dtype_of(beta) != dt) return false;
   return true;
 }
 
@@ -188,8 +188,7 @@ class LayerNormPattern : public RewritePattern {
           const int64_t hidden = last_dim(x);
           Affine af = match_affine(tail->norm, hidden, true);
           if (!dtypes_match(x, af.gamma, af.beta)) continue;
-          ir::Value* gamma =
-              af.gamma ? af.gamma : ones_like_hidden(g, x->info().dtype, hidden, false);
+          ir::Value* gamma = af.gamma ? af.gamma : ones_like_hidden(g, dtype_of(x), hidden, false);
           if (!gamma) continue;
           std::vector<ir::Value*> ins{x, gamma};
           if (af.beta) ins.push_back(af.beta);

@@ -82,7 +82,7 @@ class SkipLayerNormPattern : public RewritePattern {
         ir::Value* m = ba->input(1 - bi);
         if (const_1d_size(cand) == hidden && m && !constant_of(m) &&
             (last_dim(m) == hidden || (last_dim(m) < 0 && produced_width(m) == hidden)) &&
-            cand->info().dtype == m->info().dtype) {
+            dtype_of(cand) == dtype_of(m)) {
           bias = cand;
           if (side == 0) {
             a = m;
