@@ -182,3 +182,58 @@ __kernel void where_select(__global const uchar* c, int c_off, __global const RA
   if (mode != 0) bcast_offsets(i, rank, dims, sc, sa, sb, &ic, &ia, &ib);
   y[y_off + i] = c[c_off + ic] ? a[a_off + ia] : b[b_off + ib];
 }
+
+// IsNaN (op 0) and IsInf (op 1: +inf when detect_pos, -inf when detect_neg) to bool.
+__kernel void classify(__global const S* x, int x_off, __global uchar* y, int y_off, int op, int n,
+                       int detect_pos, int detect_neg) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  float v = LOAD(x, x_off + i);
+  uchar r;
+  if (op == 0)
+    r = isnan(v) ? 1 : 0;
+  else
+    r = isinf(v) && (v > 0.0f ? detect_pos : detect_neg) ? 1 : 0;
+  y[y_off + i] = r;
+}
+
+// int64 arithmetic (B_ADD, B_SUB, B_MUL, B_MIN, B_MAX; two's complement wrap-around) and
+// comparisons (C_*), with the same broadcasting arguments as `binary`.
+__kernel void binary_i64(__global const long* a, int a_off, __global const long* b, int b_off,
+                         __global long* y, int y_off, int op, int n, int mode, int rank, int8 dims,
+                         int8 sa, int8 sb) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  int ia = i, ib = i, unused;
+  if (mode != 0) bcast_offsets(i, rank, dims, sa, sb, sb, &ia, &ib, &unused);
+  ulong x = (ulong)a[a_off + ia], z = (ulong)b[b_off + ib];
+  long r;
+  switch (op) {
+    case B_ADD: r = (long)(x + z); break;
+    case B_SUB: r = (long)(x - z); break;
+    case B_MUL: r = (long)(x * z); break;
+    case B_MIN: r = min((long)x, (long)z); break;
+    case B_MAX: r = max((long)x, (long)z); break;
+    default: r = 0;
+  }
+  y[y_off + i] = r;
+}
+
+__kernel void compare_i64(__global const long* a, int a_off, __global const long* b, int b_off,
+                          __global uchar* y, int y_off, int op, int n, int mode, int rank,
+                          int8 dims, int8 sa, int8 sb) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  int ia = i, ib = i, unused;
+  if (mode != 0) bcast_offsets(i, rank, dims, sa, sb, sb, &ia, &ib, &unused);
+  long x = a[a_off + ia], z = b[b_off + ib];
+  uchar r = 0;
+  switch (op) {
+    case C_EQUAL: r = x == z; break;
+    case C_LESS: r = x < z; break;
+    case C_LESS_EQUAL: r = x <= z; break;
+    case C_GREATER: r = x > z; break;
+    case C_GREATER_EQUAL: r = x >= z; break;
+  }
+  y[y_off + i] = r;
+}

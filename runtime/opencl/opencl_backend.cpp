@@ -20,6 +20,7 @@ const ClOpRegistry& cl_registry() {
     register_cl_reduce(r);
     register_cl_data(r);
     register_cl_nn(r);
+    register_cl_contrib(r);
     return r;
   }();
   return reg;

@@ -185,7 +185,35 @@ Support broadcast_supports(const ir::Node& n, const std::vector<InputInfo>& in, 
   return Support::yes();
 }
 
+// Two present int64 operands (the int64 kernels' case).
+bool both_int64(const std::vector<InputInfo>& in) {
+  return in.size() == 2 && in[0].present && in[1].present && in[0].desc.dtype == DType::kInt64 &&
+         in[1].desc.dtype == DType::kInt64;
+}
+
+// Arithmetic ops with an int64 kernel (binary_i64).
+bool has_int64_kernel(const std::string& op) {
+  return op == "Add" || op == "Sub" || op == "Mul" || op == "Min" || op == "Max";
+}
+
+// Shape checks of broadcast_supports for int64 operands.
+Support int64_broadcast_supports(const std::vector<InputInfo>& in) {
+  auto out = cpu::broadcast_shapes({in[0].desc.shape, in[1].desc.shape});
+  if (!out) return Support::no(out.status().message());
+  if (out->size() > 8) return Support::no("rank above 8");
+  return Support::yes();
+}
+
 Support binary_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (both_int64(in)) {
+    if (!has_int64_kernel(n.op_type()))
+      return Support::no("no int64 OpenCL kernel for " + n.op_type());
+    return int64_broadcast_supports(in);
+  }
+  return broadcast_supports(n, in, 0, 2);
+}
+Support compare_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (both_int64(in)) return int64_broadcast_supports(in);
   return broadcast_supports(n, in, 0, 2);
 }
 Support where_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
@@ -207,6 +235,7 @@ Expected<std::unique_ptr<DeviceKernel>> binary_like(ClContext& ctx, const ir::No
   KILN_ASSIGN_OR_RETURN(Shape out, cpu::broadcast_shapes(shapes));
   // Where's operands are inputs 1 and 2; the others' are inputs 0 and 1.
   DType storage = in.size() == 3 ? in[1].desc.dtype : in[0].desc.dtype;
+  if (storage == DType::kInt64) storage = DType::kFloat32;  // the int64 kernels are in both
   KILN_ASSIGN_OR_RETURN(cl::Kernel k,
                         ctx.kernel("elementwise", storage_options(storage), kernel_name));
   return std::unique_ptr<DeviceKernel>(std::make_unique<BroadcastKernel>(
@@ -215,15 +244,59 @@ Expected<std::unique_ptr<DeviceKernel>> binary_like(ClContext& ctx, const ir::No
 
 Expected<std::unique_ptr<DeviceKernel>> binary_prepare(ClContext& ctx, const ir::Node& n,
                                                        const std::vector<InputInfo>& in) {
-  return binary_like(ctx, n, in, "binary", in[0].desc.dtype, binary_codes().at(n.op_type()), true);
+  const char* name = in[0].desc.dtype == DType::kInt64 ? "binary_i64" : "binary";
+  return binary_like(ctx, n, in, name, in[0].desc.dtype, binary_codes().at(n.op_type()), true);
 }
 Expected<std::unique_ptr<DeviceKernel>> compare_prepare(ClContext& ctx, const ir::Node& n,
                                                         const std::vector<InputInfo>& in) {
-  return binary_like(ctx, n, in, "compare", DType::kBool, compare_codes().at(n.op_type()), true);
+  const char* name = in[0].desc.dtype == DType::kInt64 ? "compare_i64" : "compare";
+  return binary_like(ctx, n, in, name, DType::kBool, compare_codes().at(n.op_type()), true);
 }
 Expected<std::unique_ptr<DeviceKernel>> where_prepare(ClContext& ctx, const ir::Node& n,
                                                       const std::vector<InputInfo>& in) {
   return binary_like(ctx, n, in, "where_select", in[1].desc.dtype, 0, false);
+}
+
+// --- IsNaN / IsInf ------------------------------------------------------------------------------
+
+class ClassifyKernel : public ClLaunchKernel {
+ public:
+  ClassifyKernel(ClContext& ctx, cl::Kernel k, const Shape& shape, int op, int pos, int neg)
+      : ClLaunchKernel(std::move(k), op == 0 ? "isnan" : "isinf", {0}, 1, ctx) {
+    outputs_ = {TensorDesc{DType::kBool, shape}};
+    int n = static_cast<int>(numel_of(shape));
+    set_fixed(0, static_cast<cl_int>(op));
+    set_fixed(1, static_cast<cl_int>(n));
+    set_fixed(2, static_cast<cl_int>(pos));
+    set_fixed(3, static_cast<cl_int>(neg));
+    global_ = cl::NDRange(round_up(std::max(n, 1), 64));
+    local_ = cl::NDRange(64);
+  }
+};
+
+Support classify_supports(const ir::Node&, const std::vector<InputInfo>& in) {
+  if (in.empty() || !in[0].present) return Support::no("missing input");
+  if (!is_float_storage(in[0].desc.dtype))
+    return Support::no("only float32 and float16 IsNaN / IsInf kernels exist");
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> classify_prepare(ClContext& ctx, const ir::Node& n,
+                                                         const std::vector<InputInfo>& in) {
+  const bool inf = n.op_type() == "IsInf";
+  auto flag = [&](const char* name) -> Expected<int> {
+    const ir::Attribute* a = n.attr(name);
+    if (!a) return 1;
+    if (a->type != ir::AttrType::kInt)
+      return invalid_argument(std::string(name) + " must be an int");
+    return a->i != 0 ? 1 : 0;
+  };
+  KILN_ASSIGN_OR_RETURN(int pos, flag("detect_positive"));
+  KILN_ASSIGN_OR_RETURN(int neg, flag("detect_negative"));
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k,
+                        ctx.kernel("elementwise", storage_options(in[0].desc.dtype), "classify"));
+  return std::unique_ptr<DeviceKernel>(
+      std::make_unique<ClassifyKernel>(ctx, std::move(k), in[0].desc.shape, inf ? 1 : 0, pos, neg));
 }
 
 // --- aliases -------------------------------------------------------------------------------------
@@ -264,7 +337,9 @@ void register_cl_elementwise(ClOpRegistry& r) {
     r.add(op, d);
   }
   for (const auto& [op, code] : binary_codes()) r.add(op, {{}, binary_supports, binary_prepare});
-  for (const auto& [op, code] : compare_codes()) r.add(op, {{}, binary_supports, compare_prepare});
+  for (const auto& [op, code] : compare_codes()) r.add(op, {{}, compare_supports, compare_prepare});
+  r.add("IsNaN", {{}, classify_supports, classify_prepare});
+  r.add("IsInf", {{}, classify_supports, classify_prepare});
   r.add("Where", {{}, where_supports, where_prepare});
   r.add("Identity", {{}, alias_supports, alias_prepare});
   r.add("Dropout", {{}, alias_supports, alias_prepare});

@@ -56,6 +56,7 @@ std::vector<OpCase> matmul_cases();
 std::vector<OpCase> reduce_cases();
 std::vector<OpCase> data_cases();
 std::vector<OpCase> nn_cases();
+std::vector<OpCase> contrib_cases();
 const std::vector<OpCase>& all_op_cases();
 
 // A one-node graph for the case, and deterministic feeds (seeded by the case name).

@@ -1,0 +1,165 @@
+// Fused attention (com.microsoft Attention / MultiHeadAttention) on OpenCL, float32.
+//
+// attend: out = softmax(Q K^T * scale + mask + attention_bias) V without writing the score
+// matrix: one work-item per (batch, head, query row), online softmax over tiles of TILE keys
+// (running max and sum, the accumulator rescaled once per tile), Q and the accumulator held in
+// float4 registers (head sizes up to MAXH; float4 loads when the head sizes are multiples of 4,
+// a scalar path otherwise). Q, K and V are read in place through strides from [B, S, N * H]
+// tensors or from the packed projection [B * S, 3 * D]; the MHA bias is folded in as
+// q.bias_k (per row) and bias_v * sum(p) (at the end). Causal rows stop at key s.
+//
+// qkv_proj: y[r, c] = bias[c] + sum_k x[r, k] w[k, c], a 4 x 4 block per work-item (Attention's
+// packed input projection).
+
+#define MAXH 128
+#define H4MAX (MAXH / 4)
+#define TILE 16
+
+#define M_NONE 0
+#define M_RAW2D 1      // [B, T]: mask > 0 keeps the key
+#define M_LENGTHS 2    // [B]: keys t >= length are masked
+#define M_START_END 3  // [2B]: lengths, then start positions
+#define M_RAW3D 4      // [B, S, T]
+
+inline float4 load4(__global const float* p, int h4, int n, int vec) {
+  if (vec) return vload4(h4, p);
+  float4 r = (float4)(0.0f);
+  int h = h4 * 4;
+  r.x = p[h];
+  if (h + 1 < n) r.y = p[h + 1];
+  if (h + 2 < n) r.z = p[h + 2];
+  if (h + 3 < n) r.w = p[h + 3];
+  return r;
+}
+
+inline float hsum4(float4 v) {
+  return (v.x + v.y) + (v.z + v.w);
+}
+
+// dims: B, N, S, T (keys), H, Hv, mask_mode, flags (1 causal, 2 bias, 4 attention_bias).
+// strides: q batch, q row, k batch, k row, v batch, v row, attention_bias batch, head.
+// cols: the column of head 0 in a Q, K, V row; D (bias offset of K), bias offset of V.
+__kernel void attend(__global const float* q, int q_off, __global const float* k, int k_off,
+                     __global const float* v, int v_off, __global const float* bias, int bias_off,
+                     __global const int* mask, int mask_off, __global const float* ab, int ab_off,
+                     __global float* out, int out_off, int8 dims, int8 strides, int4 cols,
+                     float scale, float filter) {
+  const int B = dims.s0, N = dims.s1, S = dims.s2, nT = dims.s3, H = dims.s4, Hv = dims.s5;
+  const int mode = dims.s6, flags = dims.s7;
+  const int s = get_global_id(0);
+  const int bn = get_global_id(1);
+  if (s >= S || bn >= B * N) return;
+  const int b = bn / N, n = bn % N;
+  const int H4 = (H + 3) / 4, Hv4 = (Hv + 3) / 4;
+  const int vecq = (H & 3) == 0, vecv = (Hv & 3) == 0;
+
+  float4 q4[H4MAX];
+  float4 acc[H4MAX];
+  __global const float* qp = q + q_off + b * strides.s0 + s * strides.s1 + cols.s0 + n * H;
+  for (int i = 0; i < H4; ++i) q4[i] = load4(qp, i, H, vecq);
+  float qbk = 0.0f;  // q . bias_k
+  if (flags & 2) {
+    __global const float* bq = bias + bias_off + n * H;
+    __global const float* bk = bias + bias_off + cols.s3 + n * H;
+    for (int i = 0; i < H4; ++i) q4[i] += load4(bq, i, H, vecq);
+    float4 d = (float4)(0.0f);
+    for (int i = 0; i < H4; ++i) d += q4[i] * load4(bk, i, H, vecq);
+    qbk = hsum4(d);
+  }
+  for (int i = 0; i < Hv4; ++i) acc[i] = (float4)(0.0f);
+
+  int tend = nT;
+  if (flags & 1) tend = min(nT, s + 1);
+  int len = nT, start = 0;
+  if (mode == M_LENGTHS || mode == M_START_END) len = clamp(mask[mask_off + b], 0, nT);
+  if (mode == M_START_END) start = clamp(mask[mask_off + B + b], 0, nT);
+  __global const int* mrow = mask + mask_off;
+  if (mode == M_RAW2D) mrow += b * nT;
+  if (mode == M_RAW3D) mrow += (b * S + s) * nT;
+  __global const float* abrow = ab + ab_off + b * strides.s6 + n * strides.s7 + s * nT;
+  __global const float* kbase = k + k_off + b * strides.s2 + cols.s1 + n * H;
+  __global const float* vbase = v + v_off + b * strides.s4 + cols.s2 + n * Hv;
+
+  float m = -INFINITY, l = 0.0f;
+  float sc[TILE];
+  for (int t0 = 0; t0 < tend; t0 += TILE) {
+    const int tn = min(TILE, tend - t0);
+    float tmax = -INFINITY;
+    for (int j = 0; j < tn; ++j) {
+      const int t = t0 + j;
+      __global const float* kp = kbase + t * strides.s3;
+      float4 d = (float4)(0.0f);
+      for (int i = 0; i < H4; ++i) d += q4[i] * load4(kp, i, H, vecq);
+      float add = 0.0f;
+      if (flags & 4) add += abrow[t];
+      if (mode == M_RAW2D || mode == M_RAW3D) {
+        if (mrow[t] <= 0) add += filter;
+      } else if (mode != M_NONE) {
+        if (t >= len || t < start) add += filter;
+      }
+      const float x = (hsum4(d) + qbk) * scale + add;
+      sc[j] = x;
+      tmax = fmax(tmax, x);
+    }
+    if (tmax == -INFINITY && m == -INFINITY) continue;
+    if (tmax > m) {
+      const float corr = exp(m - tmax);
+      l *= corr;
+      for (int i = 0; i < Hv4; ++i) acc[i] *= corr;
+      m = tmax;
+    }
+    for (int j = 0; j < tn; ++j) {
+      const float p = exp(sc[j] - m);
+      l += p;
+      __global const float* vp = vbase + (t0 + j) * strides.s5;
+      for (int i = 0; i < Hv4; ++i) acc[i] += p * load4(vp, i, Hv, vecv);
+    }
+  }
+  const float inv = 1.0f / l;
+  __global float* op = out + out_off + (b * S + s) * N * Hv + n * Hv;
+  __global const float* bv = bias + bias_off + 2 * cols.s3 + n * Hv;
+  for (int i = 0; i < Hv4; ++i) {
+    float4 r = acc[i] * inv;
+    if (flags & 2) r += load4(bv, i, Hv, vecv);
+    if (vecv) {
+      vstore4(r, i, op);
+    } else {
+      const int h = i * 4;
+      op[h] = r.x;
+      if (h + 1 < Hv) op[h + 1] = r.y;
+      if (h + 2 < Hv) op[h + 2] = r.z;
+      if (h + 3 < Hv) op[h + 3] = r.w;
+    }
+  }
+}
+
+__kernel void qkv_proj(__global const float* x, int x_off, __global const float* w, int w_off,
+                       __global const float* bias, int b_off, __global float* y, int y_off,
+                       int rows, int K, int cols, int has_bias) {
+  const int c0 = get_global_id(0) * 4, r0 = get_global_id(1) * 4;
+  if (c0 >= cols || r0 >= rows) return;
+  __global const float* xr[4];
+  for (int j = 0; j < 4; ++j) xr[j] = x + x_off + min(r0 + j, rows - 1) * K;
+  __global const float* wp = w + w_off;
+  if (c0 + 4 <= cols) {
+    float4 a0 = (float4)(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    for (int kk = 0; kk < K; ++kk) {
+      const float4 wv = vload4(0, wp + kk * cols + c0);
+      a0 += xr[0][kk] * wv;
+      a1 += xr[1][kk] * wv;
+      a2 += xr[2][kk] * wv;
+      a3 += xr[3][kk] * wv;
+    }
+    float4 bv = has_bias ? vload4(0, bias + b_off + c0) : (float4)(0.0f);
+    float4 res[4] = {a0 + bv, a1 + bv, a2 + bv, a3 + bv};
+    for (int j = 0; j < 4; ++j)
+      if (r0 + j < rows) vstore4(res[j], 0, y + y_off + (r0 + j) * cols + c0);
+  } else {
+    for (int c = c0; c < cols; ++c)
+      for (int j = 0; j < 4 && r0 + j < rows; ++j) {
+        float a = 0.0f;
+        for (int kk = 0; kk < K; ++kk) a += xr[j][kk] * wp[kk * cols + c];
+        y[y_off + (r0 + j) * cols + c] = a + (has_bias ? bias[b_off + c] : 0.0f);
+      }
+  }
+}

@@ -1,0 +1,536 @@
+// OpenCL kernels for ONNX Runtime contrib ops (com.microsoft, float32): the Gelu family and
+// BiasAdd, SkipLayerNormalization / SkipSimplifiedLayerNormalization /
+// SimplifiedLayerNormalization (kernels/contrib.cl), and fused Attention / MultiHeadAttention
+// (kernels/attention.cl). Semantics follow the CPU references in runtime/cpu/ops/contrib_*.cpp;
+// anything those kernels accept but these do not handle is refused in supports() with a reason.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "runtime/opencl/opencl_backend.h"
+
+namespace kiln::opencl {
+
+namespace {
+
+const char* kMs = "com.microsoft";
+
+float attr_f(const ir::Node& n, const char* name, float def) {
+  const ir::Attribute* a = n.attr(name);
+  if (!a) return def;
+  if (a->type == ir::AttrType::kFloat) return a->f;
+  if (a->type == ir::AttrType::kInt) return static_cast<float>(a->i);
+  return def;
+}
+
+int64_t attr_i(const ir::Node& n, const char* name, int64_t def) {
+  const ir::Attribute* a = n.attr(name);
+  return a && a->type == ir::AttrType::kInt ? a->i : def;
+}
+
+bool has(const std::vector<InputInfo>& in, size_t i) {
+  return i < in.size() && in[i].present;
+}
+
+bool wants_output(const ir::Node& n, size_t o) {
+  return o < n.outputs().size() && n.outputs()[o] != nullptr;
+}
+
+bool is_f32(const std::vector<InputInfo>& in, size_t i) {
+  return has(in, i) && in[i].desc.dtype == DType::kFloat32;
+}
+
+cl_int8 to_int8(const std::vector<int64_t>& v) {
+  cl_int8 r{};
+  for (size_t i = 0; i < v.size() && i < 8; ++i) r.s[i] = static_cast<cl_int>(v[i]);
+  return r;
+}
+
+// A buffer argument of a launch: node input `index`, node output `index`, or a scratch buffer
+// owned by the kernel. An absent input or output is bound to a small dummy buffer (the kernel
+// is told by a flag not to touch it).
+struct BufArg {
+  enum Kind { kInput, kOutput, kScratch } kind;
+  int index;
+};
+
+// A kernel made of one or more launches in order, with optional inputs / outputs and scratch
+// buffers allocated once at prepare time.
+class MultiLaunchKernel : public DeviceKernel {
+ public:
+  struct Launch {
+    cl::Kernel kernel;
+    std::vector<BufArg> bufs;
+    cl::NDRange global, local;
+  };
+
+  MultiLaunchKernel(ClContext& ctx, std::string name) : ctx_(ctx), name_(std::move(name)) {}
+
+  Status init_dummy() {
+    cl_int err = CL_SUCCESS;
+    dummy_ = cl::Buffer(ctx_.context(), CL_MEM_READ_WRITE, 64, nullptr, &err);
+    if (err != CL_SUCCESS) return out_of_memory(name_ + ": dummy buffer: " + cl_error_name(err));
+    return Status::ok();
+  }
+  Expected<int> add_scratch(size_t bytes) {
+    cl_int err = CL_SUCCESS;
+    cl::Buffer b(ctx_.context(), CL_MEM_READ_WRITE, std::max<size_t>(bytes, 4), nullptr, &err);
+    if (err != CL_SUCCESS)
+      return out_of_memory(name_ + ": scratch of " + std::to_string(bytes) +
+                           " bytes: " + cl_error_name(err));
+    scratch_.push_back(std::move(b));
+    return static_cast<int>(scratch_.size() - 1);
+  }
+  // Adds a launch; `fixed` args are set after the buffer pairs by the caller via set().
+  Launch& add_launch(cl::Kernel k, std::vector<BufArg> bufs, cl::NDRange g, cl::NDRange l) {
+    launches_.push_back({std::move(k), std::move(bufs), g, l});
+    return launches_.back();
+  }
+  template <typename T>
+  void set(Launch& L, cl_uint i, const T& value) {
+    cl_int err = L.kernel.setArg(2 * static_cast<cl_uint>(L.bufs.size()) + i, value);
+    if (err != CL_SUCCESS && setup_.is_ok())
+      setup_ = internal_error(name_ + ": setArg(" + std::to_string(i) +
+                              ") failed: " + cl_error_name(err));
+  }
+  void set_outputs(std::vector<TensorDesc> o) { outputs_ = std::move(o); }
+
+  Status enqueue(const std::vector<DeviceTensor>& inputs,
+                 const std::vector<DeviceTensor>& outputs) override {
+    KILN_RETURN_IF_ERROR(setup_);
+    for (Launch& L : launches_) {
+      cl_uint arg = 0;
+      for (const BufArg& a : L.bufs) {
+        const DeviceTensor* t = nullptr;
+        cl::Buffer* buf = &dummy_;
+        cl_int off = 0;
+        if (a.kind == BufArg::kScratch) {
+          buf = &scratch_[static_cast<size_t>(a.index)];
+        } else {
+          const auto& list = a.kind == BufArg::kInput ? inputs : outputs;
+          if (a.index >= 0 && static_cast<size_t>(a.index) < list.size() &&
+              list[static_cast<size_t>(a.index)].buffer)
+            t = &list[static_cast<size_t>(a.index)];
+        }
+        if (t) {
+          buf = &cl_buffer(*t);
+          off = static_cast<cl_int>(t->offset / std::max<size_t>(dtype_size(t->desc.dtype), 1));
+        }
+        cl_int e1 = L.kernel.setArg(arg++, *buf);
+        cl_int e2 = L.kernel.setArg(arg++, off);
+        if (e1 != CL_SUCCESS || e2 != CL_SUCCESS)
+          return internal_error(name_ + ": setting a buffer argument failed");
+      }
+      cl_int err = ctx_.queue().enqueueNDRangeKernel(L.kernel, cl::NullRange, L.global, L.local);
+      if (err != CL_SUCCESS) {
+        if (err == CL_OUT_OF_RESOURCES || err == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+            err == CL_OUT_OF_HOST_MEMORY)
+          return out_of_memory(name_ +
+                               ": the OpenCL device ran out of resources: " + cl_error_name(err));
+        return runtime_error(name_ + ": enqueueing the kernel failed: " + cl_error_name(err));
+      }
+    }
+    return Status::ok();
+  }
+  std::string name() const override { return name_; }
+
+ private:
+  ClContext& ctx_;
+  std::string name_;
+  std::vector<Launch> launches_;
+  std::vector<cl::Buffer> scratch_;
+  cl::Buffer dummy_;
+  Status setup_;
+};
+
+BufArg in_arg(int i) {
+  return {BufArg::kInput, i};
+}
+BufArg out_arg(int i) {
+  return {BufArg::kOutput, i};
+}
+
+// Output descriptions for every node output; absent ones get a 1-element placeholder.
+std::vector<TensorDesc> output_descs(const ir::Node& n, std::vector<TensorDesc> present) {
+  std::vector<TensorDesc> out(n.outputs().size(), TensorDesc{DType::kFloat32, {1}});
+  for (size_t i = 0; i < out.size() && i < present.size(); ++i)
+    if (wants_output(n, i)) out[i] = present[i];
+  return out;
+}
+
+// --- Gelu family and BiasAdd -------------------------------------------------------------------
+
+// Op code and which inputs are bias / skip.
+struct ActForm {
+  int op = 0;
+  int bias = -1, skip = -1;
+};
+
+ActForm act_form(const ir::Node& n, const std::vector<InputInfo>& in) {
+  const std::string& op = n.op_type();
+  if (op == "Gelu") return {1, -1, -1};
+  if (op == "BiasGelu") return {1, 1, -1};
+  if (op == "FastGelu") return {2, has(in, 1) ? 1 : -1, -1};
+  if (op == "QuickGelu") return {3, -1, -1};
+  return {0, 1, 2};  // BiasAdd
+}
+
+Support act_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (!is_f32(in, 0)) return Support::no("only float32 contrib kernels exist on OpenCL");
+  const ActForm f = act_form(n, in);
+  const Shape& xs = in[0].desc.shape;
+  if (n.op_type() == "BiasGelu" && !has(in, 1)) return Support::no("missing input B");
+  if (n.op_type() == "BiasAdd") {
+    if (!has(in, 1) || !has(in, 2)) return Support::no("needs inputs X, bias and skip");
+    if (xs.size() != 3) return Support::no("X must be 3-D");
+  }
+  if (f.bias >= 0) {
+    if (xs.empty()) return Support::no("X must have rank >= 1");
+    if (!is_f32(in, f.bias) || in[f.bias].desc.shape != Shape{xs.back()})
+      return Support::no("bias must be float32 1-D of X's last dim");
+  }
+  if (f.skip >= 0 && (!is_f32(in, f.skip) || in[f.skip].desc.shape != xs))
+    return Support::no("skip must be float32 of X's shape");
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> act_prepare(ClContext& ctx, const ir::Node& n,
+                                                    const std::vector<InputInfo>& in) {
+  const ActForm f = act_form(n, in);
+  const Shape& xs = in[0].desc.shape;
+  const int numel = static_cast<int>(numel_of(xs));
+  const int c = xs.empty() ? 1 : static_cast<int>(std::max<int64_t>(xs.back(), 1));
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("contrib", "-DT=float", "act_bias"));
+  auto kern = std::make_unique<MultiLaunchKernel>(ctx, "contrib_" + n.op_type());
+  KILN_RETURN_IF_ERROR(kern->init_dummy());
+  auto& L = kern->add_launch(std::move(k), {in_arg(0), in_arg(f.bias), in_arg(f.skip), out_arg(0)},
+                             cl::NDRange(round_up(std::max(numel, 1), 64)), cl::NDRange(64));
+  kern->set(L, 0, static_cast<cl_int>(f.op));
+  kern->set(L, 1, static_cast<cl_int>(numel));
+  kern->set(L, 2, static_cast<cl_int>(c));
+  kern->set(L, 3, static_cast<cl_int>(f.bias >= 0));
+  kern->set(L, 4, static_cast<cl_int>(f.skip >= 0));
+  kern->set(L, 5, attr_f(n, "alpha", 1.702f));
+  kern->set_outputs({in[0].desc});
+  return std::unique_ptr<DeviceKernel>(std::move(kern));
+}
+
+// --- normalisations ----------------------------------------------------------------------------
+
+enum NormFlags {
+  kSkip = 1,
+  kBeta = 2,
+  kBias = 4,
+  kSimplified = 8,
+  kMean = 16,
+  kInv = 32,
+  kSum = 64
+};
+
+struct NormForm {
+  bool skip_form = false;  // SkipLayerNormalization / SkipSimplifiedLayerNormalization
+  bool simplified = false;
+  int beta = -1, bias = -1;
+  int64_t rows = 0, h = 0, skip_rows = 1;
+  float eps = 0;
+};
+
+Expected<NormForm> norm_form(const ir::Node& n, const std::vector<InputInfo>& in) {
+  NormForm f;
+  const std::string& op = n.op_type();
+  f.skip_form = op != "SimplifiedLayerNormalization";
+  f.simplified = op != "SkipLayerNormalization";
+  if (!is_f32(in, 0)) return unsupported("only float32 normalisation kernels exist on OpenCL");
+  const Shape& xs = in[0].desc.shape;
+  if (f.skip_form) {
+    if (!has(in, 1) || !has(in, 2)) return invalid_argument("needs inputs input, skip and gamma");
+    if (xs.size() != 2 && xs.size() != 3) return invalid_argument("input must be 2-D or 3-D");
+    f.h = xs.back();
+    if (f.h <= 0) return invalid_argument("hidden size is 0");
+    const Shape& ss = in[1].desc.shape;
+    const bool bcast =
+        xs.size() == 3 && ((ss.size() == 3 && ss[0] == 1 && ss[1] == xs[1] && ss[2] == f.h) ||
+                           (ss.size() == 2 && ss[0] == xs[1] && ss[1] == f.h));
+    if (ss != xs && !bcast) return invalid_argument("skip's shape does not fit the input");
+    if (!is_f32(in, 1)) return unsupported("skip must be float32");
+    f.beta = !f.simplified && has(in, 3) ? 3 : -1;
+    f.bias = has(in, f.simplified ? 3 : 4) ? (f.simplified ? 3 : 4) : -1;
+    for (int i : {2, f.beta, f.bias})
+      if (i >= 0 && (!is_f32(in, i) || in[i].desc.shape != Shape{f.h}))
+        return invalid_argument("gamma / beta / bias must be float32 1-D of the hidden size");
+    f.rows = numel_of(xs) / f.h;
+    f.skip_rows = std::max<int64_t>(numel_of(ss) / f.h, 1);
+    f.eps = attr_f(n, "epsilon", 1e-12f);
+  } else {
+    if (!has(in, 1) || !is_f32(in, 1)) return unsupported("scale must be float32");
+    const int64_t rank = static_cast<int64_t>(xs.size());
+    if (rank == 0) return invalid_argument("X must have rank >= 1");
+    int64_t axis = attr_i(n, "axis", -1);
+    if (axis < -rank || axis >= rank) return invalid_argument("axis out of range");
+    if (axis < 0) axis += rank;
+    if (attr_i(n, "stash_type", 1) != 1) return unsupported("stash_type other than 1");
+    f.h = 1;
+    for (int64_t d = axis; d < rank; ++d) f.h *= xs[static_cast<size_t>(d)];
+    if (f.h <= 0) return unsupported("empty normalised size");
+    if (in[1].desc.numel() != f.h) return invalid_argument("scale size does not match");
+    f.rows = numel_of(xs) / f.h;
+    f.eps = attr_f(n, "epsilon", 1e-5f);
+  }
+  if (!(f.eps >= 0)) return invalid_argument("epsilon must be >= 0");
+  return f;
+}
+
+Support norm_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  auto f = norm_form(n, in);
+  if (!f) return Support::no(f.status().message());
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> norm_prepare(ClContext& ctx, const ir::Node& n,
+                                                     const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(NormForm f, norm_form(n, in));
+  const Shape& xs = in[0].desc.shape;
+  int flags = 0;
+  if (f.skip_form) flags |= kSkip;
+  if (f.beta >= 0) flags |= kBeta;
+  if (f.bias >= 0) flags |= kBias;
+  if (f.simplified) flags |= kSimplified;
+  Shape stat = xs;
+  int mean_o = -1, inv_o = -1, sum_o = -1;
+  if (f.skip_form) {
+    stat.back() = 1;
+    mean_o = 1;
+    inv_o = 2;
+    sum_o = 3;
+  } else {
+    const int64_t rank = static_cast<int64_t>(xs.size());
+    int64_t axis = attr_i(n, "axis", -1);
+    if (axis < 0) axis += rank;
+    for (int64_t d = axis; d < rank; ++d) stat[static_cast<size_t>(d)] = 1;
+    inv_o = 1;
+  }
+  if (mean_o >= 0 && wants_output(n, static_cast<size_t>(mean_o))) flags |= kMean;
+  if (wants_output(n, static_cast<size_t>(inv_o))) flags |= kInv;
+  if (sum_o >= 0 && wants_output(n, static_cast<size_t>(sum_o))) flags |= kSum;
+  std::vector<TensorDesc> outs = {in[0].desc};
+  if (f.skip_form) {
+    outs.push_back({DType::kFloat32, stat});
+    outs.push_back({DType::kFloat32, stat});
+    outs.push_back(in[0].desc);
+  } else {
+    outs.push_back({DType::kFloat32, stat});
+  }
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("contrib", "-DT=float", "norm_rows"));
+  auto kern = std::make_unique<MultiLaunchKernel>(ctx, "contrib_" + n.op_type());
+  KILN_RETURN_IF_ERROR(kern->init_dummy());
+  const int rows = static_cast<int>(f.rows);
+  auto& L = kern->add_launch(
+      std::move(k),
+      {in_arg(0), in_arg(f.skip_form ? 1 : -1), in_arg(f.skip_form ? 2 : 1), in_arg(f.beta),
+       in_arg(f.bias), out_arg(0), out_arg(mean_o), out_arg(inv_o), out_arg(sum_o)},
+      cl::NDRange(static_cast<size_t>(std::max(rows, 1))), cl::NDRange(1));
+  kern->set(L, 0, static_cast<cl_int>(rows));
+  kern->set(L, 1, static_cast<cl_int>(f.h));
+  kern->set(L, 2, static_cast<cl_int>(f.skip_rows));
+  kern->set(L, 3, f.eps);
+  kern->set(L, 4, static_cast<cl_int>(flags));
+  kern->set_outputs(output_descs(n, outs));
+  return std::unique_ptr<DeviceKernel>(std::move(kern));
+}
+
+// --- attention ---------------------------------------------------------------------------------
+
+constexpr int64_t kMaxHead = 128;
+
+enum MaskMode { kNoMask = 0, kRaw2d = 1, kLengths = 2, kStartEnd = 3, kRaw3d = 4 };
+
+struct AttnForm {
+  bool packed = false;  // Attention: input x packed weights
+  int64_t B = 0, N = 0, S = 0, T = 0, H = 0, Hv = 0, Din = 0, cols = 0;
+  int mask = -1, ab = -1, bias = -1;
+  MaskMode mode = kNoMask;
+  bool causal = false;
+  float scale = 1, filter = -10000.0f;
+};
+
+Expected<MaskMode> mask_mode(const InputInfo& m, int64_t B, int64_t S, int64_t T) {
+  if (m.desc.dtype != DType::kInt32) return unsupported("only an int32 mask runs on OpenCL");
+  const Shape& s = m.desc.shape;
+  if (s.size() == 1 && s[0] == B) return kLengths;
+  if (s.size() == 1 && s[0] == 2 * B) return kStartEnd;
+  if (s.size() == 2 && s[0] == B && s[1] == T) return kRaw2d;
+  if (s.size() == 3 && s[0] == B && s[1] == S && s[2] == T) return kRaw3d;
+  return unsupported("mask of shape " + shape_to_string(s) +
+                     " is not a form the OpenCL kernel runs");
+}
+
+Expected<AttnForm> attn_form(const ir::Node& n, const std::vector<InputInfo>& in) {
+  AttnForm f;
+  f.packed = n.op_type() == "Attention";
+  f.N = attr_i(n, "num_heads", 0);
+  if (f.N <= 0) return invalid_argument("num_heads must be positive");
+  if (!is_f32(in, 0)) return unsupported("only float32 attention runs on OpenCL");
+  const Shape& xs = in[0].desc.shape;
+  if (xs.size() != 3) return unsupported("the input / query must be 3-D [batch, seq, hidden]");
+  f.B = xs[0];
+  f.S = xs[1];
+  if (f.packed) {
+    if (attr_i(n, "do_rotary", 0) != 0) return unsupported("do_rotary");
+    if (attr_i(n, "past_present_share_buffer", 0) != 0)
+      return unsupported("past_present_share_buffer");
+    if (has(in, 4) || has(in, 6)) return unsupported("past state runs on the CPU");
+    if (wants_output(n, 1)) return unsupported("the present output runs on the CPU");
+    if (!is_f32(in, 1) || in[1].desc.shape.size() != 2 || in[1].desc.shape[0] != xs[2])
+      return unsupported("weights must be float32 [hidden, 3 * D]");
+    f.Din = xs[2];
+    f.cols = in[1].desc.shape[1];
+    const ir::Attribute* a = n.attr("qkv_hidden_sizes");
+    std::vector<int64_t> sizes;
+    if (a && a->type == ir::AttrType::kInts && !a->ints.empty()) sizes = a->ints;
+    if (sizes.empty()) {
+      if (f.cols % 3 != 0) return invalid_argument("weights' columns not divisible by 3");
+      sizes = {f.cols / 3, f.cols / 3, f.cols / 3};
+    }
+    if (sizes.size() != 3 || sizes[0] != sizes[1] || sizes[0] <= 0 || sizes[2] <= 0 ||
+        sizes[0] + sizes[1] + sizes[2] != f.cols)
+      return invalid_argument("bad qkv_hidden_sizes");
+    if (sizes[0] % f.N != 0 || sizes[2] % f.N != 0)
+      return invalid_argument("hidden sizes not divisible by num_heads");
+    f.H = sizes[0] / f.N;
+    f.Hv = sizes[2] / f.N;
+    f.T = f.S;
+    if (has(in, 2)) {
+      if (!is_f32(in, 2) || in[2].desc.shape != Shape{f.cols})
+        return invalid_argument("bias must be float32 1-D of the weights' columns");
+      f.bias = 2;
+    }
+    if (has(in, 3)) f.mask = 3;
+    if (has(in, 5)) f.ab = 5;
+  } else {
+    if (has(in, 6) || has(in, 7) || has(in, 8) || has(in, 9))
+      return unsupported("past / cache inputs run on the CPU");
+    for (size_t o = 1; o < 4; ++o)
+      if (wants_output(n, o)) return unsupported("present / qk outputs run on the CPU");
+    if (!is_f32(in, 1) || !is_f32(in, 2))
+      return unsupported("only separate float32 key and value run on OpenCL");
+    const Shape& ks = in[1].desc.shape;
+    const Shape& vs = in[2].desc.shape;
+    if (ks.size() != 3 || vs.size() != 3)
+      return unsupported("only 3-D key / value (no packed or BNSH forms) run on OpenCL");
+    if (xs[2] % f.N != 0 || vs[2] % f.N != 0)
+      return invalid_argument("hidden sizes not divisible by num_heads");
+    if (ks[0] != f.B || ks[2] != xs[2] || vs[0] != f.B || vs[1] != ks[1])
+      return invalid_argument("key / value shapes do not fit the query");
+    f.H = xs[2] / f.N;
+    f.Hv = vs[2] / f.N;
+    f.T = ks[1];
+    if (has(in, 3)) {
+      if (!is_f32(in, 3) || in[3].desc.shape != Shape{2 * f.N * f.H + f.N * f.Hv})
+        return invalid_argument("bias must be float32 1-D of size 2 * D + Dv");
+      f.bias = 3;
+    }
+    if (has(in, 4)) f.mask = 4;
+    if (has(in, 5)) f.ab = 5;
+  }
+  if (f.H <= 0 || f.Hv <= 0) return invalid_argument("head sizes must be positive");
+  if (f.H > kMaxHead || f.Hv > kMaxHead)
+    return unsupported("head sizes above " + std::to_string(kMaxHead) + " run on the CPU");
+  if (f.T <= 0) return unsupported("an empty key sequence runs on the CPU");
+  if (f.mask >= 0) {
+    KILN_ASSIGN_OR_RETURN(f.mode, mask_mode(in[f.mask], f.B, f.S, f.T));
+  }
+  if (f.ab >= 0) {
+    const Shape& a = in[f.ab].desc.shape;
+    if (!is_f32(in, f.ab) || a.size() != 4 || (a[0] != f.B && a[0] != 1) ||
+        (a[1] != f.N && a[1] != 1) || a[2] != f.S || a[3] != f.T)
+      return unsupported("attention_bias must be float32 [B or 1, N or 1, S, T]");
+  }
+  f.causal = attr_i(n, "unidirectional", 0) != 0 && f.S > 1;
+  f.filter = attr_f(n, "mask_filter_value", -10000.0f);
+  const float s = attr_f(n, "scale", 0.0f);
+  f.scale = s == 0.0f ? 1.0f / std::sqrt(static_cast<float>(f.H)) : s;
+  return f;
+}
+
+Support attn_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  auto f = attn_form(n, in);
+  if (!f) return Support::no(f.status().message());
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> attn_prepare(ClContext& ctx, const ir::Node& n,
+                                                     const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(AttnForm f, attn_form(n, in));
+  auto kern = std::make_unique<MultiLaunchKernel>(ctx, "attention_" + n.op_type());
+  KILN_RETURN_IF_ERROR(kern->init_dummy());
+  const int64_t D = f.N * f.H;
+  BufArg q = in_arg(0), k = in_arg(1), v = in_arg(2);
+  int64_t qb = f.S * D, qs = D, kb = f.T * D, ks = D, vb = f.T * f.N * f.Hv, vs = f.N * f.Hv;
+  int64_t qc = 0, kc = 0, vc = 0;
+  if (f.packed) {
+    const int64_t rows = f.B * f.S;
+    KILN_ASSIGN_OR_RETURN(int scratch, kern->add_scratch(static_cast<size_t>(rows * f.cols) * 4));
+    KILN_ASSIGN_OR_RETURN(cl::Kernel pk, ctx.kernel("attention", "-DT=float", "qkv_proj"));
+    auto& P = kern->add_launch(std::move(pk),
+                               {in_arg(0), in_arg(1), in_arg(f.bias), {BufArg::kScratch, scratch}},
+                               cl::NDRange(round_up(static_cast<size_t>((f.cols + 3) / 4), 8),
+                                           round_up(static_cast<size_t>((rows + 3) / 4), 4)),
+                               cl::NDRange(8, 4));
+    kern->set(P, 0, static_cast<cl_int>(rows));
+    kern->set(P, 1, static_cast<cl_int>(f.Din));
+    kern->set(P, 2, static_cast<cl_int>(f.cols));
+    kern->set(P, 3, static_cast<cl_int>(f.bias >= 0));
+    q = k = v = {BufArg::kScratch, scratch};
+    qb = kb = vb = f.S * f.cols;
+    qs = ks = vs = f.cols;
+    qc = 0;
+    kc = D;
+    vc = 2 * D;
+  }
+  KILN_ASSIGN_OR_RETURN(cl::Kernel ak, ctx.kernel("attention", "-DT=float", "attend"));
+  const size_t local0 = static_cast<size_t>(std::min<int64_t>(f.S, 16));
+  const bool mha_bias = !f.packed && f.bias >= 0;
+  auto& A = kern->add_launch(
+      std::move(ak),
+      {q, k, v, in_arg(mha_bias ? f.bias : -1), in_arg(f.mask), in_arg(f.ab), out_arg(0)},
+      cl::NDRange(round_up(static_cast<size_t>(f.S), local0), static_cast<size_t>(f.B * f.N)),
+      cl::NDRange(local0, 1));
+  int flags = (f.causal ? 1 : 0) | (mha_bias ? 2 : 0) | (f.ab >= 0 ? 4 : 0);
+  int64_t ab_b = 0, ab_n = 0;
+  if (f.ab >= 0) {
+    const Shape& a = in[f.ab].desc.shape;
+    ab_n = a[1] == 1 ? 0 : f.S * f.T;
+    ab_b = a[0] == 1 ? 0 : a[1] * f.S * f.T;
+  }
+  kern->set(A, 0, to_int8({f.B, f.N, f.S, f.T, f.H, f.Hv, f.mode, flags}));
+  kern->set(A, 1, to_int8({qb, qs, kb, ks, vb, vs, ab_b, ab_n}));
+  cl_int4 cols{};
+  cols.s[0] = static_cast<cl_int>(qc);
+  cols.s[1] = static_cast<cl_int>(kc);
+  cols.s[2] = static_cast<cl_int>(vc);
+  cols.s[3] = static_cast<cl_int>(D);
+  kern->set(A, 2, cols);
+  kern->set(A, 3, f.scale);
+  kern->set(A, 4, f.filter);
+  kern->set_outputs(output_descs(n, {TensorDesc{DType::kFloat32, {f.B, f.S, f.N * f.Hv}}}));
+  return std::unique_ptr<DeviceKernel>(std::move(kern));
+}
+
+std::string ms(const char* op) {
+  return std::string(kMs) + "." + op;
+}
+
+}  // namespace
+
+void register_cl_contrib(ClOpRegistry& r) {
+  for (const char* op : {"Gelu", "BiasGelu", "FastGelu", "QuickGelu", "BiasAdd"})
+    r.add(ms(op), {{}, act_supports, act_prepare});
+  r.add(ms("SkipLayerNormalization"), {{}, norm_supports, norm_prepare});
+  r.add(ms("SkipSimplifiedLayerNormalization"), {{}, norm_supports, norm_prepare});
+  r.add("SimplifiedLayerNormalization", {{}, norm_supports, norm_prepare});
+  r.add(ms("Attention"), {{}, attn_supports, attn_prepare});
+  r.add(ms("MultiHeadAttention"), {{}, attn_supports, attn_prepare});
+}
+
+}  // namespace kiln::opencl
