@@ -1,8 +1,13 @@
 // Strided copy of raw elements (Transpose, Expand, Slice, Concat, Split...):
 // dst[dst_base + sum q_d * dst_st[d]] = src[src_base + sum q_d * src_st[d]] over every index q of
-// dims (rank <= 6). Element type by variant: -DELEM=uint (4 bytes), uvec2 (8), uint8_t (1).
+// dims (rank <= 6). Element type by variant: -DELEM=uint (4 bytes), uvec2 (8), -DHALVES
+// (uint16_t, 2), -DBYTES (uint8_t, 1).
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef HALVES
+#extension GL_EXT_shader_16bit_storage : require
+#define ELEM uint16_t
+#endif
 #ifdef BYTES
 #extension GL_EXT_shader_8bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int8 : require

@@ -4,6 +4,10 @@
 // Element type by variant as in copy.comp.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#ifdef HALVES
+#extension GL_EXT_shader_16bit_storage : require
+#define ELEM uint16_t
+#endif
 #ifdef BYTES
 #extension GL_EXT_shader_8bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int8 : require

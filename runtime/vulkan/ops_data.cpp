@@ -1,7 +1,7 @@
 // Vulkan data-movement ops (shaders/copy.comp, gather.comp). Reshape, Flatten, Squeeze and
 // Unsqueeze are views (the output aliases the input: no work). Transpose, Expand, Slice, Concat
 // and Split are strided copies (one dispatch per input or output); Gather has its own shader.
-// Elements move as raw bits (1, 4 or 8 bytes), so float32, int32, int64 and bool are covered.
+// Elements move as raw bits (1, 2, 4 or 8 bytes): float32, float16, int32, int64, bool...
 // Shape arithmetic and validation follow the CPU reference kernels (and the OpenCL backend's
 // ops_data.cpp, which this mirrors).
 #include <algorithm>
@@ -29,6 +29,8 @@ Support movable(const VkContext& ctx, const std::vector<InputInfo>& in, size_t i
     return Support::no(std::string("no Vulkan copy shader for dtype ") + dtype_name(dt));
   if (es == 1 && !ctx.features().bytes())
     return Support::no("1-byte elements need 8-bit storage and shaderInt8 on the Vulkan device");
+  if (es == 2 && !ctx.features().halves())
+    return Support::no("2-byte elements need 16-bit storage on the Vulkan device");
   if (static_cast<int>(in[i].desc.shape.size()) > max_rank)
     return Support::no("rank above " + std::to_string(max_rank));
   return Support::yes();
@@ -493,6 +495,8 @@ Support gather_supports(const VkContext& ctx, const ir::Node&, const std::vector
   if (in.size() < 2 || !in[1].present) return Support::no("missing indices");
   if (in[1].desc.dtype != DType::kInt64 && in[1].desc.dtype != DType::kInt32)
     return Support::no("indices must be int32 or int64");
+  if (shader_elem_size(in[0].desc.dtype) == 2 && !ctx.features().int16)
+    return Support::no("gathering 2-byte elements needs shaderInt16 on the Vulkan device");
   return Support::yes();
 }
 

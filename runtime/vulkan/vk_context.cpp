@@ -425,6 +425,10 @@ Status VkContext::init(const std::string& spec) {
     *next = s;
     next = &s->pNext;
   };
+  if (info_.shader_int16) {
+    f2.features.shaderInt16 = VK_TRUE;
+    features_.int16 = true;
+  }
   if (info_.storage_buffer_16bit) {
     s16.storageBuffer16BitAccess = VK_TRUE;
     features_.storage_16bit = true;

@@ -77,9 +77,12 @@ struct VkFeatures {
   bool storage_8bit = false;
   bool float16 = false;
   bool int8 = false;
+  bool int16 = false;
   bool subgroups = false;  // basic + arithmetic in compute shaders
   // uint8 storage with 8-bit arithmetic: bool tensors in shaders.
   bool bytes() const { return storage_8bit && int8; }
+  // uint16 storage (float16 tensors moved as raw bits); gathers also need 16-bit arithmetic.
+  bool halves() const { return storage_16bit; }
 };
 
 // One compute pipeline for a shader variant and workgroup size.

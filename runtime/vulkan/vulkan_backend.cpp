@@ -35,6 +35,11 @@ uint32_t shader_elem_size(DType d) {
     case DType::kUInt64:
     case DType::kFloat64:
       return 8;
+    case DType::kFloat16:
+    case DType::kBFloat16:
+    case DType::kInt16:
+    case DType::kUInt16:
+      return 2;
     case DType::kBool:
     case DType::kUInt8:
     case DType::kInt8:
