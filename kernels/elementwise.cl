@@ -237,3 +237,15 @@ __kernel void compare_i64(__global const long* a, int a_off, __global const long
   }
   y[y_off + i] = r;
 }
+
+// Where with 8-byte (int64) operands, bit-exact.
+__kernel void where_select_i64(__global const uchar* c, int c_off, __global const long* a,
+                               int a_off, __global const long* b, int b_off, __global long* y,
+                               int y_off, int n, int mode, int rank, int8 dims, int8 sc, int8 sa,
+                               int8 sb) {
+  int i = get_global_id(0);
+  if (i >= n) return;
+  int ic = i, ia = i, ib = i;
+  if (mode != 0) bcast_offsets(i, rank, dims, sc, sa, sb, &ic, &ia, &ib);
+  y[y_off + i] = c[c_off + ic] ? a[a_off + ia] : b[b_off + ib];
+}

@@ -219,6 +219,13 @@ Support compare_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
 Support where_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
   if (in.size() == 3 && in[0].present && in[0].desc.dtype != DType::kBool)
     return Support::no("Where condition must be bool");
+  if (in.size() == 3 && in[1].present && in[2].present && in[1].desc.dtype == DType::kInt64 &&
+      in[2].desc.dtype == DType::kInt64) {
+    auto out = cpu::broadcast_shapes({in[0].desc.shape, in[1].desc.shape, in[2].desc.shape});
+    if (!out) return Support::no(out.status().message());
+    if (out->size() > 8) return Support::no("rank above 8");
+    return Support::yes();
+  }
   return broadcast_supports(n, in, 1, 2);
 }
 
@@ -254,7 +261,8 @@ Expected<std::unique_ptr<DeviceKernel>> compare_prepare(ClContext& ctx, const ir
 }
 Expected<std::unique_ptr<DeviceKernel>> where_prepare(ClContext& ctx, const ir::Node& n,
                                                       const std::vector<InputInfo>& in) {
-  return binary_like(ctx, n, in, "where_select", in[1].desc.dtype, 0, false);
+  const char* name = in[1].desc.dtype == DType::kInt64 ? "where_select_i64" : "where_select";
+  return binary_like(ctx, n, in, name, in[1].desc.dtype, 0, false);
 }
 
 // --- IsNaN / IsInf ------------------------------------------------------------------------------

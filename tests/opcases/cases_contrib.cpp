@@ -74,6 +74,12 @@ void add_int64(std::vector<OpCase>& v) {
     v.push_back(
         onnx_case(o + "/i64_bcast", o, 13, {in_i64({5, 1, 1031}, -9, 9), in_i64({7, 1}, -9, 9)}));
   }
+  v.push_back(
+      onnx_case("Where/i64_bcast", "Where", 16,
+                {in_bool({5, 1, 1031}), in_i64({5, 7, 1031}, -9, 9), in_i64({7, 1}, -9, 9)}));
+  v.push_back(onnx_case(
+      "Where/i64_67x127", "Where", 16,
+      {in_bool({67, 127}), in_i64({67, 127}, -1000, 1000), in_i64({67, 127}, -1000, 1000)}));
   v.push_back(onnx_case("Add/i64_scalar_large", "Add", 14,
                         {in_i64({2, 4099}, -4000000000000LL, 4000000000000LL), in_i64({}, 1, 1000)},
                         {}));
