@@ -10,6 +10,7 @@
 #include "runtime/cli/commands.h"
 #include "runtime/opencl/opencl_backend.h"
 #include "runtime/tools/conformance.h"
+#include "runtime/vulkan/vulkan_backend.h"
 
 namespace kiln::cli {
 
@@ -73,10 +74,16 @@ int cmd_conformance(int argc, char** argv) {
                      opt.device.c_str(), b.status().message().c_str());
         return kExitFailure;
       }
+    } else if (opt.device.rfind("vulkan", 0) == 0) {
+      auto b = vulkan::VulkanBackend::create(opt.device);
+      if (!b) {
+        std::fprintf(stderr, "kiln conformance: device %s is not available: %s\n",
+                     opt.device.c_str(), b.status().message().c_str());
+        return kExitFailure;
+      }
     } else {
-      std::fprintf(stderr, "kiln conformance: device %s is not available in this build\n",
-                   opt.device.c_str());
-      return kExitFailure;
+      std::fprintf(stderr, "kiln conformance: unknown device %s\n", opt.device.c_str());
+      return kExitUsage;
     }
   }
   std::string dir = args.positional().empty() ? kDefaultDir : args.positional()[0];

@@ -80,6 +80,20 @@ bool vulkan_dtypes(const OpCase& c) {
     if (!s.omitted && s.dtype != DType::kFloat32 && s.dtype != DType::kInt64 &&
         s.dtype != DType::kInt32 && s.dtype != DType::kBool)
       return false;
+  // Integer data (not constant shape-like inputs such as axes) only moves: the arithmetic
+  // shaders are float32.
+  static const std::set<std::string> moves = {
+      "Cast",    "Gather",    "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity",
+      "Dropout", "Transpose", "Expand",  "Slice",   "Concat",  "Split"};
+  if (!moves.count(c.op)) {
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      const InputSpec& s = c.inputs[i];
+      const bool where_condition = c.op == "Where" && i == 0;
+      if (!s.omitted && !s.constant && !where_condition &&
+          (s.dtype == DType::kInt64 || s.dtype == DType::kInt32))
+        return false;
+    }
+  }
   return true;
 }
 
