@@ -42,12 +42,18 @@ std::optional<double> scalar_of(const ir::Value* v) {
   const Tensor* t = constant_of(v);
   if (!t || t->numel() != 1) return std::nullopt;
   switch (t->dtype()) {
-    case DType::kFloat32: return static_cast<double>(t->data<float>()[0]);
-    case DType::kFloat64: return t->data<double>()[0];
-    case DType::kFloat16: return static_cast<double>(half_bits_to_float(t->data<uint16_t>()[0]));
-    case DType::kInt64: return static_cast<double>(t->data<int64_t>()[0]);
-    case DType::kInt32: return static_cast<double>(t->data<int32_t>()[0]);
-    default: return std::nullopt;
+    case DType::kFloat32:
+      return static_cast<double>(t->data<float>()[0]);
+    case DType::kFloat64:
+      return t->data<double>()[0];
+    case DType::kFloat16:
+      return static_cast<double>(half_bits_to_float(t->data<uint16_t>()[0]));
+    case DType::kInt64:
+      return static_cast<double>(t->data<int64_t>()[0]);
+    case DType::kInt32:
+      return static_cast<double>(t->data<int32_t>()[0]);
+    default:
+      return std::nullopt;
   }
 }
 

@@ -80,8 +80,8 @@ inline std::optional<Failure> optimization_level(const Args& args, int* level) {
     *level = std::stoi(v);
     return std::nullopt;
   }
-  return Failure{kExitUsage, "--level must be 0 (none), 1 (basic), 2 (extended) or 99 (all), got '" +
-                                 v + "'"};
+  return Failure{kExitUsage,
+                 "--level must be 0 (none), 1 (basic), 2 (extended) or 99 (all), got '" + v + "'"};
 }
 
 // --inputs DIR must name a folder (a failure, not a usage error).

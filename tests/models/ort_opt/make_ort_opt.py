@@ -5,7 +5,7 @@ FastGelu..., and LayerNormalization / SimplifiedLayerNormalization in the defaul
 model's own opset, which the onnx checker rejects but onnxruntime accepts.
 
 Run offline with a python that has torch + onnxruntime (some model types import torch):
-    /work/venv-torch/bin/python tests/models/ort_opt/make_ort_opt.py
+    VENV/bin/python tests/models/ort_opt/make_ort_opt.py   (VENV: a venv with torch, onnxruntime)
 tests/python/test_ort_optimized.py runs each file in kiln and compares with onnxruntime live,
 on the zoo model's committed inputs.
 """

@@ -4,7 +4,7 @@ transformers configs and from plain torch.nn CNNs, plus ONNX Runtime's transform
 and dynamic quantizer applied to the BERT export; and for each model fixed inputs and
 onnxruntime's outputs for them.
 
-    /work/venv-torch/bin/python tests/models/zoo/make_zoo.py [OUT_DIR]   (default: this folder)
+    VENV/bin/python tests/models/zoo/make_zoo.py [OUT_DIR]   (default: this folder)
 
 Needs torch, transformers, onnx and onnxruntime; it runs offline (no model hub: every model is
 built from a config with seeded random weights). The tests (tests/python/test_zoo.py) need only
