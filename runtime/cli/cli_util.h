@@ -2,6 +2,8 @@
 // check of a --device value.
 #pragma once
 
+#include <stdlib.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -42,6 +44,29 @@ inline int report_failure(const char* command, const Failure& f) {
       f.code == kExitUsage ? (std::string(" (see 'kiln ") + command + " --help')").c_str() : "");
   return f.code;
 }
+
+// A fresh temporary folder (PREFIX-XXXXXX under the system's temporary directory), removed with
+// its contents at scope exit; path() is empty when it could not be created.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix) {
+    std::error_code ec;
+    std::filesystem::path base = std::filesystem::temp_directory_path(ec);
+    if (ec) base = "/tmp";
+    std::string tmpl = (base / (prefix + "-XXXXXX")).string();
+    if (::mkdtemp(tmpl.data())) path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 // auto, cpu, opencl, vulkan, opencl:N, vulkan:N.
 inline bool valid_device(const std::string& d) {

@@ -158,25 +158,6 @@ class Progress {
   std::chrono::steady_clock::time_point last_{};
 };
 
-// A temporary folder removed with its contents at scope exit.
-class TempDir {
- public:
-  bool create() {
-    std::string tmpl = (fs::temp_directory_path() / "kiln-bench-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) return false;
-    path_ = tmpl;
-    return true;
-  }
-  const std::string& path() const { return path_; }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-
- private:
-  std::string path_;
-};
-
 nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
@@ -195,14 +176,15 @@ int cmd_bench(int argc, char** argv) {
   std::string model_path, device;
   // --op: a one-op model written to a temporary folder stands in for MODEL.
   std::optional<tools::OpModel> op_model;
-  TempDir op_dir;
+  std::optional<TempDir> op_dir;
   if (args.has("op")) {
     if (!args.positional().empty())
       return fail({kExitUsage, "--op replaces MODEL: give one or the other"});
     if (!args.has("shape")) return fail({kExitUsage, "--op needs --shape"});
-    if (!op_dir.create()) return fail({kExitFailure, "cannot create a temporary folder"});
+    op_dir.emplace("kiln-bench");
+    if (op_dir->path().empty()) return fail({kExitFailure, "cannot create a temporary folder"});
     auto m = tools::make_op_model(args.get("op"), args.get("shape"), args.get("dtype", "float32"),
-                                  op_dir.path());
+                                  op_dir->path().string());
     if (!m)
       return fail({m.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure,
                    m.status().message()});

@@ -164,26 +164,6 @@ std::string read_text(const fs::path& p, size_t limit = 4000) {
   return s;
 }
 
-// A temporary folder, removed when this goes out of scope.
-class TempDir {
- public:
-  TempDir() {
-    std::error_code ec;
-    fs::path base = fs::temp_directory_path(ec);
-    if (ec) base = "/tmp";
-    std::string tmpl = (base / "kiln-compare-XXXXXX").string();
-    if (::mkdtemp(tmpl.data())) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 // Runs `python script dir`, stdout and stderr into dir/log.txt. Returns the exit status, or -1
 // when it could not start / died from a signal.
 int run_python(const std::string& python, const fs::path& script, const fs::path& dir,
@@ -218,7 +198,7 @@ int run_python(const std::string& python, const fs::path& script, const fs::path
 Expected<std::vector<Tensor>> run_onnxruntime(const std::string& model_path, const Session& s,
                                               const std::map<std::string, Tensor>& feeds,
                                               int threads) {
-  TempDir tmp;
+  TempDir tmp("kiln-compare");
   if (tmp.path().empty()) return io_error("cannot create a temporary folder");
   nlohmann::json m;
   std::error_code ec;
