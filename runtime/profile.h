@@ -25,8 +25,9 @@ struct ProfileEvent {
   std::string track;    // "cpu", or the device's name ("opencl:0 (...)")
   double start_us = 0;  // from the start of the run
   double dur_us = 0;
-  double flops = 0;  // arithmetic work (multiply-add = 2), 0 when not counted
-  double bytes = 0;  // bytes read (inputs) + written (outputs)
+  double flops = 0;           // arithmetic work (multiply-add = 2), 0 when not counted
+  double bytes = 0;           // bytes read (inputs) + written (outputs)
+  bool device_clock = false;  // dur_us was measured on the device's clock (events, timestamps)
 };
 
 struct RunProfile {

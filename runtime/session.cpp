@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "graph/onnx/importer.h"
+#include "graph/passes/float16.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/device/hybrid_executor.h"
 #include "runtime/opencl/device_info.h"
@@ -71,6 +72,14 @@ Expected<std::unique_ptr<Session>> Session::load(const std::string& path,
     pc.level = options.optimization_level;
     pc.target = s->backend_ ? dev.substr(0, dev.find(':')) : "cpu";
     KILN_RETURN_IF_ERROR(passes::optimize(*s->model_->graph, pc).with_context(path));
+    if (options.precision == "fp16") {
+      KILN_RETURN_IF_ERROR(
+          passes::convert_to_float16(*s->model_->graph, passes::Float16Options{}, &pc.stats)
+              .with_context(path));
+    } else if (options.precision != "fp32") {
+      return invalid_argument("unknown precision '" + options.precision +
+                              "' (expected fp32 or fp16)");
+    }
     s->opt_stats_ = pc.stats;
     if (!pc.stats.counts.empty()) spdlog::info("{}: optimizer: {}", path, pc.stats.to_string());
   }

@@ -33,6 +33,10 @@ struct SessionOptions {
   int optimization_level = 1;   // 0 none, 1 basic, 2 extended, 99 all
   int threads = 0;              // CPU threads; 0: one per hardware thread
   bool profiling = false;
+  // "fp32", or "fp16": float32 weights and activations are converted to float16 at load
+  // (graph/passes/float16.h), while the model's inputs and outputs stay float32 and the ops
+  // that need the range (listed there) keep float32.
+  std::string precision = "fp32";
 };
 
 struct IoInfo {

@@ -109,6 +109,16 @@ inline std::optional<Failure> optimization_level(const Args& args, int* level) {
                  "--level must be 0 (none), 1 (basic), 2 (extended) or 99 (all), got '" + v + "'"};
 }
 
+// --precision fp32|fp16 (SessionOptions::precision); anything else is a usage error.
+inline std::optional<Failure> precision(const Args& args, std::string* out) {
+  const std::string v = args.get("precision", "fp32");
+  if (v == "fp32" || v == "fp16") {
+    *out = v;
+    return std::nullopt;
+  }
+  return Failure{kExitUsage, "--precision must be fp32 or fp16, got '" + v + "'"};
+}
+
 // --inputs DIR must name a folder (a failure, not a usage error).
 inline std::optional<Failure> check_inputs_folder(const std::string& dir) {
   std::error_code ec;

@@ -47,6 +47,7 @@ const char* kHelp =
     "  --threads N         CPU threads (default: one per hardware thread)\n"
     "  --level N           graph optimization level: 0 none, 1 basic (default), 2 extended,\n"
     "                      99 all (the ONNX Runtime meanings)\n"
+    "  --precision P       fp32 (default) or fp16: float16 weights and activations\n"
     "  --inputs DIR        feed each input from DIR/NAME.npy or DIR/NAME.pb; inputs not found\n"
     "                      there are made at random as `kiln run --random` makes them\n"
     "  --dim NAME=VALUE    value of a symbolic dimension for random inputs (repeatable)\n"
@@ -165,8 +166,8 @@ nlohmann::json number_or_null(double v) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  Args args({"device", "level", "warmup", "runs", "threads", "dim", "inputs", "seed", "json",
-             "profile", "profile-runs", "op", "shape", "dtype"},
+  Args args({"device", "level", "precision", "warmup", "runs", "threads", "dim", "inputs", "seed",
+             "json", "profile", "profile-runs", "op", "shape", "dtype"},
             {"help"});
   if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
   if (args.flag("help")) {
@@ -229,6 +230,7 @@ int cmd_bench(int argc, char** argv) {
   so.device = device;
   so.threads = static_cast<int>(threads);
   if (auto f = optimization_level(args, &so.optimization_level)) return fail(*f);
+  if (auto f = precision(args, &so.precision)) return fail(*f);
   auto t0 = std::chrono::steady_clock::now();
   auto session = Session::load(model_path, so);
   if (!session) return fail({kExitFailure, session.status().message()});

@@ -66,6 +66,7 @@ const char* kHelp =
     "  --threads N         CPU threads (default: one per hardware thread)\n"
     "  --level N           graph optimization level: 0 none, 1 basic (default), 2 extended,\n"
     "                      99 all (the ONNX Runtime meanings)\n"
+    "  --precision P       fp32 (default) or fp16: float16 weights and activations\n"
     "  --json FILE         write the results as JSON\n"
     "Exit status: 0 all outputs within tolerance, 1 a mismatch or a failure, 2 usage error.\n";
 
@@ -325,8 +326,8 @@ PerNodeResult find_first_divergent(const Recorded& dev, const Recorded& ref,
 }  // namespace
 
 int cmd_compare(int argc, char** argv) {
-  Args args({"device", "level", "against", "against-model", "min-cosine", "input", "inputs", "seed",
-             "dim", "atol", "rtol", "json", "threads"},
+  Args args({"device", "level", "precision", "against", "against-model", "min-cosine", "input",
+             "inputs", "seed", "dim", "atol", "rtol", "json", "threads"},
             {"random", "per-node", "help"});
   if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
   if (args.flag("help")) {
@@ -380,6 +381,7 @@ int cmd_compare(int argc, char** argv) {
   so.device = device;
   so.threads = static_cast<int>(threads);
   if (auto f = optimization_level(args, &so.optimization_level)) return fail(*f);
+  if (auto f = precision(args, &so.precision)) return fail(*f);
   auto dev = Session::load(model_path, so);
   if (!dev) return fail({kExitFailure, dev.status().message()});
   Session& ds = **dev;

@@ -44,6 +44,7 @@ const char* kHelp =
     "  --threads N         CPU threads (default: one per hardware thread)\n"
     "  --level N           graph optimization level: 0 none, 1 basic (default), 2 extended,\n"
     "                      99 all (the ONNX Runtime meanings)\n"
+    "  --precision P       fp32 (default) or fp16: float16 weights and activations\n"
     "  --json FILE         write a JSON summary\n"
     "  --verbose           also describe the inputs and where each node ran\n"
     "  --quiet             print nothing but errors\n"
@@ -126,7 +127,8 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
-  Args args({"device", "level", "input", "inputs", "seed", "dim", "output-dir", "threads", "json"},
+  Args args({"device", "level", "precision", "input", "inputs", "seed", "dim", "output-dir",
+             "threads", "json"},
             {"random", "verbose", "quiet", "help"});
   if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
   if (args.flag("help")) {
@@ -153,6 +155,7 @@ int cmd_run(int argc, char** argv) {
   so.device = device;
   so.threads = static_cast<int>(threads);
   if (auto f = optimization_level(args, &so.optimization_level)) return fail(*f);
+  if (auto f = precision(args, &so.precision)) return fail(*f);
   auto t0 = std::chrono::steady_clock::now();
   auto session = Session::load(model_path, so);
   if (!session) return fail({kExitFailure, session.status().message()});

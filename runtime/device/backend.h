@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,13 @@ struct TensorDesc {
   bool operator==(const TensorDesc& o) const { return dtype == o.dtype && shape == o.shape; }
 };
 std::string desc_to_string(const TensorDesc& d);  // "float32[2, 3]"
+
+// One device-clock interval measured by a backend (see Backend::set_timing).
+struct DeviceTiming {
+  int tag = 0;            // the tag given to mark_begin/mark_end
+  uint64_t start_ns = 0;  // device clock, arbitrary origin
+  uint64_t end_ns = 0;
+};
 
 // A device allocation. Backends subclass it; the executor only moves pointers around.
 class DeviceBuffer {
@@ -93,6 +101,23 @@ class Backend {
   virtual Status download(const DeviceTensor& src, Tensor* dst) = 0;
   // Waits until all enqueued work is done; reports asynchronous errors.
   virtual Status finish() = 0;
+
+  // Device-clock timing (OpenCL profiling events, Vulkan timestamp queries). While timing is on,
+  // the executor calls mark_begin(tag) before and mark_end(tag) after the work one node enqueues;
+  // after finish(), take_timings() returns one interval per begin/end pair (the first enqueued
+  // command's start to the last one's end; a pair with no work between gives no interval) and
+  // forgets them. Backends without a device clock keep the defaults, and the executor then times
+  // nodes synchronously on the host.
+  virtual bool supports_timing() const { return false; }
+  virtual Status set_timing(bool on) {
+    return on ? unsupported(name() + ": no device timing") : Status::ok();
+  }
+  virtual void mark_begin(int tag) { (void)tag; }
+  virtual void mark_end(int tag) { (void)tag; }
+  virtual Expected<std::vector<DeviceTiming>> take_timings() { return std::vector<DeviceTiming>{}; }
+  // Peak figures for roofline shares (0 when unknown): FP32 GFLOP/s and memory GB/s.
+  virtual double peak_gflops() const { return 0; }
+  virtual double peak_gbytes_s() const { return 0; }
 };
 
 }  // namespace kiln::device

@@ -121,8 +121,7 @@ Status HybridExecutor::upload_weights() {
       d.desc = {t.dtype(), t.shape()};
       auto buf = backend_->allocate(std::max<size_t>(d.desc.nbytes(), 4));
       if (!buf)
-        return buf.status().with_context("uploading weight '" + v->name() + "' of " +
-                                         n.describe());
+        return buf.status().with_context("uploading weight '" + v->name() + "' of " + n.describe());
       d.buffer = std::move(*buf);
       KILN_RETURN_IF_ERROR(
           backend_->upload(t, d).with_context("uploading weight '" + v->name() + "'"));
@@ -294,6 +293,36 @@ Expected<HybridExecutor::Prepared*> HybridExecutor::lookup(size_t index,
   return slot.get();
 }
 
+// Replaces the host-side times of device nodes with the backend's device-clock intervals. The
+// device clock has its own origin: the first timed interval is placed at the host time its node
+// was enqueued, and the others keep their device-clock distances from it. A node that enqueued no
+// device work (a view) gets a zero duration.
+Status HybridExecutor::apply_device_timings(const std::map<int, size_t>& timed_events) {
+  KILN_ASSIGN_OR_RETURN(std::vector<DeviceTiming> timings, backend_->take_timings());
+  for (const auto& [node, index] : timed_events) profile_.events[index].dur_us = 0;
+  if (timings.empty()) return Status::ok();
+  uint64_t origin = UINT64_MAX;
+  int first_tag = -1;
+  for (const DeviceTiming& t : timings) {
+    if (t.start_ns < origin) {
+      origin = t.start_ns;
+      first_tag = t.tag;
+    }
+  }
+  auto first = timed_events.find(first_tag);
+  const double host_origin =
+      first == timed_events.end() ? 0 : profile_.events[first->second].start_us;
+  for (const DeviceTiming& t : timings) {
+    auto it = timed_events.find(t.tag);
+    if (it == timed_events.end()) continue;
+    ProfileEvent& e = profile_.events[it->second];
+    e.start_us = host_origin + static_cast<double>(t.start_ns - origin) / 1e3;
+    e.dur_us = t.end_ns > t.start_ns ? static_cast<double>(t.end_ns - t.start_ns) / 1e3 : 0;
+    e.device_clock = true;
+  }
+  return Status::ok();
+}
+
 Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Tensor>& feeds,
                                                   const cpu::NodeObserver& observer) {
   if (order_.empty() && graph_.num_nodes() > 0) KILN_RETURN_IF_ERROR(prepare());
@@ -331,9 +360,17 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
   auto us_since_start = [&](Clock::time_point t) {
     return std::chrono::duration<double, std::micro>(t - run_start).count();
   };
+  // Device nodes are timed on the device clock when the backend has one, else synchronously.
+  const bool device_clock = profiling_ && backend_->supports_timing();
+  if (device_clock != timing_on_) {
+    KILN_RETURN_IF_ERROR(backend_->set_timing(device_clock));
+    timing_on_ = device_clock;
+  }
+  std::map<int, size_t> timed_events;  // node index -> its event in profile_.events
   if (profiling_) {
     profile_ = RunProfile();
     KILN_RETURN_IF_ERROR(backend_->finish());
+    if (device_clock) (void)backend_->take_timings();  // drop anything left from earlier runs
   }
   for (size_t i = 0; i < order_.size(); ++i) {
     const ir::Node& n = *order_[i];
@@ -390,10 +427,15 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
           outs[o].offset = b->offset;
         }
       }
+      if (device_clock) backend_->mark_begin(static_cast<int>(i));
       Status st = p->kernel->enqueue(ins, outs);
+      if (device_clock) backend_->mark_end(static_cast<int>(i));
       if (!st.is_ok()) return st.with_context(n.describe());
       if (profiling_) {
-        KILN_RETURN_IF_ERROR(backend_->finish().with_context(n.describe()));
+        if (device_clock)
+          timed_events[static_cast<int>(i)] = profile_.events.size();
+        else
+          KILN_RETURN_IF_ERROR(backend_->finish().with_context(n.describe()));
         const double start = us_since_start(node_start);
         ProfileEvent e = make_event(n, {}, {}, start, us_since_start(Clock::now()) - start);
         e.kernel = p->kernel->name();
@@ -491,6 +533,7 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
   }
   KILN_RETURN_IF_ERROR(backend_->finish());
   if (profiling_) profile_.run_us = us_since_start(Clock::now());
+  if (device_clock) KILN_RETURN_IF_ERROR(apply_device_timings(timed_events));
   if (!plan_) KILN_RETURN_IF_ERROR(build_plan(signature));
   return out;
 }

@@ -46,8 +46,9 @@ class HybridExecutor {
   // Memory plans built so far (one per input-shape signature) and the last one's arena size.
   size_t plans_built() const { return plans_.size(); }
   size_t last_arena_bytes() const { return last_arena_bytes_; }
-  // When on, every run records each node's time (profile.h): device nodes are waited for one by
-  // one; a CPU node's time includes downloading its inputs. last_profile() is the last run's.
+  // When on, every run records each node's time (profile.h): device nodes on the device clock
+  // when the backend has one (Backend::supports_timing), else waited for one by one; a CPU
+  // node's time includes downloading its inputs. last_profile() is the last run's.
   void set_profiling(bool on) { profiling_ = on; }
   const RunProfile& last_profile() const { return profile_; }
   // Bytes of constant weights uploaded at prepare().
@@ -73,6 +74,7 @@ class HybridExecutor {
   Status upload_weights();
   Status to_host(Slot& slot);
   Expected<Prepared*> lookup(size_t index, const std::vector<InputInfo>& inputs);
+  Status apply_device_timings(const std::map<int, size_t>& timed_events);
 
   const ir::Graph& graph_;
   Backend* backend_;
@@ -95,6 +97,7 @@ class HybridExecutor {
   size_t last_arena_bytes_ = 0;
   size_t weight_bytes_ = 0;
   bool profiling_ = false;
+  bool timing_on_ = false;  // the backend's device-clock timing is switched on
   RunProfile profile_;
 };
 

@@ -21,6 +21,7 @@ const ClOpRegistry& cl_registry() {
     register_cl_data(r);
     register_cl_nn(r);
     register_cl_contrib(r);
+    register_cl_quant(r);
     return r;
   }();
   return reg;

@@ -61,10 +61,11 @@ class ClOpRegistry {
 // One line per op family.
 void register_cl_elementwise(ClOpRegistry& r);
 void register_cl_matmul(ClOpRegistry& r);
-void register_cl_reduce(ClOpRegistry& r);  // reductions, Softmax, LayerNormalization, Cast
-void register_cl_data(ClOpRegistry& r);    // data movement and shape aliases
-void register_cl_nn(ClOpRegistry& r);      // Conv, pools, Resize
+void register_cl_reduce(ClOpRegistry& r);   // reductions, Softmax, LayerNormalization, Cast
+void register_cl_data(ClOpRegistry& r);     // data movement and shape aliases
+void register_cl_nn(ClOpRegistry& r);       // Conv, pools, Resize
 void register_cl_contrib(ClOpRegistry& r);  // com.microsoft: Gelu family, skip norms, attention
+void register_cl_quant(ClOpRegistry& r);    // int8: (De)QuantizeLinear, MatMulInteger...
 const ClOpRegistry& cl_registry();
 
 class OpenClBackend : public device::Backend {

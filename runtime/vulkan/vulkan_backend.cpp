@@ -20,6 +20,9 @@ const VkOpRegistry& vk_registry() {
     register_vk_matmul(r);
     register_vk_reduce(r);
     register_vk_data(r);
+    register_vk_nn(r);
+    register_vk_contrib(r);
+    register_vk_quant(r);
     return r;
   }();
   return reg;

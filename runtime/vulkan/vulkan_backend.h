@@ -50,6 +50,9 @@ void register_vk_elementwise(VkOpRegistry& r);  // unary, binary, compare, Where
 void register_vk_matmul(VkOpRegistry& r);       // MatMul, Gemm
 void register_vk_reduce(VkOpRegistry& r);       // reductions, Softmax, LayerNormalization
 void register_vk_data(VkOpRegistry& r);         // views, Transpose, Slice, Concat, Gather...
+void register_vk_nn(VkOpRegistry& r);           // Conv, pools, BatchNormalization, Resize...
+void register_vk_contrib(VkOpRegistry& r);      // com.microsoft ops, fused attention
+void register_vk_quant(VkOpRegistry& r);        // int8: (De)QuantizeLinear, MatMulInteger...
 const VkOpRegistry& vk_registry();
 
 class VulkanBackend : public device::Backend {

@@ -57,6 +57,11 @@ std::vector<OpCase> reduce_cases();
 std::vector<OpCase> data_cases();
 std::vector<OpCase> nn_cases();
 std::vector<OpCase> contrib_cases();
+std::vector<OpCase> quant_cases();          // cases_quant.cpp: int8 ops
+std::vector<OpCase> nn_extra_cases();       // cases_nn_extra.cpp
+std::vector<OpCase> data_extra_cases();     // cases_data_extra.cpp
+std::vector<OpCase> contrib_extra_cases();  // cases_contrib_extra.cpp
+std::vector<OpCase> fp16_cases();           // cases_fp16.cpp: float16 storage variants
 const std::vector<OpCase>& all_op_cases();
 
 // A one-node graph for the case, and deterministic feeds (seeded by the case name).

@@ -1,0 +1,1 @@
+# Shader variants for runtime/vulkan/ops_nn.cpp ("name|file.comp|defines").

@@ -1,0 +1,11 @@
+// OpCases: nn extra (see op_case.h).
+#include "tests/opcases/op_case.h"
+
+namespace kiln::testing {
+
+std::vector<OpCase> nn_extra_cases() {
+  std::vector<OpCase> v;
+  return v;
+}
+
+}  // namespace kiln::testing
