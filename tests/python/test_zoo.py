@@ -10,8 +10,8 @@ not depend on them. On OpenCL a node that the backend accepted but failed to pre
 falls back to the CPU with a warning) fails the test too. The OpenCL tests skip visibly when
 `kiln devices` lists no OpenCL device. Also: every model at --level 99 on the CPU, on Vulkan
 (skipped visibly without a Vulkan device or while the build has no Vulkan backend), other
-batch/sequence sizes, and sixteen greedy GPT-2 steps through the KV cache, against onnxruntime
-live.
+batch/sequence sizes, sixteen greedy GPT-2 steps through the KV cache, and T5 generation
+through Optimum's three files (encoder, decoder, decoder with past), against onnxruntime live.
 KILN_BIN selects the binary (default <repo>/build/kiln); see conftest.py.
 """
 
@@ -36,6 +36,11 @@ TOLERANCES = {
     "distilbert": FP32,
     "roberta": FP32,
     "t5_encoder": FP32,
+    "t5_gen_encoder": FP32,
+    "t5_gen_decoder": FP32,
+    "t5_gen_decoder_with_past": FP32,
+    # ViT logits ~0.1-1 in magnitude (random classifier head); measured < 1e-7.
+    "vit": 1e-5,
     "gpt2": FP32,
     "gpt2_with_past": FP32,
     # The CNN logits are ~0.1-0.3 in magnitude (random fc), so 1e-4 would be a 1e-3 relative
@@ -253,3 +258,67 @@ def test_gpt2_greedy_decode_with_past(kiln, tmp_path):
         assert np.array_equal(state["kiln"]["input_ids"], state["ort"]["input_ids"]), \
             f"step {step}: kiln chose {state['kiln']['input_ids'].ravel()}, onnxruntime " \
             f"{state['ort']['input_ids'].ravel()}"
+
+
+def kiln_run_files(kiln, model, inputs, out_names, d, device="cpu"):
+    """Runs MODEL in kiln on the feeds `inputs` (written to d/inputs), returns its outputs."""
+    (d / "inputs").mkdir(parents=True)
+    for k, v in inputs.items():
+        np.save(d / "inputs" / f"{k}.npy", v)
+    res = kiln("run", ZOO / f"{model}.onnx", "--device", device, "--inputs", d / "inputs",
+               "--output-dir", d / "out", "--quiet")
+    assert res.returncode == 0, f"{model}: {res.describe()}"
+    assert "falls back to the CPU" not in res.stderr, res.describe()
+    return {n: np.load(d / "out" / f"{n}.npy") for n in out_names}
+
+
+@pytest.mark.parametrize("device", ["cpu", "opencl", "vulkan"])
+def test_t5_greedy_generation(kiln, devices, device, tmp_path):
+    """Seq2seq generation as Optimum runs a T5 export: t5_gen_encoder once, t5_gen_decoder for
+    the start token (its present.N.encoder.* is the cross-attention cache for every later step),
+    then t5_gen_decoder_with_past for eight more greedy tokens, feeding present.N.decoder.* back
+    as the self-attention past. kiln and onnxruntime each run the whole loop on their own
+    outputs: the same nine tokens, and every logits tensor within the fp32 tolerance."""
+    if device != "cpu" and not devices.get(device, {}).get("devices"):
+        pytest.skip(f"no {device} device")
+    sess = {m: ort.InferenceSession(str(ZOO / f"{m}.onnx"), providers=["CPUExecutionProvider"])
+            for m in ("t5_gen_encoder", "t5_gen_decoder", "t5_gen_decoder_with_past")}
+    names = {m: [o.name for o in s.get_outputs()] for m, s in sess.items()}
+    atol = TOLERANCES["t5_gen_decoder_with_past"]
+    step_dir = iter(tmp_path / f"s{i}" for i in range(100))
+
+    def both(model, inputs):
+        want = dict(zip(names[model], sess[model].run(names[model], inputs["ort"])))
+        got = kiln_run_files(kiln, model, inputs["kiln"], names[model], next(step_dir), device)
+        for n in names[model]:
+            assert got[n].shape == want[n].shape, f"{model} {n}: {got[n].shape}"
+            err = float(np.max(np.abs(got[n] - want[n])))
+            assert err <= atol, f"{model} {n}: max abs error {err:.3g} > {atol}"
+        return {"kiln": got, "ort": want}
+
+    enc_in = feeds("t5_gen_encoder")
+    enc = both("t5_gen_encoder", {"kiln": enc_in, "ort": enc_in})
+    batch = enc_in["input_ids"].shape[0]
+    start = np.zeros((batch, 1), np.int64)  # decoder_start_token_id
+    first = both("t5_gen_decoder", {w: {"input_ids": start,
+                                        "encoder_attention_mask": enc_in["attention_mask"],
+                                        "encoder_hidden_states": enc[w]["last_hidden_state"]}
+                                    for w in ("kiln", "ort")})
+    tokens = {w: [first[w]["logits"][:, -1].argmax(-1)] for w in ("kiln", "ort")}
+    cross = {w: {n.replace("present.", "past_key_values."): v for n, v in first[w].items()
+                 if ".encoder." in n} for w in ("kiln", "ort")}
+    past = {w: {n.replace("present.", "past_key_values."): v for n, v in first[w].items()
+                if ".decoder." in n} for w in ("kiln", "ort")}
+    for step in range(8):
+        assert np.array_equal(tokens["kiln"][-1], tokens["ort"][-1]), \
+            f"step {step}: kiln chose {tokens['kiln'][-1]}, onnxruntime {tokens['ort'][-1]}"
+        inputs = {w: {"input_ids": tokens[w][-1][:, None].astype(np.int64),
+                      "encoder_attention_mask": enc_in["attention_mask"], **past[w], **cross[w]}
+                  for w in ("kiln", "ort")}
+        out = both("t5_gen_decoder_with_past", inputs)
+        for w in ("kiln", "ort"):
+            tokens[w].append(out[w]["logits"][:, -1].argmax(-1))
+            past[w] = {n.replace("present.", "past_key_values."): v for n, v in out[w].items()
+                       if n != "logits"}
+    assert np.array_equal(np.stack(tokens["kiln"]), np.stack(tokens["ort"]))
+    assert past["kiln"]["past_key_values.0.decoder.key"].shape[2] == 9

@@ -4,7 +4,8 @@ transformers configs and from plain torch.nn CNNs, plus ONNX Runtime's transform
 and dynamic quantizer applied to the BERT export; and for each model fixed inputs and
 onnxruntime's outputs for them.
 
-    VENV/bin/python tests/models/zoo/make_zoo.py [OUT_DIR]   (default: this folder)
+    VENV/bin/python tests/models/zoo/make_zoo.py [OUT_DIR] [--only FAMILY,...]
+                                                  (default: this folder, every family)
 
 Needs torch, transformers, onnx and onnxruntime; it runs offline (no model hub: every model is
 built from a config with seeded random weights). The tests (tests/python/test_zoo.py) need only
@@ -26,7 +27,9 @@ import torch
 import transformers
 from torch import nn
 
-OUT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(__file__))
+_POSITIONAL = [a for i, a in enumerate(sys.argv[1:], 1)
+               if not a.startswith("--") and sys.argv[i - 1] != "--only"]
+OUT = os.path.abspath(_POSITIONAL[0] if _POSITIONAL else os.path.dirname(__file__))
 SEED = 20261123
 BATCH = 2
 SEQ = 13  # not a power of two
@@ -231,6 +234,159 @@ def make_t5_encoder():
     write_case("t5_encoder", feeds, "transformers.T5EncoderModel (d_model 64, 4 heads of 16, "
                "2 layers, d_ff 128, relative attention buckets 32) -> torch.onnx.export "
                "(dynamo=False, opset 17)", 17, ref)
+
+
+# --- T5 as Optimum exports seq2seq: encoder, decoder, decoder with past ----------------------
+
+
+def t5_config():
+    return transformers.T5Config(vocab_size=VOCAB, d_model=64, d_kv=16, d_ff=128, num_layers=2,
+                                 num_decoder_layers=2, num_heads=4,
+                                 relative_attention_num_buckets=32,
+                                 relative_attention_max_distance=64, decoder_start_token_id=0,
+                                 pad_token_id=0, eos_token_id=1)
+
+
+T5_GEN_WHAT = ("transformers.T5ForConditionalGeneration (d_model 64, 4 heads of 16, 2+2 layers, "
+               "d_ff 128, relative attention buckets 32)")
+
+
+def make_t5_seq2seq():
+    """The three files Optimum writes for a T5 seq2seq model, from one randomly initialised
+    T5ForConditionalGeneration: t5_gen_encoder (input_ids, attention_mask -> last_hidden_state),
+    t5_gen_decoder (the first step: input_ids [b, s], encoder_attention_mask,
+    encoder_hidden_states -> logits, present.N.decoder.key/value, present.N.encoder.key/value)
+    and t5_gen_decoder_with_past (one step: input_ids [b, 1], encoder_attention_mask,
+    past_key_values.N.decoder/encoder.key/value -> logits, present.N.decoder.key/value)."""
+    seeded()
+    cfg = t5_config()
+    model = transformers.T5ForConditionalGeneration(cfg).eval()
+    layers, heads, hd = cfg.num_decoder_layers, cfg.num_heads, cfg.d_kv
+    feeds = text_inputs()
+
+    class Encoder(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, attention_mask):
+            return self.m.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+
+    ref = export("t5_gen_encoder", Encoder(model), feeds, ["last_hidden_state"],
+                 seq_axes(feeds, ["last_hidden_state"], {"last_hidden_state"}), 17)
+    write_case("t5_gen_encoder", feeds, T5_GEN_WHAT + ": encoder -> torch.onnx.export "
+               "(dynamo=False, opset 17)", 17, ref)
+    with torch.no_grad():
+        enc = model.encoder(input_ids=torch.from_numpy(feeds["input_ids"]),
+                            attention_mask=torch.from_numpy(feeds["attention_mask"]))[0]
+    enc = enc.numpy().copy()
+
+    def cache_outputs(pkv, with_cross):
+        out = []
+        for i in range(layers):
+            sa = pkv.self_attention_cache.layers[i]
+            out += [sa.keys, sa.values]
+            if with_cross:
+                ca = pkv.cross_attention_cache.layers[i]
+                out += [ca.keys, ca.values]
+        return out
+
+    class Decoder(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, encoder_attention_mask, encoder_hidden_states):
+            o = self.m(decoder_input_ids=input_ids, attention_mask=encoder_attention_mask,
+                       encoder_outputs=(encoder_hidden_states,), use_cache=True)
+            return (o.logits, *cache_outputs(o.past_key_values, True))
+
+    dec_seq = 3
+    rng = np.random.default_rng(SEED + 2)
+    dec_ids = rng.integers(3, VOCAB, size=(BATCH, dec_seq), dtype=np.int64)
+    dec_ids[:, 0] = cfg.decoder_start_token_id
+    dfeeds = {"input_ids": dec_ids, "encoder_attention_mask": feeds["attention_mask"],
+              "encoder_hidden_states": enc}
+    present = [f"present.{i}.{part}.{k}" for i in range(layers)
+               for part in ("decoder", "encoder") for k in ("key", "value")]
+    outs = ["logits"] + present
+    dyn = {"input_ids": {0: "batch", 1: "decoder_sequence"},
+           "encoder_attention_mask": {0: "batch", 1: "encoder_sequence"},
+           "encoder_hidden_states": {0: "batch", 1: "encoder_sequence"},
+           "logits": {0: "batch", 1: "decoder_sequence"}}
+    for n in present:
+        dyn[n] = {0: "batch", 2: "decoder_sequence" if ".decoder." in n else "encoder_sequence"}
+    ref = export("t5_gen_decoder", Decoder(model), dfeeds, outs, dyn, 17)
+    write_case("t5_gen_decoder", dfeeds, T5_GEN_WHAT + ": decoder first step with cross "
+               "attention, present.N.decoder/encoder.key/value outputs (Optimum's decoder_model "
+               "layout) -> torch.onnx.export (dynamo=False, opset 17)", 17, ref,
+               note="3 decoder tokens on t5_gen_encoder's committed output")
+
+    class DecoderWithPast(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, encoder_attention_mask, *kv):
+            self_cache, cross_cache = transformers.DynamicCache(), transformers.DynamicCache()
+            for i in range(layers):
+                self_cache.update(kv[4 * i], kv[4 * i + 1], i)
+                cross_cache.update(kv[4 * i + 2], kv[4 * i + 3], i)
+            cache = transformers.EncoderDecoderCache(self_cache, cross_cache)
+            # The encoder output is only read through the cross-attention cache; a [b, s, d]
+            # placeholder keeps the module's signature (Optimum does the same).
+            placeholder = torch.zeros(input_ids.shape[0], encoder_attention_mask.shape[1],
+                                      cfg.d_model)
+            o = self.m(decoder_input_ids=input_ids, attention_mask=encoder_attention_mask,
+                       encoder_outputs=(placeholder,), past_key_values=cache, use_cache=True)
+            return (o.logits, *cache_outputs(o.past_key_values, False))
+
+    with torch.no_grad():
+        first = Decoder(model)(*(torch.from_numpy(v) for v in dfeeds.values()))
+    pfeeds = {"input_ids": rng.integers(3, VOCAB, size=(BATCH, 1), dtype=np.int64),
+              "encoder_attention_mask": feeds["attention_mask"]}
+    past_names = []
+    for i in range(layers):
+        for part in ("decoder", "encoder"):
+            for k in ("key", "value"):
+                n = f"past_key_values.{i}.{part}.{k}"
+                past_names.append(n)
+                pfeeds[n] = first[1 + len(past_names) - 1].numpy().copy()
+    outs = ["logits"] + [f"present.{i}.decoder.{k}" for i in range(layers)
+                         for k in ("key", "value")]
+    dyn = {"input_ids": {0: "batch"},
+           "encoder_attention_mask": {0: "batch", 1: "encoder_sequence"},
+           "logits": {0: "batch"}}
+    for n in past_names:
+        dyn[n] = {0: "batch", 2: "past_decoder_sequence" if ".decoder." in n
+                  else "encoder_sequence"}
+    for n in outs[1:]:
+        dyn[n] = {0: "batch", 2: "past_decoder_sequence + 1"}
+    ref = export("t5_gen_decoder_with_past", DecoderWithPast(model), pfeeds, outs, dyn, 17)
+    write_case("t5_gen_decoder_with_past", pfeeds, T5_GEN_WHAT + ": one decoder step with "
+               "past_key_values.N.decoder/encoder.key/value inputs and present.N.decoder."
+               "key/value outputs (Optimum's decoder_with_past_model layout) -> "
+               "torch.onnx.export (dynamo=False, opset 17)", 17, ref,
+               note="the past is t5_gen_decoder's committed present")
+
+
+# --- ViT -------------------------------------------------------------------------------------
+
+
+def make_vit():
+    seeded()
+    cfg = transformers.ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=64,
+                                 num_hidden_layers=2, num_attention_heads=4,
+                                 intermediate_size=128, num_labels=10)
+    model = transformers.ViTForImageClassification(cfg)
+    rng = np.random.default_rng(SEED)
+    feeds = {"pixel_values": rng.normal(0, 1, size=(BATCH, 3, 32, 32)).astype(np.float32)}
+    outs = ["logits"]
+    ref = export("vit", Wrap(model, list(feeds), outs), feeds, outs,
+                 {"pixel_values": {0: "batch"}, "logits": {0: "batch"}}, 17)
+    write_case("vit", feeds, "transformers.ViTForImageClassification (32x32 images, patch 8, "
+               "hidden 64, 4 heads, 2 layers, intermediate 128, 10 labels) -> "
+               "torch.onnx.export (dynamo=False, opset 17)", 17, ref)
 
 
 # --- GPT-2 -----------------------------------------------------------------------------------
@@ -453,29 +609,64 @@ def make_bert_ort_variants():
                "(weight_type=QInt8)", 14)
 
 
+ALL = ["bert", "minilm", "distilbert", "roberta", "t5_encoder", "t5_seq2seq", "vit", "gpt2",
+       "gpt2_with_past", "cnn", "bert_ort"]
+
+
 def main():
+    """Builds every family, or only those named by --only a,b (the others keep their files and
+    manifest entries)."""
+    only = None
+    if "--only" in sys.argv:
+        only = set(sys.argv[sys.argv.index("--only") + 1].split(","))
+        unknown = only - set(ALL)
+        assert not unknown, f"unknown families {sorted(unknown)}; known: {ALL}"
+        with open(os.path.join(OUT, "zoo.json")) as f:
+            MANIFEST.update(json.load(f))
+    want = lambda fam: only is None or fam in only  # noqa: E731
     os.makedirs(OUT, exist_ok=True)
+    if want("bert"):
+        build_bert()
+    if want("minilm"):
+        make_minilm()
+    if want("distilbert"):
+        make_distilbert()
+    if want("roberta"):
+        make_roberta()
+    if want("t5_encoder"):
+        make_t5_encoder()
+    if want("t5_seq2seq"):
+        make_t5_seq2seq()
+    if want("vit"):
+        make_vit()
+    if want("gpt2"):
+        make_gpt2()
+    if want("gpt2_with_past"):
+        make_gpt2_with_past()
+    if want("cnn"):
+        build_cnns()
+    if want("bert_ort"):
+        make_bert_ort_variants()
+    MANIFEST["_versions"] = {"torch": torch.__version__, "transformers": transformers.__version__,
+                             "onnx": onnx.__version__, "onnxruntime": ort.__version__}
+    with open(os.path.join(OUT, "zoo.json"), "w") as f:
+        json.dump(MANIFEST, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def build_bert():
     make_bert(14)
     make_bert(17)
     make_bert(14, attention="eager")
-    make_minilm()
-    make_distilbert()
-    make_roberta()
-    make_t5_encoder()
-    make_gpt2()
-    make_gpt2_with_past()
+
+
+def build_cnns():
     make_cnn("resnet", TinyResNet(), "ResNet-18-style CNN (stem conv 7x7/2 + maxpool, 4 "
              "BasicBlocks 16-64 channels, 1x1 downsample convs, global average pool, fc 10)")
     make_cnn("mobilenetv2", TinyMobileNet(), "MobileNetV2-style CNN (ReLU6, depthwise 3x3, "
              "inverted residuals with expansion 4, global average pool, fc 10)")
     make_cnn("mobilenetv3", TinyMobileNet(v3=True), "MobileNetV3-style CNN (as mobilenetv2 "
              "with Hardswish and squeeze-excite blocks gated by Hardsigmoid)")
-    make_bert_ort_variants()
-    MANIFEST["_versions"] = {"torch": torch.__version__, "transformers": transformers.__version__,
-                             "onnx": onnx.__version__, "onnxruntime": ort.__version__}
-    with open(os.path.join(OUT, "zoo.json"), "w") as f:
-        json.dump(MANIFEST, f, indent=1, sort_keys=True)
-        f.write("\n")
 
 
 if __name__ == "__main__":
