@@ -26,38 +26,10 @@ ZOO = Path(__file__).resolve().parents[2] / "tests" / "models" / "zoo"
 MANIFEST = {k: v for k, v in json.loads((ZOO / "zoo.json").read_text()).items()
             if not k.startswith("_")}
 
-# Max abs error against onnxruntime's outputs, per model, and why.
-FP32 = 1e-4  # fp32 logits / hidden states of magnitude ~1-4: a few hundred ulps of slack
-TOLERANCES = {
-    "bert_op14": FP32,
-    "bert_op17": FP32,
-    "bert_eager_op14": FP32,
-    "minilm": FP32,
-    "distilbert": FP32,
-    "roberta": FP32,
-    "t5_encoder": FP32,
-    "t5_gen_encoder": FP32,
-    "t5_gen_decoder": FP32,
-    "t5_gen_decoder_with_past": FP32,
-    # ViT logits ~0.1-1 in magnitude (random classifier head); measured < 1e-7.
-    "vit": 1e-5,
-    "gpt2": FP32,
-    "gpt2_with_past": FP32,
-    # The CNN logits are ~0.1-0.3 in magnitude (random fc), so 1e-4 would be a 1e-3 relative
-    # bound; 1e-5 keeps the same relative strictness as the transformers (measured: < 1e-7).
-    "resnet": 1e-5,
-    "mobilenetv2": 1e-5,
-    "mobilenetv3": 1e-5,
-    "bert_ort_opt": FP32,
-    # MatMulInteger is exact integer arithmetic and DynamicQuantizeLinear is specified to the
-    # bit (saturate(round_half_even(x / scale) + zero_point)), so kiln and onnxruntime agree to
-    # float rounding (measured 5e-7) unless a float difference of ~1e-7 in an earlier layer
-    # lands an activation on the other side of a .5 rounding boundary. One flipped uint8 code
-    # moves one product term by activation_scale * |w| <= 0.027 * 0.09 = 2.4e-3 here (the
-    # dynamic activation scales are 0.002-0.027, the int8 weights at most 0.09); 3e-3 allows
-    # that, not a wrong kernel (a wrong zero point or scale moves outputs by 1e-1 or more).
-    "bert_int8": 3e-3,
-}
+# Max abs error against onnxruntime's outputs, per model: the "fp32" part of the one tolerance
+# table, tests/models/tolerances.json, which gives the reasons.
+TOLERANCES = {k: v for k, v in json.loads(
+    (ZOO.parent / "tolerances.json").read_text())["fp32"].items() if not k.startswith("_")}
 CONTRIB_MODELS = sorted(n for n, m in MANIFEST.items()
                         if any(op.startswith("com.microsoft.") for op in m["ops"]))
 MODELS = sorted(n for n in MANIFEST if n not in CONTRIB_MODELS)
