@@ -28,6 +28,10 @@ MODELS = {
     "minilm": ("bert", 3, 48),
     "gpt2": ("gpt2", 4, 64),
     "t5_encoder": ("t5", 4, 64),
+    "t5_gen_encoder": ("t5", 4, 64),
+    "t5_gen_decoder": ("t5", 4, 64),
+    "t5_gen_decoder_with_past": ("t5", 4, 64),
+    "vit": ("vit", 4, 64),
 }
 
 
