@@ -1,9 +1,11 @@
 // Broadcast elementwise ops on float operands (rank <= 6, per-operand element strides, 0 on
 // broadcast dims). Variants: default = arithmetic (float out, op codes as in
 // runtime/vulkan/ops_elementwise.cpp); -DCOMPARE = comparisons (bool out);
-// -DWHERE = Where(cond, a, b) with a bool condition at binding 0.
+// -DWHERE = Where(cond, a, b) with a bool condition at binding 0. -DF16: float16 storage of the
+// float operands and outputs (fp16.glsl), float arithmetic.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#include "fp16.glsl"
 #if defined(COMPARE) || defined(WHERE)
 #extension GL_EXT_shader_8bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int8 : require
@@ -14,17 +16,17 @@ layout(local_size_x_id = 0) in;
 
 #ifdef WHERE
 layout(std430, binding = 0) readonly buffer C { uint8_t c[]; };
-layout(std430, binding = 1) readonly buffer A { float a[]; };
-layout(std430, binding = 2) readonly buffer B { float b[]; };
-layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer A { FT a[]; };
+layout(std430, binding = 2) readonly buffer B { FT b[]; };
+layout(std430, binding = 3) writeonly buffer Y { FT y[]; };
 #define NOPS 3
 #else
-layout(std430, binding = 0) readonly buffer A { float a[]; };
-layout(std430, binding = 1) readonly buffer B { float b[]; };
+layout(std430, binding = 0) readonly buffer A { FT a[]; };
+layout(std430, binding = 1) readonly buffer B { FT b[]; };
 #ifdef COMPARE
 layout(std430, binding = 2) writeonly buffer Y { uint8_t y[]; };
 #else
-layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, binding = 2) writeonly buffer Y { FT y[]; };
 #endif
 #define NOPS 2
 #endif
@@ -81,9 +83,10 @@ void main() {
     bool cond = uint(c[pc.off[0] + o[0]]) != 0u;
     y[pc.off[3] + i] = cond ? a[pc.off[1] + o[1]] : b[pc.off[2] + o[2]];
 #elif defined(COMPARE)
-    y[pc.off[2] + i] = uint8_t(compare_op(pc.op, a[pc.off[0] + o[0]], b[pc.off[1] + o[1]]) ? 1 : 0);
+    y[pc.off[2] + i] =
+        uint8_t(compare_op(pc.op, float(a[pc.off[0] + o[0]]), float(b[pc.off[1] + o[1]])) ? 1 : 0);
 #else
-    y[pc.off[2] + i] = binary_op(pc.op, a[pc.off[0] + o[0]], b[pc.off[1] + o[1]]);
+    y[pc.off[2] + i] = FT(binary_op(pc.op, float(a[pc.off[0] + o[0]]), float(b[pc.off[1] + o[1]])));
 #endif
   }
 }

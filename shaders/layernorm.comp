@@ -2,16 +2,18 @@
 // two-pass mean and variance in float. Scale and bias broadcast to X unidirectionally: their
 // offsets are sums over the row index split into odims (strides s_o / b_o) and the element index
 // split into idims (s_i / b_i), each at most 3 merged dims; flag bit 1 marks the common case
-// where both are dense over the normalized shape and the same for every row.
+// where both are dense over the normalized shape and the same for every row. -DF16: float16
+// storage of X, Scale, B and Y (float statistics).
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#include "fp16.glsl"
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) readonly buffer S { float s[]; };
-layout(std430, binding = 2) readonly buffer B { float b[]; };
-layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+layout(std430, binding = 0) readonly buffer X { FT x[]; };
+layout(std430, binding = 1) readonly buffer S { FT s[]; };
+layout(std430, binding = 2) readonly buffer B { FT b[]; };
+layout(std430, binding = 3) writeonly buffer Y { FT y[]; };
 layout(push_constant) uniform PC {
   uint off[4];
   uint rows, norm;
@@ -31,11 +33,11 @@ void main() {
   for (uint r = gl_GlobalInvocationID.x; r < pc.rows; r += GRID_STRIDE) {
     uint base = pc.off[0] + r * pc.norm;
     float mean = 0.0;
-    for (uint i = 0u; i < pc.norm; ++i) mean += x[base + i];
+    for (uint i = 0u; i < pc.norm; ++i) mean += float(x[base + i]);
     mean /= float(pc.norm);
     float var = 0.0;
     for (uint i = 0u; i < pc.norm; ++i) {
-      float d = x[base + i] - mean;
+      float d = float(x[base + i]) - mean;
       var += d * d;
     }
     var /= float(pc.norm);
@@ -64,9 +66,9 @@ void main() {
           bi += q * pc.b_i[d];
         }
       }
-      float v = (x[base + i] - mean) * inv * s[so + si];
-      if (has_bias) v += b[bo + bi];
-      y[yb + i] = v;
+      float v = (float(x[base + i]) - mean) * inv * float(s[so + si]);
+      if (has_bias) v += float(b[bo + bi]);
+      y[yb + i] = FT(v);
     }
   }
 }

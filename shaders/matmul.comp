@@ -4,8 +4,10 @@
 // operands need no copy. -DVEC4: A is row-major with K % 4 == 0 and B row-major with N % 4 == 0
 // (element offsets and batch strides multiples of 4); both are read as vec4.
 // Batch: gl_GlobalInvocationID.z walks up to 3 output batch dims with per-operand strides.
+// -DF16: float16 storage of A, B, C and Y (fp16.glsl); loads convert to float, float accumulation.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#include "fp16.glsl"
 #include "common.glsl"
 
 #ifndef TM
@@ -20,14 +22,14 @@
 
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
 #ifdef VEC4
-layout(std430, binding = 0) readonly buffer A { vec4 a[]; };
-layout(std430, binding = 1) readonly buffer B { vec4 b[]; };
+layout(std430, binding = 0) readonly buffer A { FT4 a[]; };
+layout(std430, binding = 1) readonly buffer B { FT4 b[]; };
 #else
-layout(std430, binding = 0) readonly buffer A { float a[]; };
-layout(std430, binding = 1) readonly buffer B { float b[]; };
+layout(std430, binding = 0) readonly buffer A { FT a[]; };
+layout(std430, binding = 1) readonly buffer B { FT b[]; };
 #endif
-layout(std430, binding = 2) readonly buffer C { float c[]; };
-layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+layout(std430, binding = 2) readonly buffer C { FT c[]; };
+layout(std430, binding = 3) writeonly buffer Y { FT y[]; };
 
 layout(push_constant) uniform PC {
   uint off[4];
@@ -84,27 +86,27 @@ void main() {
   uint bi = (bbase + col) / 4u;
   const uint bstride = pc.sbk / 4u;
   for (uint k4 = 0u; k4 < pc.K / 4u; ++k4) {
-    vec4 b0 = b[bi];
-    vec4 b1 = b[bi + bstride];
-    vec4 b2 = b[bi + 2u * bstride];
-    vec4 b3 = b[bi + 3u * bstride];
+    vec4 b0 = vec4(b[bi]);
+    vec4 b1 = vec4(b[bi + bstride]);
+    vec4 b2 = vec4(b[bi + 2u * bstride]);
+    vec4 b3 = vec4(b[bi + 3u * bstride]);
 #ifdef TN8
     const uint bj = bcol2 + k4 * 4u * bstride;
-    vec4 e0 = b[bj];
-    vec4 e1 = b[bj + bstride];
-    vec4 e2 = b[bj + 2u * bstride];
-    vec4 e3 = b[bj + 3u * bstride];
+    vec4 e0 = vec4(b[bj]);
+    vec4 e1 = vec4(b[bj + bstride]);
+    vec4 e2 = vec4(b[bj + 2u * bstride]);
+    vec4 e3 = vec4(b[bj + 3u * bstride]);
 #endif
     bi += 4u * bstride;
 #define STEP(c, ar)                                          \
   {                                                          \
-    vec4 av = a[ar + k4];                                    \
+    vec4 av = vec4(a[ar + k4]);                                    \
     c += av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3;      \
   }
 #ifdef TN8
 #define STEP2(c, d, ar)                                      \
   {                                                          \
-    vec4 av = a[ar + k4];                                    \
+    vec4 av = vec4(a[ar + k4]);                                    \
     c += av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3;      \
     d += av.x * e0 + av.y * e1 + av.z * e2 + av.w * e3;      \
   }
@@ -148,9 +150,9 @@ void main() {
   uint bc[4];
   for (int j = 0; j < 4; ++j) bc[j] = bbase + min(col + j, pc.N - 1u) * pc.sbn;
   for (uint k = 0u; k < pc.K; ++k) {
-    vec4 bv = vec4(b[bc[0] + k * pc.sbk], b[bc[1] + k * pc.sbk], b[bc[2] + k * pc.sbk],
-                   b[bc[3] + k * pc.sbk]);
-    for (int r = 0; r < TM; ++r) acc[r] += a[arow[r] + k * pc.sak] * bv;
+    vec4 bv = vec4(float(b[bc[0] + k * pc.sbk]), float(b[bc[1] + k * pc.sbk]),
+                   float(b[bc[2] + k * pc.sbk]), float(b[bc[3] + k * pc.sbk]));
+    for (int r = 0; r < TM; ++r) acc[r] += float(a[arow[r] + k * pc.sak]) * bv;
   }
 #endif
   uint ybase = pc.off[3] + gl_GlobalInvocationID.z * pc.M * pc.N;
@@ -165,8 +167,8 @@ void main() {
 #else
       float v = pc.alpha * acc[r][j];
 #endif
-      if (pc.has_c != 0u) v += pc.beta * c[pc.off[2] + m * pc.scm + n * pc.scn];
-      y[ybase + m * pc.N + n] = v;
+      if (pc.has_c != 0u) v += pc.beta * float(c[pc.off[2] + m * pc.scm + n * pc.scn]);
+      y[ybase + m * pc.N + n] = FT(v);
     }
   }
 }

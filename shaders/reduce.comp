@@ -1,13 +1,15 @@
 // Reductions over any set of axes: each invocation makes one output element. The input is seen
 // as kept dims (kdims/kst, the output's order) and reduced dims (rdims/rst), each at most 4 after
-// merging contiguous dims. Op codes match runtime/vulkan/ops_reduce.cpp.
+// merging contiguous dims. Op codes match runtime/vulkan/ops_reduce.cpp. -DF16: float16 storage,
+// float accumulation.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#include "fp16.glsl"
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) writeonly buffer Y { float y[]; };
+layout(std430, binding = 0) readonly buffer X { FT x[]; };
+layout(std430, binding = 1) writeonly buffer Y { FT y[]; };
 layout(push_constant) uniform PC {
   uint off[4];
   uint op, n_out, krank, rrank;
@@ -41,7 +43,7 @@ void main() {
           o += (q % pc.rdims[d]) * pc.rst[d];
           q /= pc.rdims[d];
         }
-        mx = max(mx, x[o]);
+        mx = max(mx, float(x[o]));
       }
       if (isinf(mx)) mx = 0.0;
     }
@@ -52,7 +54,7 @@ void main() {
         o += (q % pc.rdims[d]) * pc.rst[d];
         q /= pc.rdims[d];
       }
-      float v = x[o];
+      float v = float(x[o]);
       switch (pc.op) {
         case 0:
         case 1:
@@ -71,6 +73,6 @@ void main() {
     if (pc.op == 7u) acc = sqrt(acc);
     if (pc.op == 8u) acc = log(acc);
     if (pc.op == 9u) acc = log(acc) + mx;
-    y[pc.off[1] + i] = acc;
+    y[pc.off[1] + i] = FT(acc);
   }
 }

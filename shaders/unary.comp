@@ -1,11 +1,22 @@
 // Elementwise unary float ops, selected by op code (codes match runtime/vulkan/ops_elementwise.cpp).
+// -DF16: float16 storage (fp16.glsl); -DBOOL_OUT: the tests IsNaN (27) and IsInf (28; alpha and
+// beta are detect_negative and detect_positive) with a bool (uint8) output.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#include "fp16.glsl"
+#ifdef BOOL_OUT
+#extension GL_EXT_shader_8bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int8 : require
+#endif
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) writeonly buffer Y { float y[]; };
+layout(std430, binding = 0) readonly buffer X { FT x[]; };
+#ifdef BOOL_OUT
+layout(std430, binding = 1) writeonly buffer Y { uint8_t y[]; };
+#else
+layout(std430, binding = 1) writeonly buffer Y { FT y[]; };
+#endif
 layout(push_constant) uniform PC {
   uint off[4];
   uint op;
@@ -48,6 +59,14 @@ float apply(uint op, float v, float alpha, float beta) {
 }
 
 void main() {
-  for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE)
-    y[pc.off[1] + i] = apply(pc.op, x[pc.off[0] + i], pc.alpha, pc.beta);
+  for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
+    float v = float(x[pc.off[0] + i]);
+#ifdef BOOL_OUT
+    bool t = pc.op == 27u ? isnan(v)
+                          : isinf(v) && ((v > 0.0 && pc.beta != 0.0) || (v < 0.0 && pc.alpha != 0.0));
+    y[pc.off[1] + i] = uint8_t(t ? 1 : 0);
+#else
+    y[pc.off[1] + i] = FT(apply(pc.op, v, pc.alpha, pc.beta));
+#endif
+  }
 }

@@ -1,6 +1,8 @@
-// Vulkan elementwise ops (shaders/unary.comp, binary.comp, cast.comp): float32 unary activations
-// and math, binary arithmetic and comparisons with numpy broadcasting up to rank 6, Where, Cast
-// between float32/int32/int64/bool, and the alias ops Identity/Dropout.
+// Vulkan elementwise ops (shaders/unary.comp, binary.comp, cast.comp): float unary activations
+// and math, IsNaN/IsInf, binary arithmetic and comparisons with numpy broadcasting up to rank 6,
+// Where, Cast between float32/float16/int32/int64/bool, and the alias ops Identity/Dropout.
+// float16 tensors use the _f16 shader variants (16-bit storage, float arithmetic, one rounding
+// per store) and need the device's storageBuffer16BitAccess; without it supports() says no.
 #include <cfloat>
 #include <map>
 
@@ -38,12 +40,30 @@ const std::map<std::string, int>& compare_codes() {
 
 constexpr size_t kMaxRank = 6;
 
+// The storage suffix of a float dtype's shader variants, or a "no" naming what is missing.
+Support float_storage(const VkContext& ctx, DType d, const char* what) {
+  if (d == DType::kFloat32) return Support::yes();
+  if (d == DType::kFloat16) {
+    if (!ctx.features().halves())
+      return Support::no(std::string("float16 ") + what +
+                         " needs 16-bit storage (storageBuffer16BitAccess) on the Vulkan device");
+    return Support::yes();
+  }
+  return Support::no(std::string("only float32 and float16 ") + what + " shaders exist on Vulkan");
+}
+const char* fsuffix(DType d) {
+  return d == DType::kFloat16 ? "f16" : "f32";
+}
+uint32_t fsize(DType d) {
+  return d == DType::kFloat16 ? 2 : 4;
+}
+
 // --- unary ---------------------------------------------------------------------------------------
 
-Support unary_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
+Support unary_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
   if (in.empty() || !in[0].present) return Support::no("missing input");
-  if (in[0].desc.dtype != DType::kFloat32)
-    return Support::no("only float32 elementwise shaders exist on Vulkan");
+  Support fs = float_storage(ctx, in[0].desc.dtype, "elementwise");
+  if (!fs.ok) return fs;
   if (n.op_type() == "Gelu") {
     std::string a = attr_s(n, "approximate", "none");
     if (a != "none" && a != "tanh") return Support::no("unknown Gelu approximation '" + a + "'");
@@ -52,7 +72,7 @@ Support unary_supports(const VkContext&, const ir::Node& n, const std::vector<In
     for (size_t i = 1; i < in.size() && i < 3; ++i) {
       if (!in[i].present) continue;
       if (!in[i].host_value || in[i].desc.numel() != 1 || in[i].desc.dtype != in[0].desc.dtype)
-        return Support::no("Clip min/max must be float32 scalars known on the host");
+        return Support::no("Clip min/max must be scalars of X's type known on the host");
     }
   }
   return Support::yes();
@@ -92,25 +112,59 @@ Expected<std::unique_ptr<DeviceKernel>> unary_prepare(VkContext& ctx, const ir::
   if (count > 0) {
     Push p;
     p.u(code).u(count).f(alpha).f(beta);
-    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, "unary_f32", {in_ref(0), out_ref(0)}, p, count));
+    const DType dt = in[0].desc.dtype;
+    KILN_ASSIGN_OR_RETURN(VkStep s,
+                          make_step(ctx, std::string("unary_") + fsuffix(dt),
+                                    {in_ref(0, fsize(dt)), out_ref(0, fsize(dt))}, p, count));
     steps.push_back(std::move(s));
   }
   return steps_kernel(ctx, "unary_" + op, {in[0].desc}, std::move(steps));
 }
 
+// --- IsNaN / IsInf (bool output) ----------------------------------------------------------------
+
+Support test_supports(const VkContext& ctx, const ir::Node&, const std::vector<InputInfo>& in) {
+  if (in.empty() || !in[0].present) return Support::no("missing input");
+  if (!ctx.features().bytes())
+    return Support::no("bool outputs need 8-bit storage and shaderInt8 on the Vulkan device");
+  return float_storage(ctx, in[0].desc.dtype, "IsNaN/IsInf");
+}
+
+Expected<std::unique_ptr<DeviceKernel>> test_prepare(VkContext& ctx, const ir::Node& n,
+                                                     const std::vector<InputInfo>& in) {
+  const bool isnan_op = n.op_type() == "IsNaN";
+  const float neg = isnan_op ? 0.f : static_cast<float>(attr_i(n, "detect_negative", 1));
+  const float pos = isnan_op ? 0.f : static_cast<float>(attr_i(n, "detect_positive", 1));
+  const int64_t count = in[0].desc.numel();
+  const DType dt = in[0].desc.dtype;
+  std::vector<VkStep> steps;
+  if (count > 0) {
+    Push p;
+    p.u(isnan_op ? 27 : 28).u(count).f(neg).f(pos);
+    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, std::string("unary_bool_") + fsuffix(dt),
+                                              {in_ref(0, fsize(dt)), out_ref(0, 1)}, p, count));
+    steps.push_back(std::move(s));
+  }
+  return steps_kernel(ctx, n.op_type(), {{DType::kBool, in[0].desc.shape}}, std::move(steps));
+}
+
 // --- binary, compare, where ---------------------------------------------------------------------
 
-Support broadcast_supports(const ir::Node& n, const std::vector<InputInfo>& in, size_t first,
-                           size_t count) {
+Support broadcast_supports(const VkContext& ctx, const ir::Node& n,
+                           const std::vector<InputInfo>& in, size_t first, size_t count) {
   if (in.size() != first + count) return Support::no("only the two-operand form is supported");
   std::vector<Shape> shapes;
   for (size_t i = 0; i < in.size(); ++i) {
     if (!in[i].present) return Support::no("missing input");
     shapes.push_back(in[i].desc.shape);
   }
+  const DType dt = in[first].desc.dtype;
   for (size_t i = first; i < first + count; ++i)
-    if (in[i].desc.dtype != DType::kFloat32)
-      return Support::no("operands must be float32 on Vulkan");
+    if (in[i].desc.dtype != dt)
+      return Support::no("operands of different types (" + std::string(dtype_name(dt)) + ", " +
+                         dtype_name(in[i].desc.dtype) + ")");
+  Support fs = float_storage(ctx, dt, "operand");
+  if (!fs.ok) return fs;
   auto out = cpu::broadcast_shapes(shapes);
   if (!out) return Support::no(out.status().message());
   if (out->size() > kMaxRank) return Support::no("rank above 6");
@@ -119,32 +173,34 @@ Support broadcast_supports(const ir::Node& n, const std::vector<InputInfo>& in, 
   return Support::yes();
 }
 
-Support binary_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
-  return broadcast_supports(n, in, 0, 2);
+Support binary_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
+  return broadcast_supports(ctx, n, in, 0, 2);
 }
 Support compare_supports(const VkContext& ctx, const ir::Node& n,
                          const std::vector<InputInfo>& in) {
   if (!ctx.features().bytes())
     return Support::no("bool outputs need 8-bit storage and shaderInt8 on the Vulkan device");
-  return broadcast_supports(n, in, 0, 2);
+  return broadcast_supports(ctx, n, in, 0, 2);
 }
 Support where_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
   if (!ctx.features().bytes())
     return Support::no("bool inputs need 8-bit storage and shaderInt8 on the Vulkan device");
   if (in.size() == 3 && in[0].present && in[0].desc.dtype != DType::kBool)
     return Support::no("Where condition must be bool");
-  return broadcast_supports(n, in, 1, 2);
+  return broadcast_supports(ctx, n, in, 1, 2);
 }
 
 Expected<std::unique_ptr<DeviceKernel>> broadcast_prepare(VkContext& ctx, const ir::Node& n,
                                                           const std::vector<InputInfo>& in,
-                                                          const char* variant, DType out_dtype,
-                                                          int code) {
+                                                          const std::string& family,
+                                                          DType out_dtype, int code) {
   std::vector<Shape> shapes;
   for (const auto& i : in) shapes.push_back(i.desc.shape);
   KILN_ASSIGN_OR_RETURN(Shape out, cpu::broadcast_shapes(shapes));
   const int64_t count = numel_of(out);
   const bool where = in.size() == 3;
+  const DType dt = in[where ? 1 : 0].desc.dtype;
+  const std::string variant = family + "_" + fsuffix(dt);
   std::vector<VkStep> steps;
   if (count > 0) {
     bool dense = true;
@@ -155,28 +211,25 @@ Expected<std::unique_ptr<DeviceKernel>> broadcast_prepare(VkContext& ctx, const 
     for (const auto& s : shapes) p.arr(cpu::broadcast_strides(s, out), kMaxRank);
     std::vector<VkTensorRef> refs;
     for (size_t i = 0; i < in.size(); ++i)
-      refs.push_back(in_ref(static_cast<int>(i), where && i == 0 ? 1 : 4));
-    refs.push_back(out_ref(0, out_dtype == DType::kBool ? 1 : 4));
+      refs.push_back(in_ref(static_cast<int>(i), where && i == 0 ? 1 : fsize(dt)));
+    refs.push_back(out_ref(0, out_dtype == DType::kBool ? 1 : fsize(dt)));
     KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, variant, std::move(refs), p, count));
     steps.push_back(std::move(s));
   }
-  return steps_kernel(ctx, std::string(variant) + "_" + n.op_type(), {{out_dtype, out}},
-                      std::move(steps));
+  return steps_kernel(ctx, variant + "_" + n.op_type(), {{out_dtype, out}}, std::move(steps));
 }
 
 Expected<std::unique_ptr<DeviceKernel>> binary_prepare(VkContext& ctx, const ir::Node& n,
                                                        const std::vector<InputInfo>& in) {
-  return broadcast_prepare(ctx, n, in, "binary_f32", DType::kFloat32,
-                           binary_codes().at(n.op_type()));
+  return broadcast_prepare(ctx, n, in, "binary", in[0].desc.dtype, binary_codes().at(n.op_type()));
 }
 Expected<std::unique_ptr<DeviceKernel>> compare_prepare(VkContext& ctx, const ir::Node& n,
                                                         const std::vector<InputInfo>& in) {
-  return broadcast_prepare(ctx, n, in, "compare_f32", DType::kBool,
-                           compare_codes().at(n.op_type()));
+  return broadcast_prepare(ctx, n, in, "compare", DType::kBool, compare_codes().at(n.op_type()));
 }
 Expected<std::unique_ptr<DeviceKernel>> where_prepare(VkContext& ctx, const ir::Node& n,
                                                       const std::vector<InputInfo>& in) {
-  return broadcast_prepare(ctx, n, in, "where_f32", DType::kFloat32, 0);
+  return broadcast_prepare(ctx, n, in, "where", in[1].desc.dtype, 0);
 }
 
 // --- cast ----------------------------------------------------------------------------------------
@@ -185,6 +238,8 @@ const char* cast_type(DType d) {
   switch (d) {
     case DType::kFloat32:
       return "f32";
+    case DType::kFloat16:
+      return "f16";
     case DType::kInt32:
       return "i32";
     case DType::kInt64:
@@ -206,6 +261,10 @@ Support cast_supports(const VkContext& ctx, const ir::Node& n, const std::vector
                        dtype_name(*dt) + " has no Vulkan shader");
   if ((in[0].desc.dtype == DType::kBool || *dt == DType::kBool) && !ctx.features().bytes())
     return Support::no("bool tensors need 8-bit storage and shaderInt8 on the Vulkan device");
+  if ((in[0].desc.dtype == DType::kFloat16 || *dt == DType::kFloat16) && !ctx.features().halves())
+    return Support::no(
+        "float16 tensors need 16-bit storage (storageBuffer16BitAccess) on the "
+        "Vulkan device");
   return Support::yes();
 }
 
@@ -256,6 +315,8 @@ void register_vk_elementwise(VkOpRegistry& r) {
   for (const auto& [op, code] : binary_codes()) r.add(op, {{}, binary_supports, binary_prepare});
   for (const auto& [op, code] : compare_codes()) r.add(op, {{}, compare_supports, compare_prepare});
   r.add("Where", {{}, where_supports, where_prepare});
+  r.add("IsNaN", {{}, test_supports, test_prepare});
+  r.add("IsInf", {{}, test_supports, test_prepare});
   r.add("Cast", {{}, cast_supports, cast_prepare});
   r.add("Identity", {{}, alias_supports, alias_prepare});
   r.add("Dropout", {{}, alias_supports, alias_prepare});

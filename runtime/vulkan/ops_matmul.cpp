@@ -2,6 +2,8 @@
 // folding), transposed operands through strides, Gemm's alpha / beta / broadcast bias. A MatMul
 // whose B has no batch dims folds A's batch dims into M (one big GEMM). Row-major operands with K
 // and N multiples of 4 use the vec4 variant when the tensors' offsets allow it at enqueue.
+// float16 operands (all of the same type) use the matmul_f16* variants: 16-bit storage, float
+// accumulation, one rounding per output; refused without storageBuffer16BitAccess.
 #include <cstdio>
 #include <cstdlib>
 
@@ -151,8 +153,32 @@ Expected<Geometry> gemm_geometry(const ir::Node& n, const std::vector<InputInfo>
   return g;
 }
 
+// Operands all float32, or all float16 on a device with 16-bit storage.
+Support float_operands(const VkContext& ctx, const std::vector<InputInfo>& in, const char* op) {
+  const DType dt = in[0].desc.dtype;
+  for (const auto& i : in) {
+    if (!i.present) continue;
+    if (i.desc.dtype != DType::kFloat32 && i.desc.dtype != DType::kFloat16)
+      return Support::no(std::string("only float32 and float16 ") + op + " on Vulkan");
+    if (i.desc.dtype != dt) return Support::no(std::string(op) + " operands of different types");
+  }
+  if (dt == DType::kFloat16 && !ctx.features().halves())
+    return Support::no(std::string("float16 ") + op +
+                       " needs 16-bit storage (storageBuffer16BitAccess) on the Vulkan device");
+  return Support::yes();
+}
+
+// "matmul_f32..." -> "matmul_f16..." for float16 operands.
+std::string typed_variant(const std::string& v, DType dt) {
+  if (dt != DType::kFloat16) return v;
+  std::string out = v;
+  const size_t at = out.find("_f32");
+  if (at != std::string::npos) out.replace(at, 4, "_f16");
+  return out;
+}
+
 Expected<std::unique_ptr<DeviceKernel>> make_gemm(VkContext& ctx, const Geometry& g,
-                                                  const std::string& name) {
+                                                  const std::string& name, DType dt) {
   std::vector<VkStep> steps;
   const int64_t nb = numel_of(g.batch);
   if (g.M > 0 && g.N > 0 && nb > 0) {
@@ -177,28 +203,29 @@ Expected<std::unique_ptr<DeviceKernel>> make_gemm(VkContext& ctx, const Geometry
     p.u(g.has_bias ? 1 : 0);
     if (p.overflow()) return internal_error("matmul: too many push constants");
     VkStep s;
-    KILN_ASSIGN_OR_RETURN(s.pipe, ctx.pipeline("matmul_f32", 4, kLx, kLy));
+    KILN_ASSIGN_OR_RETURN(s.pipe, ctx.pipeline(typed_variant("matmul_f32", dt), 4, kLx, kLy));
     if (vec4) {
-      KILN_ASSIGN_OR_RETURN(s.pipe_vec4, ctx.pipeline(t.variant, 4, t.lx, t.ly));
+      KILN_ASSIGN_OR_RETURN(s.pipe_vec4, ctx.pipeline(typed_variant(t.variant, dt), 4, t.lx, t.ly));
       s.vec4_refs = {0, 1};
       s.groups_vec4[0] = static_cast<uint32_t>(vx);
       s.groups_vec4[1] = static_cast<uint32_t>(vy);
       s.groups_vec4[2] = static_cast<uint32_t>(nb);
     }
-    s.refs = {in_ref(0), in_ref(1), in_ref(g.has_bias ? 2 : 0), out_ref(0)};
+    const uint32_t es = dt == DType::kFloat16 ? 2 : 4;
+    s.refs = {in_ref(0, es), in_ref(1, es), in_ref(g.has_bias ? 2 : 0, es), out_ref(0, es)};
     s.push = p.words();
     s.groups[0] = static_cast<uint32_t>(gx);
     s.groups[1] = static_cast<uint32_t>(gy);
     s.groups[2] = static_cast<uint32_t>(nb);
     steps.push_back(std::move(s));
   }
-  return steps_kernel(ctx, name, {{DType::kFloat32, g.out}}, std::move(steps));
+  return steps_kernel(ctx, name, {{dt, g.out}}, std::move(steps));
 }
 
-Support matmul_supports(const VkContext&, const ir::Node&, const std::vector<InputInfo>& in) {
+Support matmul_supports(const VkContext& ctx, const ir::Node&, const std::vector<InputInfo>& in) {
   if (in.size() < 2 || !in[0].present || !in[1].present) return Support::no("missing input");
-  if (in[0].desc.dtype != DType::kFloat32 || in[1].desc.dtype != DType::kFloat32)
-    return Support::no("only float32 MatMul on Vulkan");
+  Support fs = float_operands(ctx, in, "MatMul");
+  if (!fs.ok) return fs;
   auto g = matmul_geometry(in[0].desc.shape, in[1].desc.shape);
   if (!g) return Support::no(g.status().message());
   return Support::yes();
@@ -207,14 +234,13 @@ Support matmul_supports(const VkContext&, const ir::Node&, const std::vector<Inp
 Expected<std::unique_ptr<DeviceKernel>> matmul_prepare(VkContext& ctx, const ir::Node&,
                                                        const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(Geometry g, matmul_geometry(in[0].desc.shape, in[1].desc.shape));
-  return make_gemm(ctx, g, "matmul");
+  return make_gemm(ctx, g, "matmul", in[0].desc.dtype);
 }
 
-Support gemm_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
+Support gemm_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
   if (in.size() < 2 || !in[0].present || !in[1].present) return Support::no("missing input");
-  for (const auto& i : in)
-    if (i.present && i.desc.dtype != DType::kFloat32)
-      return Support::no("only float32 Gemm on Vulkan");
+  Support fs = float_operands(ctx, in, "Gemm");
+  if (!fs.ok) return fs;
   if (n.opset() < 7) return Support::no("Gemm before opset 7 (broadcast attribute)");
   auto g = gemm_geometry(n, in);
   if (!g) return Support::no(g.status().message());
@@ -224,7 +250,7 @@ Support gemm_supports(const VkContext&, const ir::Node& n, const std::vector<Inp
 Expected<std::unique_ptr<DeviceKernel>> gemm_prepare(VkContext& ctx, const ir::Node& n,
                                                      const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(Geometry g, gemm_geometry(n, in));
-  return make_gemm(ctx, g, "gemm");
+  return make_gemm(ctx, g, "gemm", in[0].desc.dtype);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Vulkan reductions (shaders/reduce.comp: ReduceSum/Mean/Max/Min/Prod/SumSquare/L1/L2/LogSum/
 // LogSumExp over any axes), Softmax/LogSoftmax (shaders/softmax.comp, every opset's axis rule)
-// and LayerNormalization (shaders/layernorm.comp, output Y only). Float32 only; the validation
-// mirrors the CPU kernels, and anything else gets a "no" from supports().
+// and LayerNormalization (shaders/layernorm.comp, output Y only). Float32, and float16 through the
+// _f16 variants (16-bit storage, float accumulation) when the device has storageBuffer16BitAccess;
+// the validation mirrors the CPU kernels, and anything else gets a "no" from supports().
 #include <map>
 
 #include "runtime/cpu/ops/common.h"
@@ -41,11 +42,25 @@ bool present(const std::vector<InputInfo>& in, size_t i) {
   return i < in.size() && in[i].present;
 }
 
-Support need_float32(const std::vector<InputInfo>& in, size_t i, const char* what) {
+// Input i is float32, or float16 on a device with 16-bit storage.
+Support need_float(const VkContext& ctx, const std::vector<InputInfo>& in, size_t i,
+                   const char* what) {
   if (!present(in, i)) return Support::no(std::string("missing input '") + what + "'");
-  if (in[i].desc.dtype != DType::kFloat32)
-    return Support::no(std::string("only float32 '") + what + "' on Vulkan");
+  const DType d = in[i].desc.dtype;
+  if (d == DType::kFloat16 && !ctx.features().halves())
+    return Support::no(std::string("float16 '") + what +
+                       "' needs 16-bit storage (storageBuffer16BitAccess) on the Vulkan device");
+  if (d != DType::kFloat32 && d != DType::kFloat16)
+    return Support::no(std::string("only float32 and float16 '") + what + "' on Vulkan");
   return Support::yes();
+}
+
+// The variant of a float family for dtype d ("reduce_f16") and its element size.
+std::string fvariant(const char* family, DType d) {
+  return std::string(family) + (d == DType::kFloat16 ? "_f16" : "_f32");
+}
+uint32_t fsize(DType d) {
+  return d == DType::kFloat16 ? 2 : 4;
 }
 
 // --- reductions ----------------------------------------------------------------------------------
@@ -128,8 +143,8 @@ Expected<ReducePlan> reduce_plan(const ir::Node& n, const std::vector<InputInfo>
   return p;
 }
 
-Support reduce_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
-  Support s = need_float32(in, 0, "data");
+Support reduce_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
+  Support s = need_float(ctx, in, 0, "data");
   if (!s.ok) return s;
   auto p = reduce_plan(n, in);
   if (!p) return Support::no(p.status().message());
@@ -146,11 +161,12 @@ Expected<std::unique_ptr<DeviceKernel>> reduce_prepare(VkContext& ctx, const ir:
     q.u(static_cast<int64_t>(p.rd.size()));
     q.arr(p.kd, kMaxDims).arr(p.ks, kMaxDims).arr(p.rd, kMaxDims).arr(p.rs, kMaxDims);
     q.u(p.count);
-    KILN_ASSIGN_OR_RETURN(VkStep s,
-                          make_step(ctx, "reduce_f32", {in_ref(0), out_ref(0)}, q, p.out_numel));
+    const uint32_t es = fsize(in[0].desc.dtype);
+    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, fvariant("reduce", in[0].desc.dtype),
+                                              {in_ref(0, es), out_ref(0, es)}, q, p.out_numel));
     steps.push_back(std::move(s));
   }
-  return steps_kernel(ctx, "reduce_" + n.op_type(), {{DType::kFloat32, p.out_shape}},
+  return steps_kernel(ctx, "reduce_" + n.op_type(), {{in[0].desc.dtype, p.out_shape}},
                       std::move(steps));
 }
 
@@ -183,8 +199,9 @@ Expected<Rows> softmax_rows(const ir::Node& n, const Shape& shape) {
   return r;
 }
 
-Support softmax_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
-  Support s = need_float32(in, 0, "input");
+Support softmax_supports(const VkContext& ctx, const ir::Node& n,
+                         const std::vector<InputInfo>& in) {
+  Support s = need_float(ctx, in, 0, "input");
   if (!s.ok) return s;
   auto r = softmax_rows(n, in[0].desc.shape);
   if (!r) return Support::no(r.status().message());
@@ -199,8 +216,9 @@ Expected<std::unique_ptr<DeviceKernel>> softmax_prepare(VkContext& ctx, const ir
   if (rows > 0 && r.len > 0) {
     Push p;
     p.u(rows).u(r.len).u(r.inner).u(n.op_type() == "LogSoftmax" ? 1 : 0);
-    KILN_ASSIGN_OR_RETURN(VkStep s,
-                          make_step(ctx, "softmax_f32", {in_ref(0), out_ref(0)}, p, rows, 32));
+    const uint32_t es = fsize(in[0].desc.dtype);
+    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, fvariant("softmax", in[0].desc.dtype),
+                                              {in_ref(0, es), out_ref(0, es)}, p, rows, 32));
     steps.push_back(std::move(s));
   }
   return steps_kernel(ctx, n.op_type(), {in[0].desc}, std::move(steps));
@@ -300,15 +318,17 @@ Expected<NormPlan> norm_plan(const ir::Node& n, const std::vector<InputInfo>& in
   return p;
 }
 
-Support layernorm_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
+Support layernorm_supports(const VkContext& ctx, const ir::Node& n,
+                           const std::vector<InputInfo>& in) {
   if (n.opset() < 17) return Support::no("LayerNormalization exists from opset 17");
   for (size_t o = 1; o < n.outputs().size(); ++o)
     if (n.outputs()[o])
       return Support::no("the Mean and InvStdDev outputs are computed on the CPU only");
-  Support s = both(need_float32(in, 0, "X"), need_float32(in, 1, "Scale"));
+  Support s = both(need_float(ctx, in, 0, "X"), need_float(ctx, in, 1, "Scale"));
   if (!s.ok) return s;
-  if (present(in, 2) && in[2].desc.dtype != DType::kFloat32)
-    return Support::no("only float32 'B' on Vulkan");
+  const DType dt = in[0].desc.dtype;
+  if (in[1].desc.dtype != dt || (present(in, 2) && in[2].desc.dtype != dt))
+    return Support::no("X, Scale and B of different types");
   auto p = norm_plan(n, in);
   if (!p) return Support::no(p.status().message());
   return Support::yes();
@@ -322,10 +342,11 @@ Expected<std::unique_ptr<DeviceKernel>> layernorm_prepare(VkContext& ctx, const 
     Push q;
     q.u(p.rows).u(p.norm).f(p.eps).u((p.has_bias ? 1 : 0) | (p.simple ? 2 : 0));
     q.arr(p.od, 3).arr(p.id, 3).arr(p.so, 3).arr(p.si, 3).arr(p.bo, 3).arr(p.bi, 3);
-    KILN_ASSIGN_OR_RETURN(
-        VkStep s,
-        make_step(ctx, "layernorm_f32",
-                  {in_ref(0), in_ref(1), in_ref(p.has_bias ? 2 : 1), out_ref(0)}, q, p.rows, 32));
+    const uint32_t es = fsize(in[0].desc.dtype);
+    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, fvariant("layernorm", in[0].desc.dtype),
+                                              {in_ref(0, es), in_ref(1, es),
+                                               in_ref(p.has_bias ? 2 : 1, es), out_ref(0, es)},
+                                              q, p.rows, 32));
     steps.push_back(std::move(s));
   }
   std::vector<TensorDesc> outs = {in[0].desc};
