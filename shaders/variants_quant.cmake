@@ -1,1 +1,9 @@
 # Shader variants for runtime/vulkan/ops_quant.cpp ("name|file.comp|defines").
+list(APPEND KILN_SHADER_VARIANTS
+  "quantize_linear|quant.comp|-DQUANTIZE"
+  "dequantize_linear|quant.comp|-DDEQUANTIZE"
+  "dql_partial|quant.comp|-DDQL_PARTIAL"
+  "dql_params|quant.comp|-DDQL_PARAMS"
+  "dql_quantize|quant.comp|-DDQL_QUANTIZE"
+  "qgemm_4x4|quant_gemm.comp|"
+)

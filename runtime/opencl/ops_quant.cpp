@@ -1,11 +1,531 @@
-// OpenCL kernels for int8: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear,
-// MatMulInteger...
+// OpenCL int8 kernels (kernels/quant.cl): QuantizeLinear and DequantizeLinear (per tensor and per
+// axis, int8 / uint8, float32 data), DynamicQuantizeLinear (partial min/max, one work-item for
+// the scale and zero point, then the quantization), MatMulInteger (u8/s8 operands, zero points per
+// tensor or per column of B, numpy batch broadcasting) and the com.microsoft ops
+// MatMulIntegerToFloat and DynamicQuantizeMatMul. Integer results are bit-identical to the CPU
+// reference (runtime/cpu/ops/quant*.cpp, contrib_matmul.cpp) and the float math follows its order.
+// Everything else the CPU accepts (float16, int16/int32 data, blocked quantization, per-row
+// zero points of A) is refused in supports() with the reason.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "runtime/cpu/ops/common.h"
 #include "runtime/opencl/opencl_backend.h"
 
 namespace kiln::opencl {
 
+namespace {
+
+int64_t attr_i(const ir::Node& n, const char* name, int64_t def) {
+  const ir::Attribute* a = n.attr(name);
+  return a && a->type == ir::AttrType::kInt ? a->i : def;
+}
+
+bool has(const std::vector<InputInfo>& in, size_t i) {
+  return i < in.size() && in[i].present;
+}
+
+bool is_8bit(DType t) {
+  return t == DType::kUInt8 || t == DType::kInt8;
+}
+
+cl_uchar mask_of(DType t) {
+  return t == DType::kInt8 ? 0x80 : 0;
+}
+
+bool is_scalar_like(const Shape& s) {
+  return s.size() <= 1 && numel_of(s) == 1;
+}
+
+cl_int8 to_int8(const std::vector<int64_t>& v) {
+  cl_int8 r{};
+  for (size_t i = 0; i < v.size() && i < 8; ++i) r.s[i] = static_cast<cl_int>(v[i]);
+  return r;
+}
+
+// A buffer argument of a launch: node input `index`, node output `index`, or a scratch buffer
+// owned by the kernel. An absent input (index -1) is bound to a small dummy buffer that the
+// kernel is told by a flag not to read.
+struct BufArg {
+  enum Kind { kInput, kOutput, kScratch } kind;
+  int index;
+};
+BufArg in_arg(int i) {
+  return {BufArg::kInput, i};
+}
+BufArg out_arg(int i) {
+  return {BufArg::kOutput, i};
+}
+BufArg scratch_arg(int i) {
+  return {BufArg::kScratch, i};
+}
+
+// A kernel made of launches in order, with scratch buffers allocated once at prepare time.
+class QuantKernel : public DeviceKernel {
+ public:
+  QuantKernel(ClContext& ctx, std::string name) : ctx_(ctx), name_(std::move(name)) {}
+
+  Status init(std::vector<TensorDesc> outs) {
+    outputs_ = std::move(outs);
+    cl_int err = CL_SUCCESS;
+    dummy_ = cl::Buffer(ctx_.context(), CL_MEM_READ_WRITE, 64, nullptr, &err);
+    if (err != CL_SUCCESS) return out_of_memory(name_ + ": dummy buffer: " + cl_error_name(err));
+    return Status::ok();
+  }
+  Expected<int> add_scratch(size_t bytes) {
+    cl_int err = CL_SUCCESS;
+    cl::Buffer b(ctx_.context(), CL_MEM_READ_WRITE, std::max<size_t>(bytes, 64), nullptr, &err);
+    if (err != CL_SUCCESS)
+      return out_of_memory(name_ + ": scratch of " + std::to_string(bytes) +
+                           " bytes: " + cl_error_name(err));
+    scratch_.push_back(std::move(b));
+    return static_cast<int>(scratch_.size() - 1);
+  }
+  // Adds a launch (skipped when the global size is 0) and returns its index for set().
+  size_t add_launch(cl::Kernel k, std::vector<BufArg> bufs, cl::NDRange g, cl::NDRange l) {
+    launches_.push_back({std::move(k), std::move(bufs), g, l});
+    return launches_.size() - 1;
+  }
+  template <typename T>
+  void set(size_t launch, cl_uint i, const T& value) {
+    Launch& L = launches_[launch];
+    cl_int err = L.kernel.setArg(2 * static_cast<cl_uint>(L.bufs.size()) + i, value);
+    if (err != CL_SUCCESS && setup_.is_ok())
+      setup_ = internal_error(name_ + ": setArg(" + std::to_string(i) +
+                              ") failed: " + cl_error_name(err));
+  }
+
+  Status enqueue(const std::vector<DeviceTensor>& inputs,
+                 const std::vector<DeviceTensor>& outputs) override {
+    KILN_RETURN_IF_ERROR(setup_);
+    for (Launch& L : launches_) {
+      if (L.global.dimensions() == 0) continue;
+      bool empty = false;
+      for (cl_uint d = 0; d < L.global.dimensions(); ++d) empty |= L.global[d] == 0;
+      if (empty) continue;
+      cl_uint arg = 0;
+      for (const BufArg& a : L.bufs) {
+        cl::Buffer* buf = &dummy_;
+        cl_int off = 0;
+        if (a.kind == BufArg::kScratch) {
+          buf = &scratch_[static_cast<size_t>(a.index)];
+        } else {
+          const auto& list = a.kind == BufArg::kInput ? inputs : outputs;
+          if (a.index >= 0 && static_cast<size_t>(a.index) < list.size()) {
+            const DeviceTensor& t = list[static_cast<size_t>(a.index)];
+            if (!t.buffer)
+              return internal_error(name_ + ": " +
+                                    (a.kind == BufArg::kInput ? "input " : "output ") +
+                                    std::to_string(a.index) + " is not on the device");
+            buf = &cl_buffer(t);
+            off = static_cast<cl_int>(t.offset / std::max<size_t>(dtype_size(t.desc.dtype), 1));
+          }
+        }
+        cl_int e1 = L.kernel.setArg(arg++, *buf);
+        cl_int e2 = L.kernel.setArg(arg++, off);
+        if (e1 != CL_SUCCESS || e2 != CL_SUCCESS)
+          return internal_error(name_ + ": setting a buffer argument failed");
+      }
+      cl_int err = ctx_.queue().enqueueNDRangeKernel(L.kernel, cl::NullRange, L.global, L.local);
+      if (err != CL_SUCCESS) {
+        if (err == CL_OUT_OF_RESOURCES || err == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+            err == CL_OUT_OF_HOST_MEMORY)
+          return out_of_memory(name_ +
+                               ": the OpenCL device ran out of resources: " + cl_error_name(err));
+        return runtime_error(name_ + ": enqueueing the kernel failed: " + cl_error_name(err));
+      }
+    }
+    return Status::ok();
+  }
+  std::string name() const override { return name_; }
+
+ private:
+  struct Launch {
+    cl::Kernel kernel;
+    std::vector<BufArg> bufs;
+    cl::NDRange global, local;
+  };
+  ClContext& ctx_;
+  std::string name_;
+  std::vector<Launch> launches_;
+  std::vector<cl::Buffer> scratch_;
+  cl::Buffer dummy_;
+  Status setup_;
+};
+
+constexpr size_t kLocal = 64;
+
+cl::NDRange grid1(int64_t n) {
+  return cl::NDRange(round_up(static_cast<size_t>(std::max<int64_t>(n, 0)), kLocal));
+}
+
+Expected<cl::Kernel> quant_kernel(ClContext& ctx, const char* name) {
+  return ctx.kernel("quant", "", name);
+}
+
+// ---- QuantizeLinear / DequantizeLinear ---------------------------------------------------------
+
+// Per tensor (axis_dim 1) or per axis: the scale index of element e is (e / inner) % axis_dim.
+struct QLayout {
+  bool per_axis = false;
+  int64_t axis_dim = 1, inner = 1;
+};
+
+// The CPU's quant_layout() rules for the forms this backend runs (no blocked quantization).
+Expected<QLayout> q_layout(const ir::Node& n, const Shape& x, const Shape& scale,
+                           const InputInfo* zp) {
+  if (zp && !(zp->desc.shape == scale || (is_scalar_like(zp->desc.shape) && is_scalar_like(scale))))
+    return invalid_argument("scale and zero point differ in shape");
+  if (n.opset() >= 21 && attr_i(n, "block_size", 0) != 0)
+    return unsupported("blocked quantization (block_size) is not supported on OpenCL");
+  QLayout q;
+  if (is_scalar_like(scale)) return q;
+  if (n.opset() < 13) return invalid_argument("scale must be a scalar before opset 13");
+  const int64_t rank = static_cast<int64_t>(x.size());
+  if (rank == 0) return invalid_argument("per-axis quantization needs an input of rank >= 1");
+  KILN_ASSIGN_OR_RETURN(int64_t axis, cpu::normalize_axis(attr_i(n, "axis", 1), rank, "axis"));
+  if (scale.size() != 1 || scale[0] != x[axis])
+    return invalid_argument("scale " + shape_to_string(scale) + " does not match axis " +
+                            std::to_string(axis) + " of " + shape_to_string(x));
+  q.per_axis = true;
+  q.axis_dim = x[axis];
+  for (int64_t i = axis + 1; i < rank; ++i) q.inner *= x[i];
+  return q;
+}
+
+// QuantizeLinear's output dtype (uint8 / int8 only), or why not.
+Expected<DType> quantize_out_type(const ir::Node& n, const std::vector<InputInfo>& in) {
+  DType out = DType::kUInt8;
+  if (n.opset() >= 21) {
+    const int64_t od = attr_i(n, "output_dtype", 0);
+    if (od != 0) {
+      if (od == static_cast<int64_t>(DType::kInt8))
+        out = DType::kInt8;
+      else if (od != static_cast<int64_t>(DType::kUInt8))
+        return unsupported("output_dtype " + std::to_string(od) + " (only int8 / uint8)");
+    }
+  }
+  if (has(in, 2)) {
+    if (!is_8bit(in[2].desc.dtype)) return unsupported("zero points other than int8 / uint8");
+    if (n.opset() >= 21 && attr_i(n, "output_dtype", 0) != 0 && in[2].desc.dtype != out)
+      return invalid_argument("output_dtype differs from the zero point's dtype");
+    out = in[2].desc.dtype;
+  }
+  return out;
+}
+
+Support quantize_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (!has(in, 0) || !has(in, 1)) return Support::no("inputs x and y_scale are required");
+  if (in[0].desc.dtype != DType::kFloat32 || in[1].desc.dtype != DType::kFloat32)
+    return Support::no("only float32 x and y_scale on OpenCL");
+  if (n.opset() >= 23 && attr_i(n, "precision", 0) != 0)
+    return Support::no("the precision attribute is not supported on OpenCL");
+  auto out = quantize_out_type(n, in);
+  if (!out) return Support::no(out.status().message());
+  auto q = q_layout(n, in[0].desc.shape, in[1].desc.shape, has(in, 2) ? &in[2] : nullptr);
+  if (!q) return Support::no(q.status().message());
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> quantize_prepare(ClContext& ctx, const ir::Node& n,
+                                                         const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(DType out, quantize_out_type(n, in));
+  KILN_ASSIGN_OR_RETURN(
+      QLayout q, q_layout(n, in[0].desc.shape, in[1].desc.shape, has(in, 2) ? &in[2] : nullptr));
+  auto k = std::make_unique<QuantKernel>(ctx, "quantize_linear");
+  KILN_RETURN_IF_ERROR(k->init({TensorDesc{out, in[0].desc.shape}}));
+  const int64_t numel = in[0].desc.numel();
+  KILN_ASSIGN_OR_RETURN(cl::Kernel ck, quant_kernel(ctx, "quantize_linear"));
+  size_t L =
+      k->add_launch(std::move(ck), {in_arg(0), in_arg(1), in_arg(has(in, 2) ? 2 : -1), out_arg(0)},
+                    grid1(numel), cl::NDRange(kLocal));
+  k->set(L, 0, static_cast<cl_int>(numel));
+  k->set(L, 1, static_cast<cl_int>(q.axis_dim));
+  k->set(L, 2, static_cast<cl_int>(q.inner));
+  k->set(L, 3, static_cast<cl_int>(q.per_axis));
+  k->set(L, 4, static_cast<cl_int>(has(in, 2)));
+  k->set(L, 5, mask_of(out));
+  k->set(L, 6, static_cast<cl_int>(out == DType::kInt8 ? -128 : 0));
+  k->set(L, 7, static_cast<cl_int>(out == DType::kInt8 ? 127 : 255));
+  return std::unique_ptr<DeviceKernel>(std::move(k));
+}
+
+Support dequantize_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (!has(in, 0) || !has(in, 1)) return Support::no("inputs x and x_scale are required");
+  if (!is_8bit(in[0].desc.dtype)) return Support::no("only int8 / uint8 x on OpenCL");
+  if (in[1].desc.dtype != DType::kFloat32) return Support::no("only float32 x_scale on OpenCL");
+  if (has(in, 2) && in[2].desc.dtype != in[0].desc.dtype)
+    return Support::no("x_zero_point's dtype differs from x's");
+  if (n.opset() >= 23 && attr_i(n, "output_dtype", 0) != 0 &&
+      attr_i(n, "output_dtype", 0) != static_cast<int64_t>(DType::kFloat32))
+    return Support::no("only float32 output on OpenCL");
+  auto q = q_layout(n, in[0].desc.shape, in[1].desc.shape, has(in, 2) ? &in[2] : nullptr);
+  if (!q) return Support::no(q.status().message());
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> dequantize_prepare(ClContext& ctx, const ir::Node& n,
+                                                           const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(
+      QLayout q, q_layout(n, in[0].desc.shape, in[1].desc.shape, has(in, 2) ? &in[2] : nullptr));
+  auto k = std::make_unique<QuantKernel>(ctx, "dequantize_linear");
+  KILN_RETURN_IF_ERROR(k->init({TensorDesc{DType::kFloat32, in[0].desc.shape}}));
+  const int64_t numel = in[0].desc.numel();
+  KILN_ASSIGN_OR_RETURN(cl::Kernel ck, quant_kernel(ctx, "dequantize_linear"));
+  size_t L =
+      k->add_launch(std::move(ck), {in_arg(0), in_arg(1), in_arg(has(in, 2) ? 2 : -1), out_arg(0)},
+                    grid1(numel), cl::NDRange(kLocal));
+  k->set(L, 0, static_cast<cl_int>(numel));
+  k->set(L, 1, static_cast<cl_int>(q.axis_dim));
+  k->set(L, 2, static_cast<cl_int>(q.inner));
+  k->set(L, 3, static_cast<cl_int>(q.per_axis));
+  k->set(L, 4, static_cast<cl_int>(has(in, 2)));
+  k->set(L, 5, mask_of(in[0].desc.dtype));
+  return std::unique_ptr<DeviceKernel>(std::move(k));
+}
+
+// ---- DynamicQuantizeLinear ---------------------------------------------------------------------
+
+// Appends the dynamic uint8 quantization of input `x` (numel n): partial min/max into a scratch,
+// the scale and zero point into `scale` / `zp`, the codes into `codes`.
+Status add_dynamic_quant(ClContext& ctx, QuantKernel& k, BufArg x, int64_t n, BufArg scale,
+                         BufArg zp, BufArg codes, bool ort_rule) {
+  const int64_t parts = std::clamp<int64_t>(n / 4096, 1, 64);
+  KILN_ASSIGN_OR_RETURN(int partial, k.add_scratch(static_cast<size_t>(parts) * 2 * sizeof(float)));
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k1, quant_kernel(ctx, "dql_partial"));
+  size_t L1 = k.add_launch(std::move(k1), {x, scratch_arg(partial)},
+                           cl::NDRange(static_cast<size_t>(parts)), cl::NullRange);
+  k.set(L1, 0, static_cast<cl_int>(n));
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k2, quant_kernel(ctx, "dql_params"));
+  size_t L2 =
+      k.add_launch(std::move(k2), {scratch_arg(partial), scale, zp}, cl::NDRange(1), cl::NullRange);
+  k.set(L2, 0, static_cast<cl_int>(parts));
+  k.set(L2, 1, static_cast<cl_int>(ort_rule));
+  KILN_ASSIGN_OR_RETURN(cl::Kernel k3, quant_kernel(ctx, "dql_quantize"));
+  size_t L3 = k.add_launch(std::move(k3), {x, scale, zp, codes}, grid1(n), cl::NDRange(kLocal));
+  k.set(L3, 0, static_cast<cl_int>(n));
+  k.set(L3, 1, static_cast<cl_int>(ort_rule));
+  return Status::ok();
+}
+
+Support dql_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  if (!has(in, 0) || in[0].desc.dtype != DType::kFloat32)
+    return Support::no("DynamicQuantizeLinear needs a float32 x");
+  if (n.outputs().size() != 3 || !n.outputs()[1] || !n.outputs()[2])
+    return Support::no("DynamicQuantizeLinear without its scale and zero point outputs");
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> dql_prepare(ClContext& ctx, const ir::Node&,
+                                                    const std::vector<InputInfo>& in) {
+  auto k = std::make_unique<QuantKernel>(ctx, "dynamic_quantize_linear");
+  KILN_RETURN_IF_ERROR(k->init({TensorDesc{DType::kUInt8, in[0].desc.shape},
+                                TensorDesc{DType::kFloat32, {}}, TensorDesc{DType::kUInt8, {}}}));
+  KILN_RETURN_IF_ERROR(add_dynamic_quant(ctx, *k, in_arg(0), in[0].desc.numel(), out_arg(1),
+                                         out_arg(2), out_arg(0), false));
+  return std::unique_ptr<DeviceKernel>(std::move(k));
+}
+
+// ---- Integer GEMM ------------------------------------------------------------------------------
+
+struct QGemm {
+  int64_t M = 0, N = 0, K = 0;
+  Shape batch;
+  std::vector<int64_t> a_bs, b_bs;
+  Shape out;
+  bool b_vec = false;
+};
+
+Expected<QGemm> qgemm_geometry(const Shape& a_in, const Shape& b_in) {
+  if (a_in.empty() || b_in.empty()) return invalid_argument("matmul operands must not be scalars");
+  Shape a = a_in, b = b_in;
+  const bool a_vec = a.size() == 1;
+  QGemm g;
+  g.b_vec = b.size() == 1;
+  if (a_vec) a.insert(a.begin(), 1);
+  if (g.b_vec) b.push_back(1);
+  g.M = a[a.size() - 2];
+  g.K = a.back();
+  g.N = b.back();
+  if (b[b.size() - 2] != g.K)
+    return invalid_argument("matmul inner dimensions differ: " + shape_to_string(a_in) + " x " +
+                            shape_to_string(b_in));
+  Shape ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
+  KILN_ASSIGN_OR_RETURN(g.batch, cpu::broadcast_shapes({ab, bb}));
+  if (g.batch.size() > 8) return unsupported("more than 8 batch dims");
+  auto bstrides = [&](const Shape& bd, int64_t mat) {
+    std::vector<int64_t> s(g.batch.size(), 0);
+    int64_t stride = mat;
+    for (int64_t i = static_cast<int64_t>(bd.size()) - 1,
+                 o = static_cast<int64_t>(g.batch.size()) - 1;
+         i >= 0; --i, --o) {
+      s[o] = bd[i] == 1 ? 0 : stride;
+      stride *= bd[i];
+    }
+    return s;
+  };
+  g.a_bs = bstrides(ab, g.M * g.K);
+  g.b_bs = bstrides(bb, g.K * g.N);
+  g.out = g.batch;
+  if (!a_vec) g.out.push_back(g.M);
+  if (!g.b_vec) g.out.push_back(g.N);
+  return g;
+}
+
+// A zero point of A: per tensor only. Of B: per tensor (stride 0) or per column (stride 1, shape
+// [N] or [1.., 1, N] no longer than the output's batch dims + 2), as the CPU's map_param allows.
+Expected<int> b_param_stride(const Shape& ps, const QGemm& g, const char* what) {
+  if (numel_of(ps) == 1) return 0;
+  bool ok = !g.b_vec && !ps.empty() && ps.back() == g.N && numel_of(ps) == g.N;
+  if (ps.size() >= 2) ok = ok && ps.size() <= g.batch.size() + 2;
+  if (!ok)
+    return unsupported(std::string(what) + " of shape " + shape_to_string(ps) +
+                       " (only per tensor or per column of B on the device)");
+  return 1;
+}
+
+// MatMulInteger, MatMulIntegerToFloat and DynamicQuantizeMatMul: which input is which.
+struct QMatMulForm {
+  int a = 0, b = 1, a_zp = -1, b_zp = -1, a_scale = -1, b_scale = -1, bias = -1;
+  bool dynamic = false;  // A is float32, quantized on the device first
+};
+
+Expected<QMatMulForm> qmatmul_form(const ir::Node& n, const std::vector<InputInfo>& in) {
+  QMatMulForm f;
+  const std::string& op = n.op_type();
+  auto opt = [&](size_t i) { return has(in, i) ? static_cast<int>(i) : -1; };
+  if (op == "MatMulInteger") {
+    f.a_zp = opt(2);
+    f.b_zp = opt(3);
+  } else if (op == "MatMulIntegerToFloat") {
+    if (!has(in, 2) || !has(in, 3)) return invalid_argument("needs inputs A, B, a_scale, b_scale");
+    f.a_scale = 2;
+    f.b_scale = 3;
+    f.a_zp = opt(4);
+    f.b_zp = opt(5);
+    f.bias = opt(6);
+  } else {  // DynamicQuantizeMatMul
+    if (!has(in, 2)) return invalid_argument("needs inputs A, B and b_scale");
+    f.dynamic = true;
+    f.b_scale = 2;
+    f.b_zp = opt(3);
+    f.bias = opt(4);
+  }
+  if (!has(in, 0) || !has(in, 1)) return invalid_argument("inputs A and B are required");
+  const DType at = in[0].desc.dtype, bt = in[1].desc.dtype;
+  if (f.dynamic ? at != DType::kFloat32 : !is_8bit(at))
+    return invalid_argument(f.dynamic ? "A must be float32" : "A must be uint8 or int8");
+  if (!is_8bit(bt)) return invalid_argument("B must be uint8 or int8");
+  if (f.a_zp >= 0 && (in[f.a_zp].desc.dtype != at || numel_of(in[f.a_zp].desc.shape) != 1))
+    return unsupported("a_zero_point must be one value of A's dtype on the device");
+  if (f.b_zp >= 0 && in[f.b_zp].desc.dtype != bt)
+    return invalid_argument("b_zero_point must have B's dtype");
+  for (int s : {f.a_scale, f.b_scale, f.bias})
+    if (s >= 0 && in[s].desc.dtype != DType::kFloat32)
+      return unsupported("only float32 scales and bias on the device");
+  if (f.a_scale >= 0 && !is_scalar_like(in[f.a_scale].desc.shape))
+    return invalid_argument("a_scale must be a scalar");
+  if (op != "MatMulInteger") {
+    if (in[0].desc.shape.size() < 2 || in[1].desc.shape.size() < 2)
+      return unsupported("1-D operands");
+    if (f.a_zp >= 0 && !is_scalar_like(in[f.a_zp].desc.shape))
+      return invalid_argument("a_zero_point must be a scalar");
+  }
+  return f;
+}
+
+Support qmatmul_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  auto f = qmatmul_form(n, in);
+  if (!f) return Support::no(f.status().message());
+  auto g = qgemm_geometry(in[0].desc.shape, in[1].desc.shape);
+  if (!g) return Support::no(g.status().message());
+  if (f->b_zp >= 0) {
+    auto s = b_param_stride(in[f->b_zp].desc.shape, *g, "b_zero_point");
+    if (!s) return Support::no(s.status().message());
+  }
+  if (n.op_type() != "MatMulInteger") {
+    // The contrib ops take b_scale / b_zero_point as a scalar or [N], bias as [N].
+    for (int i : {f->b_scale, f->b_zp}) {
+      if (i < 0) continue;
+      const Shape& s = in[i].desc.shape;
+      if (!is_scalar_like(s) && !(s.size() == 1 && s[0] == g->N))
+        return Support::no("b_scale / b_zero_point must be a scalar or [N]");
+    }
+    if (f->bias >= 0 && !(in[f->bias].desc.shape == Shape{g->N}))
+      return Support::no("bias must be [N]");
+  }
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(ClContext& ctx, const ir::Node& n,
+                                                        const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(QMatMulForm f, qmatmul_form(n, in));
+  KILN_ASSIGN_OR_RETURN(QGemm g, qgemm_geometry(in[0].desc.shape, in[1].desc.shape));
+  const bool float_out = n.op_type() != "MatMulInteger";
+  const bool wide = g.N >= 16;
+  auto k = std::make_unique<QuantKernel>(ctx, std::string(f.dynamic ? "dql+" : "") +
+                                                  (wide ? "qgemm_nn_4x16" : "qgemm_4x4") +
+                                                  (float_out ? "_f32" : "_i32"));
+  KILN_RETURN_IF_ERROR(k->init({TensorDesc{float_out ? DType::kFloat32 : DType::kInt32, g.out}}));
+  const int64_t nb = numel_of(g.batch);
+  if (g.M == 0 || g.N == 0 || nb == 0) return std::unique_ptr<DeviceKernel>(std::move(k));
+  BufArg a = in_arg(f.a), az = in_arg(f.a_zp), as = in_arg(f.a_scale);
+  DType at = in[0].desc.dtype;
+  if (f.dynamic) {
+    const int64_t n_a = in[0].desc.numel();
+    KILN_ASSIGN_OR_RETURN(int sc, k->add_scratch(sizeof(float)));
+    KILN_ASSIGN_OR_RETURN(int zp, k->add_scratch(1));
+    KILN_ASSIGN_OR_RETURN(int codes, k->add_scratch(static_cast<size_t>(n_a)));
+    KILN_RETURN_IF_ERROR(add_dynamic_quant(ctx, *k, in_arg(0), n_a, scratch_arg(sc),
+                                           scratch_arg(zp), scratch_arg(codes), true));
+    a = scratch_arg(codes);
+    az = scratch_arg(zp);
+    as = scratch_arg(sc);
+    at = DType::kUInt8;
+  }
+  int bzp_stride = 0, bs_stride = 0;
+  if (f.b_zp >= 0) {
+    KILN_ASSIGN_OR_RETURN(bzp_stride, b_param_stride(in[f.b_zp].desc.shape, g, "b_zero_point"));
+  }
+  if (f.b_scale >= 0) bs_stride = numel_of(in[f.b_scale].desc.shape) == 1 ? 0 : 1;
+  KILN_ASSIGN_OR_RETURN(cl::Kernel ck, quant_kernel(ctx, wide ? "qgemm_nn" : "qgemm"));
+  const size_t bx = wide ? 16 : 4, by = 4, lx = 4, ly = 4;
+  const size_t wx = (static_cast<size_t>(g.N) + bx - 1) / bx;
+  const size_t wy = (static_cast<size_t>(g.M) + by - 1) / by;
+  size_t L = k->add_launch(
+      std::move(ck),
+      {a, in_arg(f.b), az, in_arg(f.b_zp), as, in_arg(f.b_scale), in_arg(f.bias), out_arg(0)},
+      cl::NDRange(round_up(wx, lx), round_up(wy, ly), static_cast<size_t>(nb)),
+      cl::NDRange(lx, ly, 1));
+  cl_uint i = 0;
+  k->set(L, i++, static_cast<cl_int>(g.M));
+  k->set(L, i++, static_cast<cl_int>(g.N));
+  k->set(L, i++, static_cast<cl_int>(g.K));
+  k->set(L, i++, static_cast<cl_int>(g.batch.size()));
+  k->set(L, i++, to_int8(g.batch));
+  k->set(L, i++, to_int8(g.a_bs));
+  k->set(L, i++, to_int8(g.b_bs));
+  k->set(L, i++, mask_of(at));
+  k->set(L, i++, mask_of(in[1].desc.dtype));
+  k->set(L, i++, static_cast<cl_int>(f.a_zp >= 0 || f.dynamic));
+  k->set(L, i++, static_cast<cl_int>(f.b_zp >= 0));
+  k->set(L, i++, static_cast<cl_int>(bzp_stride));
+  k->set(L, i++, static_cast<cl_int>(float_out));
+  k->set(L, i++, static_cast<cl_int>(bs_stride));
+  k->set(L, i++, static_cast<cl_int>(f.bias >= 0));
+  return std::unique_ptr<DeviceKernel>(std::move(k));
+}
+
+}  // namespace
+
 void register_cl_quant(ClOpRegistry& r) {
-  (void)r;
+  r.add("QuantizeLinear", {{}, quantize_supports, quantize_prepare});
+  r.add("DequantizeLinear", {{}, dequantize_supports, dequantize_prepare});
+  r.add("DynamicQuantizeLinear", {{}, dql_supports, dql_prepare});
+  r.add("MatMulInteger", {{}, qmatmul_supports, qmatmul_prepare});
+  r.add("com.microsoft.MatMulIntegerToFloat", {{}, qmatmul_supports, qmatmul_prepare});
+  r.add("com.microsoft.DynamicQuantizeMatMul", {{}, qmatmul_supports, qmatmul_prepare});
 }
 
 }  // namespace kiln::opencl

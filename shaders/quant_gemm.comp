@@ -1,0 +1,94 @@
+// Integer GEMM for MatMulInteger, MatMulIntegerToFloat and DynamicQuantizeMatMul
+// (runtime/vulkan/ops_quant.cpp): C[b] = (A[b] - a_zp) x (B[b] - b_zp) with 32-bit integer
+// accumulation (wrapping like the CPU reference's uint32 sums), A row-major [M, K], B row-major
+// [K, N], both uint8_t storage. Output int32, or (flag FLOAT_OUT) float
+// (float)acc * (a_scale * b_scale[n]) [+ bias[n]] in the CPU's order, never contracted.
+// Register-blocked: each invocation computes a 4 x 4 block (no shared memory: lavapipe's is slow).
+// Sign handling: an int8 byte u holds (u ^ 0x80) - 128, so with mask 0x80 (int8) or 0 (uint8)
+// x - zp == (x ^ mask) - (zp ^ mask) and one shader serves every u8/s8 combination.
+// Bindings: 0 A, 1 B, 2 a_zp, 3 b_zp (u8), 4 a_scale, 5 b_scale, 6 bias (f32), 7 C (32-bit).
+// Push constants: uint off[8] (element offsets of bindings 0..7), then the parameters.
+#version 450
+#extension GL_EXT_shader_8bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int8 : require
+
+layout(local_size_x_id = 0, local_size_y_id = 1) in;
+layout(std430, binding = 0) readonly buffer A { uint8_t a[]; };
+layout(std430, binding = 1) readonly buffer B { uint8_t b[]; };
+layout(std430, binding = 2) readonly buffer AZ { uint8_t az[]; };
+layout(std430, binding = 3) readonly buffer BZ { uint8_t bz[]; };
+layout(std430, binding = 4) readonly buffer AS { float as_[]; };
+layout(std430, binding = 5) readonly buffer BS { float bs_[]; };
+layout(std430, binding = 6) readonly buffer BIAS { float bias[]; };
+layout(std430, binding = 7) writeonly buffer C { uint c[]; };
+
+const uint HAS_AZP = 1u, HAS_BZP = 2u, FLOAT_OUT = 4u, HAS_BIAS = 8u;
+
+layout(push_constant) uniform PC {
+  uint off[8];
+  uint M, N, K, batch_rank;
+  uint bdims[3];
+  uint a_bst[3];
+  uint b_bst[3];
+  uint amask, bmask, flags, bzp_stride, bs_stride;
+} pc;
+
+void main() {
+  const uint col = gl_GlobalInvocationID.x * 4u;
+  const uint row = gl_GlobalInvocationID.y * 4u;
+  if (col >= pc.N || row >= pc.M) return;
+  uint bz_ = gl_GlobalInvocationID.z;
+  uint abase = pc.off[0], bbase = pc.off[1];
+  for (int d = int(pc.batch_rank) - 1; d >= 0; --d) {
+    const uint q = bz_ % pc.bdims[d];
+    bz_ /= pc.bdims[d];
+    abase += q * pc.a_bst[d];
+    bbase += q * pc.b_bst[d];
+  }
+  const int azb = (pc.flags & HAS_AZP) != 0u ? int(uint(az[pc.off[2]]) ^ pc.amask) : int(pc.amask);
+  const uint c0 = min(col, pc.N - 1u), c1 = min(col + 1u, pc.N - 1u);
+  const uint c2 = min(col + 2u, pc.N - 1u), c3 = min(col + 3u, pc.N - 1u);
+  ivec4 bzv = ivec4(int(pc.bmask));
+  if ((pc.flags & HAS_BZP) != 0u) {
+    const uint s = pc.bzp_stride, o = pc.off[3];
+    bzv = ivec4(uint(bz[o + c0 * s]) ^ pc.bmask, uint(bz[o + c1 * s]) ^ pc.bmask,
+                uint(bz[o + c2 * s]) ^ pc.bmask, uint(bz[o + c3 * s]) ^ pc.bmask);
+  }
+  // Rows past M are clamped on load and skipped on store. Named accumulators: lavapipe keeps
+  // dynamically indexed arrays in memory.
+  const uint r0 = abase + min(row, pc.M - 1u) * pc.K, r1 = abase + min(row + 1u, pc.M - 1u) * pc.K;
+  const uint r2 = abase + min(row + 2u, pc.M - 1u) * pc.K;
+  const uint r3 = abase + min(row + 3u, pc.M - 1u) * pc.K;
+  const uvec4 bm = uvec4(pc.bmask);
+  ivec4 acc0 = ivec4(0), acc1 = ivec4(0), acc2 = ivec4(0), acc3 = ivec4(0);
+  uint bo = bbase;
+  for (uint k = 0u; k < pc.K; ++k, bo += pc.N) {
+    const ivec4 bv =
+        ivec4(uvec4(uint(b[bo + c0]), uint(b[bo + c1]), uint(b[bo + c2]), uint(b[bo + c3])) ^ bm) -
+        bzv;
+    acc0 += (int(uint(a[r0 + k]) ^ pc.amask) - azb) * bv;
+    acc1 += (int(uint(a[r1 + k]) ^ pc.amask) - azb) * bv;
+    acc2 += (int(uint(a[r2 + k]) ^ pc.amask) - azb) * bv;
+    acc3 += (int(uint(a[r3 + k]) ^ pc.amask) - azb) * bv;
+  }
+  const uint ybase = pc.off[7] + gl_GlobalInvocationID.z * pc.M * pc.N;
+  const bool float_out = (pc.flags & FLOAT_OUT) != 0u, has_bias = (pc.flags & HAS_BIAS) != 0u;
+  for (uint r = 0u; r < 4u; ++r) {
+    const uint m = row + r;
+    if (m >= pc.M) break;
+    const ivec4 acc = r == 0u ? acc0 : (r == 1u ? acc1 : (r == 2u ? acc2 : acc3));
+    for (uint j = 0u; j < 4u; ++j) {
+      const uint n = col + j;
+      if (n >= pc.N) break;
+      const int v = acc[j];
+      if (!float_out) {
+        c[ybase + m * pc.N + n] = uint(v);
+      } else {
+        precise const float s = as_[pc.off[4]] * bs_[pc.off[5] + n * pc.bs_stride];
+        precise float f = float(v) * s;
+        if (has_bias) f = f + bias[pc.off[6] + n];
+        c[ybase + m * pc.N + n] = floatBitsToUint(f);
+      }
+    }
+  }
+}
