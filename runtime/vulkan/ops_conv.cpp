@@ -1,0 +1,188 @@
+// Vulkan Conv, float32, 1 to 3 spatial axes, groups, strides, dilations, pads, auto_pad and an
+// optional bias. Output shape and window geometry come from the CPU reference's own functions
+// (runtime/cpu/ops/nn_internal.h). Paths, chosen per shape in prepare():
+//
+//  gemm    group 1, 1x1 kernel, stride 1, no pads: Y[n] [M, P] = W [M, C] x X[n] [C, P] + bias,
+//          one batched dispatch of shaders/matmul.comp (the register-blocked vec4 variant when
+//          C and P are multiples of 4 and the offsets allow it), X read in place.
+//  m1p8    depthwise convs and groups of fewer than 4 output channels: shaders/conv.comp, one
+//          output channel x 8 pixels per invocation.
+//  m4p4    other convs: 4 output channels x 4 pixels per invocation.
+//  m8p4    convs with 8 or more output channels per group and enough work: 8 x 4.
+//
+// KILN_VK_CONV=direct|m4p4|m8p4|m1p8|gemm forces a path where the shape allows it (tests and
+// `kiln bench`). Every path accumulates in float; results differ from the CPU reference only in
+// summation order and fma rounding (see the OpCase tolerances in tests/opcases).
+#include <cstdlib>
+
+#include "runtime/vulkan/ops_nn_internal.h"
+
+namespace kiln::vulkan {
+
+namespace {
+
+using namespace ops;        // NOLINT(build/namespaces)
+using namespace nn_detail;  // NOLINT(build/namespaces)
+
+constexpr uint32_t kLocal = 64;  // workgroup size of the direct kernels
+
+struct ConvPlan {
+  Geom g;
+  int64_t n = 0, c = 0, m = 0, group = 1, cg = 0, mg = 0;
+  bool bias = false;
+  Shape out;
+};
+
+Expected<ConvPlan> conv_plan(const ir::Node& node, const std::vector<InputInfo>& in) {
+  if (in.size() < 2 || !in[0].present || !in[1].present) return invalid_argument("needs X and W");
+  if (!is_f32(in[0]) || !is_f32(in[1])) return unsupported("only float32 Conv on Vulkan");
+  Attrs at{node, {}};
+  const Shape& x = in[0].desc.shape;
+  const Shape& w = in[1].desc.shape;
+  KILN_RETURN_IF_ERROR(cpu::nn::check_spatial_rank(x, "input X"));
+  if (w.size() != x.size()) return invalid_argument("W must have the rank of X");
+  ConvPlan p;
+  p.group = at.i("group", 1);
+  KILN_RETURN_IF_ERROR(at.check());
+  if (p.group <= 0) return invalid_argument("group must be positive");
+  p.n = x[0];
+  p.c = x[1];
+  p.m = w[0];
+  if (p.c % p.group != 0 || p.m % p.group != 0)
+    return invalid_argument("channels not divisible by group");
+  p.cg = p.c / p.group;
+  p.mg = p.m / p.group;
+  if (w[1] != p.cg) return invalid_argument("W dim 1 must be C/group");
+  std::vector<int64_t> kernel(w.begin() + 2, w.end());
+  if (at.has("kernel_shape")) {
+    std::vector<int64_t> ks = at.ints("kernel_shape", {});
+    KILN_RETURN_IF_ERROR(at.check());
+    if (ks != kernel) return invalid_argument("kernel_shape does not match W");
+  }
+  KILN_RETURN_IF_ERROR(make_geom(at, x, kernel, false, false, &p.g));
+  if (in.size() > 2 && in[2].present) {
+    if (!is_f32(in[2])) return unsupported("only a float32 bias on Vulkan");
+    if (in[2].desc.shape != Shape{p.m}) return invalid_argument("bias must be 1-D of M values");
+    p.bias = true;
+  }
+  p.out = cpu::nn::out_shape_of(p.g, p.n, p.m);
+  KILN_RETURN_IF_ERROR(check_output_size(p.out));
+  // Element indices the shaders form (inputs, weights, outputs) stay inside int32.
+  if (numel_of(x) >= INT_MAX || numel_of(w) >= INT_MAX)
+    return unsupported("tensors of 2^31 or more elements");
+  return p;
+}
+
+bool is_pointwise(const ConvPlan& p) {
+  const Geom& g = p.g;
+  for (int a = 0; a < kMaxSpatial; ++a)
+    if (g.k[a] != 1 || g.s[a] != 1 || g.pb[a] != 0 || g.pe[a] != 0) return false;
+  return true;
+}
+
+enum class Path { kGemm, kM1P8, kM4P4, kM8P4 };
+
+Path choose_path(const ConvPlan& p) {
+  const bool gemm_ok = p.group == 1 && is_pointwise(p);
+  const char* env = std::getenv("KILN_VK_CONV");
+  const std::string f = env ? env : "";
+  if (f == "m1p8") return Path::kM1P8;
+  if (f == "m4p4") return Path::kM4P4;
+  if (f == "m8p4") return Path::kM8P4;
+  if (f == "gemm" && gemm_ok) return Path::kGemm;
+  if (gemm_ok && f != "direct") return Path::kGemm;
+  if (p.mg < 4) return Path::kM1P8;
+  if (p.mg >= 8) return Path::kM8P4;
+  return Path::kM4P4;
+}
+
+// The pointwise conv as one batched GEMM of shaders/matmul.comp (push layout of ops_matmul.cpp):
+// A = W [M, C] shared by the images, B = X[n] [C, P], C = bias per row.
+Expected<VkStep> gemm_step(VkContext& ctx, const ConvPlan& p) {
+  const int64_t M = p.m, N = p.g.out_size(), K = p.c;
+  // The matmul shader's configurations (ops_matmul.cpp): scalar 8x8 invocations of 4x4
+  // outputs; vec4 8x8 invocations of 4 rows x 8 columns.
+  constexpr uint32_t kLx = 8, kLy = 8, kTm = 4, kTn = 4, kVtm = 4, kVtn = 8;
+  const int64_t gx = (N + kTn * kLx - 1) / (kTn * kLx), gy = (M + kTm * kLy - 1) / (kTm * kLy);
+  const int64_t vx = (N + kVtn * kLx - 1) / (kVtn * kLx), vy = (M + kVtm * kLy - 1) / (kVtm * kLy);
+  if (gx > 65535 || gy > 65535 || p.n > 65535)
+    return unsupported("the conv GEMM needs more than 65535 workgroups in one dimension");
+  for (int64_t v : {M, N, K, p.c * N, M * N * p.n})
+    if (!fits_u32(v)) return unsupported("a conv GEMM dimension is too large for the shader");
+  Push pu;
+  pu.u(M).u(N).u(K).u(1);
+  pu.arr({p.n}, 3).arr({0}, 3).arr({p.c * N}, 3);
+  pu.u(K).u(1).u(N).u(1).f(1.0f).f(1.0f).u(1).u(0).u(p.bias ? 1 : 0);
+  if (pu.overflow()) return internal_error("conv gemm: too many push constants");
+  VkStep s;
+  KILN_ASSIGN_OR_RETURN(s.pipe, ctx.pipeline("matmul_f32", 4, kLx, kLy));
+  if (K % 4 == 0 && N % 4 == 0) {
+    KILN_ASSIGN_OR_RETURN(s.pipe_vec4, ctx.pipeline("matmul_f32_vec4_tn8", 4, kLx, kLy));
+    s.vec4_refs = {0, 1};
+    s.groups_vec4[0] = static_cast<uint32_t>(vx);
+    s.groups_vec4[1] = static_cast<uint32_t>(vy);
+    s.groups_vec4[2] = static_cast<uint32_t>(p.n);
+  }
+  s.refs = {in_ref(1), in_ref(0), in_ref(p.bias ? 2 : 1), out_ref(0)};
+  s.push = pu.words();
+  s.groups[0] = static_cast<uint32_t>(gx);
+  s.groups[1] = static_cast<uint32_t>(gy);
+  s.groups[2] = static_cast<uint32_t>(p.n);
+  return s;
+}
+
+Expected<VkStep> direct_step(VkContext& ctx, const ConvPlan& p, Path path) {
+  const int tm = path == Path::kM1P8 ? 1 : path == Path::kM8P4 ? 8 : 4;
+  const int tp = path == Path::kM1P8 ? 8 : 4;
+  const char* variant = path == Path::kM1P8   ? "conv_m1p8"
+                        : path == Path::kM8P4 ? "conv_m8p4"
+                                              : "conv_m4p4";
+  const Geom& g = p.g;
+  const int64_t mblocks = (p.mg + tm - 1) / tm;
+  const int64_t pblocks = (g.out[2] + tp - 1) / tp;
+  const int64_t items = p.n * p.group * mblocks * g.out[0] * g.out[1] * pblocks;
+  if (!fits_u32(items) || !fits_u32(p.n * p.c * g.in_size()) ||
+      !fits_u32(p.m * p.cg * g.k_size()) || !fits_u32(p.n * p.m * g.out_size()))
+    return unsupported("conv too large for the Vulkan shader's 32-bit indices");
+  Push pu;
+  pu.u(p.n).u(p.c).u(p.m).u(p.cg).u(p.mg).u(p.group).u(mblocks).u(pblocks).u(p.bias ? 1 : 0);
+  push3(pu, g.in);
+  push3(pu, g.k);
+  push3(pu, g.s);
+  push3(pu, g.d);
+  push3(pu, g.pb);
+  push3(pu, g.out);
+  return make_step(ctx, variant, {in_ref(0), in_ref(1), in_ref(p.bias ? 2 : 1), out_ref(0)}, pu,
+                   items, kLocal);
+}
+
+Support conv_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
+  return to_support(conv_plan(n, in).status());
+}
+
+Expected<std::unique_ptr<DeviceKernel>> conv_prepare(VkContext& ctx, const ir::Node& n,
+                                                     const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(ConvPlan p, conv_plan(n, in));
+  std::vector<VkStep> steps;
+  const Path path = choose_path(p);
+  std::string name = "conv_gemm";
+  if (numel_of(p.out) > 0) {
+    if (path == Path::kGemm) {
+      KILN_ASSIGN_OR_RETURN(VkStep s, gemm_step(ctx, p));
+      steps.push_back(std::move(s));
+    } else {
+      KILN_ASSIGN_OR_RETURN(VkStep s, direct_step(ctx, p, path));
+      name = path == Path::kM1P8 ? "conv_m1p8" : path == Path::kM8P4 ? "conv_m8p4" : "conv_m4p4";
+      steps.push_back(std::move(s));
+    }
+  }
+  return steps_kernel(ctx, name, {{DType::kFloat32, p.out}}, std::move(steps));
+}
+
+}  // namespace
+
+void register_vk_conv(VkOpRegistry& r) {
+  r.add("Conv", {{}, conv_supports, conv_prepare});
+}
+
+}  // namespace kiln::vulkan
