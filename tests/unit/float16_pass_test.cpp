@@ -7,13 +7,19 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 
 #include "graph/onnx/importer.h"
 #include "graph/passes/float16.h"
 #include "graph/passes/pass.h"
+#include "runtime/device/hybrid_executor.h"
 #include "runtime/io/tensor_io.h"
+#include "runtime/session.h"
+#include "runtime/tools/conformance.h"
+#include "runtime/vulkan/vulkan_backend.h"
 #include "test_util.h"
+#include "tests/opcases/op_case.h"
 
 namespace kiln::passes {
 namespace {
@@ -332,6 +338,83 @@ TEST(Float16Pass, ExampleEncoderCloseToFloat32) {
   auto a = run(*ref->graph, feeds), b = run(*half->graph, feeds);
   expect_close(a, b, 3e-2);
   std::printf("float16 on the example encoder: %s\n", stats.to_string().c_str());
+}
+
+// The fp16 OpCases on Vulkan must run on the device (vulkan_ops_test.cpp lets float16 cases fall
+// back), and the example encoder converted to fp16 runs with no CPU fallback but shape
+// arithmetic. Validation layer on; no Vulkan device or no 16-bit storage is a visible skip.
+vulkan::VulkanBackend* vk_backend(std::string* why) {
+  static std::string reason;
+  static std::unique_ptr<vulkan::VulkanBackend> b = [] {
+    setenv("KILN_VK_VALIDATION", "1", 1);
+    auto r = vulkan::VulkanBackend::create("vulkan");
+    if (!r) {
+      reason = r.status().message();
+      return std::unique_ptr<vulkan::VulkanBackend>();
+    }
+    return std::move(*r);
+  }();
+  *why = reason;
+  if (b && !b->context().features().halves()) {
+    *why = "the Vulkan device has no 16-bit storage";
+    return nullptr;
+  }
+  return b.get();
+}
+
+TEST(Float16Vulkan, Fp16CasesRunOnTheDevice) {
+  std::string why;
+  vulkan::VulkanBackend* b = vk_backend(&why);
+  if (!b) GTEST_SKIP() << "no Vulkan fp16 device: " << why;
+  const uint64_t before = vulkan::validation_message_count();
+  int checked = 0;
+  for (const kiln::testing::OpCase& c : kiln::testing::fp16_cases()) {
+    SCOPED_TRACE(c.name);
+    kiln::testing::BuiltCase bc = kiln::testing::build_case(c);
+    cpu::Executor ref(*bc.graph, 1);
+    auto want = ref.run(bc.feeds);
+    ASSERT_TRUE(want.has_value()) << want.status().to_string();
+    device::HybridExecutor dev(*bc.graph, b, 1);
+    ASSERT_TRUE(dev.prepare().is_ok());
+    auto got = dev.run(bc.feeds);
+    ASSERT_TRUE(got.has_value()) << got.status().to_string();
+    ASSERT_EQ(dev.last_assignment().size(), 1u);
+    EXPECT_TRUE(dev.last_assignment()[0].on_device)
+        << c.name << " fell back to the CPU: " << dev.last_assignment()[0].reason;
+    ASSERT_EQ(got->size(), want->size());
+    for (size_t o = 0; o < want->size(); ++o) {
+      tools::Comparison cmp = tools::compare_tensors((*got)[o], (*want)[o], c.rtol, c.atol);
+      EXPECT_TRUE(cmp.ok) << c.name << " output " << o << ": " << cmp.message;
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 20);
+  EXPECT_EQ(vulkan::validation_message_count(), before) << "validation layer messages";
+}
+
+TEST(Float16Vulkan, ExampleEncoderRunsOnTheDevice) {
+  std::string why;
+  if (!vk_backend(&why)) GTEST_SKIP() << "no Vulkan fp16 device: " << why;
+  const std::string dir = std::string(KILN_SOURCE_DIR) + "/tests/models/example/";
+  SessionOptions so;
+  so.device = "vulkan";
+  so.precision = "fp16";
+  so.threads = 1;
+  auto s = Session::load(dir + "encoder.onnx", so);
+  ASSERT_TRUE(s.has_value()) << s.status().to_string();
+  SessionOptions ro = so;
+  ro.device = "cpu";
+  ro.precision = "fp32";
+  auto r = Session::load(dir + "encoder.onnx", ro);
+  ASSERT_TRUE(r.has_value()) << r.status().to_string();
+  std::map<std::string, Tensor> feeds;
+  for (const char* name : {"input_ids", "attention_mask"})
+    feeds[name] = *io::load_tensor_file(dir + "inputs/" + name + ".npy");
+  auto got = (*s)->run(feeds);
+  ASSERT_TRUE(got.has_value()) << got.status().to_string();
+  auto want = (*r)->run(feeds);
+  ASSERT_TRUE(want.has_value());
+  expect_close(*want, *got, 3e-2);
 }
 
 }  // namespace
