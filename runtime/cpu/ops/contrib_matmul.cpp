@@ -1,14 +1,17 @@
-// CPU reference kernels for the ONNX Runtime matmul contrib ops: FusedMatMul (alpha, transA,
-// transB, transBatchA, transBatchB), FusedGemm (Gemm + activation), MatMulIntegerToFloat and
-// DynamicQuantizeMatMul (A
-// quantized to uint8 the way ONNX Runtime does). Products accumulate over k in ascending order
-// (gemm_ref.h), so results do not depend on the thread count.
+// CPU kernels for the ONNX Runtime matmul contrib ops: FusedMatMul (alpha, transA, transB,
+// transBatchA, transBatchB), FusedGemm (Gemm + activation), MatMulIntegerToFloat and
+// DynamicQuantizeMatMul (A quantized to uint8 the way ONNX Runtime does). Float products
+// accumulate over k in ascending order (gemm_ref.h), so results do not depend on the thread
+// count; the integer products of the quantized ops run on the fast int8 GEMM
+// (runtime/cpu/fast/qgemm.h, constant B packed once, bit-exact) unless KILN_CPU_GEMM=ref selects
+// the reference loops.
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "runtime/cpu/fast/qgemm_ops.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 #include "runtime/cpu/ops/gemm_ref.h"
@@ -64,17 +67,21 @@ std::vector<int64_t> view_batch_offsets(const MatMulPlan& p, const View& v, bool
 
 // ONNX Runtime's dynamic uint8 quantization parameters (GetQuantizationParameter): the range
 // always includes 0; scale 1 for an all-zero input.
+void dynamic_quant_params_from_range(float mn, float mx, float* scale, uint8_t* zp) {
+  *scale = mx == mn ? 1.0f : (mx - mn) / 255.0f;
+  float z = 0.0f - mn / *scale;
+  if (!(z >= 0.0f)) z = 0.0f;  // also NaN (an infinite range)
+  z = std::min(255.0f, z);
+  *zp = static_cast<uint8_t>(std::nearbyint(z));
+}
+
 void dynamic_quant_params(const float* d, int64_t n, float* scale, uint8_t* zp) {
   float mn = 0, mx = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (d[i] < mn) mn = d[i];
     if (d[i] > mx) mx = d[i];
   }
-  *scale = mx == mn ? 1.0f : (mx - mn) / 255.0f;
-  float z = 0.0f - mn / *scale;
-  if (!(z >= 0.0f)) z = 0.0f;  // also NaN (an infinite range)
-  z = std::min(255.0f, z);
-  *zp = static_cast<uint8_t>(std::nearbyint(z));
+  dynamic_quant_params_from_range(mn, mx, scale, zp);
 }
 
 uint8_t quantize_u8(float x, float scale, uint8_t zp) {
@@ -95,8 +102,38 @@ struct QuantMatMulArgs {
   std::vector<float> bias;     // empty or N
 };
 
+// The fast path: the int32 products on the int8 GEMM (B is the node's input 1), then the scales.
+template <typename TY>
+Status quant_matmul_fast(OpContext& ctx, const MatMulPlan& p, const QuantMatMulArgs& q, Tensor& y) {
+  const int64_t N = p.N;
+  std::vector<int32_t> acc(static_cast<size_t>(p.batch_count * p.M * N));
+  QMatMulZeroPoint az, bz;
+  az.values = &q.a_zp;
+  bz.values = q.b_zp.data();
+  bz.stride = q.b_zp.size() == 1 ? 0 : 1;
+  KILN_RETURN_IF_ERROR(qmatmul_i32(ctx, p, *q.a, *q.b, 1, az, bz, acc.data()));
+  TY* yd = y.data<TY>();
+  ctx.parallel_for(p.batch_count * p.M, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, N)),
+                   [&](int64_t b, int64_t e) {
+                     for (int64_t r = b; r < e; ++r) {
+                       const int32_t* in = acc.data() + r * N;
+                       TY* row = yd + r * N;
+                       for (int64_t n = 0; n < N; ++n) {
+                         const float s =
+                             q.a_scale * (q.b_scale.size() == 1 ? q.b_scale[0] : q.b_scale[n]);
+                         float v = static_cast<float>(in[n]) * s;
+                         if (!q.bias.empty()) v += q.bias[n];
+                         row[n] = from_compute<TY>(v);
+                       }
+                     }
+                   });
+  return Status::ok();
+}
+
 template <typename TA, typename TB, typename TY>
-void quant_matmul_typed(OpContext& ctx, const MatMulPlan& p, const QuantMatMulArgs& q, Tensor& y) {
+Status quant_matmul_typed(OpContext& ctx, const MatMulPlan& p, const QuantMatMulArgs& q,
+                          Tensor& y) {
+  if (fast_qgemm_enabled()) return quant_matmul_fast<TY>(ctx, p, q, y);
   const TA* ad = q.a->data<TA>();
   const TB* bd = q.b->data<TB>();
   TY* yd = y.data<TY>();
@@ -121,6 +158,7 @@ void quant_matmul_typed(OpContext& ctx, const MatMulPlan& p, const QuantMatMulAr
       }
     }
   });
+  return Status::ok();
 }
 
 // One value or one per column of B (N), as float / int32; `what` names the input.
@@ -170,14 +208,15 @@ Status run_quant_matmul(OpContext& ctx, QuantMatMulArgs& q, const Tensor& b_scal
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, out_type, plan->out_shape));
   if (y->numel() == 0) return Status::ok();
   bool ok = false;
+  Status st;
   auto dispatch_out = [&](auto ta, auto tb) {
     using TA = decltype(ta);
     using TB = decltype(tb);
     ok = true;
     if (out_type == DType::kFloat32)
-      quant_matmul_typed<TA, TB, float>(ctx, *plan, q, *y);
+      st = quant_matmul_typed<TA, TB, float>(ctx, *plan, q, *y);
     else if (out_type == DType::kFloat16)
-      quant_matmul_typed<TA, TB, Half>(ctx, *plan, q, *y);
+      st = quant_matmul_typed<TA, TB, Half>(ctx, *plan, q, *y);
     else
       ok = false;
   };
@@ -190,7 +229,7 @@ Status run_quant_matmul(OpContext& ctx, QuantMatMulArgs& q, const Tensor& b_scal
   if (!ok)
     return ctx.invalid(std::string("unsupported dtypes A ") + dtype_name(a.dtype()) + ", B " +
                        dtype_name(b.dtype()) + ", output " + dtype_name(out_type));
-  return Status::ok();
+  return st;
 }
 
 bool is_8bit(DType t) {
@@ -376,9 +415,17 @@ Status contrib_dynamic_quantize_matmul_kernel(OpContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Tensor aq, Tensor::create(DType::kUInt8, a.shape()));
   float scale = 1;
   uint8_t zp = 0;
-  dynamic_quant_params(a.data<float>(), a.numel(), &scale, &zp);
-  for (int64_t i = 0; i < a.numel(); ++i)
-    aq.data<uint8_t>()[i] = quantize_u8(a.data<float>()[i], scale, zp);
+  if (fast_qgemm_enabled()) {
+    // Vectorised, with the reference's results (NaN quantizes to the zero point).
+    float mn = 0, mx = 0;
+    dynamic_minmax(ctx, a.data<float>(), a.numel(), &mn, &mx);
+    dynamic_quant_params_from_range(mn, mx, &scale, &zp);
+    dynamic_quantize_u8(ctx, a.data<float>(), a.numel(), scale, zp, zp, aq.data<uint8_t>());
+  } else {
+    dynamic_quant_params(a.data<float>(), a.numel(), &scale, &zp);
+    for (int64_t i = 0; i < a.numel(); ++i)
+      aq.data<uint8_t>()[i] = quantize_u8(a.data<float>()[i], scale, zp);
+  }
   q.a = &aq;
   q.a_scale = scale;
   q.a_zp = zp;

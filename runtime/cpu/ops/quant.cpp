@@ -1,11 +1,14 @@
 // CPU reference kernels: linear quantization (QuantizeLinear, DequantizeLinear,
-// DynamicQuantizeLinear). The quantized matmuls live in quant_matmul.cpp.
+// DynamicQuantizeLinear). The quantized matmuls live in quant_matmul.cpp. DynamicQuantizeLinear
+// runs vectorised min / max and quantization loops (runtime/cpu/fast/qgemm.h) with the reference
+// loops' results; KILN_CPU_GEMM=ref keeps it on the reference loops.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
 #include <vector>
 
+#include "runtime/cpu/fast/qgemm_ops.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 
@@ -322,11 +325,16 @@ Status dynamic_quantize_linear_kernel(OpContext& ctx) {
     return ctx.invalid(std::string("x must be float32, got ") + dtype_name(x.dtype()));
   const float* xd = x.data<float>();
   const int64_t n = x.numel();
+  const bool fast = fast_qgemm_enabled();
   // The range is adjusted to include 0 (NaNs are ignored).
   float mn = 0.0f, mx = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    if (xd[i] < mn) mn = xd[i];
-    if (xd[i] > mx) mx = xd[i];
+  if (fast) {
+    dynamic_minmax(ctx, xd, n, &mn, &mx);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      if (xd[i] < mn) mn = xd[i];
+      if (xd[i] > mx) mx = xd[i];
+    }
   }
   constexpr float qmin = 0.0f, qmax = 255.0f;
   // All zeros: the spec's range is empty; scale 1 gives zero point 0 and y = 0.
@@ -335,10 +343,16 @@ Status dynamic_quantize_linear_kernel(OpContext& ctx) {
   const float zp = std::nearbyint(std::clamp(initial_zp, qmin, qmax));
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kUInt8, x.shape()));
   uint8_t* yd = y->data<uint8_t>();
-  ctx.parallel_for(n, 4096, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i)
-      yd[i] = static_cast<uint8_t>(quantize_value(xd[i] / scale, static_cast<int64_t>(zp), 0, 255));
-  });
+  if (fast) {
+    // NaN quotients give qmin (0), as quantize_value does.
+    dynamic_quantize_u8(ctx, xd, n, scale, static_cast<int32_t>(zp), 0, yd);
+  } else {
+    ctx.parallel_for(n, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        yd[i] =
+            static_cast<uint8_t>(quantize_value(xd[i] / scale, static_cast<int64_t>(zp), 0, 255));
+    });
+  }
   if (ctx.num_outputs() > 1) {
     KILN_ASSIGN_OR_RETURN(Tensor * ys, ctx.allocate_output(1, DType::kFloat32, {}));
     *ys->data<float>() = scale;

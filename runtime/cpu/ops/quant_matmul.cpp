@@ -1,11 +1,14 @@
-// CPU reference kernels: quantized matrix products (MatMulInteger, QLinearMatMul), numpy matmul
-// geometry with int32 accumulation (gemm_ref.h) and per-tensor / per-row / per-column
-// quantization parameters.
+// CPU kernels: quantized matrix products (MatMulInteger, QLinearMatMul), numpy matmul geometry
+// with int32 accumulation and per-tensor / per-row / per-column quantization parameters. The
+// int32 products run on the fast int8 GEMM (runtime/cpu/fast/qgemm.h, constant B packed once);
+// KILN_CPU_GEMM=ref selects the reference loops of gemm_ref.h, which the fast path is tested
+// against (bit-exact).
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
 #include <vector>
 
+#include "runtime/cpu/fast/qgemm_ops.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 #include "runtime/cpu/ops/gemm_ref.h"
@@ -114,13 +117,40 @@ void visit_8bit_pair(DType a, DType b, F&& f) {
     with_b(int8_t{});
 }
 
-// The int32 products C = (A - a_zp) x (B - b_zp), one output row at a time, handed to
+QMatMulZeroPoint fast_zp(const std::vector<int32_t>& values, const ParamMap& map, Side side) {
+  QMatMulZeroPoint z;
+  if (values.empty()) return z;
+  z.values = values.data();
+  z.stride = side == Side::kA ? map.row_stride : map.col_stride;
+  z.batch_off = map.batch_off;
+  return z;
+}
+
+// The int32 products C = (A - a_zp) x (B - b_zp) (B is the node's input `b_index`). With `direct`
+// they are written there ([batch, M, N]); otherwise they are handed one output row at a time to
 // `emit(bi, m, row)` (row has N values).
 template <typename TA, typename TB, typename Emit>
-void int_matmul_rows(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, const Tensor& b,
-                     const std::vector<int32_t>& azp, const ParamMap& azp_map,
-                     const std::vector<int32_t>& bzp, const ParamMap& bzp_map, Emit&& emit) {
+Status int_matmul_rows(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, const Tensor& b,
+                       size_t b_index, const std::vector<int32_t>& azp, const ParamMap& azp_map,
+                       const std::vector<int32_t>& bzp, const ParamMap& bzp_map, int32_t* direct,
+                       Emit&& emit) {
   const int64_t M = p.M, N = p.N, K = p.K;
+  if (fast_qgemm_enabled()) {
+    std::vector<int32_t> buf;
+    int32_t* out = direct;
+    if (!out) {
+      buf.resize(static_cast<size_t>(p.batch_count * M * N));
+      out = buf.data();
+    }
+    KILN_RETURN_IF_ERROR(qmatmul_i32(ctx, p, a, b, b_index, fast_zp(azp, azp_map, Side::kA),
+                                     fast_zp(bzp, bzp_map, Side::kB), out));
+    if (!direct)
+      ctx.parallel_for(p.batch_count * M, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, N)),
+                       [&](int64_t begin, int64_t end) {
+                         for (int64_t r = begin; r < end; ++r) emit(r / M, r % M, out + r * N);
+                       });
+    return Status::ok();
+  }
   const std::vector<int64_t> a_off = batch_offsets(p.batch, p.a_batch, M * K);
   const std::vector<int64_t> b_off = batch_offsets(p.batch, p.b_batch, K * N);
   const TA* ad = a.data<TA>();
@@ -131,11 +161,13 @@ void int_matmul_rows(const OpContext& ctx, const MatMulPlan& p, const Tensor& a,
       const int64_t bi = r / M, m = r % M;
       const int32_t* az = azp.empty() ? nullptr : azp.data() + azp_map.at(bi, m, 0);
       const int32_t* bz = bzp.empty() ? nullptr : bzp.data() + bzp_map.at(bi, 0, 0);
+      int32_t* dst = direct ? direct + r * N : row.data();
       gemm_ref_i32_rows<TA, TB>(0, 1, N, K, ad + a_off[bi] + m * K, K, 1, az, 0, bd + b_off[bi], N,
-                                1, bz, bzp_map.col_stride, row.data(), N);
-      emit(bi, m, row.data());
+                                1, bz, bzp_map.col_stride, dst, N);
+      if (!direct) emit(bi, m, dst);
     }
   });
+  return Status::ok();
 }
 
 }  // namespace
@@ -167,16 +199,14 @@ Status matmul_integer_kernel(OpContext& ctx) {
   const std::vector<int32_t> az = azp ? values_i32(*azp) : std::vector<int32_t>{};
   const std::vector<int32_t> bz = bzp ? values_i32(*bzp) : std::vector<int32_t>{};
   int32_t* yd = y->data<int32_t>();
-  const int64_t M = plan->M, N = plan->N;
+  Status st;
   visit_8bit_pair(a.dtype(), b.dtype(), [&](auto ta, auto tb) {
     using TA = decltype(ta);
     using TB = decltype(tb);
-    int_matmul_rows<TA, TB>(ctx, *plan, a, b, az, amap, bz, bmap,
-                            [&](int64_t bi, int64_t m, const int32_t* row) {
-                              std::copy(row, row + N, yd + (bi * M + m) * N);
-                            });
+    st = int_matmul_rows<TA, TB>(ctx, *plan, a, b, 1, az, amap, bz, bmap, yd,
+                                 [](int64_t, int64_t, const int32_t*) {});
   });
-  return Status::ok();
+  return st;
 }
 
 // ---- QLinearMatMul -----------------------------------------------------------------------------
@@ -237,11 +267,13 @@ Status qlinear_matmul_kernel(OpContext& ctx) {
   const bool y_signed = yzp.dtype() == DType::kInt8;
   const double lo = y_signed ? -128.0 : 0.0, hi = y_signed ? 127.0 : 255.0;
   uint8_t* yd = static_cast<uint8_t*>(y->raw_data());
+  Status status;
   visit_8bit_pair(a.dtype(), b.dtype(), [&](auto ta, auto tb) {
     using TA = decltype(ta);
     using TB = decltype(tb);
-    int_matmul_rows<TA, TB>(
-        ctx, *plan, a, b, az, amap, bz, bmap, [&](int64_t bi, int64_t m, const int32_t* row) {
+    status = int_matmul_rows<TA, TB>(
+        ctx, *plan, a, b, 3, az, amap, bz, bmap, nullptr,
+        [&](int64_t bi, int64_t m, const int32_t* row) {
           uint8_t* out = yd + (bi * M + m) * N;
           const float a_s = asv[amap.at(bi, m, 0)];
           for (int64_t n = 0; n < N; ++n) {
@@ -256,7 +288,7 @@ Status qlinear_matmul_kernel(OpContext& ctx) {
           }
         });
   });
-  return Status::ok();
+  return status;
 }
 
 }  // namespace kiln::cpu

@@ -1,0 +1,63 @@
+// Internal to the fast int8 GEMM (qgemm.cpp): the per-instruction-set tile loops and
+// quantization loops. Each instruction set's loops live in their own source file compiled with
+// its flags (flags.cmake); the dispatcher calls one only after checking the CPU supports it.
+#pragma once
+
+#include <cstdint>
+
+namespace kiln::cpu::fast::qdetail {
+
+// One packed block, k in groups of KU (4 for VNNI and generic, 2 for AVX2), kp = kc rounded up
+// to KU (the padding is zero in both operands, so it adds nothing):
+// - pa: ceil(mc / MR) micro-panels of MR rows x kp, element (i, k) at
+//   ((k / KU) * MR + i) * KU + k % KU, uint8 a' (int16 for AVX2), rows past mc zero;
+// - pb: ceil(nc / NR) micro-panels of kp x NR, element (k, j) at ((k / KU) * NR + j) * KU + k % KU,
+//   int8 b' (int16 for AVX2), columns past nc zero.
+// Tile t is row panel t / n_jr and column panel t % n_jr (n_jr = ceil(nc / NR)); for its rows i
+// and columns j inside mc x nc it computes acc = sum_k a'(i, k) b'(k, j) and writes
+//   C(i, j) = acc (+ C(i, j) when accumulate) (+ az[i] cb[j] - rs[i] bz[j] when finish)
+// in wrapping int32 arithmetic. az, rs are indexed by the block's rows, cb, bz by its columns;
+// rs may be null when every bz is 0.
+struct TileJob {
+  int64_t mc = 0, nc = 0, kp = 0;
+  const void* pa = nullptr;
+  const void* pb = nullptr;
+  int32_t* c = nullptr;
+  int64_t ldc = 0;
+  bool accumulate = false, finish = false;
+  const int32_t* az = nullptr;
+  const int32_t* rs = nullptr;
+  const int32_t* cb = nullptr;
+  const int32_t* bz = nullptr;
+};
+
+using TileFn = void (*)(const TileJob& job, int64_t t_begin, int64_t t_end);
+
+constexpr int kGenericMr = 4, kGenericNr = 16, kGenericKu = 4;
+constexpr int kAvx2Mr = 6, kAvx2Nr = 16, kAvx2Ku = 2;
+constexpr int kVnniMr = 12, kVnniNr = 32, kVnniKu = 4;
+
+void tiles_generic(const TileJob& job, int64_t t_begin, int64_t t_end);
+void tiles_avx2(const TileJob& job, int64_t t_begin, int64_t t_end);
+void tiles_vnni(const TileJob& job, int64_t t_begin, int64_t t_end);
+
+// The epilogue of one element (wrapping arithmetic), shared by the scalar edge paths. Static:
+// each file keeps its own copy, compiled for its instruction set (the linker must not pick one
+// built for AVX2 for the baseline code).
+static inline int32_t finish_value(uint32_t acc, const TileJob& job, int64_t i, int64_t j,
+                                   int32_t old) {
+  uint32_t v = acc;
+  if (job.accumulate) v += static_cast<uint32_t>(old);
+  if (job.finish) {
+    v += static_cast<uint32_t>(job.az[i]) * static_cast<uint32_t>(job.cb[j]);
+    if (job.rs) v -= static_cast<uint32_t>(job.rs[i]) * static_cast<uint32_t>(job.bz[j]);
+  }
+  return static_cast<int32_t>(v);
+}
+
+// AVX-512 versions of minmax_with_zero / quantize_u8 (qgemm.h) over [0, n).
+void minmax_avx512(const float* x, int64_t n, float* mn, float* mx);
+void quantize_u8_avx512(const float* x, int64_t n, float scale, int32_t zp, uint8_t nan_value,
+                        uint8_t* y);
+
+}  // namespace kiln::cpu::fast::qdetail

@@ -1,0 +1,193 @@
+// The glue between the CPU quantized-matmul kernels and the fast int8 GEMM (see qgemm_ops.h).
+#include "runtime/cpu/fast/qgemm_ops.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "runtime/cpu/fast/qgemm.h"
+
+namespace kiln::cpu {
+
+namespace {
+
+// Packed copies of constant 8-bit weight matrices (initializers), keyed by the weight's data
+// pointer and geometry. Each entry keeps a reference to the weight's storage, so the pointer
+// cannot be reused by another tensor while the entry lives; the least recently used entries go
+// past kCacheBytes. (Like the float32 cache of linalg.cpp.)
+class PackedQWeightCache {
+ public:
+  static PackedQWeightCache& get() {
+    static PackedQWeightCache* cache = new PackedQWeightCache();  // never destroyed (exit order)
+    return *cache;
+  }
+
+  std::shared_ptr<const fast::PackedQB> find_or_pack(const Tensor& w, int64_t K, int64_t N) {
+    const Key key{w.raw_data(), K, N, w.dtype(), fast::qgemm_best_isa()};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+        if (it->key == key) {
+          entries_.splice(entries_.begin(), entries_, it);
+          return entries_.front().packed;
+        }
+      }
+    }
+    fast::QOperand b;
+    b.data = w.raw_data();
+    b.is_signed = w.dtype() == DType::kInt8;
+    b.rs = N;
+    b.cs = 1;
+    std::shared_ptr<const fast::PackedQB> packed = fast::qgemm_prepack_b(K, N, b, key.isa);
+    if (!packed || packed->bytes() > kCacheBytes) return packed;
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_.push_front(Entry{key, w, packed});
+    bytes_ += packed->bytes();
+    while (bytes_ > kCacheBytes && entries_.size() > 1) {
+      bytes_ -= entries_.back().packed->bytes();
+      entries_.pop_back();
+    }
+    return packed;
+  }
+
+ private:
+  static constexpr size_t kCacheBytes = size_t{512} << 20;
+  struct Key {
+    const void* data;
+    int64_t K, N;
+    DType dtype;
+    fast::QgemmIsa isa;
+    bool operator==(const Key&) const = default;
+  };
+  struct Entry {
+    Key key;
+    Tensor keep;  // holds the weight's storage alive
+    std::shared_ptr<const fast::PackedQB> packed;
+  };
+  std::mutex mu_;
+  std::list<Entry> entries_;
+  size_t bytes_ = 0;
+};
+
+// The packed form of input `index` when it is an 8-bit initializer used as a [K, N] matrix (the
+// tensor the kernel sees is the initializer's own storage); null otherwise.
+std::shared_ptr<const fast::PackedQB> constant_packed_b(const OpContext& ctx, size_t index,
+                                                        int64_t K, int64_t N) {
+  const ir::Value* v = ctx.node().input(index);
+  if (!v || !v->is_initializer()) return nullptr;
+  const Tensor& t = ctx.input(index);
+  if (v->initializer().raw_data() != t.raw_data() || t.numel() != K * N) return nullptr;
+  return PackedQWeightCache::get().find_or_pack(t, K, N);
+}
+
+fast::QZeroPoint zp_at(const QMatMulZeroPoint& z, int64_t bi) {
+  fast::QZeroPoint out;
+  if (!z.values) return out;
+  out.values = z.values + (z.batch_off.empty() ? 0 : z.batch_off[static_cast<size_t>(bi)]);
+  out.stride = z.stride;
+  return out;
+}
+
+bool batch_invariant(const QMatMulZeroPoint& z) {
+  return std::all_of(z.batch_off.begin(), z.batch_off.end(), [](int64_t o) { return o == 0; });
+}
+
+}  // namespace
+
+bool fast_qgemm_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("KILN_CPU_GEMM");
+    return !(v && std::string(v) == "ref");
+  }();
+  return on;
+}
+
+Status qmatmul_i32(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, const Tensor& b,
+                   size_t b_index, const QMatMulZeroPoint& a_zp, const QMatMulZeroPoint& b_zp,
+                   int32_t* y) {
+  const int64_t M = p.M, N = p.N, K = p.K;
+  const std::vector<int64_t> a_off = batch_offsets(p.batch, p.a_batch, M * K);
+  const std::vector<int64_t> b_off = batch_offsets(p.batch, p.b_batch, K * N);
+  const int64_t batches = p.batch_count;
+  bool b_shared = true, a_contiguous = true;
+  for (int64_t i = 0; i < batches; ++i) {
+    b_shared = b_shared && b_off[i] == 0;
+    a_contiguous = a_contiguous && a_off[i] == i * M * K;
+  }
+  const uint8_t* ad = static_cast<const uint8_t*>(a.raw_data());
+  const uint8_t* bd = static_cast<const uint8_t*>(b.raw_data());
+  fast::QOperand qa;
+  qa.is_signed = a.dtype() == DType::kInt8;
+  qa.rs = K;
+  qa.cs = 1;
+  fast::QOperand qb;
+  qb.is_signed = b.dtype() == DType::kInt8;
+  qb.rs = N;
+  qb.cs = 1;
+  ThreadPool* pool = &ctx.pool();
+  bool ok = true;
+  if (b_shared) {
+    std::shared_ptr<const fast::PackedQB> packed = constant_packed_b(ctx, b_index, K, N);
+    qb.data = bd;
+    auto run = [&](int64_t rows, int64_t a_at, int64_t bi, int32_t* y0) {
+      qa.data = ad + a_at;
+      if (packed)
+        ok = ok &&
+             fast::qgemm_packed(rows, qa, zp_at(a_zp, bi), *packed, zp_at(b_zp, bi), y0, N, pool);
+      else
+        ok = ok && fast::qgemm(rows, N, K, qa, zp_at(a_zp, bi), qb, zp_at(b_zp, bi), y0, N, pool);
+    };
+    if (a_contiguous && batch_invariant(a_zp) && batch_invariant(b_zp) &&
+        (a_zp.stride == 0 || batches == 1)) {
+      // [batch..., M, K] x [K, N]: one GEMM with batch * M rows.
+      run(batches * M, 0, 0, y);
+    } else {
+      for (int64_t i = 0; i < batches; ++i) run(M, a_off[i], i, y + i * M * N);
+    }
+  } else {
+    for (int64_t i = 0; i < batches; ++i) {
+      qa.data = ad + a_off[i];
+      qb.data = bd + b_off[i];
+      ok = ok &&
+           fast::qgemm(M, N, K, qa, zp_at(a_zp, i), qb, zp_at(b_zp, i), y + i * M * N, N, pool);
+    }
+  }
+  if (!ok) return ctx.runtime("out of memory for the int8 GEMM's packing buffers");
+  return Status::ok();
+}
+
+void dynamic_minmax(const OpContext& ctx, const float* x, int64_t n, float* mn, float* mx) {
+  constexpr int64_t kChunk = 1 << 16;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  if (chunks <= 1) {
+    fast::minmax_with_zero(x, n, mn, mx);
+    return;
+  }
+  // Min and max are exact, so the chunks combine to the reference's result in any order.
+  std::vector<float> lo(static_cast<size_t>(chunks)), hi(static_cast<size_t>(chunks));
+  ctx.parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      const int64_t begin = c * kChunk, len = std::min(kChunk, n - begin);
+      fast::minmax_with_zero(x + begin, len, &lo[c], &hi[c]);
+    }
+  });
+  float l = 0.0f, h = 0.0f;
+  for (int64_t c = 0; c < chunks; ++c) {
+    if (lo[c] < l) l = lo[c];
+    if (hi[c] > h) h = hi[c];
+  }
+  *mn = l;
+  *mx = h;
+}
+
+void dynamic_quantize_u8(const OpContext& ctx, const float* x, int64_t n, float scale, int32_t zp,
+                         uint8_t nan_value, uint8_t* y) {
+  ctx.parallel_for(n, 1 << 15, [&](int64_t b, int64_t e) {
+    fast::quantize_u8(x + b, e - b, scale, zp, nan_value, y + b);
+  });
+}
+
+}  // namespace kiln::cpu
