@@ -55,32 +55,47 @@ void main() {
                 uint(bz[o + c2 * s]) ^ pc.bmask, uint(bz[o + c3 * s]) ^ pc.bmask);
   }
   // Rows past M are clamped on load and skipped on store. Named accumulators: lavapipe keeps
-  // dynamically indexed arrays in memory.
+  // dynamically indexed arrays in memory. Unsigned sums wrap by definition.
   const uint r0 = abase + min(row, pc.M - 1u) * pc.K, r1 = abase + min(row + 1u, pc.M - 1u) * pc.K;
   const uint r2 = abase + min(row + 2u, pc.M - 1u) * pc.K;
   const uint r3 = abase + min(row + 3u, pc.M - 1u) * pc.K;
   const uvec4 bm = uvec4(pc.bmask);
-  ivec4 acc0 = ivec4(0), acc1 = ivec4(0), acc2 = ivec4(0), acc3 = ivec4(0);
-  uint bo = bbase;
-  for (uint k = 0u; k < pc.K; ++k, bo += pc.N) {
-    const ivec4 bv =
-        ivec4(uvec4(uint(b[bo + c0]), uint(b[bo + c1]), uint(b[bo + c2]), uint(b[bo + c3])) ^ bm) -
-        bzv;
-    acc0 += (int(uint(a[r0 + k]) ^ pc.amask) - azb) * bv;
-    acc1 += (int(uint(a[r1 + k]) ^ pc.amask) - azb) * bv;
-    acc2 += (int(uint(a[r2 + k]) ^ pc.amask) - azb) * bv;
-    acc3 += (int(uint(a[r3 + k]) ^ pc.amask) - azb) * bv;
+  uvec4 acc0 = uvec4(0u), acc1 = uvec4(0u), acc2 = uvec4(0u), acc3 = uvec4(0u);
+  // 8 values of k per iteration: llvmpipe (lavapipe) ends a shader invocation's loops after
+  // 65535 iterations in all, so K is limited to 8 * 60000 (checked on the host).
+#define QSTEP(k, bo)                                                                              \
+  {                                                                                               \
+    const ivec4 bv =                                                                              \
+        ivec4(uvec4(uint(b[bo + c0]), uint(b[bo + c1]), uint(b[bo + c2]), uint(b[bo + c3])) ^      \
+              bm) -                                                                               \
+        bzv;                                                                                      \
+    acc0 += uvec4((int(uint(a[r0 + k]) ^ pc.amask) - azb) * bv);                                  \
+    acc1 += uvec4((int(uint(a[r1 + k]) ^ pc.amask) - azb) * bv);                                  \
+    acc2 += uvec4((int(uint(a[r2 + k]) ^ pc.amask) - azb) * bv);                                  \
+    acc3 += uvec4((int(uint(a[r3 + k]) ^ pc.amask) - azb) * bv);                                  \
   }
+  uint bo = bbase, k = 0u;
+  for (; k + 8u <= pc.K; k += 8u, bo += 8u * pc.N) {
+    QSTEP(k, bo)
+    QSTEP(k + 1u, bo + pc.N)
+    QSTEP(k + 2u, bo + 2u * pc.N)
+    QSTEP(k + 3u, bo + 3u * pc.N)
+    QSTEP(k + 4u, bo + 4u * pc.N)
+    QSTEP(k + 5u, bo + 5u * pc.N)
+    QSTEP(k + 6u, bo + 6u * pc.N)
+    QSTEP(k + 7u, bo + 7u * pc.N)
+  }
+  for (; k < pc.K; ++k, bo += pc.N) QSTEP(k, bo)
   const uint ybase = pc.off[7] + gl_GlobalInvocationID.z * pc.M * pc.N;
   const bool float_out = (pc.flags & FLOAT_OUT) != 0u, has_bias = (pc.flags & HAS_BIAS) != 0u;
   for (uint r = 0u; r < 4u; ++r) {
     const uint m = row + r;
     if (m >= pc.M) break;
-    const ivec4 acc = r == 0u ? acc0 : (r == 1u ? acc1 : (r == 2u ? acc2 : acc3));
+    const uvec4 acc = r == 0u ? acc0 : (r == 1u ? acc1 : (r == 2u ? acc2 : acc3));
     for (uint j = 0u; j < 4u; ++j) {
       const uint n = col + j;
       if (n >= pc.N) break;
-      const int v = acc[j];
+      const int v = int(acc[j]);
       if (!float_out) {
         c[ybase + m * pc.N + n] = uint(v);
       } else {

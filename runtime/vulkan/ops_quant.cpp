@@ -165,6 +165,9 @@ class QuantKernel : public DeviceKernel {
 };
 
 constexpr uint32_t kLocal = 64;
+// llvmpipe (lavapipe) stops a shader invocation's loops after 65535 iterations in all: every
+// loop here stays below this many iterations per invocation.
+constexpr int64_t kMaxLoop = 60000;
 
 Support need_bytes(const VkContext& ctx) {
   if (!ctx.features().bytes())
@@ -284,15 +287,18 @@ Expected<std::unique_ptr<DeviceKernel>> qdq_prepare(VkContext& ctx, const ir::No
 Status add_dynamic_quant(QuantKernel& k, Ref x, int64_t n, Ref scale, Ref zp, Ref codes,
                          bool ort_rule) {
   if (!ops::fits_u32(n)) return unsupported("the input is too large for the shader");
-  // One workgroup of 64 partial ranges (several for large inputs would race on nothing: each
-  // invocation owns its pair).
-  const uint32_t parts = n >= 64 * 1024 ? 64 : 8;
+  // Partial ranges: one per invocation, at most 16384 elements each (llvmpipe ends an
+  // invocation's loops after 65535 iterations).
+  if (n > kMaxLoop * 64 * 64) return unsupported("the input is too large for the shader");
+  const int64_t groups = std::clamp<int64_t>((n + 16384 * 64 - 1) / (16384 * 64), 1, 64);
+  const uint32_t parts = static_cast<uint32_t>(groups * 64);
   KILN_ASSIGN_OR_RETURN(int partial, k.add_scratch(parts * 2 * sizeof(float)));
   const uint32_t one[3] = {1, 1, 1};
+  const uint32_t pg[3] = {static_cast<uint32_t>(groups), 1, 1};
   Params p1;
   p1.u(n);
   KILN_RETURN_IF_ERROR(
-      k.add_step("dql_partial", {x, scratch_ref(partial, 4)}, {false, true}, p1, one, parts));
+      k.add_step("dql_partial", {x, scratch_ref(partial, 4)}, {false, true}, p1, pg, 64));
   Params p2;
   p2.u(parts).u(ort_rule);
   KILN_RETURN_IF_ERROR(k.add_step("dql_params", {scratch_ref(partial, 4), scale, zp},
@@ -453,6 +459,9 @@ Support qmatmul_supports(const VkContext& ctx, const ir::Node& n,
   if (!f) return Support::no(f.status().message());
   auto g = qgemm_geometry(in[0].desc.shape, in[1].desc.shape);
   if (!g) return Support::no(g.status().message());
+  if (g->K > 8 * kMaxLoop)
+    return Support::no("K = " + std::to_string(g->K) + " is above the shader's limit of " +
+                       std::to_string(8 * kMaxLoop) + " (lavapipe's loop limit)");
   if (f->b_zp >= 0) {
     auto s = b_param_stride(in[f->b_zp].desc.shape, *g, "b_zero_point");
     if (!s) return Support::no(s.status().message());
@@ -482,6 +491,9 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(VkContext& ctx, const ir
   if (g.M == 0 || g.N == 0 || nb == 0) return std::unique_ptr<DeviceKernel>(std::move(k));
   for (int64_t v : {g.M, g.N, g.K, g.M * g.N * nb, in[0].desc.numel(), in[1].desc.numel()})
     if (!ops::fits_u32(v)) return unsupported("a GEMM dimension is too large for the shader");
+  if (g.K > 8 * kMaxLoop)
+    return unsupported("K = " + std::to_string(g.K) + " is above the shader's limit of " +
+                       std::to_string(8 * kMaxLoop));
   constexpr uint32_t lx = 8, ly = 8;
   const int64_t gx = (g.N + 4 * lx - 1) / (4 * lx), gy = (g.M + 4 * ly - 1) / (4 * ly);
   if (gx > 65535 || gy > 65535 || nb > 65535)

@@ -131,6 +131,8 @@ void add_dynamic(std::vector<OpCase>& v) {
   dql("negative_13", in_f32({13}, -3, -0.5));       // max adjusted to 0, zero point 255
   dql("zeros_13", vals(in_f32({13}), {0.0}));       // scale 1, zero point 0
   dql("large_3x20487", in_f32({3, 20487}, -7, 3));  // several partial ranges
+  // More elements than 64 x 65535: lavapipe ends loops after 65535 iterations.
+  dql("large_4300007", in_f32({4300007}, -7, 3));
   dql("ties", vals(in_f32({16}), {-1.0, 254.0, 0.5, 1.5, 2.5, 3.5, 100.5, 101.5}));
 }
 
