@@ -4,6 +4,11 @@
 // Elements move as raw bits (1, 2, 4 or 8 bytes): float32, float16, int32, int64, bool...
 // Shape arithmetic and validation follow the CPU reference kernels (and the OpenCL backend's
 // ops_data.cpp, which this mirrors).
+//
+// Tensors above the binding limit: every copy dispatch binds only the element window it touches,
+// and a copy whose source or destination window is too large is cut in halves along the dim
+// that spans the most, until each piece fits. A Gather along axis 0 of large data runs once per
+// window of rows (gather_win.comp), and a large output or index list is cut into runs of indices.
 #include <algorithm>
 #include <climits>
 #include <limits>
@@ -62,6 +67,53 @@ bool fits_i32(int64_t v) {
   return v > INT_MIN && v < INT_MAX;
 }
 
+// Elements [lo, hi) a strided walk from `base` over dims touches.
+struct Span {
+  int64_t lo = 0, hi = 0;
+  int64_t size() const { return hi - lo; }
+};
+Span span_of(int64_t base, const Shape& dims, const std::vector<int64_t>& st) {
+  Span s{base, base};
+  for (size_t k = 0; k < dims.size(); ++k) {
+    const int64_t ext = (dims[k] - 1) * st[k];
+    (ext < 0 ? s.lo : s.hi) += ext;
+  }
+  s.hi += 1;
+  return s;
+}
+
+// Cuts a (merged, non-empty) copy until the source and destination windows of each piece hold at
+// most `budget` elements: halves along the dim with the largest extent in an offending tensor.
+Status split_copy(const CopyDesc& c, int64_t budget, std::vector<CopyDesc>* out) {
+  const bool src_big = span_of(c.src_base, c.dims, c.sst).size() > budget;
+  const bool dst_big = span_of(c.dst_base, c.dims, c.dst_st).size() > budget;
+  if (!src_big && !dst_big) {
+    out->push_back(c);
+    return Status::ok();
+  }
+  int best = -1;
+  int64_t best_ext = 0;
+  for (size_t k = 0; k < c.dims.size(); ++k) {
+    if (c.dims[k] < 2) continue;
+    int64_t ext = 0;
+    if (src_big) ext = std::max(ext, (c.dims[k] - 1) * std::abs(c.sst[k]));
+    if (dst_big) ext = std::max(ext, (c.dims[k] - 1) * std::abs(c.dst_st[k]));
+    if (ext > best_ext) {
+      best_ext = ext;
+      best = static_cast<int>(k);
+    }
+  }
+  if (best < 0) return unsupported("a copy cannot be split to fit the binding limit");
+  const int64_t h = c.dims[best] / 2;
+  CopyDesc a = c, b = c;
+  a.dims[best] = h;
+  b.dims[best] = c.dims[best] - h;
+  b.src_base += h * c.sst[best];
+  b.dst_base += h * c.dst_st[best];
+  KILN_RETURN_IF_ERROR(split_copy(a, budget, out));
+  return split_copy(b, budget, out);
+}
+
 Status add_copy(VkContext& ctx, DType dt, CopyDesc d, std::vector<VkStep>* steps) {
   KILN_ASSIGN_OR_RETURN(int64_t n, device_numel(d.dims));
   if (n == 0) return Status::ok();
@@ -89,13 +141,31 @@ Status add_copy(VkContext& ctx, DType dt, CopyDesc d, std::vector<VkStep>* steps
     return unsupported("offsets too large for the Vulkan copy shader");
   const uint32_t es = shader_elem_size(dt);
   if (es == 0) return unsupported(std::string("no Vulkan copy shader for dtype ") + dtype_name(dt));
-  Push p;
-  // Negative strides (Slice with negative steps) wrap in 32-bit arithmetic, as intended.
-  p.u(n).u(static_cast<int64_t>(c.dims.size())).u(d.src_base).u(d.dst_base);
-  p.arr(c.dims, kMaxCopyRank).arr(c.sst, kMaxCopyRank).arr(c.dst_st, kMaxCopyRank);
-  KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, "copy_" + std::to_string(es),
-                                            {in_ref(d.in, es), out_ref(d.out, es)}, p, n));
-  steps->push_back(std::move(s));
+  c.src_base = d.src_base;
+  c.dst_base = d.dst_base;
+  c.in = d.in;
+  c.out = d.out;
+  std::vector<CopyDesc> pieces;
+  const int64_t budget = std::max<int64_t>(static_cast<int64_t>(ctx.max_window_bytes() / es), 1);
+  KILN_RETURN_IF_ERROR(split_copy(c, budget, &pieces));
+  for (const CopyDesc& q : pieces) {
+    const int64_t m = numel_of(q.dims);
+    const Span src = span_of(q.src_base, q.dims, q.sst);
+    const Span dst = span_of(q.dst_base, q.dims, q.dst_st);
+    Push p;
+    // Each binding holds the window the piece touches; the shader's bases stay in tensor
+    // coordinates (the element offsets point at element 0). Negative strides (Slice with
+    // negative steps) wrap in 32-bit arithmetic, as intended.
+    p.u(m).u(static_cast<int64_t>(q.dims.size())).u(q.src_base).u(q.dst_base);
+    p.arr(q.dims, kMaxCopyRank).arr(q.sst, kMaxCopyRank).arr(q.dst_st, kMaxCopyRank);
+    VkTensorRef from = in_ref(q.in, es), to = out_ref(q.out, es);
+    from.win_begin = src.lo;
+    from.win_count = src.size();
+    to.win_begin = dst.lo;
+    to.win_count = dst.size();
+    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, "copy_" + std::to_string(es), {from, to}, p, m));
+    steps->push_back(std::move(s));
+  }
   return Status::ok();
 }
 
@@ -519,14 +589,53 @@ Expected<std::unique_ptr<DeviceKernel>> gather_prepare(VkContext& ctx, const ir:
   if (!fits_i32(dim) || !fits_i32(inner)) return unsupported("data too large");
   const uint32_t es = shader_elem_size(dt);
   const bool i64 = in[1].desc.dtype == DType::kInt64;
+  const std::string suffix = std::to_string(es) + (i64 ? "_i64" : "_i32");
+  const uint32_t ies = i64 ? 8 : 4;
   std::vector<VkStep> steps;
-  if (total > 0) {
+  const uint64_t limit = ctx.max_window_bytes();
+  const bool big_data = in[0].desc.nbytes() > limit;
+  const bool big_rest =
+      static_cast<uint64_t>(total) * es > limit || static_cast<uint64_t>(nidx) * ies > limit;
+  if (total > 0 && !big_data && !big_rest) {
     Push p;
     p.u(total).u(dim).u(nidx).u(inner);
-    KILN_ASSIGN_OR_RETURN(
-        VkStep s, make_step(ctx, "gather_" + std::to_string(es) + (i64 ? "_i64" : "_i32"),
-                            {in_ref(0, es), in_ref(1, i64 ? 8 : 4), out_ref(0, es)}, p, total));
+    KILN_ASSIGN_OR_RETURN(VkStep s,
+                          make_step(ctx, "gather_" + suffix,
+                                    {in_ref(0, es), in_ref(1, ies), out_ref(0, es)}, p, total));
     steps.push_back(std::move(s));
+  } else if (total > 0) {
+    // Split: runs of indices (output rows) times windows of data rows. Needs axis 0 (or only
+    // unit dims before it) so that both are contiguous.
+    if (axis > 0 && numel_of(Shape(xs.begin(), xs.begin() + axis)) != 1)
+      return unsupported("a Gather above the binding limit needs axis 0");
+    const int64_t row_bytes = inner * es;
+    const int64_t rows =
+        std::max<int64_t>(static_cast<int64_t>(limit) / std::max<int64_t>(row_bytes, 1), 1);
+    const int64_t run = std::max<int64_t>(
+        std::min<int64_t>(static_cast<int64_t>(limit) / std::max<int64_t>(row_bytes, 1),
+                          static_cast<int64_t>(limit) / ies),
+        1);
+    if (row_bytes > static_cast<int64_t>(limit))
+      return unsupported("one Gather row ies larger than the binding limit");
+    for (int64_t j0 = 0; j0 < nidx; j0 += run) {
+      const int64_t cnt = std::min(run, nidx - j0);
+      VkTensorRef idx = in_ref(1, ies), y = out_ref(0, es);
+      idx.win_begin = idx.origin = j0;
+      idx.win_count = cnt;
+      y.win_begin = y.origin = j0 * inner;
+      y.win_count = cnt * inner;
+      for (int64_t lo = 0; lo < dim; lo += rows) {
+        const int64_t hi = std::min(dim, lo + rows);
+        VkTensorRef x = in_ref(0, es);
+        x.win_begin = x.origin = lo * inner;
+        x.win_count = (hi - lo) * inner;
+        Push p;
+        p.u(cnt * inner).u(dim).u(inner).u(lo).u(hi).u(lo == 0 ? 1 : 0);
+        KILN_ASSIGN_OR_RETURN(VkStep s,
+                              make_step(ctx, "gather_win_" + suffix, {x, idx, y}, p, cnt * inner));
+        steps.push_back(std::move(s));
+      }
+    }
   }
   return steps_kernel(ctx, "gather", {{dt, out}}, std::move(steps));
 }
@@ -534,16 +643,18 @@ Expected<std::unique_ptr<DeviceKernel>> gather_prepare(VkContext& ctx, const ir:
 }  // namespace
 
 void register_vk_data(VkOpRegistry& r) {
-  r.add("Reshape", {{1}, view_supports, reshape_prepare});
-  r.add("Flatten", {{}, view_supports, flatten_prepare});
-  r.add("Squeeze", {{1}, view_supports, squeeze_prepare});
-  r.add("Unsqueeze", {{1}, view_supports, unsqueeze_prepare});
-  r.add("Transpose", {{}, transpose_supports, transpose_prepare});
-  r.add("Expand", {{1}, expand_supports, expand_prepare});
-  r.add("Slice", {{1, 2, 3, 4}, slice_supports, slice_prepare});
-  r.add("Concat", {{}, concat_supports, concat_prepare});
-  r.add("Split", {{1}, split_supports, split_prepare});
-  r.add("Gather", {{}, gather_supports, gather_prepare});
+  // Every kernel here binds windows that fit the binding limit (`splits`).
+  r.add("Reshape", {{1}, view_supports, reshape_prepare, true});
+  r.add("Flatten", {{}, view_supports, flatten_prepare, true});
+  r.add("Squeeze", {{1}, view_supports, squeeze_prepare, true});
+  r.add("Unsqueeze", {{1}, view_supports, unsqueeze_prepare, true});
+  r.add("Transpose", {{}, transpose_supports, transpose_prepare, true});
+  r.add("Expand", {{1}, expand_supports, expand_prepare, true});
+  r.add("Slice", {{1, 2, 3, 4}, slice_supports, slice_prepare, true});
+  r.add("Concat", {{}, concat_supports, concat_prepare, true});
+  r.add("Split", {{1}, split_supports, split_prepare, true});
+  r.add("Gather", {{}, gather_supports, gather_prepare, true});
+  register_vk_data_extra(r);
 }
 
 }  // namespace kiln::vulkan

@@ -298,6 +298,8 @@ struct VkContext::Recorded {
   VkDescriptorPoolHandle pool;
   VkCommandBuffer cb = VK_NULL_HANDLE;
   size_t dispatches = 0;
+  VkQueryPoolHandle queries;  // two timestamps per mark, when recorded with marks
+  uint32_t query_count = 0;
 };
 
 Expected<std::unique_ptr<VkContext>> VkContext::create(const std::string& spec) {
@@ -405,6 +407,24 @@ Status VkContext::init(const std::string& spec) {
       found = true;
     }
   if (!found) return unsupported("Vulkan device '" + info_.name + "' has no compute queue");
+  // Timestamps on that queue (timestampComputeAndGraphics promises them on every compute queue;
+  // else the family's timestampValidBits says).
+  timestamp_bits_ = qf[queue_family_].timestampValidBits;
+  timestamp_period_ = props_.limits.timestampPeriod;
+  if (!(timestamp_period_ > 0)) timestamp_bits_ = 0;
+  max_binding_ = info_.max_storage_buffer_range;
+  if (const char* lim = std::getenv("KILN_VK_MAX_BINDING_BYTES"); lim && *lim) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(lim, &end, 10);
+    if (*end || v < 4096)
+      return invalid_argument(std::string("KILN_VK_MAX_BINDING_BYTES='") + lim +
+                              "' is not a byte count of at least 4096");
+    if (v < max_binding_) {
+      max_binding_ = v;
+      spdlog::info("Vulkan storage-buffer bindings limited to {} bytes (KILN_VK_MAX_BINDING_BYTES)",
+                   v);
+    }
+  }
 
   // Features: enabled only when present.
   const bool v12 = info_.api_version_raw >= VK_API_VERSION_1_2;
@@ -662,14 +682,26 @@ Expected<std::shared_ptr<device::DeviceBuffer>> VkContext::allocate(size_t bytes
   return pool_->allocate(pool_, std::max<size_t>(bytes, 4));
 }
 
+uint64_t VkContext::max_window_bytes() const {
+  const uint64_t slack = std::max<VkDeviceSize>(props_.limits.minStorageBufferOffsetAlignment, 256);
+  return max_binding_ > 2 * slack ? max_binding_ - slack : max_binding_ / 2;
+}
+
 Expected<VkBinding> VkContext::bind(const device::DeviceTensor& t, size_t elem_size, bool write,
-                                    uint32_t* elem_offset) const {
+                                    uint32_t* elem_offset, int64_t win_begin, int64_t win_count,
+                                    int64_t origin) const {
   auto* a = dynamic_cast<VkAllocation*>(t.buffer.get());
   if (!a) return internal_error("a tensor is not in Vulkan device memory");
-  const size_t bytes = t.desc.nbytes();
-  if (t.offset + bytes > a->size())
+  const size_t all = t.desc.nbytes();
+  if (t.offset + all > a->size())
     return internal_error("a tensor runs past the end of its Vulkan allocation");
-  const VkDeviceSize abs = a->base() + t.offset;
+  if (elem_size == 0) return internal_error("a binding with element size 0");
+  const int64_t numel = static_cast<int64_t>(all / elem_size);
+  if (win_count < 0) win_count = numel - win_begin;
+  if (win_begin < 0 || win_count < 0 || win_begin + win_count > std::max<int64_t>(numel, 1))
+    return internal_error("a binding window lies outside its tensor");
+  const size_t bytes = static_cast<size_t>(win_count) * elem_size;
+  const VkDeviceSize abs = a->base() + t.offset + static_cast<VkDeviceSize>(win_begin) * elem_size;
   const VkDeviceSize align =
       std::max<VkDeviceSize>(props_.limits.minStorageBufferOffsetAlignment, 1);
   VkBinding b;
@@ -679,15 +711,19 @@ Expected<VkBinding> VkContext::bind(const device::DeviceTensor& t, size_t elem_s
   if (elem_size == 0 || rem % elem_size != 0)
     return internal_error("a tensor's offset is not a multiple of its element size");
   b.range = std::max<VkDeviceSize>(rem + bytes, 4);
-  if (b.range > info_.max_storage_buffer_range)
-    return unsupported("a tensor of " + std::to_string(bytes) +
+  // The range may run up to 3 bytes past a small tensor's end, never past the allocation.
+  if (b.offset + b.range > a->base() + a->size()) b.range = a->base() + a->size() - b.offset;
+  if (b.range > max_binding_)
+    return unsupported("a tensor window of " + std::to_string(bytes) +
                        " bytes is larger than the device's storage-buffer binding range (" +
-                       std::to_string(info_.max_storage_buffer_range) + " bytes)");
+                       std::to_string(max_binding_) + " bytes)");
   b.begin = abs;
   b.end = abs + bytes;
   b.write = write;
   b.keep = t.buffer;
-  *elem_offset = static_cast<uint32_t>(rem / elem_size);
+  // Wraps modulo 2^32 when origin < win_begin: shaders add their index in uint arithmetic.
+  *elem_offset = static_cast<uint32_t>(static_cast<uint64_t>(rem / elem_size) +
+                                       static_cast<uint64_t>(origin - win_begin));
   return b;
 }
 
@@ -704,9 +740,28 @@ void VkContext::drop_recordings() {
 }
 
 Expected<std::unique_ptr<VkContext::Recorded>> VkContext::record(
-    const std::vector<VkDispatch>& list) {
+    const std::vector<VkDispatch>& list, const std::vector<Mark>& marks) {
   auto rec = std::make_unique<Recorded>();
   rec->dispatches = list.size();
+  if (!marks.empty()) {
+    VkQueryPoolCreateInfo qpi{};
+    qpi.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
+    qpi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+    qpi.queryCount = static_cast<uint32_t>(2 * marks.size());
+    VkQueryPool qp = VK_NULL_HANDLE;
+    KILN_RETURN_IF_ERROR(
+        vk_check(vkCreateQueryPool(device_, &qpi, nullptr, &qp), "vkCreateQueryPool"));
+    rec->queries = VkQueryPoolHandle(device_, qp);
+    rec->query_count = qpi.queryCount;
+  }
+  // Timestamp queries to write before / after dispatch i.
+  std::vector<std::vector<uint32_t>> ts_before(list.size()), ts_after(list.size());
+  for (size_t m = 0; m < marks.size(); ++m) {
+    if (marks[m].first > marks[m].last || marks[m].last >= list.size())
+      return internal_error("a timing mark lies outside the dispatch list");
+    ts_before[marks[m].first].push_back(static_cast<uint32_t>(2 * m));
+    ts_after[marks[m].last].push_back(static_cast<uint32_t>(2 * m + 1));
+  }
   uint32_t descriptors = 0;
   for (const auto& d : list) descriptors += static_cast<uint32_t>(d.bindings.size());
   VkDescriptorPoolSize ps{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, std::max<uint32_t>(descriptors, 1)};
@@ -755,6 +810,7 @@ Expected<std::unique_ptr<VkContext::Recorded>> VkContext::record(
   VkCommandBufferBeginInfo bi{};
   bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
   KILN_RETURN_IF_ERROR(vk_check(vkBeginCommandBuffer(rec->cb, &bi), "vkBeginCommandBuffer"));
+  if (rec->queries) vkCmdResetQueryPool(rec->cb, rec->queries.get(), 0, rec->query_count);
 
   // Hazards since the last barrier: byte ranges written and read, per buffer.
   struct Range {
@@ -785,6 +841,10 @@ Expected<std::unique_ptr<VkContext::Recorded>> VkContext::record(
     }
     for (const VkBinding& b : d.bindings)
       (b.write ? written : read).push_back({b.buffer, b.begin, b.end});
+    // A timestamp at the bottom of the pipe waits for every earlier command: intervals of
+    // consecutive marks never overlap.
+    for (uint32_t q : ts_before[i])
+      vkCmdWriteTimestamp(rec->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, rec->queries.get(), q);
     if (bound != d.pipe->pipeline.get()) {
       bound = d.pipe->pipeline.get();
       vkCmdBindPipeline(rec->cb, VK_PIPELINE_BIND_POINT_COMPUTE, bound);
@@ -794,6 +854,8 @@ Expected<std::unique_ptr<VkContext::Recorded>> VkContext::record(
     vkCmdPushConstants(rec->cb, d.pipe->layout.get(), VK_SHADER_STAGE_COMPUTE_BIT, 0,
                        kPushWords * sizeof(uint32_t), d.push.data());
     vkCmdDispatch(rec->cb, d.groups[0], d.groups[1], d.groups[2]);
+    for (uint32_t q : ts_after[i])
+      vkCmdWriteTimestamp(rec->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, rec->queries.get(), q);
   }
   // Shader writes become visible to the host (downloads) and to transfers.
   VkMemoryBarrier hb{};
@@ -826,6 +888,10 @@ Status VkContext::flush() {
   if (pool_->take_blocks_released()) drop_recordings();  // recordings may name freed buffers
   std::vector<VkDispatch> list = std::move(pending_);
   pending_.clear();
+  std::vector<Mark> marks;
+  if (timing_) marks = std::move(marks_);
+  marks_.clear();
+  open_first_ = 0;  // a mark still open continues in the next list
   // The key: everything the recorded commands depend on.
   std::string key;
   key.reserve(list.size() * 200);
@@ -844,6 +910,12 @@ Status VkContext::flush() {
     put(d.push.data(), sizeof(uint32_t) * kPushWords);
     put(d.groups, sizeof(d.groups));
   }
+  // Timed lists write timestamps: a recording of their own.
+  for (const Mark& m : marks) {
+    key += 't';
+    put(&m.first, sizeof(m.first));
+    put(&m.last, sizeof(m.last));
+  }
   Recorded* rec = nullptr;
   auto it = recorded_.find(key);
   if (it != recorded_.end()) {
@@ -851,7 +923,7 @@ Status VkContext::flush() {
     ++replays_;
     lru_.remove(key);
   } else {
-    KILN_ASSIGN_OR_RETURN(auto r, record(list));
+    KILN_ASSIGN_OR_RETURN(auto r, record(list, marks));
     rec = r.get();
     recorded_[key] = std::move(r);
     ++recordings_;
@@ -868,7 +940,63 @@ Status VkContext::flush() {
   }
   lru_.push_front(key);
   dispatches_ += list.size();
-  return submit_and_wait(rec->cb);
+  KILN_RETURN_IF_ERROR(submit_and_wait(rec->cb));
+  return marks.empty() ? Status::ok() : read_timestamps(*rec, marks);
+}
+
+Status VkContext::read_timestamps(const Recorded& rec, const std::vector<Mark>& marks) {
+  if (!rec.queries || rec.query_count != 2 * marks.size())
+    return internal_error("a timed command buffer has no timestamp queries");
+  std::vector<uint64_t> ticks(rec.query_count);
+  KILN_RETURN_IF_ERROR(vk_check(
+      vkGetQueryPoolResults(device_, rec.queries.get(), 0, rec.query_count,
+                            ticks.size() * sizeof(uint64_t), ticks.data(), sizeof(uint64_t),
+                            VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
+      "vkGetQueryPoolResults"));
+  const uint64_t mask = timestamp_bits_ >= 64 ? ~uint64_t{0} : (uint64_t{1} << timestamp_bits_) - 1;
+  for (size_t m = 0; m < marks.size(); ++m) {
+    const uint64_t a = ticks[2 * m] & mask, b = ticks[2 * m + 1] & mask;
+    device::DeviceTiming t;
+    t.tag = marks[m].tag;
+    t.start_ns = static_cast<uint64_t>(static_cast<double>(a) * timestamp_period_);
+    // A counter that wrapped inside the interval: its length modulo the counter's range.
+    const uint64_t len = (b - a) & mask;
+    t.end_ns = t.start_ns + static_cast<uint64_t>(static_cast<double>(len) * timestamp_period_);
+    timings_.push_back(t);
+  }
+  return Status::ok();
+}
+
+Status VkContext::set_timing(bool on) {
+  if (on && !supports_timing())
+    return unsupported(name() + ": the compute queue has no timestamps");
+  KILN_RETURN_IF_ERROR(flush());  // work enqueued before the switch keeps the old setting
+  std::lock_guard<std::mutex> l(mu_);
+  timing_ = on;
+  marks_.clear();
+  open_tag_ = -1;
+  return Status::ok();
+}
+
+void VkContext::mark_begin(int tag) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!timing_) return;
+  open_tag_ = tag;
+  open_first_ = pending_.size();
+}
+
+void VkContext::mark_end(int tag) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!timing_ || open_tag_ != tag) return;
+  open_tag_ = -1;
+  if (pending_.size() > open_first_) marks_.push_back({tag, open_first_, pending_.size() - 1});
+}
+
+std::vector<device::DeviceTiming> VkContext::take_timings() {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<device::DeviceTiming> out = std::move(timings_);
+  timings_.clear();
+  return out;
 }
 
 Status VkContext::staging_copy(VkBuffer dst, VkDeviceSize dst_off, const void* src,

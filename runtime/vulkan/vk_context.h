@@ -5,7 +5,11 @@
 // command buffer with barriers only where a dispatch touches bytes an earlier one wrote (or
 // writes bytes an earlier one read). A flushed list is kept, recorded, in a bounded cache keyed
 // by its pipelines, buffer ranges and push constants, so a repeated run with the same memory
-// plan submits the already-recorded command buffer. Every Vulkan handle is owned by an RAII
+// plan submits the already-recorded command buffer. With timing on, the recorder writes
+// timestamp queries around each marked group of dispatches (the marks are part of the cache key,
+// so a replayed command buffer still writes them) and flush() reads them back. Bindings may cover
+// a window of a tensor, so kernels can split work on tensors above maxStorageBufferRange (or
+// KILN_VK_MAX_BINDING_BYTES, a lower limit for tests). Every Vulkan handle is owned by an RAII
 // wrapper.
 #pragma once
 
@@ -70,6 +74,7 @@ using VkPipelineCacheHandle = DeviceHandle<VkPipelineCache, vkDestroyPipelineCac
 using VkDescriptorPoolHandle = DeviceHandle<VkDescriptorPool, vkDestroyDescriptorPool>;
 using VkCommandPoolHandle = DeviceHandle<VkCommandPool, vkDestroyCommandPool>;
 using VkFenceHandle = DeviceHandle<VkFence, vkDestroyFence>;
+using VkQueryPoolHandle = DeviceHandle<VkQueryPool, vkDestroyQueryPool>;
 
 // Optional device features kiln enabled because the device has them.
 struct VkFeatures {
@@ -161,8 +166,12 @@ class VkContext {
   const VkFeatures& features() const { return features_; }
   VkDevice device() const { return device_; }
   bool validation_enabled() const { return validation_; }
-  // The largest storage-buffer binding (maxStorageBufferRange).
-  uint64_t max_binding_bytes() const { return info_.max_storage_buffer_range; }
+  // The largest storage-buffer binding: maxStorageBufferRange, or KILN_VK_MAX_BINDING_BYTES
+  // when that is set and smaller (tests lower it to run the split paths on small tensors).
+  uint64_t max_binding_bytes() const { return max_binding_; }
+  // The largest tensor window a kernel may bind: max_binding_bytes() less the descriptor offset
+  // alignment slack.
+  uint64_t max_window_bytes() const;
 
   // The pipeline of shader variant `variant` (see shaders/CMakeLists.txt) with `bindings`
   // storage buffers and workgroup size (lx, ly) as specialization constants 0 and 1.
@@ -172,9 +181,13 @@ class VkContext {
   Expected<std::shared_ptr<device::DeviceBuffer>> allocate(size_t bytes);
 
   // The binding for `t` (its allocation, aligned-down descriptor offset) and the element offset
-  // of the tensor's first element inside the bound range.
+  // of the tensor's first element inside the bound range. With a window, only elements
+  // [win_begin, win_begin + win_count) are bound (win_count < 0: to the end), and *elem_offset is
+  // where tensor element `origin` sits relative to the bound range, modulo 2^32: a shader adding
+  // its (origin-relative) index to it in uint arithmetic lands inside the window.
   Expected<VkBinding> bind(const device::DeviceTensor& t, size_t elem_size, bool write,
-                           uint32_t* elem_offset) const;
+                           uint32_t* elem_offset, int64_t win_begin = 0, int64_t win_count = -1,
+                           int64_t origin = 0) const;
 
   // Appends a dispatch to the pending list (no Vulkan call).
   void enqueue(VkDispatch d);
@@ -184,6 +197,15 @@ class VkContext {
   // Blocking transfers (flush first).
   Status write(const device::DeviceTensor& dst, const void* src, size_t bytes);
   Status read(const device::DeviceTensor& src, void* dst, size_t bytes);
+
+  // Device-clock timing (see device::Backend): timestamps are available on the compute queue.
+  bool supports_timing() const { return timestamp_bits_ > 0; }
+  Status set_timing(bool on);
+  // Brackets the dispatches enqueued between the two calls (no Vulkan call).
+  void mark_begin(int tag);
+  void mark_end(int tag);
+  // Intervals of the marks flushed since the last call, in nanoseconds.
+  std::vector<device::DeviceTiming> take_timings();
 
   // Command buffers recorded vs submitted again from the cache (tests and `kiln bench`).
   uint64_t recordings() const { return recordings_; }
@@ -195,7 +217,14 @@ class VkContext {
   VkContext() = default;
   Status init(const std::string& spec);
   Status submit_and_wait(VkCommandBuffer cb);
-  Expected<std::unique_ptr<Recorded>> record(const std::vector<VkDispatch>& list);
+  // A group of dispatches [first, last] of the pending list timed as `tag`.
+  struct Mark {
+    int tag = 0;
+    size_t first = 0, last = 0;
+  };
+  Expected<std::unique_ptr<Recorded>> record(const std::vector<VkDispatch>& list,
+                                             const std::vector<Mark>& marks);
+  Status read_timestamps(const Recorded& rec, const std::vector<Mark>& marks);
   Status staging_copy(VkBuffer dst, VkDeviceSize dst_off, const void* src, VkBuffer src_buf,
                       VkDeviceSize src_off, void* out, size_t bytes);
   void save_pipeline_cache();
@@ -212,6 +241,9 @@ class VkContext {
   VkPhysicalDeviceProperties props_{};
   bool validation_ = false;
   std::string cache_file_;
+  uint64_t max_binding_ = 0;
+  uint32_t timestamp_bits_ = 0;  // timestampValidBits of the compute queue family (0: none)
+  double timestamp_period_ = 1;  // nanoseconds per tick
 
   VkPipelineCacheHandle pipeline_cache_;
   VkCommandPoolHandle command_pool_;
@@ -221,6 +253,11 @@ class VkContext {
   std::mutex mu_;  // guards everything below
   std::map<std::string, std::unique_ptr<VkPipelineEntry>> pipelines_;
   std::vector<VkDispatch> pending_;
+  bool timing_ = false;
+  std::vector<Mark> marks_;  // closed marks of the pending list
+  int open_tag_ = -1;        // the mark begun and not yet ended
+  size_t open_first_ = 0;
+  std::vector<device::DeviceTiming> timings_;
   std::map<std::string, std::unique_ptr<Recorded>> recorded_;
   std::list<std::string> lru_;  // most recently used first
   uint64_t recordings_ = 0, replays_ = 0, dispatches_ = 0;

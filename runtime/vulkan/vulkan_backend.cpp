@@ -81,12 +81,13 @@ Support VulkanBackend::supports(const ir::Node& node, const std::vector<InputInf
       continue;
     if (in.desc.numel() >= INT_MAX)
       return Support::no("tensors of 2^31 or more elements are not supported on Vulkan");
-    // A binding covers at most maxStorageBufferRange bytes (plus the offset alignment).
-    if (in.desc.nbytes() + 256 > ctx_->max_binding_bytes())
+    // A binding covers at most maxStorageBufferRange bytes (plus the offset alignment); ops
+    // whose kernels split their work bind windows (checked again in prepare()).
+    if (!d->splits && in.desc.nbytes() > ctx_->max_window_bytes())
       return Support::no("input " + std::to_string(i) + " (" + std::to_string(in.desc.nbytes()) +
                          " bytes) is larger than the device's storage-buffer binding range (" +
-                         std::to_string(ctx_->max_binding_bytes()) +
-                         " bytes); splitting is not implemented");
+                         std::to_string(ctx_->max_binding_bytes()) + " bytes) and " + op_key(node) +
+                         " does not split its work on Vulkan");
   }
   return d->supports ? d->supports(*ctx_, node, inputs) : Support::yes();
 }
@@ -97,12 +98,31 @@ Expected<std::unique_ptr<DeviceKernel>> VulkanBackend::prepare(
   if (!d) return unsupported("no Vulkan kernel for " + op_key(node));
   auto k = d->prepare(*ctx_, node, inputs);
   if (!k) return k.status().with_context(node.describe());
+  bool large = false;
+  std::vector<TensorDesc> in_descs(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].present) continue;
+    in_descs[i] = inputs[i].desc;
+    large |= inputs[i].desc.nbytes() > ctx_->max_window_bytes();
+  }
   for (size_t o = 0; o < (*k)->output_descs().size(); ++o) {
     const TensorDesc& od = (*k)->output_descs()[o];
-    if (od.numel() >= INT_MAX || od.nbytes() + 256 > ctx_->max_binding_bytes())
+    if (od.numel() >= INT_MAX)
       return unsupported(node.describe() + ": output " + std::to_string(o) + " (" +
-                         desc_to_string(od) +
-                         ") is larger than the device's storage-buffer binding range");
+                         desc_to_string(od) + ") has 2^31 or more elements");
+    large |= od.nbytes() > ctx_->max_window_bytes();
+  }
+  if (large) {
+    const std::string why = node.describe() + ": a tensor is larger than the device's " +
+                            "storage-buffer binding range (" +
+                            std::to_string(ctx_->max_binding_bytes()) + " bytes)";
+    bool views = true;  // outputs that alias inputs: no work, no binding
+    for (size_t o = 0; o < (*k)->output_descs().size(); ++o) views &= (*k)->alias_of(o) >= 0;
+    if (views && d->splits) return k;
+    auto* steps = dynamic_cast<VkStepsKernel*>(k->get());
+    if (!d->splits || !steps) return unsupported(why + " and the kernel does not split");
+    Support f = steps->fits(in_descs);
+    if (!f.ok) return unsupported(why + ": " + f.reason);
   }
   return k;
 }
@@ -123,32 +143,86 @@ Status VulkanBackend::finish() {
   return ctx_->flush();
 }
 
+Support VkStepsKernel::fits(const std::vector<TensorDesc>& inputs) const {
+  const uint64_t limit = ctx_.max_window_bytes();
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const VkStep& s = steps_[i];
+    for (const VkTensorRef& r : s.refs) {
+      const std::vector<TensorDesc>& v = r.output ? outputs_ : inputs;
+      if (r.index < 0 || r.index >= static_cast<int>(v.size()))
+        return Support::no("dispatch " + std::to_string(i) + " names a missing tensor");
+      if (s.linear_n_word >= 4) continue;  // cut into chunks at enqueue
+      const int64_t numel = v[r.index].numel();
+      const int64_t count = r.win_count < 0 ? numel - r.win_begin : r.win_count;
+      const uint64_t bytes = static_cast<uint64_t>(std::max<int64_t>(count, 0)) * r.elem_size;
+      if (bytes > limit)
+        return Support::no("dispatch " + std::to_string(i) + " of " + name_ + " binds " +
+                           std::to_string(bytes) + " bytes of " +
+                           (r.output ? "output " : "input ") + std::to_string(r.index));
+    }
+  }
+  return Support::yes();
+}
+
+Status VkStepsKernel::enqueue_step(const VkStep& s, const std::vector<DeviceTensor>& inputs,
+                                   const std::vector<DeviceTensor>& outputs, int64_t chunk_begin,
+                                   int64_t chunk_count) {
+  VkDispatch d;
+  d.push = s.push;
+  for (int g = 0; g < 3; ++g) d.groups[g] = s.groups[g];
+  const bool chunked = chunk_count >= 0;
+  bool vec4_ok = s.pipe_vec4 != nullptr && !chunked;
+  for (size_t k = 0; k < s.refs.size(); ++k) {
+    const VkTensorRef& r = s.refs[k];
+    const auto& v = r.output ? outputs : inputs;
+    if (r.index < 0 || r.index >= static_cast<int>(v.size()) || !v[r.index].buffer)
+      return internal_error(name_ + ": " + (r.output ? "output " : "input ") +
+                            std::to_string(r.index) + " is not on the device");
+    uint32_t elem_off = 0;
+    int64_t begin = r.win_begin, count = r.win_count, origin = r.origin;
+    if (chunked) {  // items [chunk_begin, +chunk_count) touch the same elements past the origin
+      begin = origin = r.origin + chunk_begin;
+      count = std::min<int64_t>(chunk_count, v[r.index].desc.numel() - begin);
+    }
+    KILN_ASSIGN_OR_RETURN(
+        VkBinding b, ctx_.bind(v[r.index], r.elem_size, r.output, &elem_off, begin, count, origin));
+    d.push[k] = elem_off;
+    if (std::find(s.vec4_refs.begin(), s.vec4_refs.end(), static_cast<int>(k)) !=
+            s.vec4_refs.end() &&
+        elem_off % 4 != 0)
+      vec4_ok = false;
+    d.bindings.push_back(std::move(b));
+  }
+  if (chunked) d.push[s.linear_n_word] = static_cast<uint32_t>(chunk_count);
+  d.pipe = vec4_ok ? s.pipe_vec4 : s.pipe;
+  if (vec4_ok)
+    for (int g = 0; g < 3; ++g) d.groups[g] = s.groups_vec4[g];
+  ctx_.enqueue(std::move(d));
+  return Status::ok();
+}
+
 Status VkStepsKernel::enqueue(const std::vector<DeviceTensor>& inputs,
                               const std::vector<DeviceTensor>& outputs) {
+  const uint64_t limit = ctx_.max_window_bytes();
   for (const VkStep& s : steps_) {
-    VkDispatch d;
-    d.push = s.push;
-    for (int g = 0; g < 3; ++g) d.groups[g] = s.groups[g];
-    bool vec4_ok = s.pipe_vec4 != nullptr;
-    for (size_t k = 0; k < s.refs.size(); ++k) {
-      const VkTensorRef& r = s.refs[k];
-      const auto& v = r.output ? outputs : inputs;
-      if (r.index < 0 || r.index >= static_cast<int>(v.size()) || !v[r.index].buffer)
-        return internal_error(name_ + ": " + (r.output ? "output " : "input ") +
-                              std::to_string(r.index) + " is not on the device");
-      uint32_t elem_off = 0;
-      KILN_ASSIGN_OR_RETURN(VkBinding b, ctx_.bind(v[r.index], r.elem_size, r.output, &elem_off));
-      d.push[k] = elem_off;
-      if (std::find(s.vec4_refs.begin(), s.vec4_refs.end(), static_cast<int>(k)) !=
-              s.vec4_refs.end() &&
-          elem_off % 4 != 0)
-        vec4_ok = false;
-      d.bindings.push_back(std::move(b));
+    bool cut = false;
+    uint32_t es = 1;
+    if (s.linear_n_word >= 4 && s.linear_n_word < static_cast<int>(kPushWords)) {
+      for (const VkTensorRef& r : s.refs) {
+        const auto& v = r.output ? outputs : inputs;
+        if (r.index < 0 || r.index >= static_cast<int>(v.size())) continue;
+        cut |= v[r.index].desc.nbytes() > limit;
+        es = std::max(es, r.elem_size);
+      }
     }
-    d.pipe = vec4_ok ? s.pipe_vec4 : s.pipe;
-    if (vec4_ok)
-      for (int g = 0; g < 3; ++g) d.groups[g] = s.groups_vec4[g];
-    ctx_.enqueue(std::move(d));
+    if (!cut) {
+      KILN_RETURN_IF_ERROR(enqueue_step(s, inputs, outputs, 0, -1));
+      continue;
+    }
+    const int64_t n = s.push[s.linear_n_word];
+    const int64_t chunk = std::max<int64_t>(static_cast<int64_t>(limit / es) / 64 * 64, 1);
+    for (int64_t a = 0; a < n; a += chunk)
+      KILN_RETURN_IF_ERROR(enqueue_step(s, inputs, outputs, a, std::min(chunk, n - a)));
   }
   return Status::ok();
 }

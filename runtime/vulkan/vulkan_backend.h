@@ -4,6 +4,13 @@
 // Kernels never touch Vulkan directly at enqueue: they append VkDispatch records to the
 // context's pending list, which is flushed (recorded once, then replayed) by transfers and
 // finish().
+//
+// Tensors above the storage-buffer binding limit (VkContext::max_binding_bytes()): an op whose
+// VkOpDef sets `splits` takes them, and its kernel must then bind only windows that fit: a
+// VkTensorRef can name a window of its tensor (fixed at prepare), and a VkStep with
+// `linear_n_word` (a 1-D shader whose item i touches element i of every binding) is cut into
+// chunks by VkStepsKernel::enqueue. prepare() checks every step of such a kernel and refuses
+// (CPU fallback) when one cannot fit.
 #pragma once
 
 #include <algorithm>
@@ -30,6 +37,9 @@ struct VkOpDef {
   Support (*supports)(const VkContext&, const ir::Node&, const std::vector<InputInfo>&) = nullptr;
   Expected<std::unique_ptr<DeviceKernel>> (*prepare)(VkContext&, const ir::Node&,
                                                      const std::vector<InputInfo>&) = nullptr;
+  // The op's kernels split work on tensors above the binding limit (see the file comment);
+  // without it such tensors are refused in supports().
+  bool splits = false;
 };
 
 class VkOpRegistry {
@@ -50,6 +60,7 @@ void register_vk_elementwise(VkOpRegistry& r);  // unary, binary, compare, Where
 void register_vk_matmul(VkOpRegistry& r);       // MatMul, Gemm
 void register_vk_reduce(VkOpRegistry& r);       // reductions, Softmax, LayerNormalization
 void register_vk_data(VkOpRegistry& r);         // views, Transpose, Slice, Concat, Gather...
+void register_vk_data_extra(VkOpRegistry& r);   // Pad, Tile, ArgMax/ArgMin (ops_data_extra.cpp)
 void register_vk_nn(VkOpRegistry& r);           // Conv, pools, BatchNormalization, Resize...
 void register_vk_contrib(VkOpRegistry& r);      // com.microsoft ops, fused attention
 void register_vk_quant(VkOpRegistry& r);        // int8: (De)QuantizeLinear, MatMulInteger...
@@ -70,6 +81,15 @@ class VulkanBackend : public device::Backend {
   Status download(const DeviceTensor& src, Tensor* dst) override;
   Status finish() override;
 
+  // Device-clock timing through timestamp queries (VkContext::mark_begin...).
+  bool supports_timing() const override { return ctx_->supports_timing(); }
+  Status set_timing(bool on) override { return ctx_->set_timing(on); }
+  void mark_begin(int tag) override { ctx_->mark_begin(tag); }
+  void mark_end(int tag) override { ctx_->mark_end(tag); }
+  Expected<std::vector<device::DeviceTiming>> take_timings() override {
+    return ctx_->take_timings();
+  }
+
   VkContext& context() { return *ctx_; }
 
  private:
@@ -79,11 +99,14 @@ class VulkanBackend : public device::Backend {
 // Helpers for kernel implementations ---------------------------------------------------------
 
 // Which tensor a dispatch binds: node input `index` (or output when `output`), read as elements
-// of `elem_size` bytes.
+// of `elem_size` bytes. A window binds only elements [win_begin, win_begin + win_count) (count
+// -1: the whole tensor); the shader's element offset then points at element `origin` (see
+// VkContext::bind), so it indexes relative to `origin`.
 struct VkTensorRef {
   bool output = false;
   int index = 0;
   uint32_t elem_size = 4;
+  int64_t win_begin = 0, win_count = -1, origin = 0;
 };
 
 // One dispatch of a kernel: the pipeline, up to 4 bound tensors (binding k gets its element
@@ -96,6 +119,10 @@ struct VkStep {
   uint32_t groups_vec4[3] = {1, 1, 1};  // pipe_vec4's workgroup count (its own geometry)
   PushWords push{};
   uint32_t groups[3] = {1, 1, 1};
+  // >= 4 when the shader handles items i < push[linear_n_word] and item i touches element i
+  // (relative to its origin) of every binding and nothing else: enqueue then cuts the step into
+  // chunks that each bind windows within the binding limit (refs must have no window).
+  int linear_n_word = -1;
 };
 
 // A kernel made of a fixed list of dispatches (most ops have one).
@@ -109,8 +136,15 @@ class VkStepsKernel : public DeviceKernel {
   Status enqueue(const std::vector<DeviceTensor>& inputs,
                  const std::vector<DeviceTensor>& outputs) override;
   std::string name() const override { return name_; }
+  // Whether every dispatch binds only windows within the binding limit for these tensors
+  // (linear steps are cut at enqueue); why not otherwise.
+  Support fits(const std::vector<TensorDesc>& inputs) const;
 
  private:
+  Status enqueue_step(const VkStep& s, const std::vector<DeviceTensor>& inputs,
+                      const std::vector<DeviceTensor>& outputs, int64_t chunk_begin,
+                      int64_t chunk_count);
+
   VkContext& ctx_;
   std::string name_;
   std::vector<VkStep> steps_;
