@@ -1,6 +1,7 @@
 // kiln bench MODEL: loads a model through kiln::Session, reports the cold start (load time, first
 // run with its kernel builds and memory plan, whether the OpenCL program cache on disk was hit),
 // then times warm runs and prints latency statistics (runtime/tools/bench_stats.h) and throughput.
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/cli/args.h"
@@ -23,11 +25,14 @@
 #include "runtime/device/hybrid_executor.h"
 #include "runtime/io/tensor_io.h"
 #include "runtime/opencl/cl_context.h"
+#include "runtime/opencl/gemm_tuning.h"
+#include "runtime/opencl/opencl_backend.h"
 #include "runtime/profile.h"
 #include "runtime/session.h"
 #include "runtime/tools/bench_stats.h"
 #include "runtime/tools/inputs.h"
 #include "runtime/tools/op_model.h"
+#include "runtime/vulkan/vulkan_backend.h"
 
 namespace kiln::cli {
 
@@ -38,6 +43,8 @@ namespace fs = std::filesystem;
 const char* kHelp =
     "usage: kiln bench MODEL [options]\n"
     "       kiln bench --op OP --shape S [--dtype float32|float16] [options]\n"
+    "       kiln bench --op peak --device D [--remeasure] [--threads N] [--json FILE]\n"
+    "       kiln bench --op gemm --shape M,N,K --device opencl[:N] --tune [--tune-save]\n"
     "Times a model on a device: the load and the first (cold) run separately, then warm-up runs\n"
     "(not timed) and timed runs, and prints latency statistics and throughput.\n"
     "\n"
@@ -56,6 +63,7 @@ const char* kHelp =
     "  --profile-runs N    runs profiled after the timed ones for the per-kernel table\n"
     "                      (default: min(--runs, 10); 0: no table)\n"
     "  --json FILE         write the results as JSON\n"
+    "  --no-roofline       leave the roofline column out (no peak measurement)\n"
     "\n"
     "Kernel micro-benchmarks: --op writes a one-op model with random constant weights and\n"
     "benchmarks it like a model, adding GFLOP/s and GB/s at the median:\n"
@@ -72,6 +80,19 @@ const char* kHelp =
     "for each; a CPU node's time includes downloading its inputs), so they are kept apart from\n"
     "the timed runs. Per kernel: calls, total ms, share of the summed node time, GFLOP/s\n"
     "(MatMul, Gemm, Conv, attention and common elementwise ops) and GB/s (input + output bytes).\n"
+    "Roofline (the 'roof' column): the share of the device's roofline each kernel reached, the\n"
+    "roofline's time for its work (max of flops / peak GFLOP/s and bytes / peak GB/s at the\n"
+    "kernel's working set) over the time it took. The peaks are measured once per device and\n"
+    "driver (CPU: an FMA loop and memcpy; OpenCL, Vulkan: a 512^3 MatMul and Add kernels through\n"
+    "the backend, on OpenCL also an FMA kernel and buffer copies; a device that is the host CPU\n"
+    "gets at least the CPU's figures) and cached in <cache dir>/peaks.json; `--op peak --device\n"
+    "D` prints them and `--remeasure` measures again (keeping the higher figures).\n"
+    "GEMM tuning: `--op gemm --shape M,N,K --device opencl --tune` times the gemm_nn and\n"
+    "transposed gemm_nt paths, a few tile shapes and work-group sizes on the device clock,\n"
+    "prints the table and the entry for runtime/opencl/gemm_tuning.cpp; --tune-save stores it in\n"
+    "<cache dir>/gemm_tuning.json, used by later sessions on the same device and driver.\n"
+    "Progress: once a phase has taken a second (KILN_PROGRESS_AFTER_MS), a bar on stderr when\n"
+    "stderr is a terminal, else a plain line on stderr about every tenth of the runs.\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
 
 std::string lower(std::string s) {
@@ -125,42 +146,306 @@ int count_new_programs(const CacheListing& before, const CacheListing& after) {
   return n;
 }
 
-// Rewrites one progress line on a terminal; prints plain lines (about every tenth) otherwise.
+// Progress of long runs on stderr, once a phase has gone on for KILN_PROGRESS_AFTER_MS (default
+// 1000): a bar rewritten in place when stderr is a terminal, else a plain line about every tenth
+// of the runs. Never on stdout (the results) nor in --json.
 class Progress {
  public:
-  explicit Progress(bool tty) : tty_(tty) {}
-  void update(const char* phase, int done, int total, double last_ms) {
-    if (tty_) {
-      auto now = std::chrono::steady_clock::now();
-      if (done != total && done != 1 && now - last_ < std::chrono::milliseconds(100)) return;
-      last_ = now;
-      std::printf("\r%s %d/%d  last %.3f ms   ", phase, done, total, last_ms);
-      std::fflush(stdout);
-      shown_ = true;
-    } else {
-      const int step = std::max(1, total / 10);
-      if (done % step != 0 && done != total) return;
-      std::printf("%s %d/%d  last %.3f ms\n", phase, done, total, last_ms);
-      std::fflush(stdout);
-    }
+  explicit Progress(bool tty) : tty_(tty) {
+    if (const char* e = std::getenv("KILN_PROGRESS_AFTER_MS"); e && *e)
+      after_ = std::chrono::milliseconds(std::max(0L, std::strtol(e, nullptr, 10)));
   }
-  // Clears the line on a terminal so that the results start at column 0.
+  void update(const char* phase, long long done, long long total, double last_ms) {
+    auto now = std::chrono::steady_clock::now();
+    if (!shown_ && now - start_ < after_) return;
+    if (tty_) {
+      if (shown_ && done != total && now - last_ < std::chrono::milliseconds(100)) return;
+      last_ = now;
+      constexpr int kWidth = 30;
+      const int filled =
+          total > 0 ? static_cast<int>(static_cast<double>(done) * kWidth / total) : kWidth;
+      std::string bar(static_cast<size_t>(filled), '#');
+      bar.resize(kWidth, '.');
+      std::fprintf(stderr, "\r%-8s [%s] %lld/%lld  last %.3f ms\033[K", phase, bar.c_str(), done,
+                   total, last_ms);
+    } else {
+      const long long step = std::max<long long>(1, total / 10);
+      if (shown_ && done % step != 0 && done != total) return;
+      std::fprintf(stderr, "%s %lld/%lld  last %.3f ms\n", phase, done, total, last_ms);
+    }
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  // Ends a phase: clears the bar on a terminal so that what follows starts at column 0.
   void clear() {
     if (tty_ && shown_) {
-      std::printf("\r\033[K");
-      std::fflush(stdout);
+      std::fprintf(stderr, "\r\033[K");
+      std::fflush(stderr);
     }
     shown_ = false;
+    start_ = std::chrono::steady_clock::now();
   }
 
  private:
   bool tty_;
   bool shown_ = false;
+  std::chrono::milliseconds after_{1000};
   std::chrono::steady_clock::time_point last_{};
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
+
+std::string cpu_model_name() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      size_t c = line.find(':');
+      if (c != std::string::npos) return line.substr(line.find_first_not_of(" \t", c + 1));
+    }
+  }
+  return "unknown CPU";
+}
+
+// The backend for a device spec ("opencl:0", "vulkan"), for measurements outside the session.
+Expected<std::unique_ptr<device::Backend>> open_backend(const std::string& spec) {
+  if (spec.rfind("opencl", 0) == 0) {
+    KILN_ASSIGN_OR_RETURN(auto b, opencl::OpenClBackend::create(spec));
+    return std::unique_ptr<device::Backend>(std::move(b));
+  }
+  if (spec.rfind("vulkan", 0) == 0) {
+    KILN_ASSIGN_OR_RETURN(auto b, vulkan::VulkanBackend::create(spec));
+    return std::unique_ptr<device::Backend>(std::move(b));
+  }
+  return invalid_argument("no device backend for '" + spec + "'");
+}
+
+// The peaks of one profile track ("cpu" or a device's name), from the cache or measured. The
+// cache key names the CPU model and thread count, or the device with its driver.
+Expected<DevicePeaks> peaks_for_track(const std::string& track, int threads, bool remeasure) {
+  if (track == "cpu") {
+    const int n =
+        threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const std::string key = "cpu: " + cpu_model_name() + ", " + std::to_string(n) + " threads";
+    return cached_peaks(
+        key, [n]() -> Expected<DevicePeaks> { return measure_cpu_peaks(n); }, remeasure);
+  }
+  const std::string spec = track.substr(0, track.find(' '));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<device::Backend> b, open_backend(spec));
+  std::string key = b->name();
+  // A device that is the host CPU (PoCL, lavapipe) has the CPU's roof: its peaks are at least
+  // the CPU's FMA loop and memcpy figures, whatever the device's own kernels reach.
+  bool on_cpu = false;
+  if (auto* cl = dynamic_cast<opencl::OpenClBackend*>(b.get())) {
+    key += ", driver " + cl->context().info().driver_version;
+    on_cpu = cl->context().info().type.find("CPU") != std::string::npos;
+  } else if (auto* vk = dynamic_cast<vulkan::VulkanBackend*>(b.get())) {
+    const auto& info = vk->context().info();
+    key += ", driver " + info.driver_name + " " + info.driver_version;
+    on_cpu = info.type == "CPU";
+  }
+  device::Backend* raw = b.get();
+  return cached_peaks(
+      key,
+      [raw, on_cpu]() -> Expected<DevicePeaks> {
+        KILN_ASSIGN_OR_RETURN(DevicePeaks p, measure_backend_peaks(*raw));
+        if (auto* cl = dynamic_cast<opencl::OpenClBackend*>(raw)) {
+          auto own = opencl::measure_opencl_peaks(*cl);
+          if (own)
+            p = max_of_peaks(*own, p);
+          else
+            spdlog::warn("OpenCL peak kernels: {}", own.status().message());
+        }
+        if (on_cpu) {
+          DevicePeaks host = measure_cpu_peaks(0);
+          host.method = "the device is the host CPU: " + host.method;
+          p = max_of_peaks(p, host);
+        }
+        return p;
+      },
+      remeasure);
+}
+
+std::string bytes_label(double b) {
+  char buf[32];
+  if (b >= 1024.0 * 1024.0)
+    std::snprintf(buf, sizeof buf, "%.0f MiB", b / (1024.0 * 1024.0));
+  else
+    std::snprintf(buf, sizeof buf, "%.0f KiB", b / 1024.0);
+  return buf;
+}
+
+void print_peaks(const std::string& where, const DevicePeaks& p) {
+  std::printf("peaks of %s: %.1f GFLOP/s FP32, %.1f GB/s (%s; %s)\n", where.c_str(), p.gflops,
+              p.gbytes_s, p.method.c_str(), p.from_cache ? "cached" : "measured now");
+}
+
+nlohmann::json peaks_json(const DevicePeaks& p) {
+  nlohmann::json bw = nlohmann::json::array();
+  for (const auto& [size, gbs] : p.bandwidth) bw.push_back({{"bytes", size}, {"gbytes_s", gbs}});
+  return {{"key", p.key},    {"gflops", p.gflops}, {"gbytes_s", p.gbytes_s},
+          {"bandwidth", bw}, {"method", p.method}, {"cached", p.from_cache}};
+}
 
 nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+// Parses "M,N,K" for --tune.
+bool parse_mnk(const std::string& shape, int64_t* m, int64_t* n, int64_t* k) {
+  long long a = 0, b = 0, c = 0;
+  char tail = 0;
+  if (std::sscanf(shape.c_str(), "%lld,%lld,%lld%c", &a, &b, &c, &tail) != 3) return false;
+  if (a < 1 || b < 1 || c < 1 || a > 16384 || b > 16384 || c > 16384) return false;
+  *m = a;
+  *n = b;
+  *k = c;
+  return true;
+}
+
+Status write_json(const std::string& path, const nlohmann::json& j) {
+  std::ofstream f(path);
+  f << j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  f.close();
+  return f ? Status::ok() : io_error("cannot write the JSON file '" + path + "'");
+}
+
+// kiln bench --op peak --device D [--remeasure] [--threads N] [--json FILE]
+int bench_peak(Args& args) {
+  if (!args.positional().empty())
+    return fail({kExitUsage, "--op peak replaces MODEL: give one or the other"});
+  if (args.has("shape") || args.has("dtype") || args.flag("tune"))
+    return fail({kExitUsage, "--op peak takes no --shape, --dtype or --tune"});
+  const std::string device = args.get("device", "");
+  if (device.empty() || device == "auto" || !valid_device(device))
+    return fail({kExitUsage, "--op peak needs --device cpu, opencl[:N] or vulkan[:N]"});
+  long long threads = 0;
+  if (!args.get_int("threads", 0, &threads)) return fail({kExitUsage, args.error()});
+  if (threads < 0 || threads > 4096)
+    return fail({kExitUsage, "--threads must be between 0 and 4096"});
+  std::string track = "cpu";
+  if (device != "cpu") {
+    auto b = open_backend(device);
+    if (!b) return fail({kExitFailure, b.status().message()});
+    track = (*b)->name();
+  }
+  auto p = peaks_for_track(track, static_cast<int>(threads), args.flag("remeasure"));
+  if (!p) return fail({kExitFailure, "measuring the peaks: " + p.status().message()});
+  std::printf("device: %s\n", track.c_str());
+  std::printf("key: %s\n", p->key.c_str());
+  std::printf("peak FP32: %.1f GFLOP/s\n", p->gflops);
+  std::printf("peak bandwidth: %.1f GB/s (read + write, the best working set)\n", p->gbytes_s);
+  for (const auto& [size, gbs] : p->bandwidth)
+    std::printf("  working set %8s: %8.1f GB/s\n", bytes_label(size).c_str(), gbs);
+  std::printf("measured with: %s (%s)\n", p->method.c_str(),
+              p->from_cache ? "cached; --remeasure measures again" : "measured now, cached");
+  if (args.has("json")) {
+    nlohmann::json j = peaks_json(*p);
+    j["device"] = track;
+    if (Status st = write_json(args.get("json"), j); !st.is_ok())
+      return fail({kExitFailure, st.message()});
+  }
+  return kExitOk;
+}
+
+// kiln bench --op gemm --shape M,N,K --device opencl[:N] --tune [--tune-save] [--json FILE]
+int bench_tune(Args& args) {
+  if (args.get("op") != "gemm")
+    return fail({kExitUsage, "--tune goes with --op gemm --shape M,N,K"});
+  if (!args.positional().empty())
+    return fail({kExitUsage, "--op replaces MODEL: give one or the other"});
+  int64_t m = 0, n = 0, k = 0;
+  if (!parse_mnk(args.get("shape"), &m, &n, &k))
+    return fail({kExitUsage, "--tune needs --shape M,N,K (integers from 1 to 16384)"});
+  if (args.has("dtype") && args.get("dtype") != "float32")
+    return fail({kExitUsage, "--tune tunes the float32 GEMM only"});
+  const std::string device = args.get("device", "");
+  if (device.empty() || device == "auto" || !valid_device(device))
+    return fail({kExitUsage, "--tune needs --device opencl[:N] (or vulkan, cpu: nothing to tune)"});
+  if (device == "cpu" || device.rfind("vulkan", 0) == 0) {
+    std::printf("device: %s\nno tunable parameters: the %s GEMM has no per-device tile table\n",
+                device.c_str(), device == "cpu" ? "CPU" : "Vulkan");
+    if (args.has("json"))
+      if (Status st = write_json(args.get("json"), {{"device", device}, {"tunable", false}});
+          !st.is_ok())
+        return fail({kExitFailure, st.message()});
+    return kExitOk;
+  }
+  auto b = opencl::OpenClBackend::create(device);
+  if (!b) return fail({kExitFailure, b.status().message()});
+  opencl::OpenClBackend& cl = **b;
+  const opencl::OpenClDeviceInfo& info = cl.context().info();
+  std::printf("device: %s\n", cl.name().c_str());
+  std::printf("tuning MatMul [%lld, %lld] x [%lld, %lld] float32\n", static_cast<long long>(m),
+              static_cast<long long>(k), static_cast<long long>(k), static_cast<long long>(n));
+  std::printf("today: %s\n\n", opencl::gemm_tuning_for(info).to_string().c_str());
+  std::printf("  %-10s %-24s %-34s %10s %9s\n", "stage", "kernel", "parameters", "ms", "GFLOP/s");
+  std::fflush(stdout);
+  auto params = [](const opencl::GemmTuning& t, const std::string& kernel) {
+    char buf[96];
+    if (kernel.find("gemm_nt") != std::string::npos)
+      std::snprintf(buf, sizeof buf, "nt %dx%d/%d wg %dx%d", t.nt_tm, t.nt_tn, t.nt_vw, t.nt_lx,
+                    t.nt_ly);
+    else
+      std::snprintf(buf, sizeof buf, "nn %dx%d*%d wg %dx%d", t.nn_tm, t.nn_nv, t.nn_vw, t.nn_lx,
+                    t.nn_ly);
+    return std::string(buf);
+  };
+  auto r = opencl::tune_gemm(cl, m, n, k, [&](const opencl::GemmTuneRow& row) {
+    if (row.error.empty())
+      std::printf("  %-10s %-24s %-34s %10.3f %9.1f\n", row.stage.c_str(), row.kernel.c_str(),
+                  params(row.tuning, row.kernel).c_str(), row.ms, row.gflops);
+    else
+      std::printf("  %-10s %-24s %-34s failed: %s\n", row.stage.c_str(), row.kernel.c_str(),
+                  params(row.tuning, row.kernel).c_str(), row.error.c_str());
+    std::fflush(stdout);
+  });
+  if (!r)
+    return fail({r.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure,
+                 r.status().message()});
+  const double flops =
+      2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  std::printf("\nbest: %.3f ms (%.1f GFLOP/s), today %.3f ms (%.1f GFLOP/s): %.2fx\n", r->best_ms,
+              flops / (r->best_ms * 1e-3) * 1e-9, r->base_ms,
+              r->base_ms > 0 ? flops / (r->base_ms * 1e-3) * 1e-9 : 0.0,
+              r->best_ms > 0 ? r->base_ms / r->best_ms : 0.0);
+  std::printf("entry for the table in runtime/opencl/gemm_tuning.cpp:\n%s",
+              opencl::gemm_tuning_table_entry(r->best, info).c_str());
+  std::string saved;
+  if (args.flag("tune-save")) {
+    char note[160];
+    std::snprintf(note, sizeof note, "kiln bench --tune at %lldx%lldx%lld: %.1f GFLOP/s",
+                  static_cast<long long>(m), static_cast<long long>(n), static_cast<long long>(k),
+                  flops / (r->best_ms * 1e-3) * 1e-9);
+    Status st = opencl::save_gemm_tuning(info, r->best, note);
+    if (!st.is_ok()) return fail({kExitFailure, st.message()});
+    saved = opencl::gemm_tuning_file();
+    std::printf("saved for this device and driver in %s (later sessions use it)\n", saved.c_str());
+  } else {
+    std::printf("not saved (--tune-save stores it in %s for later sessions)\n",
+                opencl::gemm_tuning_file().c_str());
+  }
+  if (args.has("json")) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& row : r->rows)
+      rows.push_back({{"stage", row.stage},
+                      {"kernel", row.kernel},
+                      {"parameters", params(row.tuning, row.kernel)},
+                      {"ms", row.ms},
+                      {"gflops", row.gflops},
+                      {"error", row.error}});
+    nlohmann::json j = {{"device", cl.name()},
+                        {"shape", {m, n, k}},
+                        {"candidates", rows},
+                        {"today", r->base.to_string()},
+                        {"today_ms", r->base_ms},
+                        {"best", r->best.to_string()},
+                        {"best_ms", r->best_ms},
+                        {"entry", opencl::gemm_tuning_table_entry(r->best, info)},
+                        {"saved", saved.empty() ? nlohmann::json(nullptr) : nlohmann::json(saved)}};
+    if (Status st = write_json(args.get("json"), j); !st.is_ok())
+      return fail({kExitFailure, st.message()});
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -168,12 +453,16 @@ nlohmann::json number_or_null(double v) {
 int cmd_bench(int argc, char** argv) {
   Args args({"device", "level", "precision", "warmup", "runs", "threads", "dim", "inputs", "seed",
              "json", "profile", "profile-runs", "op", "shape", "dtype"},
-            {"help"});
+            {"help", "remeasure", "no-roofline", "tune", "tune-save"});
   if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
   if (args.flag("help")) {
     std::printf(kHelp, tools::op_model_help());
     return kExitOk;
   }
+  if (args.get("op") == "peak") return bench_peak(args);
+  if (args.flag("tune") || args.flag("tune-save")) return bench_tune(args);
+  if (args.flag("remeasure"))
+    return fail({kExitUsage, "--remeasure goes with --op peak (kiln bench --op peak --device D)"});
   std::string model_path, device;
   // --op: a one-op model written to a temporary folder stands in for MODEL.
   std::optional<tools::OpModel> op_model;
@@ -221,7 +510,7 @@ int cmd_bench(int argc, char** argv) {
     return fail({kExitUsage, st.message()});
   const std::string inputs_dir = args.get("inputs");
   if (auto f = check_inputs_folder(inputs_dir)) return fail(*f);
-  const bool tty = ::isatty(::fileno(stdout)) != 0;
+  const bool tty = ::isatty(::fileno(stderr)) != 0;
 
   // Load (the OpenCL cache listing is taken first: programs may be built while loading).
   const std::string cache_dir = opencl::kernel_cache_dir();
@@ -320,8 +609,7 @@ int cmd_bench(int argc, char** argv) {
       return fail(
           {kExitFailure, "warm-up run " + std::to_string(i + 1) + ": " + out.status().message()});
     }
-    if (tty)
-      progress.update("warm-up", static_cast<int>(i + 1), static_cast<int>(warmup), ms_since(w0));
+    progress.update("warm-up", i + 1, warmup, ms_since(w0));
   }
   progress.clear();
   std::printf("warm-up: %lld runs (not timed)\n", warmup);
@@ -338,7 +626,7 @@ int cmd_bench(int argc, char** argv) {
                                      ": " + out.status().message()});
     }
     samples.push_back(ms);
-    progress.update("run", static_cast<int>(i + 1), static_cast<int>(runs), ms);
+    progress.update("run", i + 1, runs, ms);
   }
   progress.clear();
 
@@ -367,28 +655,66 @@ int cmd_bench(int argc, char** argv) {
   if (profile_runs > 0) {
     s.set_profiling(true);
     for (long long i = 0; i < profile_runs; ++i) {
+      auto p0 = std::chrono::steady_clock::now();
       auto out = s.run(feeds);
-      if (!out)
+      if (!out) {
+        progress.clear();
         return fail({kExitFailure,
                      "profiled run " + std::to_string(i + 1) + ": " + out.status().message()});
+      }
       profiles.push_back(s.last_profile());
+      progress.update("profiled", i + 1, profile_runs, ms_since(p0));
     }
+    progress.clear();
     s.set_profiling(false);
   }
-  const std::vector<KernelSummary> kernels = summarize_kernels(profiles);
+  // Roofline peaks for every track the profiles used (cached on disk after the first time).
+  std::map<std::string, DevicePeaks> peaks;
+  if (!profiles.empty() && !args.flag("no-roofline")) {
+    std::set<std::string> tracks;
+    for (const RunProfile& p : profiles)
+      for (const ProfileEvent& e : p.events) tracks.insert(e.track);
+    for (const std::string& t : tracks) {
+      auto p = peaks_for_track(t, static_cast<int>(threads), false);
+      if (p)
+        peaks[t] = *p;
+      else
+        std::printf("roofline: no peaks for %s: %s\n", t.c_str(), p.status().message().c_str());
+    }
+  }
+  const std::vector<KernelSummary> kernels = summarize_kernels(profiles, peaks);
   if (!kernels.empty()) {
     double run_ms = 0;
     for (const RunProfile& p : profiles) run_ms += p.run_us / 1000.0;
     std::printf("\nper kernel over %zu profiled runs (%.3f ms per run):\n", profiles.size(),
                 profiles.empty() ? 0.0 : run_ms / static_cast<double>(profiles.size()));
-    std::printf("  %-34s %-14s %7s %10s %9s %6s %9s %8s\n", "kernel", "where", "calls", "total ms",
-                "mean ms", "share", "GFLOP/s", "GB/s");
+    std::printf("  %-34s %-14s %7s %10s %9s %6s %9s %8s %6s\n", "kernel", "where", "calls",
+                "total ms", "mean ms", "share", "GFLOP/s", "GB/s", "roof");
+    double worst = 0;
+    std::string worst_track;
     for (const KernelSummary& k : kernels) {
       const std::string where = k.track == "cpu" ? "cpu" : k.track.substr(0, k.track.find(' '));
-      std::printf("  %-34s %-14s %7lld %10.3f %9.4f %5.1f%% %9.2f %8.2f\n", k.name.c_str(),
+      char roof[16] = "     -";
+      if (k.roofline >= 0) std::snprintf(roof, sizeof roof, "%5.1f%%", 100.0 * k.roofline);
+      std::printf("  %-34s %-14s %7lld %10.3f %9.4f %5.1f%% %9.2f %8.2f %s\n", k.name.c_str(),
                   where.c_str(), k.calls, k.total_ms, k.mean_ms, 100.0 * k.share, k.gflops,
-                  k.gbytes_s);
+                  k.gbytes_s, roof);
+      if (k.roofline > worst) {
+        worst = k.roofline;
+        worst_track = k.track;
+      }
     }
+    for (const auto& [track, p] : peaks) print_peaks(track, p);
+    if (!peaks.empty())
+      std::printf(
+          "roof: share of the roofline, min(peak GFLOP/s, intensity x GB/s at the kernel's "
+          "working set)\n");
+    if (worst > 1.05)
+      std::printf(
+          "note: a kernel on %s reached %.0f%% of the cached peaks, which look low (measured on a "
+          "busy machine?): kiln bench --op peak --device %s --remeasure\n",
+          worst_track.c_str(), 100.0 * worst,
+          worst_track == "cpu" ? "cpu" : worst_track.substr(0, worst_track.find(' ')).c_str());
   }
   if (args.has("profile")) {
     Status st = write_chrome_trace(args.get("profile"), profiles);
@@ -437,15 +763,19 @@ int cmd_bench(int argc, char** argv) {
     j["profiled_runs"] = profiles.size();
     j["kernels"] = nlohmann::json::array();
     for (const KernelSummary& k : kernels)
-      j["kernels"].push_back({{"name", k.name},
-                              {"op", k.op},
-                              {"device", k.track},
-                              {"calls", k.calls},
-                              {"total_ms", k.total_ms},
-                              {"mean_ms", k.mean_ms},
-                              {"share", k.share},
-                              {"gflops", k.gflops},
-                              {"gbytes_per_s", k.gbytes_s}});
+      j["kernels"].push_back(
+          {{"name", k.name},
+           {"op", k.op},
+           {"device", k.track},
+           {"calls", k.calls},
+           {"total_ms", k.total_ms},
+           {"mean_ms", k.mean_ms},
+           {"share", k.share},
+           {"gflops", k.gflops},
+           {"gbytes_per_s", k.gbytes_s},
+           {"roofline", k.roofline >= 0 ? nlohmann::json(k.roofline) : nlohmann::json(nullptr)}});
+    j["peaks"] = nlohmann::json::object();
+    for (const auto& [track, p] : peaks) j["peaks"][track] = peaks_json(p);
     if (on_opencl) {
       j["kernels_prepared"] = kernels_prepared;
       j["opencl_program_cache"] = cache_state;

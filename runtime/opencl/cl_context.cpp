@@ -169,8 +169,10 @@ Expected<std::unique_ptr<ClContext>> ClContext::create(const std::string& spec) 
   cl_int err = CL_SUCCESS;
   c->context_ = cl::Context(c->device_, nullptr, nullptr, nullptr, &err);
   if (err != CL_SUCCESS) return runtime_error("clCreateContext failed: " + cl_error_name(err));
-  c->queue_ = cl::CommandQueue(c->context_, c->device_, cl::QueueProperties::Profiling, &err);
+  static_cast<cl::CommandQueue&>(c->queue_) =
+      cl::CommandQueue(c->context_, c->device_, cl::QueueProperties::Profiling, &err);
   if (err != CL_SUCCESS) return runtime_error("clCreateCommandQueue failed: " + cl_error_name(err));
+  c->queue_.log_ = &c->timing_;
   spdlog::info("OpenCL device: {}", c->name());
   return c;
 }
@@ -239,6 +241,57 @@ Expected<cl::Program> ClContext::program(const std::string& source_name,
       if (ec) fs::remove(tmp, ec);
     }
   }
+  programs_[key] = p;
+  return p;
+}
+
+cl_int ClQueue::enqueueNDRangeKernel(const cl::Kernel& kernel, const cl::NDRange& offset,
+                                     const cl::NDRange& global, const cl::NDRange& local,
+                                     const std::vector<cl::Event>* events, cl::Event* event) const {
+  const cl::CommandQueue& base = *this;
+  if (!log_) return base.enqueueNDRangeKernel(kernel, offset, global, local, events, event);
+  std::lock_guard<std::mutex> lock(log_->mu);
+  if (log_->tag < 0) return base.enqueueNDRangeKernel(kernel, offset, global, local, events, event);
+  cl::Event ev;
+  cl_int err = base.enqueueNDRangeKernel(kernel, offset, global, local, events, &ev);
+  if (err == CL_SUCCESS) {
+    log_->events.emplace_back(log_->tag, ev);
+    if (event) *event = ev;
+  }
+  return err;
+}
+
+void ClContext::set_timing_tag(int tag) {
+  std::lock_guard<std::mutex> lock(timing_.mu);
+  timing_.tag = tag < 0 ? -1 : tag;
+}
+
+std::vector<std::pair<int, cl::Event>> ClContext::take_timed_events() {
+  std::lock_guard<std::mutex> lock(timing_.mu);
+  std::vector<std::pair<int, cl::Event>> out;
+  out.swap(timing_.events);
+  return out;
+}
+
+Expected<cl::Program> ClContext::program_from_text(const std::string& name, const std::string& text,
+                                                   const std::string& options) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string key = "text:" + name + "|" + options;
+  auto it = programs_.find(key);
+  if (it != programs_.end()) return it->second;
+  cl_int err = CL_SUCCESS;
+  cl::Program p(context_, text, false, &err);
+  if (err != CL_SUCCESS)
+    return runtime_error("clCreateProgramWithSource(" + name + ") failed: " + cl_error_name(err));
+  const std::string full_options = "-cl-std=CL1.2 " + options;
+  err = p.build({device_}, full_options.c_str());
+  if (err != CL_SUCCESS) {
+    std::string log;
+    p.getBuildInfo(device_, CL_PROGRAM_BUILD_LOG, &log);
+    if (log.size() > 4000) log = log.substr(0, 4000) + "\n...";
+    return runtime_error("building " + name + " failed: " + cl_error_name(err) + "\n" + log);
+  }
+  ++built_;
   programs_[key] = p;
   return p;
 }

@@ -1,10 +1,17 @@
 // Per-device tile parameters for the OpenCL SGEMM kernels (kernels/matmul.cl): a small table
 // keyed by platform / device name / vendor, measured with bench/gemm_bench, with defaults for
-// devices not in it. KILN_GEMM_TUNING="nn_tm=8,nn_vw=16,..." overrides single fields (for
-// tuning runs); invalid overrides are ignored with a warning.
+// devices not in it. An entry saved by `kiln bench --op gemm --tune --tune-save` (in
+// <cache dir>/gemm_tuning.json, keyed by platform, device and driver) replaces the table's.
+// KILN_GEMM_TUNING="nn_tm=8,nn_vw=16,..." overrides single fields (for tuning runs); invalid
+// overrides are ignored with a warning.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
+
+#include "runtime/core/status.h"
 
 #include "runtime/opencl/device_info.h"
 
@@ -35,9 +42,51 @@ struct GemmTuning {
   std::string validate(uint64_t max_wg) const;
 };
 
-// The parameters for `info`: the table entry that matches, else the defaults; then the
-// KILN_GEMM_TUNING override.
+// The parameters for `info`: the table entry that matches, else the defaults; then the saved
+// entry for this device and driver, then the KILN_GEMM_TUNING override. While a tuning run has
+// forced parameters (force_gemm_tuning), those.
 GemmTuning gemm_tuning_for(const OpenClDeviceInfo& info);
+
+// Tuning runs: every GEMM kernel prepared in this process uses `t` until it is called with
+// nullptr. Not for normal use.
+void force_gemm_tuning(const GemmTuning* t);
+
+class OpenClBackend;
+
+// One candidate timed by tune_gemm.
+struct GemmTuneRow {
+  std::string stage;  // "path", "tile", "work-group"
+  GemmTuning tuning;
+  std::string kernel;  // the prepared kernel ("gemm_nt_4x4_k16")
+  double ms = 0;       // best device time of one MatMul (transpose included); 0 when it failed
+  double gflops = 0;
+  std::string error;  // why the candidate could not run
+};
+
+struct GemmTuneResult {
+  GemmTuning base;  // what the device uses today
+  GemmTuning best;  // the fastest candidate, with the transpose thresholds set so that the
+                    // tuned shape takes the path that won
+  double base_ms = 0, best_ms = 0;
+  std::vector<GemmTuneRow> rows;
+};
+
+// Times MatMul [M, K] x [K, N] (float32) on `backend` for a bounded set of candidates: the
+// gemm_nn and transposed gemm_nt paths, then about five tile shapes of the winner, then
+// work-group sizes; each candidate is the best of a few runs on the device clock. `on_row` is
+// called after each candidate. Seconds on PoCL (each new tile shape builds a program once).
+Expected<GemmTuneResult> tune_gemm(OpenClBackend& backend, int64_t M, int64_t N, int64_t K,
+                                   const std::function<void(const GemmTuneRow&)>& on_row);
+
+// `t` as an entry of the table in gemm_tuning.cpp (C++ source matching `info`'s platform and
+// device names).
+std::string gemm_tuning_table_entry(const GemmTuning& t, const OpenClDeviceInfo& info);
+
+// <cache dir>/gemm_tuning.json ("" when the cache is off: KILN_CACHE_DIR=off).
+std::string gemm_tuning_file();
+// Stores `t` as the saved entry for `info`'s platform, device and driver; `note` says where it
+// came from (shape, GFLOP/s).
+Status save_gemm_tuning(const OpenClDeviceInfo& info, const GemmTuning& t, const std::string& note);
 
 // Applies "key=value,key=value" to `t`; returns an error message naming the bad field, or "".
 std::string apply_gemm_tuning_overrides(const std::string& spec, GemmTuning* t);

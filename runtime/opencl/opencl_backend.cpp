@@ -2,7 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "runtime/profile.h"
+
+#include <algorithm>
 #include <climits>
+#include <map>
 
 namespace kiln::opencl {
 
@@ -98,6 +102,145 @@ Status OpenClBackend::finish() {
   cl_int err = ctx_->queue().finish();
   if (err != CL_SUCCESS) return runtime_error("OpenCL queue failed: " + cl_error_name(err));
   return Status::ok();
+}
+
+Status OpenClBackend::set_timing(bool on) {
+  ctx_->set_timing_tag(-1);
+  (void)ctx_->take_timed_events();
+  (void)on;  // the queue always has profiling enabled; events are only asked for under a tag
+  return Status::ok();
+}
+
+void OpenClBackend::mark_end(int tag) {
+  (void)tag;
+  ctx_->set_timing_tag(-1);
+}
+
+Expected<std::vector<device::DeviceTiming>> OpenClBackend::take_timings() {
+  std::vector<std::pair<int, cl::Event>> events = ctx_->take_timed_events();
+  std::vector<device::DeviceTiming> out;
+  std::map<int, size_t> index;  // tag -> its interval in `out`
+  for (auto& [tag, ev] : events) {
+    cl_ulong start = 0, end = 0;
+    cl_int e1 = ev.getProfilingInfo(CL_PROFILING_COMMAND_START, &start);
+    cl_int e2 = ev.getProfilingInfo(CL_PROFILING_COMMAND_END, &end);
+    if (e1 != CL_SUCCESS || e2 != CL_SUCCESS)
+      return runtime_error("reading an OpenCL profiling event failed (was the queue finished?): " +
+                           cl_error_name(e1 != CL_SUCCESS ? e1 : e2));
+    auto [it, fresh] = index.try_emplace(tag, out.size());
+    if (fresh) {
+      out.push_back({tag, start, end});
+    } else {
+      device::DeviceTiming& t = out[it->second];
+      t.start_ns = std::min<uint64_t>(t.start_ns, start);
+      t.end_ns = std::max<uint64_t>(t.end_ns, end);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Independent FMA chains per work-item so that latency never limits: CHAINS accumulators of
+// type T (float or float16), ITERS iterations; every chain feeds the stored result.
+const char* kPeakSource = R"CLC(
+__kernel void peak_fma(__global float* out, float a, float b) {
+  const size_t gid = get_global_id(0);
+  T acc[CHAINS];
+  for (int c = 0; c < CHAINS; ++c) acc[c] = (T)((float)gid * 1e-9f + (float)c * 1e-3f);
+  for (int i = 0; i < ITERS; ++i) {
+#pragma unroll
+    for (int c = 0; c < CHAINS; ++c) acc[c] = fma(acc[c], (T)a, (T)b);
+  }
+  T s = acc[0];
+  for (int c = 1; c < CHAINS; ++c) s += acc[c];
+  out[gid] = REDUCE(s);
+}
+)CLC";
+
+// Best device seconds of `reps` launches of one command enqueued by `enqueue(event)`.
+template <typename F>
+Expected<double> best_device_seconds(ClContext& ctx, int reps, F enqueue) {
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    cl::Event ev;
+    cl_int err = enqueue(&ev);
+    if (err != CL_SUCCESS) return runtime_error("peak measurement: " + cl_error_name(err));
+    err = ctx.queue().finish();
+    if (err != CL_SUCCESS) return runtime_error("peak measurement: " + cl_error_name(err));
+    cl_ulong start = 0, end = 0;
+    ev.getProfilingInfo(CL_PROFILING_COMMAND_START, &start);
+    ev.getProfilingInfo(CL_PROFILING_COMMAND_END, &end);
+    if (end > start) best = std::min(best, static_cast<double>(end - start) * 1e-9);
+  }
+  if (best >= 1e30) return runtime_error("peak measurement: no profiling times");
+  return best;
+}
+
+}  // namespace
+
+Expected<DevicePeaks> measure_opencl_peaks(OpenClBackend& backend) {
+  ClContext& ctx = backend.context();
+  DevicePeaks p;
+  const size_t cus = std::max<size_t>(ctx.info().compute_units, 1);
+  // FMA loop: float chains (vectorised across work-items) and float16 chains.
+  struct Variant {
+    const char* options;
+    double lanes;
+  };
+  const Variant variants[] = {
+      {"-DT=float -DCHAINS=16 -DITERS=2048 -DREDUCE(s)=(s)", 1},
+      {"-DT=float16 -DCHAINS=8 -DITERS=2048 -DREDUCE(s)=((s).s0+(s).sf)", 16}};
+  std::string fma_how;
+  for (const Variant& v : variants) {
+    auto prog = ctx.program_from_text("peak_fma", kPeakSource, v.options);
+    if (!prog) {
+      spdlog::debug("peak FMA kernel ({}): {}", v.options, prog.status().message());
+      continue;
+    }
+    cl_int err = CL_SUCCESS;
+    cl::Kernel k(*prog, "peak_fma", &err);
+    if (err != CL_SUCCESS) continue;
+    const size_t local = 64, global = cus * 64 * local / static_cast<size_t>(v.lanes);
+    const size_t global_r = round_up(global, local);
+    cl::Buffer out(ctx.context(), CL_MEM_WRITE_ONLY, global_r * sizeof(float), nullptr, &err);
+    if (err != CL_SUCCESS) continue;
+    k.setArg(0, out);
+    k.setArg(1, 0.999999f);
+    k.setArg(2, 1e-7f);
+    const int chains = v.lanes > 1 ? 8 : 16;
+    auto s = best_device_seconds(ctx, 4, [&](cl::Event* ev) {
+      return ctx.queue().cl::CommandQueue::enqueueNDRangeKernel(
+          k, cl::NullRange, cl::NDRange(global_r), cl::NDRange(local), nullptr, ev);
+    });
+    if (!s) continue;
+    const double flops = 2.0 * static_cast<double>(global_r) * chains * v.lanes * 2048;
+    const double gf = flops / *s * 1e-9;
+    if (gf > p.gflops) {
+      p.gflops = gf;
+      fma_how = v.lanes > 1 ? "float16 FMA loop" : "float FMA loop";
+    }
+  }
+  // Buffer copies.
+  for (size_t set : {size_t{192} << 10, size_t{768} << 10, size_t{3} << 20, size_t{12} << 20,
+                     size_t{48} << 20}) {
+    const size_t half = set / 2;
+    cl_int err = CL_SUCCESS;
+    cl::Buffer a(ctx.context(), CL_MEM_READ_WRITE, half, nullptr, &err);
+    if (err != CL_SUCCESS) return runtime_error("peak measurement: " + cl_error_name(err));
+    cl::Buffer b(ctx.context(), CL_MEM_READ_WRITE, half, nullptr, &err);
+    if (err != CL_SUCCESS) return runtime_error("peak measurement: " + cl_error_name(err));
+    const int reps = static_cast<int>(std::clamp<size_t>((size_t{200} << 20) / set, 4, 100));
+    KILN_ASSIGN_OR_RETURN(double s, best_device_seconds(ctx, reps, [&](cl::Event* ev) {
+                            return ctx.queue().enqueueCopyBuffer(a, b, 0, 0, half, nullptr, ev);
+                          }));
+    const double gbs = static_cast<double>(set) / s * 1e-9;
+    p.bandwidth.emplace_back(static_cast<double>(set), gbs);
+    p.gbytes_s = std::max(p.gbytes_s, gbs);
+  }
+  p.method = (fma_how.empty() ? std::string("no FMA kernel") : fma_how) +
+             " and buffer copies, device clock";
+  return p;
 }
 
 Status ClLaunchKernel::enqueue(const std::vector<DeviceTensor>& inputs,

@@ -11,6 +11,10 @@
 #include "runtime/device/backend.h"
 #include "runtime/opencl/cl_context.h"
 
+namespace kiln {
+struct DevicePeaks;  // runtime/profile.h
+}  // namespace kiln
+
 namespace kiln::opencl {
 
 using device::DeviceKernel;
@@ -83,11 +87,23 @@ class OpenClBackend : public device::Backend {
   Status download(const DeviceTensor& src, Tensor* dst) override;
   Status finish() override;
 
+  // Device-clock timing from profiling events of the kernel launches (see cl_context.h).
+  bool supports_timing() const override { return true; }
+  Status set_timing(bool on) override;
+  void mark_begin(int tag) override { ctx_->set_timing_tag(tag); }
+  void mark_end(int tag) override;
+  Expected<std::vector<device::DeviceTiming>> take_timings() override;
+
   ClContext& context() { return *ctx_; }
 
  private:
   std::unique_ptr<ClContext> ctx_;
 };
+
+// The device's peaks measured with kernels of its own, on the device clock: an FMA loop (float
+// and float16 chains, the better of the two) and clEnqueueCopyBuffer over working sets from
+// 192 KiB to 48 MiB (bytes read + written). Merged with measure_backend_peaks by `kiln bench`.
+Expected<DevicePeaks> measure_opencl_peaks(OpenClBackend& backend);
 
 // Helpers for kernel implementations ---------------------------------------------------------
 

@@ -1,9 +1,13 @@
-// Profiles: work estimates, per-kernel summaries, Chrome traces, and per-node profiles of real
-// runs on the CPU path and on OpenCL (consistency only: no timing assertions).
+// Profiles: work estimates, per-kernel summaries with roofline shares, measured peaks and their
+// cache, Chrome traces, and per-node profiles of real runs on the CPU path and on OpenCL
+// (consistency only: no timing assertions).
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "runtime/opencl/opencl_backend.h"
@@ -54,6 +58,120 @@ TEST(Profile, SummaryOrdersByTimeAndSharesSumToOne) {
   EXPECT_TRUE(summarize_kernels({}).empty());
 }
 
+TEST(Profile, RooflineShareIsRooflineTimeOverMeasuredTime) {
+  DevicePeaks pk;
+  pk.gflops = 100;  // 100 GFLOP/s
+  pk.gbytes_s = 50;
+  pk.bandwidth = {{1e5, 50}, {1e6, 40}, {1e8, 10}};
+  // bandwidth_for: the best figure at working sets of at least bytes / 2.
+  EXPECT_DOUBLE_EQ(pk.bandwidth_for(1e4), 50);
+  EXPECT_DOUBLE_EQ(pk.bandwidth_for(2e5), 50);  // 1e5 >= 2e5 / 2
+  EXPECT_DOUBLE_EQ(pk.bandwidth_for(3e5), 40);
+  EXPECT_DOUBLE_EQ(pk.bandwidth_for(5e7), 10);
+  EXPECT_DOUBLE_EQ(pk.bandwidth_for(1e9), 10);  // beyond the largest size measured
+  RunProfile r;
+  r.run_us = 1000;
+  // Compute-bound: 1e6 flops, 1e4 bytes (intensity 100): roof 100 GFLOP/s -> 10 us; took 20 us.
+  r.events.push_back({"a", "MatMul", "gemm", "dev", 0, 20, 1e6, 1e4});
+  // Memory-bound: 1e3 flops, 2e6 bytes at 40 GB/s -> 50 us; took 100 us.
+  r.events.push_back({"b", "Add", "binary", "dev", 20, 100, 1e3, 2e6});
+  // No arithmetic: 3e5 bytes at 40 GB/s -> 7.5 us; took 10 us.
+  r.events.push_back({"c", "Transpose", "transpose", "dev", 120, 10, 0, 3e5});
+  // A track without peaks gets no share.
+  r.events.push_back({"d", "Shape", "cpu", "cpu", 130, 1, 0, 8});
+  auto k = summarize_kernels({r}, {{"dev", pk}});
+  std::map<std::string, KernelSummary> by;
+  for (const auto& s : k) by[s.name] = s;
+  EXPECT_NEAR(by["gemm"].roofline, 0.5, 1e-12);
+  EXPECT_NEAR(by["binary"].roofline, 0.5, 1e-12);
+  EXPECT_NEAR(by["transpose"].roofline, 0.75, 1e-12);
+  EXPECT_EQ(by["cpu:Shape"].roofline, -1);
+  // Two calls: the roofline times add up (10 + 10 us over 20 + 40 us).
+  RunProfile r2;
+  r2.events.push_back({"a", "MatMul", "gemm", "dev", 0, 20, 1e6, 1e4});
+  r2.events.push_back({"a", "MatMul", "gemm", "dev", 20, 40, 1e6, 1e4});
+  EXPECT_NEAR(summarize_kernels({r2}, {{"dev", pk}})[0].roofline, 20.0 / 60.0, 1e-12);
+  // Without peaks nothing changes.
+  EXPECT_EQ(summarize_kernels({r})[0].roofline, -1);
+}
+
+TEST(Profile, MaxOfPeaksKeepsTheHigherFigures) {
+  DevicePeaks a, b;
+  a.gflops = 10;
+  a.gbytes_s = 5;
+  a.bandwidth = {{1e3, 5}, {1e6, 2}};
+  a.method = "x";
+  b.gflops = 7;
+  b.gbytes_s = 9;
+  b.bandwidth = {{1e6, 9}, {1e8, 1}};
+  b.method = "y";
+  DevicePeaks m = max_of_peaks(a, b);
+  EXPECT_EQ(m.gflops, 10);
+  EXPECT_EQ(m.gbytes_s, 9);
+  ASSERT_EQ(m.bandwidth.size(), 3u);
+  EXPECT_EQ(m.bandwidth[1].second, 9);
+  EXPECT_EQ(m.method, "x; y");
+}
+
+TEST(Profile, PeaksAreCachedOnDiskPerKey) {
+  const std::string dir = ::testing::TempDir() + "/kiln_peaks_cache_test";
+  std::filesystem::remove_all(dir);
+  const char* old = std::getenv("KILN_CACHE_DIR");
+  const std::string saved = old ? old : "";
+  ::setenv("KILN_CACHE_DIR", dir.c_str(), 1);
+  int measured = 0;
+  double figure = 10;
+  auto measure = [&]() -> Expected<DevicePeaks> {
+    ++measured;
+    DevicePeaks p;
+    p.gflops = figure;
+    p.gbytes_s = figure / 2;
+    p.bandwidth = {{1e6, figure / 2}};
+    p.method = "test";
+    return p;
+  };
+  auto p1 = cached_peaks("dev A", measure);
+  ASSERT_TRUE(p1.has_value());
+  EXPECT_FALSE(p1->from_cache);
+  auto p2 = cached_peaks("dev A", measure);
+  ASSERT_TRUE(p2.has_value());
+  EXPECT_TRUE(p2->from_cache);
+  EXPECT_EQ(p2->gflops, 10);
+  EXPECT_EQ(p2->key, "dev A");
+  EXPECT_EQ(measured, 1);
+  // Another key measures; a refresh with lower figures keeps the higher cached ones.
+  figure = 4;
+  ASSERT_TRUE(cached_peaks("dev B", measure).has_value());
+  auto p3 = cached_peaks("dev A", measure, /*refresh=*/true);
+  ASSERT_TRUE(p3.has_value());
+  EXPECT_EQ(measured, 3);
+  EXPECT_EQ(p3->gflops, 10);
+  EXPECT_EQ(cached_peaks("dev B", measure)->gflops, 4);
+  // A broken cache file is ignored (measured again), a failing measurement is an error.
+  { std::ofstream(dir + "/peaks.json") << "{not json"; }
+  auto p4 = cached_peaks("dev A", measure);
+  ASSERT_TRUE(p4.has_value());
+  EXPECT_FALSE(p4->from_cache);
+  EXPECT_FALSE(cached_peaks("dev C", []() -> Expected<DevicePeaks> {
+                 return runtime_error("no device");
+               }).has_value());
+  if (old)
+    ::setenv("KILN_CACHE_DIR", saved.c_str(), 1);
+  else
+    ::unsetenv("KILN_CACHE_DIR");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Profile, CpuPeaksArePositive) {
+  DevicePeaks p = measure_cpu_peaks(1);
+  EXPECT_GT(p.gflops, 0);
+  EXPECT_GT(p.gbytes_s, 0);
+  ASSERT_GE(p.bandwidth.size(), 3u);
+  for (size_t i = 1; i < p.bandwidth.size(); ++i)
+    EXPECT_LT(p.bandwidth[i - 1].first, p.bandwidth[i].first);
+  EXPECT_FALSE(p.method.empty());
+}
+
 TEST(Profile, ChromeTraceIsValidJsonWithEvents) {
   RunProfile r;
   r.run_us = 50;
@@ -95,15 +213,21 @@ void check_profile(const std::string& device) {
     ASSERT_TRUE((*s)->run(feeds(9)).has_value());
     RunProfile p = (*s)->last_profile();
     EXPECT_EQ(p.events.size(), (*s)->graph().num_nodes());
-    double sum = 0, prev_end = 0;
+    // Events of one track and clock never overlap (the CPU runs nodes one at a time, a device
+    // queue is in order); device-clock events may overlap host-timed ones (the device works
+    // asynchronously, and the executor places the device clock's origin at the first device
+    // node's host start).
+    double sum = 0;
+    std::map<std::string, double> prev_end;
     for (const ProfileEvent& e : p.events) {
       EXPECT_GE(e.dur_us, 0.0) << e.node;
-      EXPECT_GE(e.start_us + 1e-6, prev_end) << e.node << ": events overlap";
-      prev_end = e.start_us + e.dur_us;
+      const std::string lane = e.track + (e.device_clock ? "/device" : "/host");
+      EXPECT_GE(e.start_us + 1e-6, prev_end[lane]) << e.node << ": events overlap";
+      prev_end[lane] = e.start_us + e.dur_us;
+      EXPECT_LE(e.start_us + e.dur_us, p.run_us + 1e-6) << e.node << " ends after the run";
       sum += e.dur_us;
     }
     EXPECT_LE(sum, p.run_us + 1e-6);
-    EXPECT_LE(prev_end, p.run_us + 1e-6);
   }
   (*s)->set_profiling(false);
   ASSERT_TRUE((*s)->run(feeds(9)).has_value());
