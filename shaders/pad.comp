@@ -9,20 +9,26 @@
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int16 : require
 #define ELEM uint16_t
-#define FROM_BITS(lo, hi) uint16_t(lo)
+#define WIDE uint
 #endif
 #ifdef BYTES
 #extension GL_EXT_shader_8bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int8 : require
 #define ELEM uint8_t
-#define FROM_BITS(lo, hi) uint8_t(lo)
+#define WIDE uint
 #endif
 #ifdef PAIRS
 #define ELEM uvec2
-#define FROM_BITS(lo, hi) uvec2(lo, hi)
+#define WIDE uvec2
 #endif
 #ifndef ELEM
 #define ELEM uint
+#define WIDE uint
+#endif
+// The constant is held widened (small integer locals trip lavapipe), narrowed at the store.
+#ifdef PAIRS
+#define FROM_BITS(lo, hi) uvec2(lo, hi)
+#else
 #define FROM_BITS(lo, hi) (lo)
 #endif
 #include "common.glsl"
@@ -62,8 +68,8 @@ int pad_source(uint mode, int i, int n) {
 void main() {
   const uint rank = pc.flags & 15u;
   const uint mode = (pc.flags >> 4) & 15u;
-  ELEM c = FROM_BITS(pc.cbits_lo, pc.cbits_hi);
-  if (((pc.flags >> 8) & 1u) != 0u) c = cv[pc.off[1]];
+  WIDE c = FROM_BITS(pc.cbits_lo, pc.cbits_hi);
+  if (((pc.flags >> 8) & 1u) != 0u) c = WIDE(cv[pc.off[1]]);
   for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
     uint r = pc.start + i;
     uint s = pc.off[0] + pc.src_base;
@@ -81,6 +87,6 @@ void main() {
     if (inside)
       y[pc.off[2] + i] = x[s];
     else
-      y[pc.off[2] + i] = c;
+      y[pc.off[2] + i] = ELEM(c);
   }
 }
