@@ -4,6 +4,8 @@
 // [K, N], both uint8_t storage. Output int32, or (flag FLOAT_OUT) float
 // (float)acc * (a_scale * b_scale[n]) [+ bias[n]] in the CPU's order, never contracted.
 // Register-blocked: each invocation computes a 4 x 4 block (no shared memory: lavapipe's is slow).
+// -DWORDS: A and B are read as packed uint words (4 bytes) and unpacked with shifts, for
+// K % 4 == 0, N % 4 == 0 and word-aligned offsets (the host picks it at enqueue).
 // Sign handling: an int8 byte u holds (u ^ 0x80) - 128, so with mask 0x80 (int8) or 0 (uint8)
 // x - zp == (x ^ mask) - (zp ^ mask) and one shader serves every u8/s8 combination.
 // Bindings: 0 A, 1 B, 2 a_zp, 3 b_zp (u8), 4 a_scale, 5 b_scale, 6 bias (f32), 7 C (32-bit).
@@ -13,8 +15,13 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_int8 : require
 
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
+#ifdef WORDS
+layout(std430, binding = 0) readonly buffer A { uint a32[]; };
+layout(std430, binding = 1) readonly buffer B { uint b32[]; };
+#else
 layout(std430, binding = 0) readonly buffer A { uint8_t a[]; };
 layout(std430, binding = 1) readonly buffer B { uint8_t b[]; };
+#endif
 layout(std430, binding = 2) readonly buffer AZ { uint8_t az[]; };
 layout(std430, binding = 3) readonly buffer BZ { uint8_t bz[]; };
 layout(std430, binding = 4) readonly buffer AS { float as_[]; };
@@ -61,6 +68,26 @@ void main() {
   const uint r3 = abase + min(row + 3u, pc.M - 1u) * pc.K;
   const uvec4 bm = uvec4(pc.bmask);
   uvec4 acc0 = uvec4(0u), acc1 = uvec4(0u), acc2 = uvec4(0u), acc3 = uvec4(0u);
+#ifdef WORDS
+  // K % 4 == 0, N % 4 == 0 and word-aligned A and B (checked on the host): each iteration
+  // reads one word (4 values of k) per row of A and one word (4 columns) per row of B.
+  const uvec4 sh = uvec4(0u, 8u, 16u, 24u);
+  uint bo = (bbase + col) / 4u;
+  const uint nw = pc.N / 4u;
+#define UNPACK(w, m) (ivec4(((uvec4(w) >> sh) & 255u) ^ uvec4(m)))
+  for (uint k = 0u; k < pc.K; k += 4u, bo += 4u * nw) {
+    const ivec4 b0 = UNPACK(b32[bo], pc.bmask) - bzv;
+    const ivec4 b1 = UNPACK(b32[bo + nw], pc.bmask) - bzv;
+    const ivec4 b2 = UNPACK(b32[bo + 2u * nw], pc.bmask) - bzv;
+    const ivec4 b3 = UNPACK(b32[bo + 3u * nw], pc.bmask) - bzv;
+#define WSTEP(acc, r)                                                  \
+  {                                                                    \
+    const ivec4 av = UNPACK(a32[(r + k) / 4u], pc.amask) - azb;        \
+    acc += uvec4(av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3);       \
+  }
+    WSTEP(acc0, r0) WSTEP(acc1, r1) WSTEP(acc2, r2) WSTEP(acc3, r3)
+  }
+#else
   // 8 values of k per iteration: llvmpipe (lavapipe) ends a shader invocation's loops after
   // 65535 iterations in all, so K is limited to 8 * 60000 (checked on the host).
 #define QSTEP(k, bo)                                                                              \
@@ -86,6 +113,7 @@ void main() {
     QSTEP(k + 7u, bo + 7u * pc.N)
   }
   for (; k < pc.K; ++k, bo += pc.N) QSTEP(k, bo)
+#endif
   const uint ybase = pc.off[7] + gl_GlobalInvocationID.z * pc.M * pc.N;
   const bool float_out = (pc.flags & FLOAT_OUT) != 0u, has_bias = (pc.flags & HAS_BIAS) != 0u;
   for (uint r = 0u; r < 4u; ++r) {

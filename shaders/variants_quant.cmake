@@ -6,4 +6,5 @@ list(APPEND KILN_SHADER_VARIANTS
   "dql_params|quant.comp|-DDQL_PARAMS"
   "dql_quantize|quant.comp|-DDQL_QUANTIZE"
   "qgemm_4x4|quant_gemm.comp|"
+  "qgemm_4x4_words|quant_gemm.comp|-DWORDS"
 )

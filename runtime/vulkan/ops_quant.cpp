@@ -111,11 +111,23 @@ class QuantKernel : public DeviceKernel {
     return Status::ok();
   }
 
+  // The last step may instead run `variant` when bindings `refs` start at element offsets that
+  // are multiples of 4 (word-aligned bytes).
+  Status set_word_variant(const std::string& variant, std::vector<int> refs, uint32_t lx,
+                          uint32_t ly) {
+    Step& s = steps_.back();
+    KILN_ASSIGN_OR_RETURN(s.pipe_words,
+                          ctx_.pipeline(variant, static_cast<uint32_t>(s.refs.size()), lx, ly));
+    s.word_refs = std::move(refs);
+    return Status::ok();
+  }
+
   Status enqueue(const std::vector<DeviceTensor>& inputs,
                  const std::vector<DeviceTensor>& outputs) override {
     for (const Step& s : steps_) {
       VkDispatch d;
       d.pipe = s.pipe;
+      bool words = s.pipe_words != nullptr;
       d.push = s.push;
       for (int g = 0; g < 3; ++g) d.groups[g] = s.groups[g];
       for (size_t k = 0; k < s.refs.size(); ++k) {
@@ -142,7 +154,11 @@ class QuantKernel : public DeviceKernel {
         KILN_ASSIGN_OR_RETURN(VkBinding b, ctx_.bind(*t, r.elem_size, s.writes[k], &off));
         d.push[k] = off;
         d.bindings.push_back(std::move(b));
+        if (off % 4 != 0 && std::find(s.word_refs.begin(), s.word_refs.end(),
+                                      static_cast<int>(k)) != s.word_refs.end())
+          words = false;
       }
+      if (words) d.pipe = s.pipe_words;
       ctx_.enqueue(std::move(d));
     }
     return Status::ok();
@@ -152,6 +168,8 @@ class QuantKernel : public DeviceKernel {
  private:
   struct Step {
     const VkPipelineEntry* pipe = nullptr;
+    const VkPipelineEntry* pipe_words = nullptr;  // see set_word_variant
+    std::vector<int> word_refs;
     std::vector<Ref> refs;
     std::vector<bool> writes;
     PushWords push{};
@@ -531,6 +549,11 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(VkContext& ctx, const ir
                                     in_ref(f.b_scale, 4), in_ref(f.bias, 4), out_ref(0, 4)},
                                    {false, false, false, false, false, false, false, true}, p,
                                    groups, lx, ly));
+  // Packed-word loads when the rows of A and B are whole words (the offsets are checked at
+  // enqueue); the loop then takes 4 values of k per iteration.
+  if (g.K % 4 == 0 && g.N % 4 == 0 && g.K <= 4 * kMaxLoop) {
+    KILN_RETURN_IF_ERROR(k->set_word_variant("qgemm_4x4_words", {0, 1}, lx, ly));
+  }
   return std::unique_ptr<DeviceKernel>(std::move(k));
 }
 

@@ -157,6 +157,13 @@ void add_matmul_integer(std::vector<OpCase>& v) {
   mmi("vector_a_19_by_19x5", {in_u8({19}), in_u8({19, 5}), scalar(u8, 128), omitted()});
   mmi("vector_b_3x19_by_19", {in_s8({3, 19}), in_s8({19})});
   mmi("K1_13x1x33", {in_u8({13, 1}), in_s8({1, 33}), omitted(), in_s8({33}, true)});
+  // K and N multiples of 4: Vulkan's packed-word variant.
+  mmi("words_u8s8_per_column_zp_13x64x20",
+      {in_u8({13, 64}), in_s8({64, 20}, true), scalar(u8, 131), in_s8({20}, true)});
+  mmi("words_s8u8_broadcast_3x1x5x32_by_2x32x12",
+      {in_s8({3, 1, 5, 32}), in_u8({2, 32, 12}), scalar(s8, -9), scalar(u8, 200)});
+  mmi("words_saturation_K70000",
+      {vals(in_u8({2, 70000}), {255}), vals(in_s8({70000, 8}, true), {-128})});
   // 255 x -128 over K = 70001: the int32 sum wraps around exactly as the CPU's.
   mmi("saturation_u8_255_by_s8_-128_K70001",
       {vals(in_u8({2, 70001}), {255}), vals(in_s8({70001, 17}, true), {-128})});
