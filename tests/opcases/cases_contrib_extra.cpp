@@ -161,7 +161,7 @@ void add_attention_forms(std::vector<OpCase>& v) {
     for (int64_t i = 0; i < b * s * s; ++i) mask3.push_back((i * 3 + 1) % 4 != 0 ? 1 : 0);
     v.push_back(attn("ms.Attention/x_mask3d_ab", "Attention",
                      {in_f32({b, s, 16}), const_f32({16, 3 * d}, -0.5, 0.5), const_f32({3 * d}),
-                      i32_values({b, s, s}, mask3), omitted(), in_f32({b, 1, s, s}, -2, 2)},
+                      i32_values({b, s, s}, mask3), omitted(), in_f32({1, 1, s, s}, -2, 2)},
                      n));
     OpCase se = attn("ms.Attention/x_start_end_causal", "Attention",
                      {in_f32({b, s, 16}), const_f32({16, 3 * d}, -0.5, 0.5), omitted(),

@@ -3,7 +3,8 @@ make_ort_opt.py from the zoo's exports): com.microsoft fused ops plus LayerNorma
 SimplifiedLayerNormalization in the default domain at opsets the onnx checker rejects, and graphs
 on which libonnx 1.12's shape inference with data propagation crashes (kiln runs it in a child
 process and goes on without it). Each model runs in kiln on the CPU (levels 1 and 2) and on
-OpenCL when present, against onnxruntime live on the zoo model's committed inputs.
+OpenCL and Vulkan when present (level 1: the com.microsoft fused ops run on the device), against
+onnxruntime live on the zoo model's committed inputs.
 Tolerance: 1e-4 absolute, as for the zoo's fp32 models.
 """
 
@@ -31,18 +32,20 @@ def ort_outputs(model, feeds):
 
 
 @pytest.fixture(scope="module")
-def opencl_available(kiln, tmp_path_factory):
+def devices_available(kiln, tmp_path_factory):
     path = tmp_path_factory.mktemp("devices") / "d.json"
     res = kiln("devices", "--json", path)
     assert res.returncode == 0, res.describe()
-    return bool(json.loads(path.read_text())["opencl"]["devices"])
+    d = json.loads(path.read_text())
+    return {api for api in ("opencl", "vulkan") if d.get(api, {}).get("devices")}
 
 
-@pytest.mark.parametrize("device,level", [("cpu", "1"), ("cpu", "2"), ("opencl", "1")])
+@pytest.mark.parametrize("device,level", [("cpu", "1"), ("cpu", "2"), ("opencl", "1"),
+                                          ("vulkan", "1")])
 @pytest.mark.parametrize("name,info", MODELS, ids=[m[0] for m in MODELS])
-def test_ort_optimized_model(kiln, tmp_path, name, info, device, level, opencl_available):
-    if device == "opencl" and not opencl_available:
-        pytest.skip("no OpenCL device")
+def test_ort_optimized_model(kiln, tmp_path, name, info, device, level, devices_available):
+    if device != "cpu" and device not in devices_available:
+        pytest.skip(f"no {device} device")
     model = OPT / info["file"]
     inputs = ZOO / name / "inputs"
     feeds = {p.stem: np.load(p) for p in inputs.glob("*.npy")}
