@@ -3,6 +3,9 @@
 #   make run    build (Release) and run the bundled example model on the default device
 #   make test   every test: -DKILN_WERROR=ON build, ctest, then pytest (tests/python)
 #
+#   make test-full  the full-size models (bert-base, gpt2, t5-small, vit-base, resnet18, ...)
+#               and the trained MiniLM on every backend and variant: needs a torch venv and
+#               exports the models into ~/.cache/kiln/models first (tests/setup/setup_full.sh)
 #   make asan   AddressSanitizer + UBSan build in build-asan: unit tests + malformed-input tests
 #   make setup  Debian packages, Python venv and ONNX 1.18 test data, only what is missing
 #   make build  configure and build everything in $(BUILD)
@@ -28,7 +31,7 @@ EXAMPLE := tests/models/example
 SAN_ENV := ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0 \
            UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 
-.PHONY: run test asan setup build configure
+.PHONY: run test test-full asan setup build configure
 
 setup:
 	@tests/setup/setup.sh $(BUILD)
@@ -49,6 +52,11 @@ test: build
 	(cd $(BUILD) && ctest --output-on-failure -j $(JOBS)) || rc=1; \
 	KILN_BIN=$(abspath $(BUILD))/kiln $(PY) -m pytest tests/python -q -ra $(PYTEST_ARGS) || rc=1; \
 	exit $$rc
+
+test-full: build
+	@tests/setup/setup_full.sh $(BUILD)
+	@KILN_FULL=1 KILN_BIN=$(abspath $(BUILD))/kiln $(PY) -m pytest tests/python/test_full.py \
+	  tests/python/test_real.py -q -ra $(PYTEST_ARGS)
 
 asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_WERROR=ON \
