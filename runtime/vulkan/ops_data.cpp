@@ -1,6 +1,7 @@
 // Vulkan data-movement ops (shaders/copy.comp, gather.comp). Reshape, Flatten, Squeeze and
-// Unsqueeze are views (the output aliases the input: no work). Transpose, Expand, Slice, Concat
-// and Split are strided copies (one dispatch per input or output); Gather has its own shader.
+// Unsqueeze are views (the output aliases the input: no work). Transpose, Expand, Slice, Concat,
+// Split, DepthToSpace and SpaceToDepth are strided copies (one dispatch per input or output);
+// Gather has its own shader.
 // Elements move as raw bits (1, 2, 4 or 8 bytes): float32, float16, int32, int64, bool...
 // Shape arithmetic and validation follow the CPU reference kernels (and the OpenCL backend's
 // ops_data.cpp, which this mirrors).
@@ -555,6 +556,56 @@ Expected<std::unique_ptr<DeviceKernel>> split_prepare(VkContext& ctx, const ir::
   return steps_kernel(ctx, "split", std::move(outs), std::move(steps));
 }
 
+// --- DepthToSpace / SpaceToDepth: one strided copy of a 6-D view (as the CPU reference) -------
+
+Support depth_space_supports(const VkContext& ctx, const ir::Node&,
+                             const std::vector<InputInfo>& in) {
+  return movable(ctx, in, 0);
+}
+
+Expected<std::unique_ptr<DeviceKernel>> depth_space_prepare(VkContext& ctx, const ir::Node& n,
+                                                            const std::vector<InputInfo>& in) {
+  const bool to_space = n.op_type() == "DepthToSpace";
+  const Shape& xs = in[0].desc.shape;
+  if (xs.size() != 4) return invalid_argument("input must be 4-D, got " + shape_to_string(xs));
+  if (!has_attr(n, "blocksize")) return invalid_argument("attribute 'blocksize' is required");
+  const int64_t b = attr_i(n, "blocksize", 0);
+  const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3];
+  int64_t bb = 0;
+  if (b <= 0 || __builtin_mul_overflow(b, b, &bb))
+    return invalid_argument("blocksize " + std::to_string(b) + " must be positive");
+  KILN_RETURN_IF_ERROR(device_numel(xs).status());
+  const int64_t HW = H * W;
+  CopyDesc d;
+  if (to_space) {
+    if (C % bb != 0)
+      return invalid_argument("channels " + std::to_string(C) +
+                              " are not divisible by blocksize^2 " + std::to_string(bb));
+    const int64_t c = C / bb;
+    d.dims = {N, c, H, b, W, b};
+    const std::string mode = n.opset() >= 11 ? attr_s(n, "mode", "DCR") : "DCR";
+    if (mode == "DCR") {
+      d.sst = {C * HW, HW, W, b * c * HW, 1, c * HW};
+    } else if (mode == "CRD") {
+      d.sst = {C * HW, bb * HW, W, b * HW, 1, HW};
+    } else {
+      return invalid_argument("unknown mode '" + mode + "'");
+    }
+  } else {
+    if (H % b != 0 || W % b != 0)
+      return invalid_argument("spatial dims " + shape_to_string(xs) +
+                              " are not divisible by blocksize " + std::to_string(b));
+    d.dims = {N, b, b, C, H / b, W / b};
+    d.sst = {C * HW, W, 1, HW, b * W, b};
+  }
+  const Shape out = to_space ? Shape{N, C / bb, H * b, W * b} : Shape{N, C * bb, H / b, W / b};
+  const DType dt = in[0].desc.dtype;
+  std::vector<VkStep> steps;
+  KILN_RETURN_IF_ERROR(add_copy(ctx, dt, std::move(d), &steps));
+  return steps_kernel(ctx, to_space ? "depth_to_space" : "space_to_depth", {{dt, out}},
+                      std::move(steps));
+}
+
 // --- Gather --------------------------------------------------------------------------------------
 
 // Indices stay on the device; an index out of range (after adding the axis size to negative
@@ -654,6 +705,8 @@ void register_vk_data(VkOpRegistry& r) {
   r.add("Concat", {{}, concat_supports, concat_prepare, true});
   r.add("Split", {{1}, split_supports, split_prepare, true});
   r.add("Gather", {{}, gather_supports, gather_prepare, true});
+  r.add("DepthToSpace", {{}, depth_space_supports, depth_space_prepare, true});
+  r.add("SpaceToDepth", {{}, depth_space_supports, depth_space_prepare, true});
   register_vk_data_extra(r);
 }
 
