@@ -242,3 +242,88 @@ __kernel void qgemm_nn(QGEMM_ARGS) {
     }
   }
 }
+
+inline uint hsum_u16(uint16 v) {
+  uint8 a = v.lo + v.hi;
+  uint4 b = a.lo + a.hi;
+  uint2 c = b.lo + b.hi;
+  return c.x + c.y;
+}
+
+// Integer GEMM with B stored transposed, BT [N, K] (see qtranspose_b): each work-item computes
+// 4 x 4 dot products along K with uchar16 loads widened to int16 and 32-bit lanes summed at the
+// end (the order of a wrapping integer sum does not matter), a scalar tail for K % 16, clamped
+// rows and masked stores. gid0: column block, gid1: row block, gid2: batch.
+__kernel void qgemm_nt(QGEMM_ARGS) {
+  const int n0 = get_global_id(0) * 4, m0 = get_global_id(1) * 4, b = get_global_id(2);
+  if (m0 >= M || n0 >= N) return;
+  const __global uchar* a = A + a_off + batch_offset(b, nb, bdims, a_bstrides);
+  const __global uchar* bm = B + b_off + batch_offset(b, nb, bdims, b_bstrides);
+  const int azb = has_azp ? (int)(AZ[az_off] ^ amask) : (int)amask;
+  const uchar16 am16 = (uchar16)(amask), bm16 = (uchar16)(bmask);
+  const __global uchar* ar[4];
+  const __global uchar* br[4];
+  int bz[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) ar[i] = a + min(m0 + i, M - 1) * K;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int c = min(n0 + j, N - 1);
+    br[j] = bm + c * K;
+    bz[j] = has_bzp ? (int)(BZ[bz_off + c * bzp_stride] ^ bmask) : (int)bmask;
+  }
+  uint16 acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j] = (uint16)(0u);
+  int k = 0;
+  for (; k + 16 <= K; k += 16) {
+    int16 av[4], bv[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) av[i] = convert_int16(vload16(0, ar[i] + k) ^ am16) - azb;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) bv[j] = convert_int16(vload16(0, br[j] + k) ^ bm16) - bz[j];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[i][j] += as_uint16(av[i] * bv[j]);
+  }
+  uint s[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) s[i][j] = hsum_u16(acc[i][j]);
+  for (; k < K; ++k) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int av = (int)(ar[i][k] ^ amask) - azb;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) s[i][j] += (uint)(av * ((int)(br[j][k] ^ bmask) - bz[j]));
+    }
+  }
+  const int cbase = c_off + b * M * N;
+  for (int i = 0; i < 4; ++i) {
+    const int m = m0 + i;
+    if (m >= M) break;
+    for (int j = 0; j < 4; ++j) {
+      const int n = n0 + j;
+      if (n >= N) break;
+      store_one(C, cbase, m * N + n, s[i][j], float_out, AS, as_off, BS, bs_off + n * bs_stride,
+                BIAS, bias_off + n, has_bias);
+    }
+  }
+}
+
+// Copies the bytes of B [nbb][K][N] (dense) to BT [nbb][N][K] for qgemm_nt, 16 x 16 per
+// work-item. gid0: block of 16 columns of B, gid1: block of 16 rows, gid2: matrix.
+__kernel void qtranspose_b(__global const uchar* B, int b_off, __global uchar* BT, int bt_off,
+                           int K, int N) {
+  const int n0 = get_global_id(0) * 16, k0 = get_global_id(1) * 16, b = get_global_id(2);
+  if (n0 >= N || k0 >= K) return;
+  const __global uchar* src = B + b_off + (long)b * K * N;
+  __global uchar* dst = BT + bt_off + (long)b * K * N;
+  const int nn = min(16, N - n0), kk = min(16, K - k0);
+  for (int j = 0; j < nn; ++j)
+    for (int i = 0; i < kk; ++i) dst[(n0 + j) * K + k0 + i] = src[(k0 + i) * N + n0 + j];
+}

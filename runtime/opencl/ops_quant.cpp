@@ -7,6 +7,7 @@
 // Everything else the CPU accepts (float16, int16/int32 data, blocked quantization, per-row
 // zero points of A) is refused in supports() with the reason.
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -335,6 +336,7 @@ struct QGemm {
   std::vector<int64_t> a_bs, b_bs;
   Shape out;
   bool b_vec = false;
+  int64_t b_mats = 1;  // matrices stored in B
 };
 
 Expected<QGemm> qgemm_geometry(const Shape& a_in, const Shape& b_in) {
@@ -365,12 +367,39 @@ Expected<QGemm> qgemm_geometry(const Shape& a_in, const Shape& b_in) {
     }
     return s;
   };
+  g.b_mats = numel_of(bb);
   g.a_bs = bstrides(ab, g.M * g.K);
   g.b_bs = bstrides(bb, g.K * g.N);
   g.out = g.batch;
   if (!a_vec) g.out.push_back(g.M);
   if (!g.b_vec) g.out.push_back(g.N);
   return g;
+}
+
+// Which GEMM kernel runs: qgemm_nt on a transposed copy of B (dot products along K, the fast
+// one) when K >= 16, else qgemm_nn (16 columns per work-item) when N >= 16, else the general
+// 4 x 4 qgemm. KILN_CL_QGEMM=nt|nn|gen forces one (for measurements).
+enum class QVariant { kGeneral, kNN, kNT };
+
+QVariant choose_variant(const QGemm& g) {
+  if (const char* e = std::getenv("KILN_CL_QGEMM")) {
+    const std::string s = e;
+    if (s == "gen") return QVariant::kGeneral;
+    if (s == "nn" && g.N >= 16) return QVariant::kNN;
+    if (s == "nt") return QVariant::kNT;
+  }
+  if (g.K >= 16) return QVariant::kNT;
+  return g.N >= 16 ? QVariant::kNN : QVariant::kGeneral;
+}
+
+const char* variant_kernel(QVariant v) {
+  return v == QVariant::kNT ? "qgemm_nt" : v == QVariant::kNN ? "qgemm_nn" : "qgemm";
+}
+
+const char* variant_name(QVariant v) {
+  return v == QVariant::kNT   ? "qtranspose_b+qgemm_nt_4x4_k16"
+         : v == QVariant::kNN ? "qgemm_nn_4x16"
+                              : "qgemm_4x4";
 }
 
 // A zero point of A: per tensor only. Of B: per tensor (stride 0) or per column (stride 1, shape
@@ -463,10 +492,9 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(ClContext& ctx, const ir
   KILN_ASSIGN_OR_RETURN(QMatMulForm f, qmatmul_form(n, in));
   KILN_ASSIGN_OR_RETURN(QGemm g, qgemm_geometry(in[0].desc.shape, in[1].desc.shape));
   const bool float_out = n.op_type() != "MatMulInteger";
-  const bool wide = g.N >= 16;
-  auto k = std::make_unique<QuantKernel>(ctx, std::string(f.dynamic ? "dql+" : "") +
-                                                  (wide ? "qgemm_nn_4x16" : "qgemm_4x4") +
-                                                  (float_out ? "_f32" : "_i32"));
+  const QVariant v = choose_variant(g);
+  auto k = std::make_unique<QuantKernel>(
+      ctx, std::string(f.dynamic ? "dql+" : "") + variant_name(v) + (float_out ? "_f32" : "_i32"));
   KILN_RETURN_IF_ERROR(k->init({TensorDesc{float_out ? DType::kFloat32 : DType::kInt32, g.out}}));
   const int64_t nb = numel_of(g.batch);
   if (g.M == 0 || g.N == 0 || nb == 0) return std::unique_ptr<DeviceKernel>(std::move(k));
@@ -489,13 +517,25 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(ClContext& ctx, const ir
     KILN_ASSIGN_OR_RETURN(bzp_stride, b_param_stride(in[f.b_zp].desc.shape, g, "b_zero_point"));
   }
   if (f.b_scale >= 0) bs_stride = numel_of(in[f.b_scale].desc.shape) == 1 ? 0 : 1;
-  KILN_ASSIGN_OR_RETURN(cl::Kernel ck, quant_kernel(ctx, wide ? "qgemm_nn" : "qgemm"));
-  const size_t bx = wide ? 16 : 4, by = 4, lx = 4, ly = 4;
+  BufArg b = in_arg(f.b);
+  if (v == QVariant::kNT) {
+    KILN_ASSIGN_OR_RETURN(int bt, k->add_scratch(static_cast<size_t>(g.b_mats * g.K * g.N)));
+    KILN_ASSIGN_OR_RETURN(cl::Kernel tk, quant_kernel(ctx, "qtranspose_b"));
+    size_t T = k->add_launch(
+        std::move(tk), {in_arg(f.b), scratch_arg(bt)},
+        cl::NDRange(static_cast<size_t>((g.N + 15) / 16), static_cast<size_t>((g.K + 15) / 16),
+                    static_cast<size_t>(g.b_mats)),
+        cl::NullRange);
+    k->set(T, 0, static_cast<cl_int>(g.K));
+    k->set(T, 1, static_cast<cl_int>(g.N));
+    b = scratch_arg(bt);
+  }
+  KILN_ASSIGN_OR_RETURN(cl::Kernel ck, quant_kernel(ctx, variant_kernel(v)));
+  const size_t bx = v == QVariant::kNN ? 16 : 4, by = 4, lx = 4, ly = 4;
   const size_t wx = (static_cast<size_t>(g.N) + bx - 1) / bx;
   const size_t wy = (static_cast<size_t>(g.M) + by - 1) / by;
   size_t L = k->add_launch(
-      std::move(ck),
-      {a, in_arg(f.b), az, in_arg(f.b_zp), as, in_arg(f.b_scale), in_arg(f.bias), out_arg(0)},
+      std::move(ck), {a, b, az, in_arg(f.b_zp), as, in_arg(f.b_scale), in_arg(f.bias), out_arg(0)},
       cl::NDRange(round_up(wx, lx), round_up(wy, ly), static_cast<size_t>(nb)),
       cl::NDRange(lx, ly, 1));
   cl_uint i = 0;

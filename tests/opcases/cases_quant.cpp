@@ -157,6 +157,9 @@ void add_matmul_integer(std::vector<OpCase>& v) {
   mmi("vector_a_19_by_19x5", {in_u8({19}), in_u8({19, 5}), scalar(u8, 128), omitted()});
   mmi("vector_b_3x19_by_19", {in_s8({3, 19}), in_s8({19})});
   mmi("K1_13x1x33", {in_u8({13, 1}), in_s8({1, 33}), omitted(), in_s8({33}, true)});
+  // K < 16 and N < 16: OpenCL's general 4 x 4 kernel; K < 16, N >= 16: its 16-column one.
+  mmi("small_5x7x3", {in_u8({5, 7}), in_s8({7, 3}), scalar(u8, 77), in_s8({3}, true)});
+  mmi("narrow_K_13x9x37", {in_s8({13, 9}), in_u8({9, 37}, true), scalar(s8, 5), in_u8({37}, true)});
   // K and N multiples of 4: Vulkan's packed-word variant.
   mmi("words_u8s8_per_column_zp_13x64x20",
       {in_u8({13, 64}), in_s8({64, 20}, true), scalar(u8, 131), in_s8({20}, true)});
