@@ -2,11 +2,13 @@
 // three (leading unit axes), groups, strides, dilations and leading pads (the trailing pads only
 // shape the output). Register-blocked, no shared memory (lavapipe's is slow): each invocation
 // computes TM output channels of one group x TP consecutive output pixels of one output row,
-// accumulating over (input channel, k0, k1, k2) in vec4 registers with named accumulators
+// accumulating over (k0, k1, k2, input channel) in vec4 registers with named accumulators
 // (lavapipe keeps dynamically indexed arrays in memory).
-//   default  TM = 4, TP = 4: ordinary and grouped convs with 4 or more channels per group.
-//   -DM1P8   TM = 1, TP = 8: depthwise convs and groups with fewer than 4 output channels.
-//   -DM8P4   TM = 8, TP = 4: wide convs (more weight reuse per input load).
+//   default  TM = 4, TP = 4: ordinary and grouped convs with 4 to 7 channels per group.
+//   -DM8P4   TM = 8, TP = 4: 8 or more output channels per group (more reuse per input load).
+//   -DM1P8   TM = 1, TP = 8: groups with fewer than 4 output channels.
+//   -DDW     TM = 1, TP = 8 with exactly one input channel per group (depthwise): no channel
+//            loop.
 // A flat grid-stride loop walks the items (pixel block fastest, then output row, channel block,
 // group, image), so neighbouring invocations read neighbouring pixels and the same weights.
 // Taps outside the input contribute nothing: the interior path (every pixel of the block real
@@ -16,7 +18,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-#if defined(M1P8)
+#if defined(M1P8) || defined(DW)
 #define TM 1
 #define TP 8
 #elif defined(M8P4)
@@ -44,14 +46,66 @@ layout(push_constant) uniform PC {
   int out_[3];
 } pc;
 
-// Pixel p (0..TP-1) of the block at input column i along axis 2, 0 outside the row.
-float ld(uint xrow, int i) {
-  const float v = x[xrow + uint(clamp(i, 0, pc.in_[2] - 1))];
-  return (i >= 0 && i < pc.in_[2]) ? v : 0.0;
-}
+// Column i of the block (0..TP-1): its input column clamped into the row (pI) and whether it
+// is inside (vI); the interior path needs neither check.
+#define PIXELS(F)                                         \
+  const int j##F = i2 + (F) * s2;                         \
+  const uint p##F = uint(clamp(j##F, 0, in2 - 1)),        \
+             p##F##1 = uint(clamp(j##F + s2, 0, in2 - 1)),     \
+             p##F##2 = uint(clamp(j##F + 2 * s2, 0, in2 - 1)), \
+             p##F##3 = uint(clamp(j##F + 3 * s2, 0, in2 - 1)); \
+  const bvec4 v##F = bvec4(j##F >= 0 && j##F < in2, j##F + s2 >= 0 && j##F + s2 < in2,      \
+                           j##F + 2 * s2 >= 0 && j##F + 2 * s2 < in2,                     \
+                           j##F + 3 * s2 >= 0 && j##F + 3 * s2 < in2);
+#define LOAD_IN(F) vec4(x[xo + p##F], x[xo + p##F##1], x[xo + p##F##2], x[xo + p##F##3])
+#define LOAD_B(F)                                                            \
+  vec4(v##F.x ? x[xo + p##F] : 0.0, v##F.y ? x[xo + p##F##1] : 0.0,          \
+       v##F.z ? x[xo + p##F##2] : 0.0, v##F.w ? x[xo + p##F##3] : 0.0)
 
-#define LOAD4_IN(p, st) vec4(x[p], x[(p) + (st)], x[(p) + 2u * (st)], x[(p) + 3u * (st)])
-#define LOAD4_B(xr, i, st) vec4(ld(xr, i), ld(xr, (i) + (st)), ld(xr, (i) + 2 * (st)), ld(xr, (i) + 3 * (st)))
+#if TP == 8
+#define LOADS(L)         \
+  const vec4 xv = L(0);  \
+  const vec4 xv2 = L(4);
+#define FMA0 \
+  a0 += w[wr0 + wo] * xv; \
+  e0 += w[wr0 + wo] * xv2;
+#else
+#define LOADS(L) const vec4 xv = L(0);
+#define FMA0 a0 += w[wr0 + wo] * xv;
+#endif
+#if TM >= 4
+#define FMA4                \
+  a1 += w[wr1 + wo] * xv; \
+  a2 += w[wr2 + wo] * xv; \
+  a3 += w[wr3 + wo] * xv;
+#else
+#define FMA4
+#endif
+#if TM == 8
+#define FMA8                \
+  a4 += w[wr4 + wo] * xv; \
+  a5 += w[wr5 + wo] * xv; \
+  a6 += w[wr6 + wo] * xv; \
+  a7 += w[wr7 + wo] * xv;
+#else
+#define FMA8
+#endif
+// One tap over the group's input channels (-DDW: exactly one, no loop).
+#ifdef DW
+#define CHANNEL_LOOP(L) \
+  {                     \
+    LOADS(L)            \
+    FMA0 FMA4 FMA8      \
+  }
+#else
+#define CHANNEL_LOOP(L)                      \
+  for (uint c = 0u; c < pc.cg; ++c) {        \
+    LOADS(L)                                 \
+    FMA0 FMA4 FMA8                           \
+    xo += insz;                              \
+    wo += ksz;                               \
+  }
+#endif
 
 void main() {
   const int rows = pc.out_[0] * pc.out_[1];
@@ -96,51 +150,29 @@ void main() {
 #if TM == 8
     vec4 a4 = vec4(0.0), a5 = vec4(0.0), a6 = vec4(0.0), a7 = vec4(0.0);
 #endif
-    for (uint c = 0u; c < pc.cg; ++c) {
-      const uint xc = xg + c * insz;
-      const uint wc = c * ksz;
-      for (int q0 = 0; q0 < pc.k[0]; ++q0) {
-        const int i0 = b0 + q0 * pc.d[0];
-        if (i0 < 0 || i0 >= pc.in_[0]) continue;
-        for (int q1 = 0; q1 < pc.k[1]; ++q1) {
-          const int i1 = b1 + q1 * pc.d[1];
-          if (i1 < 0 || i1 >= pc.in_[1]) continue;
-          const uint xrow = xc + uint((i0 * pc.in_[1] + i1) * in2);
-          const uint kb = wc + uint((q0 * pc.k[1] + q1) * k2n);
-          for (int q2 = 0; q2 < k2n; ++q2) {
-            const int i2 = b2 + q2 * d2;
-            vec4 xv;
+    // Taps outer, input channels inner: the per-tap work (bounds, offsets) happens once per
+    // tap, and the channel loop only steps two offsets (lavapipe pays for every loop level).
+    for (int q0 = 0; q0 < pc.k[0]; ++q0) {
+      const int i0 = b0 + q0 * pc.d[0];
+      if (i0 < 0 || i0 >= pc.in_[0]) continue;
+      for (int q1 = 0; q1 < pc.k[1]; ++q1) {
+        const int i1 = b1 + q1 * pc.d[1];
+        if (i1 < 0 || i1 >= pc.in_[1]) continue;
+        const uint xrow = xg + uint((i0 * pc.in_[1] + i1) * in2);
+        const uint kb = uint((q0 * pc.k[1] + q1) * k2n);
+        for (int q2 = 0; q2 < k2n; ++q2) {
+          const int i2 = b2 + q2 * d2;
+          // Pixel columns of the block, clamped into the row, and which are inside it.
+          PIXELS(0)
 #if TP == 8
-            vec4 xv2;
+          PIXELS(4)
 #endif
-            if (interior) {
-              const uint p = xrow + uint(i2);
-              xv = LOAD4_IN(p, uint(s2));
-#if TP == 8
-              xv2 = LOAD4_IN(p + 4u * uint(s2), uint(s2));
-#endif
-            } else {
-              xv = LOAD4_B(xrow, i2, s2);
-#if TP == 8
-              xv2 = LOAD4_B(xrow, i2 + 4 * s2, s2);
-#endif
-            }
-            const uint kk = kb + uint(q2);
-            a0 = fma(vec4(w[wr0 + kk]), xv, a0);
-#if TP == 8
-            e0 = fma(vec4(w[wr0 + kk]), xv2, e0);
-#endif
-#if TM >= 4
-            a1 = fma(vec4(w[wr1 + kk]), xv, a1);
-            a2 = fma(vec4(w[wr2 + kk]), xv, a2);
-            a3 = fma(vec4(w[wr3 + kk]), xv, a3);
-#endif
-#if TM == 8
-            a4 = fma(vec4(w[wr4 + kk]), xv, a4);
-            a5 = fma(vec4(w[wr5 + kk]), xv, a5);
-            a6 = fma(vec4(w[wr6 + kk]), xv, a6);
-            a7 = fma(vec4(w[wr7 + kk]), xv, a7);
-#endif
+          uint xo = xrow;
+          uint wo = kb + uint(q2);
+          if (interior) {
+            CHANNEL_LOOP(LOAD_IN)
+          } else {
+            CHANNEL_LOOP(LOAD_B)
           }
         }
       }

@@ -74,7 +74,7 @@ void main() {
         o += uint(tab[tb + cur[i]]) * ms[i];
         wv *= intBitsToFloat(tab[tb + cur[i] + 1u]);
       }
-      acc = fma(wv, x[xp + o], acc);
+      acc += wv * x[xp + o];
       int i = nm - 1;
       for (; i >= 0; --i) {
         cur[i] += 2u;

@@ -5,12 +5,14 @@
 //  gemm    group 1, 1x1 kernel, stride 1, no pads: Y[n] [M, P] = W [M, C] x X[n] [C, P] + bias,
 //          one batched dispatch of shaders/matmul.comp (the register-blocked vec4 variant when
 //          C and P are multiples of 4 and the offsets allow it), X read in place.
-//  m1p8    depthwise convs and groups of fewer than 4 output channels: shaders/conv.comp, one
-//          output channel x 8 pixels per invocation.
-//  m4p4    other convs: 4 output channels x 4 pixels per invocation.
-//  m8p4    convs with 8 or more output channels per group and enough work: 8 x 4.
+//  dw      depthwise (one input channel and fewer than 4 output channels per group):
+//          shaders/conv.comp, one output channel x 8 pixels per invocation, no channel loop.
+//  m1p8    other groups of fewer than 4 output channels: the same blocking with a channel loop.
+//  m4p4    4 to 7 output channels per group: 4 output channels x 4 pixels per invocation.
+//  m8p4    8 or more output channels per group: 8 x 4.
+// The direct kernels walk the taps outside and the group's input channels inside.
 //
-// KILN_VK_CONV=direct|m4p4|m8p4|m1p8|gemm forces a path where the shape allows it (tests and
+// KILN_VK_CONV=direct|m4p4|m8p4|m1p8|dw|gemm forces a path where the shape allows it (tests and
 // `kiln bench`). Every path accumulates in float; results differ from the CPU reference only in
 // summation order and fma rounding (see the OpCase tolerances in tests/opcases).
 #include <cstdlib>
@@ -80,7 +82,7 @@ bool is_pointwise(const ConvPlan& p) {
   return true;
 }
 
-enum class Path { kGemm, kM1P8, kM4P4, kM8P4 };
+enum class Path { kGemm, kDw, kM1P8, kM4P4, kM8P4 };
 
 Path choose_path(const ConvPlan& p) {
   const bool gemm_ok = p.group == 1 && is_pointwise(p);
@@ -89,9 +91,10 @@ Path choose_path(const ConvPlan& p) {
   if (f == "m1p8") return Path::kM1P8;
   if (f == "m4p4") return Path::kM4P4;
   if (f == "m8p4") return Path::kM8P4;
+  if (f == "dw" && p.cg == 1) return Path::kDw;
   if (f == "gemm" && gemm_ok) return Path::kGemm;
   if (gemm_ok && f != "direct") return Path::kGemm;
-  if (p.mg < 4) return Path::kM1P8;
+  if (p.mg < 4) return p.cg == 1 ? Path::kDw : Path::kM1P8;
   if (p.mg >= 8) return Path::kM8P4;
   return Path::kM4P4;
 }
@@ -131,12 +134,24 @@ Expected<VkStep> gemm_step(VkContext& ctx, const ConvPlan& p) {
   return s;
 }
 
+const char* direct_variant(Path path) {
+  switch (path) {
+    case Path::kDw:
+      return "conv_dw";
+    case Path::kM1P8:
+      return "conv_m1p8";
+    case Path::kM8P4:
+      return "conv_m8p4";
+    default:
+      return "conv_m4p4";
+  }
+}
+
 Expected<VkStep> direct_step(VkContext& ctx, const ConvPlan& p, Path path) {
-  const int tm = path == Path::kM1P8 ? 1 : path == Path::kM8P4 ? 8 : 4;
-  const int tp = path == Path::kM1P8 ? 8 : 4;
-  const char* variant = path == Path::kM1P8   ? "conv_m1p8"
-                        : path == Path::kM8P4 ? "conv_m8p4"
-                                              : "conv_m4p4";
+  const char* variant = direct_variant(path);
+  const bool narrow = path == Path::kM1P8 || path == Path::kDw;
+  const int tm = narrow ? 1 : path == Path::kM8P4 ? 8 : 4;
+  const int tp = narrow ? 8 : 4;
   const Geom& g = p.g;
   const int64_t mblocks = (p.mg + tm - 1) / tm;
   const int64_t pblocks = (g.out[2] + tp - 1) / tp;
@@ -172,7 +187,7 @@ Expected<std::unique_ptr<DeviceKernel>> conv_prepare(VkContext& ctx, const ir::N
       steps.push_back(std::move(s));
     } else {
       KILN_ASSIGN_OR_RETURN(VkStep s, direct_step(ctx, p, path));
-      name = path == Path::kM1P8 ? "conv_m1p8" : path == Path::kM8P4 ? "conv_m8p4" : "conv_m4p4";
+      name = direct_variant(path);
       steps.push_back(std::move(s));
     }
   }
