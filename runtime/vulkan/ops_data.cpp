@@ -610,9 +610,18 @@ Expected<std::unique_ptr<DeviceKernel>> depth_space_prepare(VkContext& ctx, cons
 
 // Indices stay on the device; an index out of range (after adding the axis size to negative
 // ones) writes zeros instead of reading out of bounds.
-Support gather_supports(const VkContext& ctx, const ir::Node&, const std::vector<InputInfo>& in) {
+Support gather_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
   Support s = movable(ctx, in, 0, INT_MAX);
   if (!s.ok) return s;
+  const Shape& xs = in[0].desc.shape;
+  if (in[0].desc.nbytes() > ctx.max_window_bytes() && !xs.empty()) {
+    const int64_t r = static_cast<int64_t>(xs.size());
+    const int64_t axis = std::clamp<int64_t>(attr_i(n, "axis", 0), -r, r - 1);
+    if (numel_of(Shape(xs.begin(), xs.begin() + (axis < 0 ? axis + r : axis))) != 1)
+      return Support::no("data above the storage-buffer binding range (" +
+                         std::to_string(ctx.max_binding_bytes()) +
+                         " bytes) is split only for a Gather along axis 0");
+  }
   if (in.size() < 2 || !in[1].present) return Support::no("missing indices");
   if (in[1].desc.dtype != DType::kInt64 && in[1].desc.dtype != DType::kInt32)
     return Support::no("indices must be int32 or int64");

@@ -22,6 +22,10 @@ constexpr size_t kMaxPadRank = 5;  // pad.comp
 
 Support movable(const VkContext& ctx, const std::vector<InputInfo>& in, size_t i) {
   if (in.size() <= i || !in[i].present) return Support::no("missing input " + std::to_string(i));
+  if (in[i].desc.nbytes() > ctx.max_window_bytes())
+    return Support::no("the source is larger than the storage-buffer binding range (" +
+                       std::to_string(ctx.max_binding_bytes()) +
+                       " bytes): Pad and Tile split only their output");
   const DType dt = in[i].desc.dtype;
   const uint32_t es = shader_elem_size(dt);
   if (es == 0 || dtype_size(dt) != es)

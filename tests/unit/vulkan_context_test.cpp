@@ -211,12 +211,24 @@ TEST(VulkanSplit, DataOpsAboveTheBindingLimitMatchCpu) {
     cases.push_back(make(std::string("Pad/") + mode, "Pad", 13,
                          {in_f32({47, 67}), const_i64({30, -2, 25, 7})}, {{"mode", attr_s(mode)}}));
   cases.push_back(make("Tile/2d", "Tile", 13, {in_f32({13, 67}), const_i64({5, 3})}));
+  // 2- and 1-byte elements.
+  auto typed = [](DType dt, Shape shape) {
+    InputSpec i = in_f32(std::move(shape), 0, 100);
+    i.dtype = dt;
+    return i;
+  };
+  cases.push_back(make("Gather/large_data_f16", "Gather", 13,
+                       {typed(DType::kFloat16, {201, 131}), idx({4}, {200, 0, -3, 77})},
+                       {{"axis", attr_i(0)}}));
+  cases.push_back(make("Transpose/uint8", "Transpose", 13, {typed(DType::kUInt8, {131, 257})}));
+  cases.push_back(
+      make("Tile/uint8", "Tile", 13, {typed(DType::kUInt8, {67, 129}), const_i64({3, 1})}));
   for (const OpCase& c : cases) expect_split_matches(b, c);
   EXPECT_VALIDATION_CLEAN();
 }
 
 // Ops whose kernels do not split say so in supports(), naming the limit (the node then runs on
-// the CPU); a Gather over large data along an inner axis is refused at prepare.
+// the CPU), as does a Gather over large data along an inner axis and a Pad of a large source.
 TEST(VulkanSplit, KernelsThatCannotSplitRefuse) {
   VK_OR_SKIP(b, kSmallLimit);
   for (const char* op : {"Relu", "ArgMax"}) {
@@ -233,6 +245,27 @@ TEST(VulkanSplit, KernelsThatCannotSplitRefuse) {
     EXPECT_FALSE(s.ok) << op;
     EXPECT_NE(s.reason.find("binding range"), std::string::npos) << s.reason;
   }
+  {
+    ir::Graph g;
+    g.opsets()[""] = 17;
+    ir::Value* x = g.add_value("x").value();
+    g.add_input(x);
+    ir::Value* p = g.add_value("pads").value();
+    g.add_input(p);
+    ir::Value* y = g.add_value("y").value();
+    ir::Node* node = g.add_node("Pad", "", {x, p}, {y}).value();
+    g.add_output(y);
+    Tensor pads = Tensor::create(DType::kInt64, {2}).value();
+    pads.data<int64_t>()[0] = 1;
+    pads.data<int64_t>()[1] = 1;
+    device::InputInfo xi, pi;
+    xi.desc = {DType::kFloat32, {4097}};
+    pi.desc = {DType::kInt64, {2}};
+    pi.host_value = &pads;
+    device::Support s = b->supports(*node, {xi, pi});
+    EXPECT_FALSE(s.ok);
+    EXPECT_NE(s.reason.find("binding range"), std::string::npos) << s.reason;
+  }
   OpCase c = make("Gather/axis1_large", "Gather", 13, {in_f32({3, 2000}), idx({2}, {1, -1})},
                   {{"axis", attr_i(1)}});
   BuiltCase bc = build_case(c);
@@ -244,6 +277,8 @@ TEST(VulkanSplit, KernelsThatCannotSplitRefuse) {
   auto got = dev.run(bc.feeds);
   ASSERT_TRUE(got.has_value()) << got.status().to_string();
   EXPECT_FALSE(dev.last_assignment()[0].on_device);
+  EXPECT_NE(dev.last_assignment()[0].reason.find("axis 0"), std::string::npos)
+      << dev.last_assignment()[0].reason;
   EXPECT_TRUE(tools::compare_tensors((*got)[0], (*want)[0], 0, 0).ok);
   EXPECT_VALIDATION_CLEAN();
 }
