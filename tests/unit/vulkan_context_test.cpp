@@ -283,6 +283,44 @@ TEST(VulkanSplit, KernelsThatCannotSplitRefuse) {
   EXPECT_VALIDATION_CLEAN();
 }
 
+// Hostile attributes and host inputs of the data ops give a Status naming the node (the Vulkan
+// prepare refuses, the CPU reference then reports the error), never a crash.
+TEST(VulkanDataOps, BadInputsGiveAClearError) {
+  VK_OR_SKIP(b, 0);
+  std::vector<OpCase> cases;
+  cases.push_back(make("Pad/wrong_pads_length", "Pad", 13, {in_f32({3, 4}), const_i64({1, 2})}));
+  cases.push_back(
+      make("Pad/crop_past_dim", "Pad", 13, {in_f32({3, 4}), const_i64({-2, 0, -2, 0})}));
+  cases.push_back(make("Pad/reflect_empty_axis", "Pad", 13,
+                       {in_f32({0, 4}), const_i64({1, 0, 1, 0})}, {{"mode", attr_s("reflect")}}));
+  cases.push_back(make("Pad/bad_mode", "Pad", 13, {in_f32({3, 4}), const_i64({1, 0, 1, 0})},
+                       {{"mode", attr_s("mirror")}}));
+  cases.push_back(make("Tile/negative", "Tile", 13, {in_f32({3, 4}), const_i64({2, -1})}));
+  cases.push_back(make("Tile/wrong_rank", "Tile", 13, {in_f32({3, 4}), const_i64({2})}));
+  cases.push_back(
+      make("ArgMax/axis_out_of_range", "ArgMax", 13, {in_f32({3, 4})}, {{"axis", attr_i(2)}}));
+  cases.push_back(make("ArgMin/empty_axis", "ArgMin", 13, {in_f32({3, 0})}, {{"axis", attr_i(1)}}));
+  cases.push_back(make("DepthToSpace/indivisible", "DepthToSpace", 13, {in_f32({1, 6, 2, 2})},
+                       {{"blocksize", attr_i(2)}}));
+  cases.push_back(make("SpaceToDepth/zero_block", "SpaceToDepth", 13, {in_f32({1, 2, 4, 4})},
+                       {{"blocksize", attr_i(0)}}));
+  for (const OpCase& c : cases) {
+    SCOPED_TRACE("case " + c.name);
+    BuiltCase bc = build_case(c);
+    device::HybridExecutor dev(*bc.graph, b, 1);
+    Status prep = dev.prepare();
+    if (!prep.is_ok()) {
+      EXPECT_NE(prep.message().find("node"), std::string::npos) << prep.message();
+      continue;
+    }
+    auto got = dev.run(bc.feeds);
+    ASSERT_FALSE(got.has_value()) << "a bad " << c.op << " ran";
+    EXPECT_NE(got.status().message().find("node 'node' (" + c.op + ")"), std::string::npos)
+        << got.status().message();
+  }
+  EXPECT_VALIDATION_CLEAN();
+}
+
 // A linear step (item i touches element i of every binding) is cut into chunks at enqueue: a
 // rank-1 copy of 10007 floats (40 KB) through 16 KiB bindings.
 TEST(VulkanSplit, LinearStepsAreCutIntoChunks) {
