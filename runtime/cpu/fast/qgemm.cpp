@@ -19,6 +19,10 @@
 
 #include "runtime/cpu/fast/qgemm_kernels.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace kiln::cpu::fast {
 
 namespace qdetail {
@@ -176,7 +180,39 @@ void pack_b_typed(const QOperand& b, int64_t pc, int64_t kc, int64_t jc, int64_t
     const int64_t nn = std::min(nr, nc - jr * nr);
     std::memset(d, 0, static_cast<size_t>(nr * kp) * sizeof(T));
     if (b.cs == 1) {
-      for (int64_t k = 0; k < kc; ++k) {
+      int64_t k_done = 0;
+#if defined(__SSE2__)
+      if constexpr (sizeof(T) == 1 && KU == 4) {
+        // Whole groups of 4 rows and 16 columns: interleave the rows' bytes with SSE2 unpacks.
+        const __m128i flip = _mm_set1_epi8(b.is_signed ? 0 : static_cast<char>(0x80));
+        const int64_t n16 = nn / 16 * 16;
+        for (; n16 > 0 && k_done + 4 <= kc; k_done += 4) {
+          const uint8_t* s0 = static_cast<const uint8_t*>(b.data) + (pc + k_done) * b.rs + j0;
+          T* dq = d + (k_done / 4) * nr * 4;
+          for (int64_t j = 0; j < n16; j += 16) {
+            auto row = [&](int r) {
+              return _mm_xor_si128(
+                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(s0 + r * b.rs + j)), flip);
+            };
+            const __m128i r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3);
+            const __m128i t0 = _mm_unpacklo_epi8(r0, r1), t1 = _mm_unpackhi_epi8(r0, r1);
+            const __m128i t2 = _mm_unpacklo_epi8(r2, r3), t3 = _mm_unpackhi_epi8(r2, r3);
+            __m128i* o = reinterpret_cast<__m128i*>(dq + j * 4);
+            _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(t0, t2));
+            _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(t0, t2));
+            _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(t1, t3));
+            _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(t1, t3));
+          }
+          // The columns past the last group of 16.
+          for (int64_t kk = k_done; kk < k_done + 4; ++kk) {
+            T* dk = d + (kk / KU) * nr * KU + kk % KU;
+            for (int64_t j = n16; j < nn; ++j)
+              dk[j * KU] = static_cast<T>(b_prime(b, pc + kk, j0 + j));
+          }
+        }
+      }
+#endif
+      for (int64_t k = k_done; k < kc; ++k) {
         T* dk = d + (k / KU) * nr * KU + k % KU;
         const int64_t at = (pc + k) * b.rs + j0;
         if (b.is_signed) {
