@@ -167,6 +167,10 @@ void add_matmul_integer(std::vector<OpCase>& v) {
       {in_s8({3, 1, 5, 32}), in_u8({2, 32, 12}), scalar(s8, -9), scalar(u8, 200)});
   mmi("words_saturation_K70000",
       {vals(in_u8({2, 70000}), {255}), vals(in_s8({70000, 8}, true), {-128})});
+  // The largest products, 255 x 255 on every k, over several 4096-deep chunks of OpenCL's exact
+  // float partial sums.
+  mmi("max_product_K8200", {vals(in_u8({5, 8200}), {255}), vals(in_s8({8200, 19}, true), {127}),
+                            scalar(u8, 0), scalar(s8, -128)});
   // 255 x -128 over K = 70001: the int32 sum wraps around exactly as the CPU's.
   mmi("saturation_u8_255_by_s8_-128_K70001",
       {vals(in_u8({2, 70001}), {255}), vals(in_s8({70001, 17}, true), {-128})});
