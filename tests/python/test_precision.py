@@ -11,6 +11,7 @@ a few ulps of the largest value are expected. Measured on cpu, opencl and vulkan
 too, so each run also checks from the optimizer log that the conversion happened.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +78,9 @@ def test_fp16_transformers_stay_on_vulkan(kiln, monkeypatch, device_list, name, 
     if not have(device_list, "vulkan"):
         pytest.skip("no vulkan device")
     res = run_fp16(kiln, monkeypatch, name, "vulkan", tmp_path / "out")
+    m = re.search(r"^placement: (\d+) of (\d+) nodes on vulkan", res.stdout, re.M)
+    assert m and int(m.group(1)) > 0, "no nodes on Vulkan\n" + res.describe()
     on_cpu = [line.strip() for line in res.stdout.splitlines() if line.startswith("  cpu:")]
-    assert on_cpu, "no placement in --verbose output\n" + res.describe()[:3000]
     bad = [line for line in on_cpu if not any(r in line for r in ALLOWED_CPU_REASONS)]
     assert not bad, f"{name} fp16 nodes on the CPU:\n" + "\n".join(bad[:20])
 
