@@ -6,10 +6,8 @@
 // float4 registers (head sizes up to MAXH; float4 loads when the head sizes are multiples of 4,
 // a scalar path otherwise). Q, K and V are read in place through strides from [B, S, N * H]
 // tensors or from the packed projection [B * S, 3 * D]; the MHA bias is folded in as
-// q.bias_k (per row) and bias_v * sum(p) (at the end). Causal rows stop at key s.
-//
-// qkv_proj: y[r, c] = bias[c] + sum_k x[r, k] w[k, c], a 4 x 4 block per work-item (Attention's
-// packed input projection).
+// q.bias_k (per row) and bias_v * sum(p) (at the end). Causal rows stop at key s. Attention's
+// packed input projection runs before it on the tuned GEMM of kernels/matmul.cl.
 
 #define MAXH 128
 #define H4MAX (MAXH / 4)
@@ -130,36 +128,5 @@ __kernel void attend(__global const float* q, int q_off, __global const float* k
       if (h + 2 < Hv) op[h + 2] = r.z;
       if (h + 3 < Hv) op[h + 3] = r.w;
     }
-  }
-}
-
-__kernel void qkv_proj(__global const float* x, int x_off, __global const float* w, int w_off,
-                       __global const float* bias, int b_off, __global float* y, int y_off,
-                       int rows, int K, int cols, int has_bias) {
-  const int c0 = get_global_id(0) * 4, r0 = get_global_id(1) * 4;
-  if (c0 >= cols || r0 >= rows) return;
-  __global const float* xr[4];
-  for (int j = 0; j < 4; ++j) xr[j] = x + x_off + min(r0 + j, rows - 1) * K;
-  __global const float* wp = w + w_off;
-  if (c0 + 4 <= cols) {
-    float4 a0 = (float4)(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    for (int kk = 0; kk < K; ++kk) {
-      const float4 wv = vload4(0, wp + kk * cols + c0);
-      a0 += xr[0][kk] * wv;
-      a1 += xr[1][kk] * wv;
-      a2 += xr[2][kk] * wv;
-      a3 += xr[3][kk] * wv;
-    }
-    float4 bv = has_bias ? vload4(0, bias + b_off + c0) : (float4)(0.0f);
-    float4 res[4] = {a0 + bv, a1 + bv, a2 + bv, a3 + bv};
-    for (int j = 0; j < 4; ++j)
-      if (r0 + j < rows) vstore4(res[j], 0, y + y_off + (r0 + j) * cols + c0);
-  } else {
-    for (int c = c0; c < cols; ++c)
-      for (int j = 0; j < 4 && r0 + j < rows; ++j) {
-        float a = 0.0f;
-        for (int kk = 0; kk < K; ++kk) a += xr[j][kk] * wp[kk * cols + c];
-        y[y_off + (r0 + j) * cols + c] = a + (has_bias ? bias[b_off + c] : 0.0f);
-      }
   }
 }

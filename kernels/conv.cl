@@ -117,15 +117,16 @@ CONV_KERNEL(conv_m1p8, 1, 8)
 //              that row's out.z pixels in order (gid0: row o0 * out.y + o1, gid1: r, gid2: n).
 // Index arithmetic (divisions) happens once per work-item, not per element.
 
-__kernel void im2col_pk(__global const float* X, int x_off, __global float* col, int C, int P,
-                        int Kc, int4 in, int4 k, int4 s, int4 d, int4 pb, int4 out) {
+__kernel void im2col_pk(__global const float* X, int x_off, __global float* col, int col_off,
+                        int C, int P, int Kc, int4 in, int4 k, int4 s, int4 d, int4 pb,
+                        int4 out) {
   const int p = get_global_id(0), n = get_global_id(1);
   if (p >= P) return;
   const int o2 = p % out.z, t = p / out.z;
   const int o1 = t % out.y, o0 = t / out.y;
   const int b0 = o0 * s.x - pb.x, b1 = o1 * s.y - pb.y, b2 = o2 * s.z - pb.z;
   const int insz = in.x * in.y * in.z;
-  __global float* dst = col + (n * P + p) * Kc;
+  __global float* dst = col + col_off + (n * P + p) * Kc;
   const __global float* xc = X + x_off + n * C * insz;
   for (int c = 0; c < C; ++c, xc += insz) {
     for (int k0 = 0; k0 < k.x; ++k0) {
@@ -145,8 +146,9 @@ __kernel void im2col_pk(__global const float* X, int x_off, __global float* col,
   }
 }
 
-__kernel void im2col_kp(__global const float* X, int x_off, __global float* col, int C, int P,
-                        int Kc, int4 in, int4 k, int4 s, int4 d, int4 pb, int4 out) {
+__kernel void im2col_kp(__global const float* X, int x_off, __global float* col, int col_off,
+                        int C, int P, int Kc, int4 in, int4 k, int4 s, int4 d, int4 pb,
+                        int4 out) {
   const int row = get_global_id(0), r = get_global_id(1), n = get_global_id(2);
   if (row >= out.x * out.y || r >= Kc) return;
   const int k2 = r % k.z, t = r / k.z;
@@ -154,7 +156,7 @@ __kernel void im2col_kp(__global const float* X, int x_off, __global float* col,
   const int k0 = t2 % k.x, c = t2 / k.x;
   const int o0 = row / out.y, o1 = row % out.y;
   const int i0 = o0 * s.x - pb.x + k0 * d.x, i1 = o1 * s.y - pb.y + k1 * d.y;
-  __global float* dst = col + (n * Kc + r) * P + row * out.z;
+  __global float* dst = col + col_off + (n * Kc + r) * P + row * out.z;
   if (i0 < 0 || i0 >= in.x || i1 < 0 || i1 >= in.y) {
     for (int o2 = 0; o2 < out.z; ++o2) dst[o2] = 0.0f;
     return;

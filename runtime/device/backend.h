@@ -65,14 +65,31 @@ class DeviceKernel {
   // Output i aliases input alias_of(i) (same bytes, e.g. Reshape): no allocation, no work.
   // -1 when the output needs its own buffer.
   int alias_of(size_t output) const { return output < aliases_.size() ? aliases_[output] : -1; }
+  // Output o may be written over input inplace_of(o)'s bytes (-1: never). A kernel opts in only
+  // when every work-item reads the elements it writes before writing them and reads no element
+  // another work-item writes, and the two have the same byte size. The executor takes the offer
+  // only when that input's value dies at this node (see hybrid_executor.h).
+  int inplace_of(size_t output) const { return output < inplace_.size() ? inplace_[output] : -1; }
+  // Bytes of device scratch memory one enqueue needs (0: none). The executor passes it as one
+  // extra uint8[scratch_bytes()] tensor after the outputs, outputs[output_descs().size()]; its
+  // contents are undefined on entry and dead once the work this enqueue adds has run.
+  virtual size_t scratch_bytes() const { return 0; }
   virtual Status enqueue(const std::vector<DeviceTensor>& inputs,
                          const std::vector<DeviceTensor>& outputs) = 0;
   // A short name for profiles ("matmul_f32_8x4", "binary_add").
   virtual std::string name() const = 0;
 
  protected:
+  // The scratch tensor enqueue() was given (see scratch_bytes), or nullptr.
+  const DeviceTensor* scratch(const std::vector<DeviceTensor>& outputs) const {
+    return outputs.size() > outputs_.size() && outputs[outputs_.size()].buffer
+               ? &outputs[outputs_.size()]
+               : nullptr;
+  }
+
   std::vector<TensorDesc> outputs_;
   std::vector<int> aliases_;
+  std::vector<int> inplace_;
 };
 
 // What the executor knows about one input when asking a backend: its description and, for

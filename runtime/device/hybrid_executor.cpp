@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -48,7 +49,8 @@ struct HybridExecutor::Slot {
 
 struct HybridExecutor::MemoryPlan {
   std::shared_ptr<DeviceBuffer> arena;
-  std::map<int, std::pair<size_t, size_t>> slots;  // value id -> (offset, bytes)
+  std::map<int, std::pair<size_t, size_t>> slots;  // value id or scratch key -> (offset, bytes)
+  std::set<int> inplace;                           // outputs written over an input's bytes
 };
 
 struct HybridExecutor::Prepared {
@@ -99,6 +101,8 @@ Status HybridExecutor::prepare() {
   for (ir::Value* v : graph_.outputs()) last_use_[v->id()] = INT_MAX;
   cache_.clear();
   cache_.resize(order_.size());
+  const char* inplace = std::getenv("KILN_INPLACE");
+  inplace_on_ = !(inplace && std::string(inplace) == "0");
   return upload_weights();
 }
 
@@ -157,11 +161,15 @@ Expected<DeviceTensor> HybridExecutor::to_device(const ir::Value* v, Slot& slot)
 }
 
 Expected<DeviceTensor> HybridExecutor::allocate_value(const ir::Value* v, const TensorDesc& desc) {
+  return allocate_keyed(v ? v->id() : -1, desc);
+}
+
+Expected<DeviceTensor> HybridExecutor::allocate_keyed(int key, const TensorDesc& desc) {
   DeviceTensor d;
   d.desc = desc;
   const size_t bytes = desc.nbytes();
-  if (plan_ && v) {
-    auto it = plan_->slots.find(v->id());
+  if (plan_ && key != -1) {
+    auto it = plan_->slots.find(key);
     if (it != plan_->slots.end() && bytes <= it->second.second) {
       d.buffer = plan_->arena;
       d.offset = it->second.first;
@@ -169,20 +177,55 @@ Expected<DeviceTensor> HybridExecutor::allocate_value(const ir::Value* v, const 
     }
   }
   KILN_ASSIGN_OR_RETURN(d.buffer, buffers_->get(bytes));
-  if (!plan_ && v) recorded_.push_back({v->id(), bytes, step_, step_});
+  if (!plan_ && key != -1) recorded_.push_back({key, bytes, step_, step_});
   return d;
+}
+
+void HybridExecutor::add_view(int view, int src) {
+  auto root = alias_root_.find(src);
+  const int r = root == alias_root_.end() ? src : root->second;
+  alias_root_[view] = r;
+  viewers_[r].push_back(view);
+}
+
+bool HybridExecutor::can_overwrite(size_t step, int k, const std::vector<DeviceTensor>& ins,
+                                   const TensorDesc& out, const std::vector<int>& taken) const {
+  const ir::Node& n = *order_[step];
+  if (k < 0 || static_cast<size_t>(k) >= ins.size() || static_cast<size_t>(k) >= n.inputs().size())
+    return false;
+  if (std::find(taken.begin(), taken.end(), k) != taken.end()) return false;
+  const ir::Value* v = n.inputs()[static_cast<size_t>(k)];
+  const DeviceTensor& in = ins[static_cast<size_t>(k)];
+  if (!v || v->is_initializer() || !in.buffer) return false;
+  if (out.nbytes() == 0 || out.nbytes() != in.desc.nbytes()) return false;
+  auto r = alias_root_.find(v->id());
+  const int root = r == alias_root_.end() ? v->id() : r->second;
+  if (weights_.count(root) || weights_.count(v->id())) return false;
+  // Every value using these bytes dies here and is read by this node only as input k.
+  std::vector<int> sharing = {root};
+  if (auto w = viewers_.find(root); w != viewers_.end())
+    sharing.insert(sharing.end(), w->second.begin(), w->second.end());
+  for (int id : sharing) {
+    if (id < 0 || static_cast<size_t>(id) >= last_use_.size()) return false;
+    if (last_use_[static_cast<size_t>(id)] > static_cast<int>(step)) return false;
+    for (size_t j = 0; j < n.inputs().size(); ++j)
+      if (j != static_cast<size_t>(k) && n.inputs()[j] && n.inputs()[j]->id() == id) return false;
+  }
+  return true;
 }
 
 Status HybridExecutor::build_plan(const std::string& signature) {
   // Lifetimes: from the step that made the value to its last reader; graph outputs live to the
   // end; a value viewed by an alias lives as long as the alias does.
+  // Scratch (negative keys) lives for its step only.
   std::map<int, size_t> last;
   for (const auto& r : recorded_) last[r.value] = r.def;
   auto last_use = [&](int id) -> size_t {
-    int lu = id < static_cast<int>(last_use_.size()) ? last_use_[id] : -1;
+    int lu = id >= 0 && id < static_cast<int>(last_use_.size()) ? last_use_[id] : -1;
     return lu == INT_MAX ? order_.size() : static_cast<size_t>(std::max(lu, 0));
   };
-  for (auto& [id, l] : last) l = std::max(l, last_use(id));
+  for (auto& [id, l] : last)
+    if (id >= 0) l = std::max(l, last_use(id));
   for (const auto& [alias, root] : alias_root_) {
     auto it = last.find(root);
     if (it != last.end()) it->second = std::max(it->second, last_use(alias));
@@ -196,6 +239,7 @@ Status HybridExecutor::build_plan(const std::string& signature) {
     return a.bytes != b.bytes ? a.bytes > b.bytes : a.def < b.def;
   });
   auto plan = std::make_unique<MemoryPlan>();
+  plan->inplace.insert(recorded_inplace_.begin(), recorded_inplace_.end());
   struct Placed {
     size_t off, bytes, def, last;
   };
@@ -225,6 +269,9 @@ Status HybridExecutor::build_plan(const std::string& signature) {
     plan->arena = std::move(*arena);
   }
   last_arena_bytes_ = total;
+  last_inplace_outputs_ = plan->inplace.size();
+  spdlog::info("memory plan for {}: {} planned buffers, {} outputs in place, arena {} bytes",
+               signature, items.size(), plan->inplace.size(), total);
   plans_[signature] = std::move(plan);
   return Status::ok();
 }
@@ -353,7 +400,9 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
   auto plan_it = plans_.find(signature);
   plan_ = plan_it == plans_.end() ? nullptr : plan_it->second.get();
   recorded_.clear();
+  recorded_inplace_.clear();
   alias_root_.clear();
+  viewers_.clear();
 
   using Clock = std::chrono::steady_clock;
   const auto run_start = Clock::now();
@@ -406,26 +455,41 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
         if (host_only) continue;
         KILN_ASSIGN_OR_RETURN(ins[k], to_device(v, slots[v->id()]));
       }
+      // One tensor per kernel output, then the scratch when the kernel wants one.
       const auto& descs = p->kernel->output_descs();
-      std::vector<DeviceTensor> outs(n.outputs().size());
-      for (size_t o = 0; o < n.outputs().size() && o < descs.size(); ++o) {
+      std::vector<DeviceTensor> outs(descs.size());
+      std::vector<int> overwritten;  // inputs whose bytes an output took
+      for (size_t o = 0; o < descs.size(); ++o) {
         outs[o].desc = descs[o];
-        int a = p->kernel->alias_of(o);
-        if (a >= 0) {
+        const ir::Value* ov = o < n.outputs().size() ? n.outputs()[o] : nullptr;
+        const int a = p->kernel->alias_of(o);
+        if (a >= 0 && static_cast<size_t>(a) < ins.size()) {
           outs[o].buffer = ins[a].buffer;
           outs[o].offset = ins[a].offset;
           const ir::Value* src = n.inputs()[a];
-          if (src && n.outputs()[o]) {
-            auto root = alias_root_.find(src->id());
-            alias_root_[n.outputs()[o]->id()] =
-                root == alias_root_.end() ? src->id() : root->second;
-          }
-        } else {
-          auto b = allocate_value(n.outputs()[o], descs[o]);
-          if (!b) return b.status().with_context(n.describe());
-          outs[o].buffer = std::move(b->buffer);
-          outs[o].offset = b->offset;
+          if (src && ov) add_view(ov->id(), src->id());
+          continue;
         }
+        const int k = p->kernel->inplace_of(o);
+        if (ov && k >= 0 && inplace_on_ && (!plan_ || plan_->inplace.count(ov->id())) &&
+            can_overwrite(i, k, ins, descs[o], overwritten)) {
+          overwritten.push_back(k);
+          outs[o].buffer = ins[k].buffer;
+          outs[o].offset = ins[k].offset;
+          add_view(ov->id(), n.inputs()[k]->id());
+          if (!plan_) recorded_inplace_.push_back(ov->id());
+          continue;
+        }
+        auto b = allocate_value(ov, descs[o]);
+        if (!b) return b.status().with_context(n.describe());
+        outs[o].buffer = std::move(b->buffer);
+        outs[o].offset = b->offset;
+      }
+      if (const size_t scratch = p->kernel->scratch_bytes(); scratch > 0) {
+        auto b = allocate_keyed(scratch_key(i),
+                                TensorDesc{DType::kUInt8, {static_cast<int64_t>(scratch)}});
+        if (!b) return b.status().with_context(n.describe() + " (scratch)");
+        outs.push_back(std::move(*b));
       }
       if (device_clock) backend_->mark_begin(static_cast<int>(i));
       Status st = p->kernel->enqueue(ins, outs);
@@ -445,16 +509,16 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
           in_shapes.push_back(t.desc.shape);
           e.bytes += static_cast<double>(t.buffer ? t.desc.nbytes() : 0);
         }
-        for (const DeviceTensor& t : outs) {
-          out_shapes.push_back(t.desc.shape);
-          e.bytes += static_cast<double>(t.desc.nbytes());
+        for (size_t o = 0; o < descs.size(); ++o) {
+          out_shapes.push_back(outs[o].desc.shape);
+          e.bytes += static_cast<double>(outs[o].desc.nbytes());
         }
         e.flops = node_flops(n, in_shapes, out_shapes);
         profile_.events.push_back(std::move(e));
       }
       for (size_t o = 0; o < n.outputs().size(); ++o) {
         const ir::Value* v = n.outputs()[o];
-        if (!v || o >= outs.size()) continue;
+        if (!v || o >= descs.size()) continue;
         Slot& s = slots[v->id()];
         s = Slot();
         s.dev = outs[o];
@@ -463,7 +527,7 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
       if (observer) {
         for (size_t o = 0; o < n.outputs().size(); ++o) {
           const ir::Value* v = n.outputs()[o];
-          if (!v) {
+          if (!v || o >= descs.size()) {
             host_outputs.emplace_back();
             continue;
           }

@@ -9,6 +9,17 @@
 // memory plan: offsets in one arena buffer, first-fit by decreasing size over non-overlapping
 // lifetimes. Later runs with that signature place values at their planned offsets; a value
 // that does not fit its slot (data-dependent shapes) takes a pooled buffer instead.
+//
+// In place: when a kernel offers output o over input k (DeviceKernel::inplace_of), the output
+// takes the input's bytes if the input's value dies at this node: its last reader is this node,
+// it is not a graph output, not a weight, no other value viewing the same bytes (an alias, an
+// earlier in-place output) is read later or by another input of this node, and the byte sizes
+// are equal. The output then views the input's bytes like an alias (the lifetimes merge). The
+// recorded plan lists the outputs written in place; a planned run writes in place only those.
+// KILN_INPLACE=0 turns in-place writing off (for measurements and debugging).
+//
+// Scratch: a kernel's DeviceKernel::scratch_bytes() are planned in the arena like a value that
+// lives for its node's step only, and passed after the node's outputs.
 #pragma once
 
 #include <map>
@@ -46,6 +57,8 @@ class HybridExecutor {
   // Memory plans built so far (one per input-shape signature) and the last one's arena size.
   size_t plans_built() const { return plans_.size(); }
   size_t last_arena_bytes() const { return last_arena_bytes_; }
+  // Outputs the last built plan writes over a dying input's bytes (DeviceKernel::inplace_of).
+  size_t last_inplace_outputs() const { return last_inplace_outputs_; }
   // When on, every run records each node's time (profile.h): device nodes on the device clock
   // when the backend has one (Backend::supports_timing), else waited for one by one; a CPU
   // node's time includes downloading its inputs. last_profile() is the last run's.
@@ -70,6 +83,15 @@ class HybridExecutor {
   Expected<DeviceTensor> to_device(const ir::Value* v, Slot& slot);
   // Device memory for value v produced (or uploaded) at the current step.
   Expected<DeviceTensor> allocate_value(const ir::Value* v, const TensorDesc& desc);
+  // Memory planned under `key` (a value id, or scratch_key(step); -1: none) at the current step.
+  Expected<DeviceTensor> allocate_keyed(int key, const TensorDesc& desc);
+  static int scratch_key(size_t step) { return -2 - static_cast<int>(step); }
+  // Whether an output `out` of node `step` may be written over input k's bytes `ins[k]` (see the
+  // file comment); `taken`: inputs already given to another output of the node.
+  bool can_overwrite(size_t step, int k, const std::vector<DeviceTensor>& ins,
+                     const TensorDesc& out, const std::vector<int>& taken) const;
+  // Records that value `view` uses the bytes of value `src` (an alias or an in-place output).
+  void add_view(int view, int src);
   Status build_plan(const std::string& signature);
   Status upload_weights();
   Status to_host(Slot& slot);
@@ -93,10 +115,14 @@ class HybridExecutor {
   MemoryPlan* plan_ = nullptr;      // the plan in use this run (nullptr while recording one)
   std::vector<Lifetime> recorded_;  // while recording
   std::map<int, int> alias_root_;   // value id -> value id whose bytes it views
+  std::map<int, std::vector<int>> viewers_;  // value id -> the values in alias_root_ viewing it
+  std::vector<int> recorded_inplace_;        // outputs written in place while recording
   size_t step_ = 0;
   size_t last_arena_bytes_ = 0;
+  size_t last_inplace_outputs_ = 0;
   size_t weight_bytes_ = 0;
   bool profiling_ = false;
+  bool inplace_on_ = true;
   bool timing_on_ = false;  // the backend's device-clock timing is switched on
   RunProfile profile_;
 };

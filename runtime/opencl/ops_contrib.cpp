@@ -1,14 +1,17 @@
 // OpenCL kernels for ONNX Runtime contrib ops (com.microsoft, float32): the Gelu family and
 // BiasAdd, SkipLayerNormalization / SkipSimplifiedLayerNormalization /
-// SimplifiedLayerNormalization (kernels/contrib.cl), and fused Attention / MultiHeadAttention
-// (kernels/attention.cl). Semantics follow the CPU references in runtime/cpu/ops/contrib_*.cpp;
-// anything those kernels accept but these do not handle is refused in supports() with a reason.
+// SimplifiedLayerNormalization and EmbedLayerNormalization (kernels/contrib.cl), and fused
+// Attention / MultiHeadAttention (kernels/attention.cl; Attention's packed Q/K/V projection runs
+// on the tuned GEMM of ops_matmul.cpp into the kernel's scratch). Semantics follow the CPU
+// references in runtime/cpu/ops/contrib_*.cpp; anything those kernels accept but these do not
+// handle is refused in supports() with a reason.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <string>
 #include <vector>
 
-#include "runtime/opencl/opencl_backend.h"
+#include "runtime/opencl/ops_matmul_internal.h"
 
 namespace kiln::opencl {
 
@@ -47,22 +50,28 @@ cl_int8 to_int8(const std::vector<int64_t>& v) {
   return r;
 }
 
-// A buffer argument of a launch: node input `index`, node output `index`, or a scratch buffer
-// owned by the kernel. An absent input or output is bound to a small dummy buffer (the kernel
-// is told by a flag not to touch it).
+// A buffer argument of a launch: node input `index`, node output `index`, or a region of the
+// kernel's scratch (DeviceKernel::scratch_bytes, float32 elements). An absent input or output
+// is bound to a small dummy buffer (the kernel is told by a flag not to touch it).
 struct BufArg {
   enum Kind { kInput, kOutput, kScratch } kind;
   int index;
 };
 
-// A kernel made of one or more launches in order, with optional inputs / outputs and scratch
-// buffers allocated once at prepare time.
+// A kernel made of steps run in order: OpenCL launches, and whole device kernels of other op
+// families (the tuned GEMM) whose inputs and outputs are node tensors or scratch regions. The
+// scratch regions live in the one scratch tensor the executor passes after the outputs.
 class MultiLaunchKernel : public DeviceKernel {
  public:
   struct Launch {
     cl::Kernel kernel;
     std::vector<BufArg> bufs;
     cl::NDRange global, local;
+  };
+  struct Sub {
+    std::unique_ptr<DeviceKernel> kernel;
+    std::vector<BufArg> ins, outs;
+    int scratch = -1;  // the sub-kernel's own scratch region
   };
 
   MultiLaunchKernel(ClContext& ctx, std::string name) : ctx_(ctx), name_(std::move(name)) {}
@@ -73,19 +82,24 @@ class MultiLaunchKernel : public DeviceKernel {
     if (err != CL_SUCCESS) return out_of_memory(name_ + ": dummy buffer: " + cl_error_name(err));
     return Status::ok();
   }
-  Expected<int> add_scratch(size_t bytes) {
-    cl_int err = CL_SUCCESS;
-    cl::Buffer b(ctx_.context(), CL_MEM_READ_WRITE, std::max<size_t>(bytes, 4), nullptr, &err);
-    if (err != CL_SUCCESS)
-      return out_of_memory(name_ + ": scratch of " + std::to_string(bytes) +
-                           " bytes: " + cl_error_name(err));
-    scratch_.push_back(std::move(b));
-    return static_cast<int>(scratch_.size() - 1);
+  // A scratch region of `bytes`; returns its index for BufArg::kScratch.
+  int add_scratch(size_t bytes) {
+    regions_.push_back({scratch_total_, bytes});
+    scratch_total_ += (std::max<size_t>(bytes, 4) + 255) / 256 * 256;
+    return static_cast<int>(regions_.size() - 1);
   }
+  size_t scratch_bytes() const override { return scratch_total_; }
   // Adds a launch; `fixed` args are set after the buffer pairs by the caller via set().
   Launch& add_launch(cl::Kernel k, std::vector<BufArg> bufs, cl::NDRange g, cl::NDRange l) {
-    launches_.push_back({std::move(k), std::move(bufs), g, l});
-    return launches_.back();
+    steps_.push_back(Step{Launch{std::move(k), std::move(bufs), g, l}, Sub{}});
+    return steps_.back().launch;
+  }
+  void add_sub(std::unique_ptr<DeviceKernel> k, std::vector<BufArg> ins, std::vector<BufArg> outs) {
+    Sub sub{std::move(k), std::move(ins), std::move(outs), -1};
+    if (const size_t b = sub.kernel->scratch_bytes(); b > 0) sub.scratch = add_scratch(b);
+    Step st;
+    st.sub = std::move(sub);
+    steps_.push_back(std::move(st));
   }
   template <typename T>
   void set(Launch& L, cl_uint i, const T& value) {
@@ -95,24 +109,56 @@ class MultiLaunchKernel : public DeviceKernel {
                               ") failed: " + cl_error_name(err));
   }
   void set_outputs(std::vector<TensorDesc> o) { outputs_ = std::move(o); }
+  void set_inplace(std::vector<int> v) { inplace_ = std::move(v); }
 
   Status enqueue(const std::vector<DeviceTensor>& inputs,
                  const std::vector<DeviceTensor>& outputs) override {
     KILN_RETURN_IF_ERROR(setup_);
-    for (Launch& L : launches_) {
+    const DeviceTensor* scr = scratch(outputs);
+    if (scratch_total_ > 0 && (!scr || scr->desc.nbytes() < scratch_total_))
+      return internal_error(name_ + ": needs " + std::to_string(scratch_total_) +
+                            " bytes of scratch after its outputs");
+    // The device tensor behind a buffer argument (nullptr: absent).
+    auto tensor_of = [&](const BufArg& a, DeviceTensor* tmp) -> const DeviceTensor* {
+      if (a.kind == BufArg::kScratch) {
+        const auto& [off, bytes] = regions_[static_cast<size_t>(a.index)];
+        tmp->desc = TensorDesc{DType::kFloat32, {static_cast<int64_t>(bytes / 4)}};
+        tmp->buffer = scr->buffer;
+        tmp->offset = scr->offset + off;
+        return tmp;
+      }
+      const auto& list = a.kind == BufArg::kInput ? inputs : outputs;
+      if (a.index >= 0 && static_cast<size_t>(a.index) < list.size() &&
+          list[static_cast<size_t>(a.index)].buffer)
+        return &list[static_cast<size_t>(a.index)];
+      return nullptr;
+    };
+    for (Step& st : steps_) {
+      if (st.sub.kernel) {
+        std::vector<DeviceTensor> ins, outs;
+        DeviceTensor tmp;
+        for (const BufArg& a : st.sub.ins) {
+          const DeviceTensor* t = tensor_of(a, &tmp);
+          ins.push_back(t ? *t : DeviceTensor{});
+        }
+        for (const BufArg& a : st.sub.outs) {
+          const DeviceTensor* t = tensor_of(a, &tmp);
+          outs.push_back(t ? *t : DeviceTensor{});
+        }
+        if (st.sub.scratch >= 0) {
+          const DeviceTensor* t = tensor_of({BufArg::kScratch, st.sub.scratch}, &tmp);
+          outs.push_back(*t);
+        }
+        KILN_RETURN_IF_ERROR(st.sub.kernel->enqueue(ins, outs));
+        continue;
+      }
+      Launch& L = st.launch;
       cl_uint arg = 0;
       for (const BufArg& a : L.bufs) {
-        const DeviceTensor* t = nullptr;
+        DeviceTensor tmp;
+        const DeviceTensor* t = tensor_of(a, &tmp);
         cl::Buffer* buf = &dummy_;
         cl_int off = 0;
-        if (a.kind == BufArg::kScratch) {
-          buf = &scratch_[static_cast<size_t>(a.index)];
-        } else {
-          const auto& list = a.kind == BufArg::kInput ? inputs : outputs;
-          if (a.index >= 0 && static_cast<size_t>(a.index) < list.size() &&
-              list[static_cast<size_t>(a.index)].buffer)
-            t = &list[static_cast<size_t>(a.index)];
-        }
         if (t) {
           buf = &cl_buffer(*t);
           off = static_cast<cl_int>(t->offset / std::max<size_t>(dtype_size(t->desc.dtype), 1));
@@ -136,10 +182,15 @@ class MultiLaunchKernel : public DeviceKernel {
   std::string name() const override { return name_; }
 
  private:
+  struct Step {
+    Launch launch;
+    Sub sub;
+  };
   ClContext& ctx_;
   std::string name_;
-  std::vector<Launch> launches_;
-  std::vector<cl::Buffer> scratch_;
+  std::vector<Step> steps_;
+  std::vector<std::pair<size_t, size_t>> regions_;  // scratch (offset, bytes)
+  size_t scratch_total_ = 0;
   cl::Buffer dummy_;
   Status setup_;
 };
@@ -213,6 +264,7 @@ Expected<std::unique_ptr<DeviceKernel>> act_prepare(ClContext& ctx, const ir::No
   kern->set(L, 4, static_cast<cl_int>(f.skip >= 0));
   kern->set(L, 5, attr_f(n, "alpha", 1.702f));
   kern->set_outputs({in[0].desc});
+  kern->set_inplace({0});  // each work-item reads x[i], then writes y[i]
   return std::unique_ptr<DeviceKernel>(std::move(kern));
 }
 
@@ -469,18 +521,14 @@ Expected<std::unique_ptr<DeviceKernel>> attn_prepare(ClContext& ctx, const ir::N
   int64_t qb = f.S * D, qs = D, kb = f.T * D, ks = D, vb = f.T * f.N * f.Hv, vs = f.N * f.Hv;
   int64_t qc = 0, kc = 0, vc = 0;
   if (f.packed) {
+    // The packed projection [B * S, Din] x [Din, cols] + bias through the tuned GEMM.
     const int64_t rows = f.B * f.S;
-    KILN_ASSIGN_OR_RETURN(int scratch, kern->add_scratch(static_cast<size_t>(rows * f.cols) * 4));
-    KILN_ASSIGN_OR_RETURN(cl::Kernel pk, ctx.kernel("attention", "-DT=float", "qkv_proj"));
-    auto& P = kern->add_launch(std::move(pk),
-                               {in_arg(0), in_arg(1), in_arg(f.bias), {BufArg::kScratch, scratch}},
-                               cl::NDRange(round_up(static_cast<size_t>((f.cols + 3) / 4), 8),
-                                           round_up(static_cast<size_t>((rows + 3) / 4), 4)),
-                               cl::NDRange(8, 4));
-    kern->set(P, 0, static_cast<cl_int>(rows));
-    kern->set(P, 1, static_cast<cl_int>(f.Din));
-    kern->set(P, 2, static_cast<cl_int>(f.cols));
-    kern->set(P, 3, static_cast<cl_int>(f.bias >= 0));
+    const int scratch = kern->add_scratch(static_cast<size_t>(rows * f.cols) * 4);
+    KILN_ASSIGN_OR_RETURN(
+        std::unique_ptr<DeviceKernel> proj,
+        make_gemm_kernel(ctx, row_major_gemm(rows, f.cols, f.Din, f.bias >= 0), f.bias >= 0));
+    kern->add_sub(std::move(proj), {in_arg(0), in_arg(1), in_arg(f.bias)},
+                  {{BufArg::kScratch, scratch}});
     q = k = v = {BufArg::kScratch, scratch};
     qb = kb = vb = f.S * f.cols;
     qs = ks = vs = f.cols;
@@ -520,6 +568,234 @@ Expected<std::unique_ptr<DeviceKernel>> attn_prepare(ClContext& ctx, const ir::N
   return std::unique_ptr<DeviceKernel>(std::move(kern));
 }
 
+// --- EmbedLayerNormalization ---------------------------------------------------------------------
+
+// Inputs: 0 input_ids, 1 segment_ids?, 2 word_embedding, 3 position_embedding,
+// 4 segment_embedding?, 5 gamma, 6 beta, 7 mask?, 8 position_ids?; outputs: output,
+// mask_index, embedding_sum?. The forms the CPU reference accepts, float32 embeddings only.
+struct EmbedForm {
+  int64_t batch = 0, seq = 0, h = 0, nw = 0, np = 0, ns = 0, pos_rows = 1;
+  bool segment = false, position_ids = false, mask = false;
+  float eps = 1e-12f;
+};
+
+Expected<EmbedForm> embed_form(const ir::Node& n, const std::vector<InputInfo>& in) {
+  for (size_t i : {0, 2, 3, 5, 6})
+    if (!has(in, i))
+      return invalid_argument("missing input " + std::to_string(i) +
+                              " (input_ids, word/position embeddings, gamma and beta)");
+  EmbedForm f;
+  const Shape& ids = in[0].desc.shape;
+  if (ids.size() != 2 || in[0].desc.dtype != DType::kInt32)
+    return invalid_argument("input_ids must be a 2-D int32 tensor");
+  f.batch = ids[0];
+  f.seq = ids[1];
+  auto ids_like = [&](size_t i, bool allow_b1) {
+    const Shape& s = in[i].desc.shape;
+    return in[i].desc.dtype == DType::kInt32 && s.size() == 2 && s[1] == f.seq &&
+           (s[0] == f.batch || (allow_b1 && s[0] == 1));
+  };
+  f.segment = has(in, 1);
+  f.mask = has(in, 7);
+  f.position_ids = has(in, 8);
+  if (f.segment && !ids_like(1, false))
+    return invalid_argument("segment_ids must be int32 of input_ids' shape");
+  if (f.mask && !ids_like(7, false))
+    return invalid_argument("mask must be int32 of input_ids' shape");
+  if (f.position_ids && !ids_like(8, true))
+    return invalid_argument("position_ids must be int32 [batch or 1, sequence]");
+  if (f.segment != has(in, 4))
+    return invalid_argument("segment_ids and segment_embedding must be given together");
+  for (size_t i : {2, 3, 4, 5, 6})
+    if (has(in, i) && !is_f32(in, i))
+      return unsupported("only float32 embeddings, gamma and beta run on OpenCL");
+  const Shape& w = in[2].desc.shape;
+  if (w.size() != 2) return invalid_argument("word_embedding must be 2-D");
+  f.h = w[1];
+  f.nw = w[0];
+  if (f.h <= 0) return invalid_argument("hidden size is 0");
+  const Shape& p = in[3].desc.shape;
+  if (p.size() != 2 || p[1] != f.h)
+    return invalid_argument("position_embedding must be 2-D [max_position, hidden]");
+  f.np = p[0];
+  if (f.segment) {
+    const Shape& g = in[4].desc.shape;
+    if (g.size() != 2 || g[1] != f.h)
+      return invalid_argument("segment_embedding must be 2-D [segments, hidden]");
+    f.ns = g[0];
+  }
+  for (size_t i : {5, 6})
+    if (in[i].desc.shape != Shape{f.h})
+      return invalid_argument("gamma and beta must be 1-D of the hidden size");
+  f.eps = attr_f(n, "epsilon", 1e-12f);
+  if (!(f.eps >= 0)) return invalid_argument("epsilon must be >= 0");
+  if (f.position_ids) f.pos_rows = in[8].desc.shape[0];
+  if (f.batch * f.seq == 0) return unsupported("empty input_ids run on the CPU");
+  if (!f.position_ids && f.seq > f.np)
+    return unsupported("a sequence longer than position_embedding runs on the CPU (an error)");
+  const int64_t big = std::max({f.nw, f.np, f.ns, f.batch * f.seq}) * f.h;
+  if (big >= (int64_t{1} << 31) || f.batch * f.seq * 3 >= (int64_t{1} << 31))
+    return unsupported("tables or outputs too large for 32-bit indexing");
+  return f;
+}
+
+Support embed_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
+  auto f = embed_form(n, in);
+  if (!f) return Support::no(f.status().message());
+  return Support::yes();
+}
+
+// embed_ln_rows, then embed_mask_index when mask_index is wanted, then a blocking read of the
+// out-of-range flag (the price of failing like the CPU reference instead of a wrong answer).
+class EmbedLnKernel : public DeviceKernel {
+ public:
+  EmbedLnKernel(ClContext& ctx, cl::Kernel rows, cl::Kernel mask, cl::Buffer err, cl::Buffer dummy,
+                const EmbedForm& f, bool mask_out, bool sum_out, std::vector<TensorDesc> outs)
+      : ctx_(ctx),
+        rows_(std::move(rows)),
+        mask_(std::move(mask)),
+        err_(std::move(err)),
+        dummy_(std::move(dummy)),
+        f_(f),
+        mask_out_(mask_out),
+        sum_out_(sum_out) {
+    outputs_ = std::move(outs);
+    const int flags = (f.segment ? 1 : 0) | (f.position_ids ? 2 : 0) | (sum_out ? 4 : 0);
+    cl_uint a = 20;
+    auto set = [&](cl::Kernel& k, cl_uint i, const auto& v) {
+      cl_int e = k.setArg(i, v);
+      if (e != CL_SUCCESS && setup_.is_ok())
+        setup_ = internal_error("embed_layer_norm: setArg(" + std::to_string(i) +
+                                ") failed: " + cl_error_name(e));
+    };
+    set(rows_, a++, err_);
+    for (int64_t v : {f.batch * f.seq, f.seq, f.h, f.nw, f.np, f.ns, f.pos_rows})
+      set(rows_, a++, static_cast<cl_int>(v));
+    set(rows_, a++, static_cast<cl_int>(flags));
+    set(rows_, a++, f.eps);
+    if (mask_out_) {
+      set(mask_, 4, static_cast<cl_int>(f.batch));
+      set(mask_, 5, static_cast<cl_int>(f.seq));
+      set(mask_, 6, static_cast<cl_int>(f.mask ? 1 : 0));
+    }
+  }
+  std::string name() const override { return "embed_layer_norm"; }
+
+  Status enqueue(const std::vector<DeviceTensor>& in,
+                 const std::vector<DeviceTensor>& out) override {
+    KILN_RETURN_IF_ERROR(setup_);
+    auto tensor = [](const std::vector<DeviceTensor>& list, int i) -> const DeviceTensor* {
+      return i >= 0 && static_cast<size_t>(i) < list.size() && list[static_cast<size_t>(i)].buffer
+                 ? &list[static_cast<size_t>(i)]
+                 : nullptr;
+    };
+    cl_int err = CL_SUCCESS;
+    auto bind = [&](cl::Kernel& k, cl_uint slot, const DeviceTensor* t) {
+      // Every element here is 4 bytes (int32 or float32).
+      if (err == CL_SUCCESS) err = k.setArg(2 * slot, t ? cl_buffer(*t) : dummy_);
+      if (err == CL_SUCCESS)
+        err = k.setArg(2 * slot + 1, static_cast<cl_int>(t ? t->offset / 4 : 0));
+    };
+    for (int i : {0, 2, 3, 5, 6})
+      if (!tensor(in, i)) return internal_error("embed_layer_norm: an input is not on the device");
+    if (!tensor(out, 0) || (sum_out_ && !tensor(out, 2)) || (mask_out_ && !tensor(out, 1)))
+      return internal_error("embed_layer_norm: an output is missing");
+    const int order[8] = {0, 1, 8, 2, 3, 4, 5, 6};
+    for (cl_uint s = 0; s < 8; ++s) bind(rows_, s, tensor(in, order[s]));
+    bind(rows_, 8, tensor(out, 0));
+    bind(rows_, 9, sum_out_ ? tensor(out, 2) : nullptr);
+    if (mask_out_) {
+      bind(mask_, 0, f_.mask ? tensor(in, 7) : nullptr);
+      bind(mask_, 1, tensor(out, 1));
+    }
+    if (err != CL_SUCCESS)
+      return internal_error("embed_layer_norm: setting an argument failed: " + cl_error_name(err));
+    cl::CommandQueue& q = ctx_.queue();
+    err = q.enqueueWriteBuffer(err_, CL_FALSE, 0, sizeof(cl_int), &init_);
+    const size_t rows = static_cast<size_t>(f_.batch * f_.seq);
+    if (err == CL_SUCCESS)
+      err = q.enqueueNDRangeKernel(rows_, cl::NullRange, cl::NDRange(round_up(rows, 16)),
+                                   cl::NDRange(16));
+    if (err == CL_SUCCESS && mask_out_)
+      err = q.enqueueNDRangeKernel(mask_, cl::NullRange,
+                                   cl::NDRange(round_up(static_cast<size_t>(f_.batch), 16)),
+                                   cl::NDRange(16));
+    if (err == CL_SUCCESS) err = q.enqueueReadBuffer(err_, CL_TRUE, 0, sizeof(cl_int), &bad_);
+    if (err != CL_SUCCESS) {
+      if (err == CL_OUT_OF_RESOURCES || err == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+          err == CL_OUT_OF_HOST_MEMORY)
+        return out_of_memory("embed_layer_norm: the OpenCL device ran out of resources: " +
+                             cl_error_name(err));
+      return runtime_error("embed_layer_norm: enqueueing failed: " + cl_error_name(err));
+    }
+    if (bad_ == INT_MAX) return Status::ok();
+    return range_error(in, bad_ / 3, bad_ % 3);
+  }
+
+ private:
+  // The CPU reference's message for the first out-of-range id (row r, kind 0 word, 1 segment,
+  // 2 position).
+  Status range_error(const std::vector<DeviceTensor>& in, int64_t r, int kind) {
+    const int64_t b = r / f_.seq, s = r % f_.seq;
+    int64_t index = r;
+    int src = kind == 0 ? 0 : kind == 1 ? 1 : 8;
+    if (kind == 2) index = (f_.pos_rows == 1 ? 0 : b) * f_.seq + s;
+    int64_t value = s;  // a position without position_ids
+    if (kind != 2 || f_.position_ids) {
+      cl_int v = 0;
+      const DeviceTensor& t = in[static_cast<size_t>(src)];
+      cl_int e = ctx_.queue().enqueueReadBuffer(
+          cl_buffer(t), CL_TRUE, t.offset + static_cast<size_t>(index) * sizeof(cl_int),
+          sizeof(cl_int), &v);
+      if (e != CL_SUCCESS)
+        return runtime_error("embed_layer_norm: an id at " + std::to_string(r) +
+                             " is out of range (reading it back failed)");
+      value = v;
+    }
+    const std::string at = " at " + std::to_string(r);
+    if (kind == 0)
+      return runtime_error("input_ids value " + std::to_string(value) + at +
+                           " is out of range [0, " + std::to_string(f_.nw) + ")");
+    if (kind == 1)
+      return runtime_error("segment_ids value " + std::to_string(value) + at +
+                           " is out of range [0, " + std::to_string(f_.ns) + ")");
+    return runtime_error("position " + std::to_string(value) + at +
+                         " is out of range for position_embedding of " + std::to_string(f_.np) +
+                         " rows");
+  }
+
+  ClContext& ctx_;
+  cl::Kernel rows_, mask_;
+  cl::Buffer err_, dummy_;
+  EmbedForm f_;
+  bool mask_out_, sum_out_;
+  Status setup_;
+  cl_int init_ = INT_MAX;
+  cl_int bad_ = INT_MAX;
+};
+
+Expected<std::unique_ptr<DeviceKernel>> embed_prepare(ClContext& ctx, const ir::Node& n,
+                                                      const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(EmbedForm f, embed_form(n, in));
+  const bool mask_out = wants_output(n, 1), sum_out = wants_output(n, 2);
+  KILN_ASSIGN_OR_RETURN(cl::Kernel rows, ctx.kernel("contrib", "-DT=float", "embed_ln_rows"));
+  cl::Kernel mask;
+  if (mask_out) {
+    KILN_ASSIGN_OR_RETURN(mask, ctx.kernel("contrib", "-DT=float", "embed_mask_index"));
+  }
+  cl_int e1 = CL_SUCCESS, e2 = CL_SUCCESS;
+  cl::Buffer flag(ctx.context(), CL_MEM_READ_WRITE, sizeof(cl_int), nullptr, &e1);
+  cl::Buffer dummy(ctx.context(), CL_MEM_READ_WRITE, 64, nullptr, &e2);
+  if (e1 != CL_SUCCESS || e2 != CL_SUCCESS)
+    return out_of_memory("embed_layer_norm: allocating small buffers failed: " +
+                         cl_error_name(e1 != CL_SUCCESS ? e1 : e2));
+  const TensorDesc y{DType::kFloat32, {f.batch, f.seq, f.h}};
+  std::vector<TensorDesc> outs = output_descs(n, {y, {DType::kInt32, {f.batch}}, y});
+  return std::unique_ptr<DeviceKernel>(
+      std::make_unique<EmbedLnKernel>(ctx, std::move(rows), std::move(mask), std::move(flag),
+                                      std::move(dummy), f, mask_out, sum_out, std::move(outs)));
+}
+
 std::string ms(const char* op) {
   return std::string(kMs) + "." + op;
 }
@@ -534,6 +810,7 @@ void register_cl_contrib(ClOpRegistry& r) {
   r.add("SimplifiedLayerNormalization", {{}, norm_supports, norm_prepare});
   r.add(ms("Attention"), {{}, attn_supports, attn_prepare});
   r.add(ms("MultiHeadAttention"), {{}, attn_supports, attn_prepare});
+  r.add(ms("EmbedLayerNormalization"), {{}, embed_supports, embed_prepare});
 }
 
 }  // namespace kiln::opencl

@@ -9,10 +9,9 @@
 //  im2col   other group-1 float32 convs: the input unfolded into a scratch matrix and
 //           multiplied by gemm_nn (im2col_kp: [C*kernel, pixels]) or, for long C*kernel (see
 //           kNnMaxK) or fewer pixels than a gemm_nn tile, by gemm_nt (im2col_pk: [pixels,
-//           C*kernel], dot products along C*kernel with float16 vector loads). The scratch is
-//           one buffer per OpenCL context, allocated in prepare() and grown when a larger conv
-//           is prepared; enqueue() holds its mutex over the im2col + GEMM pair (the queue is in
-//           order).
+//           C*kernel], dot products along C*kernel with float16 vector loads). The unfolded
+//           matrix lives in the kernel's scratch (DeviceKernel::scratch_bytes), which the
+//           executor plans in its arena for this one step.
 //  depthwise  group == C == M, float32, output rows of 8 pixels or more: conv_dw, one output
 //           row per work-item, 8 pixels at a time in a float8 where every tap is inside the
 //           input, single pixels at the borders.
@@ -25,8 +24,6 @@
 // GEMM paths existed). Every path accumulates in float; results differ from the CPU reference
 // only in summation order and fma rounding (see the OpCase tolerances in tests/opcases).
 #include <cstdlib>
-#include <map>
-#include <mutex>
 
 #include "runtime/opencl/gemm_tuning.h"
 #include "runtime/opencl/ops_nn_internal.h"
@@ -174,35 +171,6 @@ class ConvDepthwiseKernel : public SkipEmptyKernel {
 
 // --- GEMM paths ------------------------------------------------------------------------------
 
-// im2col scratch shared by the conv kernels of one OpenCL context (see the file comment).
-struct ConvScratch {
-  std::shared_ptr<ClBuffer> buffer;
-  std::mutex mu;
-};
-
-Expected<std::shared_ptr<ConvScratch>> shared_scratch(ClContext& ctx, size_t bytes) {
-  static std::mutex mu;
-  // Keyed by the cl_context handle: a live entry's buffer retains its context, so the handle
-  // cannot be reused by another context while the entry is alive.
-  static std::map<cl_context, std::weak_ptr<ConvScratch>> scratch;
-  std::lock_guard<std::mutex> lock(mu);
-  bytes = std::max<size_t>(bytes, 4);
-  std::weak_ptr<ConvScratch>& w = scratch[ctx.context()()];
-  std::shared_ptr<ConvScratch> s = w.lock();
-  if (s && s->buffer->size() >= bytes) return s;
-  // Grow: kernels prepared before keep the smaller buffer they hold.
-  cl_int err = CL_SUCCESS;
-  cl::Buffer buf(ctx.context(), CL_MEM_READ_WRITE, bytes, nullptr, &err);
-  if (err != CL_SUCCESS)
-    return out_of_memory(
-        "allocating " + std::to_string(bytes) +
-        " bytes of im2col scratch on the OpenCL device failed: " + cl_error_name(err));
-  s = std::make_shared<ConvScratch>();
-  s->buffer = std::make_shared<ClBuffer>(std::move(buf), bytes);
-  w = s;
-  return s;
-}
-
 enum class GemmPath { kGemm, kIm2colNN, kIm2colNT };
 
 // One group-1 conv as (optional im2col) + one batched GEMM launch of kernels/matmul.cl:
@@ -211,13 +179,8 @@ enum class GemmPath { kGemm, kIm2colNN, kIm2colNT };
 class ConvGemmKernel : public DeviceKernel {
  public:
   ConvGemmKernel(ClContext& ctx, const ConvPlan& p, GemmPath path, const GemmTuning& t,
-                 cl::Kernel gemm, cl::Kernel im2col, std::shared_ptr<ConvScratch> scratch)
-      : ctx_(ctx),
-        gemm_(std::move(gemm)),
-        im2col_(std::move(im2col)),
-        scratch_(std::move(scratch)),
-        path_(path),
-        bias_(p.bias) {
+                 cl::Kernel gemm, cl::Kernel im2col)
+      : ctx_(ctx), gemm_(std::move(gemm)), im2col_(std::move(im2col)), path_(path), bias_(p.bias) {
     outputs_ = {TensorDesc{p.dtype, p.out}};
     const Geom& g = p.g;
     const int64_t P = g.out_size(), Kc = p.c * g.k_size(), M = p.m;
@@ -261,17 +224,17 @@ class ConvGemmKernel : public DeviceKernel {
                     static_cast<size_t>(std::max<int64_t>(p.n, 1)));
     gemm_local_ = cl::NDRange(lx, ly, 1);
     if (path != GemmPath::kGemm) {
-      // im2col_kp / im2col_pk (X, x_off, col, C, P, Kc, in, k, s, d, pb, out).
-      set(im2col_, 2, scratch_->buffer->buffer());
-      set(im2col_, 3, static_cast<cl_int>(p.c));
-      set(im2col_, 4, static_cast<cl_int>(P));
-      set(im2col_, 5, static_cast<cl_int>(Kc));
-      set(im2col_, 6, to_int4(g.in));
-      set(im2col_, 7, to_int4(g.k));
-      set(im2col_, 8, to_int4(g.s));
-      set(im2col_, 9, to_int4(g.d));
-      set(im2col_, 10, to_int4(g.pb));
-      set(im2col_, 11, to_int4(g.out));
+      // im2col_kp / im2col_pk (X, x_off, col, col_off, C, P, Kc, in, k, s, d, pb, out).
+      scratch_bytes_ = static_cast<size_t>(p.n * P * Kc) * sizeof(float);
+      set(im2col_, 4, static_cast<cl_int>(p.c));
+      set(im2col_, 5, static_cast<cl_int>(P));
+      set(im2col_, 6, static_cast<cl_int>(Kc));
+      set(im2col_, 7, to_int4(g.in));
+      set(im2col_, 8, to_int4(g.k));
+      set(im2col_, 9, to_int4(g.s));
+      set(im2col_, 10, to_int4(g.d));
+      set(im2col_, 11, to_int4(g.pb));
+      set(im2col_, 12, to_int4(g.out));
       const size_t images = static_cast<size_t>(std::max<int64_t>(p.n, 1));
       if (nt) {  // one work-item per pixel
         const size_t l = std::min<size_t>(pick_local(P), 16);
@@ -289,6 +252,7 @@ class ConvGemmKernel : public DeviceKernel {
   }
 
   std::string name() const override { return name_; }
+  size_t scratch_bytes() const override { return scratch_bytes_; }
 
   Status enqueue(const std::vector<DeviceTensor>& in,
                  const std::vector<DeviceTensor>& out) override {
@@ -302,17 +266,21 @@ class ConvGemmKernel : public DeviceKernel {
     auto arg = [&](cl::Kernel& k, cl_uint i, const auto& v) {
       if (err == CL_SUCCESS) err = k.setArg(i, v);
     };
-    std::unique_lock<std::mutex> lock;
     if (path_ != GemmPath::kGemm) {
-      lock = std::unique_lock<std::mutex>(scratch_->mu);
+      const DeviceTensor* col = scratch(out);
+      if (!col || col->desc.nbytes() < scratch_bytes_)
+        return internal_error(name_ + ": needs " + std::to_string(scratch_bytes_) +
+                              " bytes of scratch after its output");
       arg(im2col_, 0, cl_buffer(in[0]));
       arg(im2col_, 1, off(in[0]));
+      arg(im2col_, 2, cl_buffer(*col));
+      arg(im2col_, 3, off(*col));
       if (err == CL_SUCCESS)
         err = ctx_.queue().enqueueNDRangeKernel(im2col_, cl::NullRange, im2col_global_,
                                                 im2col_local_);
       if (err != CL_SUCCESS) return launch_error("im2col", err);
-      arg(gemm_, 2, scratch_->buffer->buffer());
-      arg(gemm_, 3, static_cast<cl_int>(0));
+      arg(gemm_, 2, cl_buffer(*col));
+      arg(gemm_, 3, off(*col));
     } else {
       arg(gemm_, 2, cl_buffer(in[0]));
       arg(gemm_, 3, off(in[0]));
@@ -341,7 +309,7 @@ class ConvGemmKernel : public DeviceKernel {
 
   ClContext& ctx_;
   cl::Kernel gemm_, im2col_;
-  std::shared_ptr<ConvScratch> scratch_;
+  size_t scratch_bytes_ = 0;
   GemmPath path_;
   bool bias_;
   bool empty_ = false;
@@ -433,15 +401,12 @@ Expected<std::unique_ptr<DeviceKernel>> conv_prepare(ClContext& ctx, const ir::N
       cl::Kernel gemm,
       ctx.kernel("matmul", t.build_options(), gp == GemmPath::kIm2colNT ? "gemm_nt" : "gemm_nn"));
   cl::Kernel im2col;
-  std::shared_ptr<ConvScratch> scratch;
   if (gp != GemmPath::kGemm) {
     KILN_ASSIGN_OR_RETURN(
         im2col, ctx.kernel("conv", "", gp == GemmPath::kIm2colNT ? "im2col_pk" : "im2col_kp"));
-    const int64_t elems = p.n * p.g.out_size() * p.c * p.g.k_size();
-    KILN_ASSIGN_OR_RETURN(scratch, shared_scratch(ctx, static_cast<size_t>(elems) * sizeof(float)));
   }
-  return std::unique_ptr<DeviceKernel>(std::make_unique<ConvGemmKernel>(
-      ctx, p, gp, t, std::move(gemm), std::move(im2col), std::move(scratch)));
+  return std::unique_ptr<DeviceKernel>(
+      std::make_unique<ConvGemmKernel>(ctx, p, gp, t, std::move(gemm), std::move(im2col)));
 }
 
 }  // namespace

@@ -79,6 +79,7 @@ class UnaryKernel : public ClLaunchKernel {
   UnaryKernel(ClContext& ctx, cl::Kernel k, const TensorDesc& d, int op, float alpha, float beta)
       : ClLaunchKernel(std::move(k), "unary", {0}, 1, ctx) {
     outputs_ = {d};
+    inplace_ = {0};  // each work-item reads x[i], then writes y[i]
     int n = static_cast<int>(d.numel());
     set_fixed(0, static_cast<cl_int>(op));
     set_fixed(1, static_cast<cl_int>(n));
@@ -144,14 +145,16 @@ Expected<std::unique_ptr<DeviceKernel>> unary_prepare(ClContext& ctx, const ir::
 
 // --- binary, compare, where ---------------------------------------------------------------------
 
-// A broadcast launch over `operands` (node input indices) producing `out_dtype`.
+// A broadcast launch over `operands` (node input indices) producing `out_dtype`. `inplace`:
+// the node input the output may overwrite (-1: none).
 class BroadcastKernel : public ClLaunchKernel {
  public:
   BroadcastKernel(ClContext& ctx, cl::Kernel k, std::string name, std::vector<int> operands,
                   const std::vector<Shape>& shapes, const Shape& out, DType out_dtype, int op,
-                  bool with_op)
+                  bool with_op, int inplace)
       : ClLaunchKernel(std::move(k), std::move(name), operands, 1, ctx) {
     outputs_ = {TensorDesc{out_dtype, out}};
+    if (inplace >= 0) inplace_ = {inplace};
     int n = static_cast<int>(numel_of(out));
     bool dense = true;
     for (const auto& s : shapes) dense = dense && s == out;
@@ -229,10 +232,13 @@ Support where_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
   return broadcast_supports(n, in, 1, 2);
 }
 
+// `inplace_ok`: the output has the operands' element type, so it may overwrite a full-size
+// operand (each work-item reads that operand's element i before writing element i; broadcast
+// operands are read at other offsets and are never overwritten).
 Expected<std::unique_ptr<DeviceKernel>> binary_like(ClContext& ctx, const ir::Node&,
                                                     const std::vector<InputInfo>& in,
                                                     const char* kernel_name, DType out_dtype,
-                                                    int code, bool with_op) {
+                                                    int code, bool with_op, bool inplace_ok) {
   std::vector<Shape> shapes;
   std::vector<int> operands;
   for (size_t i = 0; i < in.size(); ++i) {
@@ -241,28 +247,33 @@ Expected<std::unique_ptr<DeviceKernel>> binary_like(ClContext& ctx, const ir::No
   }
   KILN_ASSIGN_OR_RETURN(Shape out, cpu::broadcast_shapes(shapes));
   // Where's operands are inputs 1 and 2; the others' are inputs 0 and 1.
-  DType storage = in.size() == 3 ? in[1].desc.dtype : in[0].desc.dtype;
+  const size_t first = in.size() == 3 ? 1 : 0;
+  int inplace = -1;
+  for (size_t i = first; inplace_ok && inplace < 0 && i < in.size(); ++i)
+    if (in[i].desc.shape == out && in[i].desc.dtype == out_dtype) inplace = static_cast<int>(i);
+  DType storage = in[first].desc.dtype;
   if (storage == DType::kInt64) storage = DType::kFloat32;  // the int64 kernels are in both
   KILN_ASSIGN_OR_RETURN(cl::Kernel k,
                         ctx.kernel("elementwise", storage_options(storage), kernel_name));
   return std::unique_ptr<DeviceKernel>(std::make_unique<BroadcastKernel>(
-      ctx, std::move(k), kernel_name, operands, shapes, out, out_dtype, code, with_op));
+      ctx, std::move(k), kernel_name, operands, shapes, out, out_dtype, code, with_op, inplace));
 }
 
 Expected<std::unique_ptr<DeviceKernel>> binary_prepare(ClContext& ctx, const ir::Node& n,
                                                        const std::vector<InputInfo>& in) {
   const char* name = in[0].desc.dtype == DType::kInt64 ? "binary_i64" : "binary";
-  return binary_like(ctx, n, in, name, in[0].desc.dtype, binary_codes().at(n.op_type()), true);
+  return binary_like(ctx, n, in, name, in[0].desc.dtype, binary_codes().at(n.op_type()), true,
+                     true);
 }
 Expected<std::unique_ptr<DeviceKernel>> compare_prepare(ClContext& ctx, const ir::Node& n,
                                                         const std::vector<InputInfo>& in) {
   const char* name = in[0].desc.dtype == DType::kInt64 ? "compare_i64" : "compare";
-  return binary_like(ctx, n, in, name, DType::kBool, compare_codes().at(n.op_type()), true);
+  return binary_like(ctx, n, in, name, DType::kBool, compare_codes().at(n.op_type()), true, false);
 }
 Expected<std::unique_ptr<DeviceKernel>> where_prepare(ClContext& ctx, const ir::Node& n,
                                                       const std::vector<InputInfo>& in) {
   const char* name = in[1].desc.dtype == DType::kInt64 ? "where_select_i64" : "where_select";
-  return binary_like(ctx, n, in, name, in[1].desc.dtype, 0, false);
+  return binary_like(ctx, n, in, name, in[1].desc.dtype, 0, false, true);
 }
 
 // --- IsNaN / IsInf ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
 
 #include "runtime/cpu/ops/common.h"
 #include "runtime/opencl/gemm_tuning.h"
-#include "runtime/opencl/opencl_backend.h"
+#include "runtime/opencl/ops_matmul_internal.h"
 
 namespace kiln::opencl {
 
@@ -26,19 +26,6 @@ cl_int8 to_int8(const std::vector<int64_t>& v) {
   for (size_t i = 0; i < v.size() && i < 8; ++i) r.s[i] = static_cast<cl_int>(v[i]);
   return r;
 }
-
-struct GemmGeometry {
-  int64_t M = 0, N = 0, K = 0;
-  int64_t sam = 0, sak = 0, sbk = 0, sbn = 0;
-  Shape batch;                      // output batch dims
-  std::vector<int64_t> a_bs, b_bs;  // batch strides (0 where broadcast)
-  bool has_bias = false;
-  int64_t bias_sm = 0, bias_sn = 0;
-  float alpha = 1, beta = 1;
-  Shape out;
-  int64_t b_mats = 1;             // matrices stored in B (its batch elements)
-  DType dtype = DType::kFloat32;  // of every operand and the output (float32 or float16)
-};
 
 // Which kernel of kernels/matmul.cl runs a geometry.
 enum class GemmVariant { kGeneral, kNN, kNT };
@@ -193,7 +180,8 @@ class GemmKernel : public ClLaunchKernel {
   std::optional<BTranspose> transpose_;
 };
 
-// Builds the kernel for a checked geometry with this device's tuning.
+}  // namespace
+
 Expected<std::unique_ptr<DeviceKernel>> make_gemm_kernel(ClContext& ctx, const GemmGeometry& g,
                                                          bool has_bias_input) {
   GemmTuning t = gemm_tuning_for(ctx.info());
@@ -227,6 +215,8 @@ Expected<std::unique_ptr<DeviceKernel>> make_gemm_kernel(ClContext& ctx, const G
   return std::unique_ptr<DeviceKernel>(std::make_unique<GemmKernel>(
       ctx, std::move(k), run, has_bias_input, v, t, std::move(transpose)));
 }
+
+namespace {
 
 Expected<GemmGeometry> matmul_geometry(const Shape& a_in, const Shape& b_in) {
   if (a_in.empty() || b_in.empty()) return invalid_argument("MatMul operands must not be scalars");

@@ -1,6 +1,6 @@
 // OpCases for IsNaN / IsInf, int64 arithmetic and comparisons, and the com.microsoft contrib ops
 // with OpenCL kernels (Gelu family, BiasAdd, skip / simplified layer norms, Attention and
-// MultiHeadAttention).
+// MultiHeadAttention, EmbedLayerNormalization).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -249,6 +249,55 @@ void add_attention(std::vector<OpCase>& v) {
   v.push_back(qkv);
 }
 
+// Random int32 ids in [0, hi).
+InputSpec ids_i32(Shape s, int64_t hi) {
+  InputSpec i;
+  i.dtype = DType::kInt32;
+  i.shape = std::move(s);
+  i.lo = 0;
+  i.hi = static_cast<double>(hi);
+  return i;
+}
+
+// EmbedLayerNormalization: inputs input_ids, segment_ids, word, position, segment embeddings,
+// gamma, beta, mask, position_ids. Tolerance 1e-4 as the other row norms (float row statistics
+// vs the CPU's double). Out-of-range ids (a CPU error) are tested in memory_plan_test.cpp: the
+// harness compares successful runs only.
+void add_embed(std::vector<OpCase>& v) {
+  struct Form {
+    std::string tag;
+    int64_t b, s, h, vocab, positions;
+    bool segment, mask, sum;
+    int pos_ids;  // 0 none, 1 [1, S], 2 [B, S]
+  };
+  const std::vector<Form> forms = {
+      {"1x1x1", 1, 1, 1, 3, 1, false, false, false, 0},
+      {"seg_mask_2x7x13", 2, 7, 13, 50, 16, true, true, false, 0},
+      {"sum_3x13x127", 3, 13, 127, 40, 13, false, false, true, 0},
+      {"posids_b1_2x13x33", 2, 13, 33, 17, 20, true, true, true, 1},
+      {"posids_2x5x64", 2, 5, 64, 9, 7, false, true, false, 2},
+      {"bert_1x127x768", 1, 127, 768, 100, 128, true, true, false, 0},
+  };
+  for (const Form& f : forms) {
+    const Shape ids{f.b, f.s};
+    std::vector<InputSpec> in = {ids_i32(ids, f.vocab),
+                                 f.segment ? ids_i32(ids, 2) : omitted(),
+                                 const_f32({f.vocab, f.h}),
+                                 const_f32({f.positions, f.h}),
+                                 f.segment ? const_f32({2, f.h}) : omitted(),
+                                 const_f32({f.h}, 0.5, 1.5),
+                                 const_f32({f.h}),
+                                 f.mask ? ids_i32(ids, 2) : omitted()};
+    if (f.pos_ids) in.push_back(ids_i32({f.pos_ids == 1 ? 1 : f.b, f.s}, f.positions));
+    OpCase c = ms_case("ms.EmbedLayerNormalization/" + f.tag, "EmbedLayerNormalization", in);
+    c.num_outputs = f.sum ? 3 : 2;
+    c.attrs["epsilon"] = attr_f(1e-5f);
+    c.atol = 1e-4;
+    c.rtol = 1e-4;
+    v.push_back(c);
+  }
+}
+
 }  // namespace
 
 std::vector<OpCase> contrib_cases() {
@@ -258,6 +307,7 @@ std::vector<OpCase> contrib_cases() {
   add_act(v);
   add_norms(v);
   add_attention(v);
+  add_embed(v);
   return v;
 }
 
