@@ -1,11 +1,13 @@
 # Shader variants for runtime/vulkan/ops_data*.cpp ("name|file.comp|defines"): Pad/Tile per
-# element size, ArgMax/ArgMin, and the windowed Gather for data above the binding limit.
+# element size, ArgMax/ArgMin, float32 Range, and the windowed Gather for data above the binding
+# limit.
 list(APPEND KILN_SHADER_VARIANTS
   "pad_1|pad.comp|-DBYTES"
   "pad_2|pad.comp|-DHALVES"
   "pad_4|pad.comp|"
   "pad_8|pad.comp|-DPAIRS"
   "argmax_f32|argmax.comp|"
+  "range_f32|range.comp|"
   "gather_win_4_i64|gather_win.comp|-DELEM=uint"
   "gather_win_8_i64|gather_win.comp|-DELEM=uvec2"
   "gather_win_1_i64|gather_win.comp|-DBYTES"

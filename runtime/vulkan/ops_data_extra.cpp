@@ -1,4 +1,5 @@
-// Vulkan Pad, Tile (shaders/pad.comp) and ArgMax/ArgMin (shaders/argmax.comp). Pad takes every
+// Vulkan Pad, Tile (shaders/pad.comp), ArgMax/ArgMin (shaders/argmax.comp) and float32 Range
+// (shaders/range.comp). Pad takes every
 // mode (constant, reflect, edge, opset-19 wrap), negative pads (crops), the attribute form before
 // opset 11 and the pads / constant_value / axes inputs after it; Tile is pad.comp's wrap mode
 // without pads. Elements move as raw bits of 1, 2, 4 or 8 bytes. A large output is written in
@@ -6,6 +7,7 @@
 // reference (runtime/cpu/ops/shape_layout.cpp, reduction_arg.cpp).
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstring>
 
 #include "runtime/cpu/ops/common.h"
@@ -284,9 +286,51 @@ Expected<std::unique_ptr<DeviceKernel>> arg_prepare(VkContext& ctx, const ir::No
   return steps_kernel(ctx, is_max ? "argmax" : "argmin", {{DType::kInt64, out}}, std::move(steps));
 }
 
+// --- Range (float32; integer ranges are shape arithmetic the executor keeps on the CPU) --------
+
+Support range_supports(const VkContext&, const ir::Node&, const std::vector<InputInfo>& in) {
+  for (size_t i = 0; i < 3; ++i) {
+    Support s = host_input(in, i, true);
+    if (!s.ok) return s;
+    if (in[i].desc.dtype != DType::kFloat32)
+      return Support::no(std::string("the Vulkan Range shader takes float32, not ") +
+                         dtype_name(in[i].desc.dtype));
+  }
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> range_prepare(VkContext& ctx, const ir::Node&,
+                                                      const std::vector<InputInfo>& in) {
+  float v[3];
+  for (size_t i = 0; i < 3; ++i) {
+    const Tensor* t = in[i].host_value;
+    if (!t || t->dtype() != DType::kFloat32 || t->numel() != 1 || t->rank() > 1)
+      return invalid_argument("input " + std::to_string(i) + " must be a float32 scalar");
+    v[i] = t->data<float>()[0];
+  }
+  const double s = v[0], l = v[1], d = v[2];
+  if (d == 0) return invalid_argument("delta is 0");
+  const double q = std::ceil((l - s) / d);
+  if (!std::isfinite(q) || q > 9.0e18)
+    return invalid_argument("the range from " + std::to_string(s) + " to " + std::to_string(l) +
+                            " by " + std::to_string(d) + " has no finite element count");
+  const int64_t n = q > 0 ? static_cast<int64_t>(q) : 0;
+  // float(i) is exact below 2^24.
+  if (n >= (int64_t{1} << 24)) return unsupported("a Range of 2^24 or more elements");
+  std::vector<VkStep> steps;
+  if (n > 0) {
+    Push p;
+    p.u(n).f(v[0]).f(v[2]);
+    KILN_ASSIGN_OR_RETURN(VkStep st, make_step(ctx, "range_f32", {out_ref(0, 4)}, p, n));
+    steps.push_back(std::move(st));
+  }
+  return steps_kernel(ctx, "range", {{DType::kFloat32, {n}}}, std::move(steps));
+}
+
 }  // namespace
 
 void register_vk_data_extra(VkOpRegistry& r) {
+  r.add("Range", {{0, 1, 2}, range_supports, range_prepare});
   r.add("Pad", {{1, 3}, pad_supports, pad_prepare, true});
   r.add("Tile", {{1}, tile_supports, tile_prepare, true});
   r.add("ArgMax", {{}, arg_supports, arg_prepare});

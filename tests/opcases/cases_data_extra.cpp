@@ -1,8 +1,8 @@
 // OpCases: data extra (see op_case.h). DepthToSpace / SpaceToDepth (DCR and CRD, blocksizes 2
 // and 3, odd spatial sizes, several element sizes), and more Pad / Tile / ArgMax / ArgMin shapes
 // than cases_data.cpp and cases_reduce.cpp have: high ranks whose unpadded dims merge, 1-byte
-// elements, long axes and keepdims / select_last_index combinations. Data movement is exact:
-// atol = rtol = 0.
+// elements, long axes and keepdims / select_last_index combinations; float32 Range. Data
+// movement is exact: atol = rtol = 0.
 #include "tests/opcases/op_case.h"
 
 namespace kiln::testing {
@@ -96,6 +96,33 @@ void arg_cases(std::vector<OpCase>& v) {
   }
 }
 
+InputSpec scalar(double v, bool constant) {
+  InputSpec i;
+  i.shape = {};
+  i.values = {v};
+  i.constant = constant;
+  return i;
+}
+
+void range_cases(std::vector<OpCase>& v) {
+  struct R {
+    const char* tag;
+    double start, limit, delta;
+  };
+  for (const R& r : std::vector<R>{{"up_2713", -3.5, 1000.25, 0.37},
+                                   {"down", 10, -3.3, -0.5},
+                                   {"one", 1, 1.5, 7},
+                                   {"empty", 5, 1, 1},
+                                   {"thirds_127", 0, 42.333, 1.0 / 3}}) {
+    OpCase c = make(std::string("Range/") + r.tag, "Range", 11,
+                    {scalar(r.start, true), scalar(r.limit, true), scalar(r.delta, false)});
+    // One rounding on the device (fma) against the CPU's double arithmetic rounded to float.
+    c.atol = 1e-6;
+    c.rtol = 1e-6;
+    v.push_back(c);
+  }
+}
+
 }  // namespace
 
 std::vector<OpCase> data_extra_cases() {
@@ -103,6 +130,7 @@ std::vector<OpCase> data_extra_cases() {
   depth_space_cases(v);
   pad_tile_cases(v);
   arg_cases(v);
+  range_cases(v);
   return v;
 }
 
