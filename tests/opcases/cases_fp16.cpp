@@ -121,4 +121,19 @@ std::vector<OpCase> fp16_cases() {
   return v;
 }
 
+// Cases only Vulkan runs on the device (OpenCL refuses them, so they stay out of fp16_cases()
+// and all_op_cases()); tests/unit/float16_pass_test.cpp runs them.
+std::vector<OpCase> fp16_vulkan_cases() {
+  std::vector<OpCase> v;
+  // onnxruntime's LayerNormalization below opset 17 (the level-2 fusion writes it), float16 and
+  // float32.
+  v.push_back(make("LayerNormalization_opset14_2x13x16", "LayerNormalization", 14,
+                   {h(in_f32({2, 13, 16})), h(const_f32({16}, 0.5, 1.5)), h(const_f32({16}))}));
+  OpCase f = make("LayerNormalization_opset14_f32_3x127", "LayerNormalization", 14,
+                  {in_f32({3, 127}), const_f32({127}, 0.5, 1.5), omitted()});
+  f.rtol = f.atol = 1e-5;
+  v.push_back(f);
+  return v;
+}
+
 }  // namespace kiln::testing

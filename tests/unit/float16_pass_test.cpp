@@ -21,6 +21,11 @@
 #include "test_util.h"
 #include "tests/opcases/op_case.h"
 
+namespace kiln::testing {
+// tests/opcases/cases_fp16.cpp: cases only the Vulkan backend runs on the device.
+std::vector<OpCase> fp16_vulkan_cases();
+}  // namespace kiln::testing
+
 namespace kiln::passes {
 namespace {
 
@@ -368,7 +373,9 @@ TEST(Float16Vulkan, Fp16CasesRunOnTheDevice) {
   if (!b) GTEST_SKIP() << "no Vulkan fp16 device: " << why;
   const uint64_t before = vulkan::validation_message_count();
   int checked = 0;
-  for (const kiln::testing::OpCase& c : kiln::testing::fp16_cases()) {
+  std::vector<kiln::testing::OpCase> cases = kiln::testing::fp16_cases();
+  for (auto& c : kiln::testing::fp16_vulkan_cases()) cases.push_back(std::move(c));
+  for (const kiln::testing::OpCase& c : cases) {
     SCOPED_TRACE(c.name);
     kiln::testing::BuiltCase bc = kiln::testing::build_case(c);
     cpu::Executor ref(*bc.graph, 1);
