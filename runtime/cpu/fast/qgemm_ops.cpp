@@ -99,8 +99,11 @@ bool batch_invariant(const QMatMulZeroPoint& z) {
 
 bool fast_qgemm_enabled() {
   static const bool on = [] {
-    const char* v = std::getenv("KILN_CPU_GEMM");
-    return !(v && std::string(v) == "ref");
+    for (const char* name : {"KILN_CPU_GEMM", "KILN_CPU_QGEMM"}) {
+      const char* v = std::getenv(name);
+      if (v && std::string(v) == "ref") return false;
+    }
+    return true;
   }();
   return on;
 }

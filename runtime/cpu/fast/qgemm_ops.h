@@ -14,8 +14,9 @@
 
 namespace kiln::cpu {
 
-// False when KILN_CPU_GEMM=ref: the quantized matmuls then run the reference loops (as MatMul /
-// Gemm do for float32), for comparisons.
+// False when KILN_CPU_GEMM=ref (float32 GEMMs too) or KILN_CPU_QGEMM=ref (only the 8-bit
+// ones): the quantized matmuls and DynamicQuantizeLinear then run the reference loops, for
+// comparisons.
 bool fast_qgemm_enabled();
 
 // The zero point of one operand: values[batch_off[bi] + m * stride] for row m of A (or
