@@ -11,9 +11,10 @@
 //            loop.
 // A flat grid-stride loop walks the items (pixel block fastest, then output row, channel block,
 // group, image), so neighbouring invocations read neighbouring pixels and the same weights.
-// Taps outside the input contribute nothing: the interior path (every pixel of the block real
-// and every tap along axis 2 inside the row) loads directly, the border path loads through a
-// clamped index and selects 0.
+// Taps outside the input contribute nothing: every load goes through a column clamped into the
+// row and a select of 0 for columns outside it. One path for all blocks: a separate interior
+// path made lavapipe run both whenever the 8 lanes of a SIMD batch mixed border and interior
+// blocks (nearly always), which cost more than the selects.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -46,8 +47,8 @@ layout(push_constant) uniform PC {
   int out_[3];
 } pc;
 
-// Column i of the block (0..TP-1): its input column clamped into the row (pI) and whether it
-// is inside (vI); the interior path needs neither check.
+// Columns F..F+3 of the block: input columns clamped into the row (pF, pF1..pF3) and whether
+// they are inside it (vF).
 #define PIXELS(F)                                         \
   const int j##F = i2 + (F) * s2;                         \
   const uint p##F = uint(clamp(j##F, 0, in2 - 1)),        \
@@ -58,9 +59,9 @@ layout(push_constant) uniform PC {
                            j##F + 2 * s2 >= 0 && j##F + 2 * s2 < in2,                     \
                            j##F + 3 * s2 >= 0 && j##F + 3 * s2 < in2);
 #define LOAD_IN(F) vec4(x[xo + p##F], x[xo + p##F##1], x[xo + p##F##2], x[xo + p##F##3])
-#define LOAD_B(F)                                                            \
-  vec4(v##F.x ? x[xo + p##F] : 0.0, v##F.y ? x[xo + p##F##1] : 0.0,          \
-       v##F.z ? x[xo + p##F##2] : 0.0, v##F.w ? x[xo + p##F##3] : 0.0)
+// Loads at the clamped columns, then a select (mix with a bvec picks, no arithmetic): the loads
+// stay unconditional, so lavapipe needs no per-lane control flow.
+#define LOAD_B(F) mix(vec4(0.0), LOAD_IN(F), v##F)
 
 #if TP == 8
 #define LOADS(L)         \
@@ -138,8 +139,6 @@ void main() {
 #endif
     const int b0 = o0 * pc.s[0] - pc.pb[0], b1 = o1 * pc.s[1] - pc.pb[1];
     const int b2 = o2s * s2 - pc.pb[2];
-    const bool interior =
-        o2s + TP <= pc.out_[2] && b2 >= 0 && b2 + (TP - 1) * s2 + (k2n - 1) * d2 < in2;
     vec4 a0 = vec4(0.0);
 #if TP == 8
     vec4 e0 = vec4(0.0);
@@ -169,11 +168,7 @@ void main() {
 #endif
           uint xo = xrow;
           uint wo = kb + uint(q2);
-          if (interior) {
-            CHANNEL_LOOP(LOAD_IN)
-          } else {
-            CHANNEL_LOOP(LOAD_B)
-          }
+          CHANNEL_LOOP(LOAD_B)
         }
       }
     }
