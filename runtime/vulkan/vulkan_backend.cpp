@@ -58,6 +58,12 @@ std::string op_key(const ir::Node& n) {
   return n.domain().empty() ? n.op_type() : n.domain() + "." + n.op_type();
 }
 
+// A MatMul whose weight (input 1) is above the binding limit goes to the split MatMul.
+bool split_matmul(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
+  return n.domain().empty() && n.op_type() == "MatMul" && in.size() >= 2 && in[1].present &&
+         in[1].desc.nbytes() > ctx.max_window_bytes();
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const std::string& spec) {
@@ -74,6 +80,13 @@ std::vector<int> VulkanBackend::host_inputs(const ir::Node& node) const {
 Support VulkanBackend::supports(const ir::Node& node, const std::vector<InputInfo>& inputs) const {
   const VkOpDef* d = vk_registry().find(op_key(node));
   if (!d) return Support::no("no Vulkan kernel for " + op_key(node));
+  if (split_matmul(*ctx_, node, inputs)) {
+    Support s = split_matmul_supports(*ctx_, node, inputs);
+    if (!s.ok)
+      s.reason = "weight above the storage-buffer binding range (" +
+                 std::to_string(ctx_->max_binding_bytes()) + " bytes): " + s.reason;
+    return s;
+  }
   const std::vector<int> host = d->host_inputs;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const auto& in = inputs[i];
@@ -96,6 +109,11 @@ Expected<std::unique_ptr<DeviceKernel>> VulkanBackend::prepare(
     const ir::Node& node, const std::vector<InputInfo>& inputs) {
   const VkOpDef* d = vk_registry().find(op_key(node));
   if (!d) return unsupported("no Vulkan kernel for " + op_key(node));
+  if (split_matmul(*ctx_, node, inputs)) {
+    auto k = split_matmul_prepare(*ctx_, node, inputs);
+    if (!k) return k.status().with_context(node.describe());
+    return k;
+  }
   auto k = d->prepare(*ctx_, node, inputs);
   if (!k) return k.status().with_context(node.describe());
   bool large = false;

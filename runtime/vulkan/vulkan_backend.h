@@ -66,6 +66,14 @@ void register_vk_contrib(VkOpRegistry& r);      // com.microsoft ops, fused atte
 void register_vk_quant(VkOpRegistry& r);        // int8: (De)QuantizeLinear, MatMulInteger...
 const VkOpRegistry& vk_registry();
 
+// A float32 MatMul whose 2-D weight is above the binding limit, split along K from the registry's
+// MatMul and Add kernels (ops_data_split_matmul.cpp). VulkanBackend routes MatMul nodes with such
+// a weight here instead of the MatMul entry.
+Support split_matmul_supports(const VkContext& ctx, const ir::Node& n,
+                              const std::vector<InputInfo>& in);
+Expected<std::unique_ptr<DeviceKernel>> split_matmul_prepare(VkContext& ctx, const ir::Node& n,
+                                                             const std::vector<InputInfo>& in);
+
 class VulkanBackend : public device::Backend {
  public:
   // `spec`: "vulkan" or "vulkan:N".

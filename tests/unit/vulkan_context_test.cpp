@@ -157,6 +157,8 @@ void expect_split_matches(vulkan::VulkanBackend* b, const OpCase& c) {
   bool large = false;
   for (const auto& [n, t] : bc.feeds) large |= t.nbytes() > kSmallLimit;
   for (const Tensor& t : *want) large |= t.nbytes() > kSmallLimit;
+  for (const ir::Value* v : bc.graph->initializers())
+    large |= v->initializer().nbytes() > kSmallLimit;
   EXPECT_TRUE(large) << "the case does not exceed the lowered limit";
   device::HybridExecutor dev(*bc.graph, b, 1);
   ASSERT_TRUE(dev.prepare().is_ok());
@@ -224,6 +226,33 @@ TEST(VulkanSplit, DataOpsAboveTheBindingLimitMatchCpu) {
   cases.push_back(
       make("Tile/uint8", "Tile", 13, {typed(DType::kUInt8, {67, 129}), const_i64({3, 1})}));
   for (const OpCase& c : cases) expect_split_matches(b, c);
+  EXPECT_VALIDATION_CLEAN();
+}
+
+// A MatMul with a weight above the limit is split along K (GPT-2's LM head at the real limit):
+// several blocks of weight rows, batched activations, a weight that is a constant or an input.
+TEST(VulkanSplit, MatMulWithALargeWeightMatchesCpu) {
+  VK_OR_SKIP(b, kSmallLimit);
+  std::vector<OpCase> cases;
+  cases.push_back(
+      make("MatMul/batched_3_blocks", "MatMul", 13, {in_f32({2, 5, 67}), in_f32({67, 131})}));
+  cases.push_back(
+      make("MatMul/const_weight_127", "MatMul", 13, {in_f32({1, 127}), const_f32({127, 257})}));
+  for (OpCase& c : cases) {
+    c.atol = 1e-5;  // the blocks' partial sums add up in another order than the CPU's
+    c.rtol = 1e-4;
+    expect_split_matches(b, c);
+  }
+  // A weight row above the limit cannot be split along K: refused with the reason.
+  OpCase wide = make("MatMul/row_too_wide", "MatMul", 13, {in_f32({2, 3}), in_f32({3, 4100})});
+  BuiltCase bc = build_case(wide);
+  device::HybridExecutor dev(*bc.graph, b, 1);
+  ASSERT_TRUE(dev.prepare().is_ok());
+  auto got = dev.run(bc.feeds);
+  ASSERT_TRUE(got.has_value()) << got.status().to_string();
+  EXPECT_FALSE(dev.last_assignment()[0].on_device);
+  EXPECT_NE(dev.last_assignment()[0].reason.find("binding range"), std::string::npos)
+      << dev.last_assignment()[0].reason;
   EXPECT_VALIDATION_CLEAN();
 }
 
