@@ -5,7 +5,8 @@
 // (float)acc * (a_scale * b_scale[n]) [+ bias[n]] in the CPU's order, never contracted.
 // Register-blocked: each invocation computes a 4 x 4 block (no shared memory: lavapipe's is slow).
 // -DWORDS: A and B are read as packed uint words (4 bytes) and unpacked with shifts, for
-// K % 4 == 0, N % 4 == 0 and word-aligned offsets (the host picks it at enqueue).
+// K % 4 == 0, N % 4 == 0 and word-aligned offsets (the host picks it at enqueue); -DTN8 with it:
+// 4 x 8 blocks.
 // Sign handling: an int8 byte u holds (u ^ 0x80) - 128, so with mask 0x80 (int8) or 0 (uint8)
 // x - zp == (x ^ mask) - (zp ^ mask) and one shader serves every u8/s8 combination.
 // Bindings: 0 A, 1 B, 2 a_zp, 3 b_zp (u8), 4 a_scale, 5 b_scale, 6 bias (f32), 7 C (32-bit).
@@ -40,8 +41,16 @@ layout(push_constant) uniform PC {
   uint amask, bmask, flags, bzp_stride, bs_stride;
 } pc;
 
+// Columns per invocation: 4, or 8 with -DTN8 (WORDS only; N % 4 == 0 so the second word of a
+// block either ends at or before N or starts at N and is not stored).
+#ifdef TN8
+#define TNC 8u
+#else
+#define TNC 4u
+#endif
+
 void main() {
-  const uint col = gl_GlobalInvocationID.x * 4u;
+  const uint col = gl_GlobalInvocationID.x * TNC;
   const uint row = gl_GlobalInvocationID.y * 4u;
   if (col >= pc.N || row >= pc.M) return;
   uint bz_ = gl_GlobalInvocationID.z;
@@ -68,6 +77,17 @@ void main() {
   const uint r3 = abase + min(row + 3u, pc.M - 1u) * pc.K;
   const uvec4 bm = uvec4(pc.bmask);
   uvec4 acc0 = uvec4(0u), acc1 = uvec4(0u), acc2 = uvec4(0u), acc3 = uvec4(0u);
+#ifdef TN8
+  const uint col2 = min(col + 4u, pc.N - 4u);
+  ivec4 bzv2 = ivec4(int(pc.bmask));
+  if ((pc.flags & HAS_BZP) != 0u) {
+    const uint s = pc.bzp_stride, o = pc.off[3] + col2 * s;
+    bzv2 = ivec4(uint(bz[o]) ^ pc.bmask, uint(bz[o + s]) ^ pc.bmask, uint(bz[o + 2u * s]) ^ pc.bmask,
+                 uint(bz[o + 3u * s]) ^ pc.bmask);
+  }
+  uvec4 d0 = uvec4(0u), d1 = uvec4(0u), d2 = uvec4(0u), d3 = uvec4(0u);
+  const uint bo2d = (col2 - col) / 4u;  // word distance of the second column group
+#endif
 #ifdef WORDS
   // K % 4 == 0, N % 4 == 0 and word-aligned A and B (checked on the host): each iteration
   // reads one word (4 values of k) per row of A and one word (4 columns) per row of B.
@@ -85,7 +105,21 @@ void main() {
     const ivec4 av = UNPACK(a32[(r + k) / 4u], pc.amask) - azb;        \
     acc += uvec4(av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3);       \
   }
+#ifdef TN8
+    const ivec4 e0 = UNPACK(b32[bo + bo2d], pc.bmask) - bzv2;
+    const ivec4 e1 = UNPACK(b32[bo + bo2d + nw], pc.bmask) - bzv2;
+    const ivec4 e2 = UNPACK(b32[bo + bo2d + 2u * nw], pc.bmask) - bzv2;
+    const ivec4 e3 = UNPACK(b32[bo + bo2d + 3u * nw], pc.bmask) - bzv2;
+#define WSTEP2(acc, dacc, r)                                           \
+  {                                                                    \
+    const ivec4 av = UNPACK(a32[(r + k) / 4u], pc.amask) - azb;        \
+    acc += uvec4(av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3);       \
+    dacc += uvec4(av.x * e0 + av.y * e1 + av.z * e2 + av.w * e3);      \
+  }
+    WSTEP2(acc0, d0, r0) WSTEP2(acc1, d1, r1) WSTEP2(acc2, d2, r2) WSTEP2(acc3, d3, r3)
+#else
     WSTEP(acc0, r0) WSTEP(acc1, r1) WSTEP(acc2, r2) WSTEP(acc3, r3)
+#endif
   }
 #else
   // 8 values of k per iteration: llvmpipe (lavapipe) ends a shader invocation's loops after
@@ -120,10 +154,17 @@ void main() {
     const uint m = row + r;
     if (m >= pc.M) break;
     const uvec4 acc = r == 0u ? acc0 : (r == 1u ? acc1 : (r == 2u ? acc2 : acc3));
-    for (uint j = 0u; j < 4u; ++j) {
+#ifdef TN8
+    const uvec4 dacc = r == 0u ? d0 : (r == 1u ? d1 : (r == 2u ? d2 : d3));
+#endif
+    for (uint j = 0u; j < TNC; ++j) {
       const uint n = col + j;
       if (n >= pc.N) break;
+#ifdef TN8
+      const int v = int(j < 4u ? acc[j] : dacc[j - 4u]);
+#else
       const int v = int(acc[j]);
+#endif
       if (!float_out) {
         c[ybase + m * pc.N + n] = uint(v);
       } else {

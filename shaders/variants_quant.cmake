@@ -7,4 +7,5 @@ list(APPEND KILN_SHADER_VARIANTS
   "dql_quantize|quant.comp|-DDQL_QUANTIZE"
   "qgemm_4x4|quant_gemm.comp|"
   "qgemm_4x4_words|quant_gemm.comp|-DWORDS"
+  "qgemm_4x8_words|quant_gemm.comp|-DWORDS -DTN8"
 )

@@ -10,6 +10,7 @@
 // The GEMM binds up to 8 tensors, so these kernels build their own dispatches: push words 0..7
 // are the bindings' element offsets, the parameters follow.
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -114,8 +115,9 @@ class QuantKernel : public DeviceKernel {
   // The last step may instead run `variant` when bindings `refs` start at element offsets that
   // are multiples of 4 (word-aligned bytes).
   Status set_word_variant(const std::string& variant, std::vector<int> refs, uint32_t lx,
-                          uint32_t ly) {
+                          uint32_t ly, const uint32_t groups[3]) {
     Step& s = steps_.back();
+    for (int g = 0; g < 3; ++g) s.groups_words[g] = groups[g];
     KILN_ASSIGN_OR_RETURN(s.pipe_words,
                           ctx_.pipeline(variant, static_cast<uint32_t>(s.refs.size()), lx, ly));
     s.word_refs = std::move(refs);
@@ -158,7 +160,10 @@ class QuantKernel : public DeviceKernel {
                                       static_cast<int>(k)) != s.word_refs.end())
           words = false;
       }
-      if (words) d.pipe = s.pipe_words;
+      if (words) {
+        d.pipe = s.pipe_words;
+        for (int g = 0; g < 3; ++g) d.groups[g] = s.groups_words[g];
+      }
       ctx_.enqueue(std::move(d));
     }
     return Status::ok();
@@ -170,6 +175,7 @@ class QuantKernel : public DeviceKernel {
     const VkPipelineEntry* pipe = nullptr;
     const VkPipelineEntry* pipe_words = nullptr;  // see set_word_variant
     std::vector<int> word_refs;
+    uint32_t groups_words[3] = {1, 1, 1};
     std::vector<Ref> refs;
     std::vector<bool> writes;
     PushWords push{};
@@ -503,7 +509,7 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(VkContext& ctx, const ir
   KILN_ASSIGN_OR_RETURN(QGemm g, qgemm_geometry(in[0].desc.shape, in[1].desc.shape));
   const bool float_out = n.op_type() != "MatMulInteger";
   auto k = std::make_unique<QuantKernel>(
-      ctx, std::string(f.dynamic ? "dql+" : "") + "qgemm_4x4" + (float_out ? "_f32" : "_i32"));
+      ctx, std::string(f.dynamic ? "dql+" : "") + "qgemm" + (float_out ? "_f32" : "_i32"));
   KILN_RETURN_IF_ERROR(k->init({TensorDesc{float_out ? DType::kFloat32 : DType::kInt32, g.out}}));
   const int64_t nb = numel_of(g.batch);
   if (g.M == 0 || g.N == 0 || nb == 0) return std::unique_ptr<DeviceKernel>(std::move(k));
@@ -551,8 +557,14 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(VkContext& ctx, const ir
                                    groups, lx, ly));
   // Packed-word loads when the rows of A and B are whole words (the offsets are checked at
   // enqueue); the loop then takes 4 values of k per iteration.
+  // 4 x 8 blocks unless KILN_VK_QGEMM=4x4 (for measurements).
   if (g.K % 4 == 0 && g.N % 4 == 0 && g.K <= 4 * kMaxLoop) {
-    KILN_RETURN_IF_ERROR(k->set_word_variant("qgemm_4x4_words", {0, 1}, lx, ly));
+    const char* e = std::getenv("KILN_VK_QGEMM");
+    const bool tn8 = !(e && std::string(e) == "4x4");
+    const uint32_t wg[3] = {static_cast<uint32_t>(tn8 ? (g.N + 8 * lx - 1) / (8 * lx) : gx),
+                            static_cast<uint32_t>(gy), static_cast<uint32_t>(nb)};
+    KILN_RETURN_IF_ERROR(
+        k->set_word_variant(tn8 ? "qgemm_4x8_words" : "qgemm_4x4_words", {0, 1}, lx, ly, wg));
   }
   return std::unique_ptr<DeviceKernel>(std::move(k));
 }
