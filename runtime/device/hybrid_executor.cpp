@@ -476,7 +476,12 @@ Expected<std::vector<Tensor>> HybridExecutor::run(const std::map<std::string, Te
           overwritten.push_back(k);
           outs[o].buffer = ins[k].buffer;
           outs[o].offset = ins[k].offset;
-          add_view(ov->id(), n.inputs()[k]->id());
+          // Every earlier viewer of these bytes is dead from here on (can_overwrite checked
+          // it): forget them, so chains of in-place ops check in constant time.
+          const int src = n.inputs()[k]->id();
+          auto root = alias_root_.find(src);
+          viewers_[root == alias_root_.end() ? src : root->second].clear();
+          add_view(ov->id(), src);
           if (!plan_) recorded_inplace_.push_back(ov->id());
           continue;
         }
