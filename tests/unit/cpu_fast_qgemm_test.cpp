@@ -359,6 +359,46 @@ TEST(CpuFastQgemm, MatMulIntegerNodeWithConstantWeights) {
   }
 }
 
+// MatMulInteger with int8 A, a batched uint8 B fed at run time (packed per call), and zero points
+// that differ per batch and per row ([B, M, 1]) / per batch and column ([B, 1, N]).
+TEST(CpuFastQgemm, MatMulIntegerNodeBatchedOperandsAndZeroPoints) {
+  const int64_t B = 3, M = 13, K = 67, N = 29;
+  const std::vector<uint8_t> ab = random_bytes(static_cast<size_t>(B * M * K), 51);
+  const std::vector<int8_t> av(ab.begin(), ab.end());
+  const std::vector<uint8_t> bv = random_bytes(static_cast<size_t>(B * K * N), 52);
+  const std::vector<uint8_t> azb = random_bytes(static_cast<size_t>(B * M), 53);
+  const std::vector<int8_t> azp(azb.begin(), azb.end());
+  const std::vector<uint8_t> bzp = random_bytes(static_cast<size_t>(B * N), 54);
+  std::vector<int32_t> ref(static_cast<size_t>(B * M * N));
+  for (int64_t bi = 0; bi < B; ++bi) {
+    std::vector<int32_t> az(azp.begin() + bi * M, azp.begin() + (bi + 1) * M);
+    std::vector<int32_t> bz(bzp.begin() + bi * N, bzp.begin() + (bi + 1) * N);
+    gemm_ref_i32<int8_t, uint8_t>(M, N, K, av.data() + bi * M * K, K, 1, az.data(), 1,
+                                  bv.data() + bi * K * N, N, 1, bz.data(), 1,
+                                  ref.data() + bi * M * N, N);
+  }
+  ir::Graph g;
+  g.opsets()[""] = 13;
+  ir::Value* a = input(g, "a", DType::kInt8, {B, M, K});
+  ir::Value* b = input(g, "b", DType::kUInt8, {B, K, N});
+  ir::Value* az = input(g, "az", DType::kInt8, {B, M, 1});
+  ir::Value* bz = input(g, "bz", DType::kUInt8, {B, 1, N});
+  ir::Value* out = g.add_value("y").value();
+  ASSERT_TRUE(g.add_node("MatMulInteger", "", {a, b, az, bz}, {out}, "mmi").has_value());
+  g.add_output(out);
+  const std::vector<std::pair<std::string, Tensor>> feeds = {
+      {"a", Tensor::from_vector<int8_t>({B, M, K}, av)},
+      {"b", Tensor::from_vector<uint8_t>({B, K, N}, bv)},
+      {"az", Tensor::from_vector<int8_t>({B, M, 1}, azp)},
+      {"bz", Tensor::from_vector<uint8_t>({B, 1, N}, bzp)}};
+  for (int threads : {1, 2}) {
+    Tensor y = run_graph(g, feeds, threads);
+    ASSERT_TRUE(y.defined());
+    ASSERT_EQ(y.shape(), (Shape{B, M, N}));
+    for (int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(y.data<int32_t>()[i], ref[i]) << i;
+  }
+}
+
 // DynamicQuantizeLinear then DynamicQuantizeMatMul (com.microsoft) on a float input with a NaN,
 // against the scalar reference rules written out here.
 TEST(CpuFastQgemm, DynamicQuantizeNodes) {
