@@ -84,11 +84,11 @@ Work work_of(const RunProfile& p) {
   return w;
 }
 
-void set_counters(benchmark::State& state, double flops, double bytes, bool device_clock) {
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["GB/s"] =
-      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+// GFLOP/s and GB/s over every timed iteration (plain values, not rates of the counter).
+void set_counters(benchmark::State& state, const Work& total, bool device_clock) {
+  const double s = total.us * 1e-6;
+  state.counters["GFLOP/s"] = s > 0 ? total.flops / s * 1e-9 : 0;
+  state.counters["GB/s"] = s > 0 ? total.bytes / s * 1e-9 : 0;
   state.counters["dev"] = device_clock ? 1 : 0;
 }
 
@@ -101,17 +101,20 @@ void run_case(benchmark::State& state, const OpCase* c, Target* target) {
   if (!target->backend) {
     cpu::Executor ex(*b.graph, 1);
     ex.set_profiling(true);
-    Work w;
+    Work total;
     for (auto _ : state) {
       auto out = ex.run(b.feeds);
       if (!out) {
         state.SkipWithError(out.status().message().c_str());
         return;
       }
-      w = work_of(ex.last_profile());
+      const Work w = work_of(ex.last_profile());
+      total.us += w.us;
+      total.flops += w.flops;
+      total.bytes += w.bytes;
       state.SetIterationTime(w.us * 1e-6);
     }
-    set_counters(state, w.flops, w.bytes, false);
+    set_counters(state, total, false);
     return;
   }
   device::HybridExecutor ex(*b.graph, target->backend.get(), 1);
@@ -133,17 +136,22 @@ void run_case(benchmark::State& state, const OpCase* c, Target* target) {
     return;
   }
   ex.set_profiling(true);
-  Work w;
+  Work total;
+  bool device_clock = true;
   for (auto _ : state) {
     auto out = ex.run(b.feeds);
     if (!out) {
       state.SkipWithError(out.status().message().c_str());
       return;
     }
-    w = work_of(ex.last_profile());
+    const Work w = work_of(ex.last_profile());
+    total.us += w.us;
+    total.flops += w.flops;
+    total.bytes += w.bytes;
+    device_clock = device_clock && w.device_clock;
     state.SetIterationTime(w.us * 1e-6);
   }
-  set_counters(state, w.flops, w.bytes, w.device_clock);
+  set_counters(state, total, device_clock);
 }
 
 }  // namespace

@@ -378,7 +378,7 @@ int bench_tune(Args& args) {
   std::printf("tuning MatMul [%lld, %lld] x [%lld, %lld] float32\n", static_cast<long long>(m),
               static_cast<long long>(k), static_cast<long long>(k), static_cast<long long>(n));
   std::printf("today: %s\n\n", opencl::gemm_tuning_for(info).to_string().c_str());
-  std::printf("  %-10s %-24s %-34s %10s %9s\n", "stage", "kernel", "parameters", "ms", "GFLOP/s");
+  std::printf("  %-10s %-30s %-26s %10s %9s\n", "stage", "kernel", "parameters", "ms", "GFLOP/s");
   std::fflush(stdout);
   auto params = [](const opencl::GemmTuning& t, const std::string& kernel) {
     char buf[96];
@@ -392,10 +392,10 @@ int bench_tune(Args& args) {
   };
   auto r = opencl::tune_gemm(cl, m, n, k, [&](const opencl::GemmTuneRow& row) {
     if (row.error.empty())
-      std::printf("  %-10s %-24s %-34s %10.3f %9.1f\n", row.stage.c_str(), row.kernel.c_str(),
+      std::printf("  %-10s %-30s %-26s %10.3f %9.1f\n", row.stage.c_str(), row.kernel.c_str(),
                   params(row.tuning, row.kernel).c_str(), row.ms, row.gflops);
     else
-      std::printf("  %-10s %-24s %-34s failed: %s\n", row.stage.c_str(), row.kernel.c_str(),
+      std::printf("  %-10s %-30s %-26s failed: %s\n", row.stage.c_str(), row.kernel.c_str(),
                   params(row.tuning, row.kernel).c_str(), row.error.c_str());
     std::fflush(stdout);
   });

@@ -73,8 +73,10 @@ struct GemmTuneResult {
 
 // Times MatMul [M, K] x [K, N] (float32) on `backend` for a bounded set of candidates: the
 // gemm_nn and transposed gemm_nt paths, then about five tile shapes of the winner, then
-// work-group sizes; each candidate is the best of a few runs on the device clock. `on_row` is
-// called after each candidate. Seconds on PoCL (each new tile shape builds a program once).
+// work-group sizes, then today's parameters and the winner again (alternating, the best time of
+// each kept, so that a noisy machine does not crown a fluke); each candidate is the best of a
+// few runs on the device clock. `on_row` is called after each candidate. Seconds on PoCL (each new
+// tile shape builds a program once).
 Expected<GemmTuneResult> tune_gemm(OpenClBackend& backend, int64_t M, int64_t N, int64_t K,
                                    const std::function<void(const GemmTuneRow&)>& on_row);
 
