@@ -39,7 +39,8 @@ __kernel void act_bias(__global const float* x, int x_off, __global const float*
 
 // Row r of v = x + skip (row r % skip_rows) + bias, normalised: (v - mean) / sqrt(var + eps) *
 // gamma + beta, or with F_SIMPLIFIED v / sqrt(mean(v^2) + eps) * gamma. Optional outputs: the
-// mean and 1 / std per row and the sum v.
+// mean and 1 / std per row and the sum v. y may be x's bytes (in place): each row is read and
+// written by its own work-item only, and the last pass reads x[i] before writing y[i].
 __kernel void norm_rows(__global const float* x, int x_off, __global const float* skip, int s_off,
                         __global const float* gamma, int g_off, __global const float* beta,
                         int be_off, __global const float* bias, int bi_off, __global float* y,

@@ -388,6 +388,8 @@ Expected<std::unique_ptr<DeviceKernel>> norm_prepare(ClContext& ctx, const ir::N
   kern->set(L, 3, f.eps);
   kern->set(L, 4, static_cast<cl_int>(flags));
   kern->set_outputs(output_descs(n, outs));
+  // One work-item per row, and its last pass reads x[i] before writing y[i] of the same row.
+  kern->set_inplace({0});
   return std::unique_ptr<DeviceKernel>(std::move(kern));
 }
 
