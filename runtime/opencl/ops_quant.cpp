@@ -8,6 +8,9 @@
 // zero points of A) is refused in supports() with the reason.
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -62,6 +65,40 @@ BufArg scratch_arg(int i) {
   return {BufArg::kScratch, i};
 }
 
+// A scratch buffer shared by the kernels of one OpenCL context (the transposed copies of B):
+// the queue is in-order and `mu` keeps each kernel's launches together, so a later kernel never
+// overwrites data an earlier one still has to read. Without it every int8 weight would be
+// stored twice on the device.
+struct SharedScratch {
+  cl::Buffer buffer;
+  size_t size = 0;
+  std::mutex mu;
+};
+
+Expected<std::shared_ptr<SharedScratch>> shared_scratch(ClContext& ctx, size_t bytes) {
+  static std::mutex mu;
+  // Keyed by the cl_context handle: a live entry's buffer retains its context, so the handle
+  // cannot be reused by another context while the entry is alive.
+  static std::map<cl_context, std::weak_ptr<SharedScratch>> all;
+  std::lock_guard<std::mutex> lock(mu);
+  bytes = std::max<size_t>(bytes, 64);
+  std::weak_ptr<SharedScratch>& w = all[ctx.context()()];
+  std::shared_ptr<SharedScratch> s = w.lock();
+  if (s && s->size >= bytes) return s;
+  // Grow: kernels prepared before keep the smaller buffer (and its own lock).
+  cl_int err = CL_SUCCESS;
+  cl::Buffer buf(ctx.context(), CL_MEM_READ_WRITE, bytes, nullptr, &err);
+  if (err != CL_SUCCESS)
+    return out_of_memory(
+        "allocating " + std::to_string(bytes) +
+        " bytes of int8 GEMM scratch on the OpenCL device failed: " + cl_error_name(err));
+  s = std::make_shared<SharedScratch>();
+  s->buffer = std::move(buf);
+  s->size = bytes;
+  w = s;
+  return s;
+}
+
 // A kernel made of launches in order, with scratch buffers allocated once at prepare time.
 class QuantKernel : public DeviceKernel {
  public:
@@ -83,6 +120,12 @@ class QuantKernel : public DeviceKernel {
     scratch_.push_back(std::move(b));
     return static_cast<int>(scratch_.size() - 1);
   }
+  // A scratch index for this context's shared scratch (at most one per kernel).
+  Expected<int> add_shared_scratch(size_t bytes) {
+    KILN_ASSIGN_OR_RETURN(shared_, shared_scratch(ctx_, bytes));
+    scratch_.push_back(shared_->buffer);
+    return static_cast<int>(scratch_.size() - 1);
+  }
   // Adds a launch (skipped when the global size is 0) and returns its index for set().
   size_t add_launch(cl::Kernel k, std::vector<BufArg> bufs, cl::NDRange g, cl::NDRange l) {
     launches_.push_back({std::move(k), std::move(bufs), g, l});
@@ -100,6 +143,8 @@ class QuantKernel : public DeviceKernel {
   Status enqueue(const std::vector<DeviceTensor>& inputs,
                  const std::vector<DeviceTensor>& outputs) override {
     KILN_RETURN_IF_ERROR(setup_);
+    std::unique_lock<std::mutex> lock;
+    if (shared_) lock = std::unique_lock<std::mutex>(shared_->mu);
     for (Launch& L : launches_) {
       if (L.global.dimensions() == 0) continue;
       bool empty = false;
@@ -151,6 +196,7 @@ class QuantKernel : public DeviceKernel {
   std::string name_;
   std::vector<Launch> launches_;
   std::vector<cl::Buffer> scratch_;
+  std::shared_ptr<SharedScratch> shared_;
   cl::Buffer dummy_;
   Status setup_;
 };
@@ -519,7 +565,7 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(ClContext& ctx, const ir
   if (f.b_scale >= 0) bs_stride = numel_of(in[f.b_scale].desc.shape) == 1 ? 0 : 1;
   BufArg b = in_arg(f.b);
   if (v == QVariant::kNT) {
-    KILN_ASSIGN_OR_RETURN(int bt, k->add_scratch(static_cast<size_t>(g.b_mats * g.K * g.N)));
+    KILN_ASSIGN_OR_RETURN(int bt, k->add_shared_scratch(static_cast<size_t>(g.b_mats * g.K * g.N)));
     KILN_ASSIGN_OR_RETURN(cl::Kernel tk, quant_kernel(ctx, "qtranspose_b"));
     size_t T = k->add_launch(
         std::move(tk), {in_arg(f.b), scratch_arg(bt)},
