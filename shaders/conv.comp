@@ -6,6 +6,7 @@
 // (lavapipe keeps dynamically indexed arrays in memory).
 //   default  TM = 4, TP = 4: ordinary and grouped convs with 4 to 7 channels per group.
 //   -DM8P4   TM = 8, TP = 4: 8 or more output channels per group (more reuse per input load).
+//   -DM8P8   TM = 8, TP = 8.
 //   -DM1P8   TM = 1, TP = 8: groups with fewer than 4 output channels.
 //   -DDW     TM = 1, TP = 8 with exactly one input channel per group (depthwise): no channel
 //            loop.
@@ -25,6 +26,9 @@
 #elif defined(M8P4)
 #define TM 8
 #define TP 4
+#elif defined(M8P8)
+#define TM 8
+#define TP 8
 #else
 #define TM 4
 #define TP 4
@@ -63,31 +67,29 @@ layout(push_constant) uniform PC {
 // stay unconditional, so lavapipe needs no per-lane control flow.
 #define LOAD_B(F) mix(vec4(0.0), LOAD_IN(F), v##F)
 
+// Channel j of the block gains weight w[wrj + wo] times the loaded pixels.
 #if TP == 8
-#define LOADS(L)         \
-  const vec4 xv = L(0);  \
+#define LOADS(L)        \
+  const vec4 xv = L(0); \
   const vec4 xv2 = L(4);
-#define FMA0 \
-  a0 += w[wr0 + wo] * xv; \
-  e0 += w[wr0 + wo] * xv2;
+#define ACC(j)                        \
+  {                                   \
+    const float wv = w[wr##j + wo];   \
+    a##j += wv * xv;                  \
+    e##j += wv * xv2;                 \
+  }
 #else
 #define LOADS(L) const vec4 xv = L(0);
-#define FMA0 a0 += w[wr0 + wo] * xv;
+#define ACC(j) a##j += w[wr##j + wo] * xv;
 #endif
+#define FMA0 ACC(0)
 #if TM >= 4
-#define FMA4                \
-  a1 += w[wr1 + wo] * xv; \
-  a2 += w[wr2 + wo] * xv; \
-  a3 += w[wr3 + wo] * xv;
+#define FMA4 ACC(1) ACC(2) ACC(3)
 #else
 #define FMA4
 #endif
 #if TM == 8
-#define FMA8                \
-  a4 += w[wr4 + wo] * xv; \
-  a5 += w[wr5 + wo] * xv; \
-  a6 += w[wr6 + wo] * xv; \
-  a7 += w[wr7 + wo] * xv;
+#define FMA8 ACC(4) ACC(5) ACC(6) ACC(7)
 #else
 #define FMA8
 #endif
@@ -145,9 +147,15 @@ void main() {
 #endif
 #if TM >= 4
     vec4 a1 = vec4(0.0), a2 = vec4(0.0), a3 = vec4(0.0);
+#if TP == 8
+    vec4 e1 = vec4(0.0), e2 = vec4(0.0), e3 = vec4(0.0);
+#endif
 #endif
 #if TM == 8
     vec4 a4 = vec4(0.0), a5 = vec4(0.0), a6 = vec4(0.0), a7 = vec4(0.0);
+#if TP == 8
+    vec4 e4 = vec4(0.0), e5 = vec4(0.0), e6 = vec4(0.0), e7 = vec4(0.0);
+#endif
 #endif
     // Taps outer, input channels inner: the per-tap work (bounds, offsets) happens once per
     // tap, and the channel loop only steps two offsets (lavapipe pays for every loop level).
@@ -186,20 +194,22 @@ void main() {
         if ((first) + i < npix) y[yr + uint((first) + i)] = acc[i] + bv; \
     }                                                                    \
   }
-    STORE(0, a0, 0)
 #if TP == 8
-    STORE(0, e0, 4)
+#define STORE_CH(j) STORE(j, a##j, 0) STORE(j, e##j, 4)
+#else
+#define STORE_CH(j) STORE(j, a##j, 0)
 #endif
+    STORE_CH(0)
 #if TM >= 4
-    STORE(1, a1, 0)
-    STORE(2, a2, 0)
-    STORE(3, a3, 0)
+    STORE_CH(1)
+    STORE_CH(2)
+    STORE_CH(3)
 #endif
 #if TM == 8
-    STORE(4, a4, 0)
-    STORE(5, a5, 0)
-    STORE(6, a6, 0)
-    STORE(7, a7, 0)
+    STORE_CH(4)
+    STORE_CH(5)
+    STORE_CH(6)
+    STORE_CH(7)
 #endif
   }
 }

@@ -1,9 +1,9 @@
 // OpCases: nn extra (see op_case.h). Shapes the shared nn cases (cases_nn.cpp) lack, aimed at
 // the Vulkan kernels (runtime/vulkan/ops_conv.cpp, ops_pool.cpp): every conv path (the 1x1 GEMM
-// with and without its vec4 variant, m1p8 / m4p4 / m8p4 with channel and pixel counts that no
-// block divides, wide rows of 127 pixels, borders on both sides), pools with ceil_mode on odd
-// sizes, global pools over long planes, BatchNormalization on a wide tensor and Resize of a
-// 127-wide row. Run on every backend with a kernel for the op.
+// when C and the pixels are multiples of 4, 1x1 convs that run direct, dw / m1p8 / m4p4 / m8p4 /
+// m8p8 with channel and pixel counts that no block divides, wide rows of 127 pixels, borders on
+// both sides), pools with ceil_mode on odd sizes, global pools over long planes, BatchNormalization
+// on a wide tensor and Resize of a 127-wide row. Run on every backend with a kernel for the op.
 #include "tests/opcases/op_case.h"
 
 namespace kiln::testing {
@@ -31,17 +31,18 @@ void add_conv(std::vector<OpCase>& v, const std::string& name, Shape x, Shape w,
 std::vector<OpCase> nn_extra_cases() {
   std::vector<OpCase> v;
   const Attrs pad1 = {{"pads", attr_ints({1, 1, 1, 1})}};
-  // 1x1 GEMM: C and pixels multiples of 4 (vec4 variant), batch 2; and odd ones (scalar).
+  // 1x1 GEMM: C and pixels multiples of 4, batch 2; odd ones run the direct kernels.
   add_conv(v, "k1_vec4_c32_m24_8x8_batch2", {2, 32, 8, 8}, {24, 32, 1, 1}, true, {});
   add_conv(v, "k1_vec4_c16_m13_1x4", {1, 16, 1, 4}, {13, 16, 1, 1}, false, {});
   add_conv(v, "k1_scalar_c13_m127_1x13", {1, 13, 1, 13}, {127, 13, 1, 1}, true, {});
   add_conv(v, "k1_1d_c8_m3_127", {1, 8, 127}, {3, 8, 1}, true, {});
-  // m8p4: 8+ output channels per group, counts no block divides, rows of 1, 13 and 127.
-  add_conv(v, "k3_m8p4_c13_m21_13x13", {1, 13, 13, 13}, {21, 13, 3, 3}, true, pad1);
-  add_conv(v, "k3_m8p4_c5_m9_1x127_s2", {1, 5, 3, 127}, {9, 5, 3, 3}, false,
+  // m8p8 / m8p4 (rows under 6 pixels): 8+ output channels per group, counts no block divides,
+  // rows of 1, 13 and 127.
+  add_conv(v, "k3_m8p8_c13_m21_13x13", {1, 13, 13, 13}, {21, 13, 3, 3}, true, pad1);
+  add_conv(v, "k3_m8p8_c5_m9_1x127_s2", {1, 5, 3, 127}, {9, 5, 3, 3}, false,
            {{"pads", attr_ints({1, 1, 1, 1})}, {"strides", attr_ints({2, 2})}});
   add_conv(v, "k3_m8p4_batch2_c4_m16_1x1", {2, 4, 1, 1}, {16, 4, 3, 3}, true, pad1);
-  add_conv(v, "k3_group2_m8p4_c6_m18", {1, 6, 13, 9}, {18, 3, 3, 3}, true,
+  add_conv(v, "k3_group2_m8p8_c6_m18", {1, 6, 13, 9}, {18, 3, 3, 3}, true,
            {{"group", attr_i(2)}, {"pads", attr_ints({1, 2, 1, 0})}});
   // m4p4: 4..7 output channels per group.
   add_conv(v, "k3_m4p4_c7_m6_d2_127", {1, 7, 5, 127}, {6, 7, 3, 3}, true,
@@ -64,8 +65,8 @@ std::vector<OpCase> nn_extra_cases() {
             {"pads", attr_ints({1, 1, 1, 1, 1, 1})}});
   // 1-D conv with a 127-wide output and groups of 2 output channels (m1p8).
   add_conv(v, "1d_group4_m8_127", {1, 8, 129}, {8, 2, 3}, true, {{"group", attr_i(4)}});
-  // 3-D m8p4 conv.
-  add_conv(v, "3d_m8p4_c2_m8", {1, 2, 3, 5, 13}, {8, 2, 2, 3, 3}, true,
+  // 3-D conv (m8p8).
+  add_conv(v, "3d_m8p8_c2_m8", {1, 2, 3, 5, 13}, {8, 2, 2, 3, 3}, true,
            {{"pads", attr_ints({0, 1, 1, 1, 1, 1})}});
 
   // Pools: ceil_mode with odd sizes (1, 13, 127) and windows running past both ends.
