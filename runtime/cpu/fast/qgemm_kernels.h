@@ -34,7 +34,7 @@ struct TileJob {
 using TileFn = void (*)(const TileJob& job, int64_t t_begin, int64_t t_end);
 
 constexpr int kGenericMr = 4, kGenericNr = 16, kGenericKu = 4;
-constexpr int kAvx2Mr = 6, kAvx2Nr = 16, kAvx2Ku = 2;
+constexpr int kAvx2Mr = 4, kAvx2Nr = 16, kAvx2Ku = 2;
 constexpr int kVnniMr = 12, kVnniNr = 32, kVnniKu = 4;
 
 void tiles_generic(const TileJob& job, int64_t t_begin, int64_t t_end);
