@@ -14,6 +14,8 @@
 // share of the VNNI peak (peak per thread count), and int8 / fp32 (both prepacked).
 // --clock=cpu times by the process's CPU time divided by the thread count (see
 // cpu_gemm_bench.cpp): on a machine shared with other jobs it leaves out time not running.
+// Last, DynamicQuantizeLinear's min / max and quantize passes over a 128 x 3072 activation,
+// vectorised against the scalar loops (GB/s moved).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -272,6 +274,38 @@ int main(int argc, char** argv) {
                   100.0 * ratio(fr.p50, fma_peak[ti]));
       std::fflush(stdout);
     }
+  }
+  // DynamicQuantizeLinear's two passes (min / max, then quantize) on a BERT activation, vectorised
+  // against the scalar reference loops, one thread.
+  {
+    const int64_t n = 128 * 3072;
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> d(-4.0f, 4.0f);
+    std::vector<float> x(static_cast<size_t>(n));
+    for (float& v : x) v = d(rng);
+    std::vector<uint8_t> y(static_cast<size_t>(n));
+    g_clock_threads = 1;
+    auto pass = [&](bool fast_path) {
+      float mn = 0, mx = 0;
+      if (fast_path) {
+        fast::minmax_with_zero(x.data(), n, &mn, &mx);
+      } else {
+        for (int64_t i = 0; i < n; ++i) {
+          if (x[i] < mn) mn = x[i];
+          if (x[i] > mx) mx = x[i];
+        }
+      }
+      const float scale = (mx - mn) / 255.0f;
+      fast::quantize_u8(x.data(), n, scale, 128, 0, y.data(),
+                        fast_path ? fast::QgemmIsa::kAuto : fast::QgemmIsa::kGeneric);
+    };
+    // "ops" = bytes read and written by the two passes, so the rates are GB/s.
+    const double bytes = 9.0 * static_cast<double>(n);
+    const Rate fr = time_rate(bytes, opt.min_time, 5, [&] { pass(true); });
+    const Rate sr = time_rate(bytes, opt.min_time, 5, [&] { pass(false); });
+    std::printf(
+        "\nDynamicQuantizeLinear 128x3072, 1 thread, GB/s: vectorised %s, scalar %s (%.1fx)\n",
+        rate_str(fr).c_str(), rate_str(sr).c_str(), sr.p50 > 0 ? fr.p50 / sr.p50 : 0.0);
   }
   return 0;
 }
