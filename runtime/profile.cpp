@@ -116,14 +116,33 @@ ProfileEvent make_event(const ir::Node& node, const std::vector<const Tensor*>& 
   e.track = "cpu";
   e.start_us = start_us;
   e.dur_us = dur_us;
+  // Bytes moved: inputs read plus outputs written, except what is never touched: Shape and Size
+  // read only their input's shape, and a view op's output that aliases its input (a zero-copy
+  // Reshape) moves neither.
+  const std::string& op = node.op_type();
+  const bool metadata_only = node.domain().empty() && (op == "Shape" || op == "Size");
+  // Only view ops count as zero-copy when aliased: an elementwise op writing in place over its
+  // input still reads and writes every byte.
+  const bool view_op =
+      node.domain().empty() && (op == "Reshape" || op == "Flatten" || op == "Squeeze" ||
+                                op == "Unsqueeze" || op == "Identity");
+  std::vector<bool> aliased(inputs.size(), false);
   std::vector<Shape> in, out;
-  for (const Tensor* t : inputs) {
-    in.push_back(t ? t->shape() : Shape{});
-    if (t) e.bytes += static_cast<double>(t->nbytes());
-  }
   for (const Tensor* t : outputs) {
     out.push_back(t ? t->shape() : Shape{});
-    if (t) e.bytes += static_cast<double>(t->nbytes());
+    if (!t) continue;
+    bool alias = false;
+    for (size_t i = 0; view_op && i < inputs.size() && !alias; ++i) {
+      const Tensor* x = inputs[i];
+      if (x && t->nbytes() > 0 && x->nbytes() == t->nbytes() && x->raw_data() == t->raw_data())
+        alias = aliased[i] = true;
+    }
+    if (!alias) e.bytes += static_cast<double>(t->nbytes());
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor* t = inputs[i];
+    in.push_back(t ? t->shape() : Shape{});
+    if (t && !metadata_only && !aliased[i]) e.bytes += static_cast<double>(t->nbytes());
   }
   e.flops = node_flops(node, in, out);
   return e;

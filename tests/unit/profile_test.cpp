@@ -41,6 +41,20 @@ TEST(Profile, FlopsOfTheHeavyOps) {
   EXPECT_DOUBLE_EQ(node_flops(node_of(g, "Add", 2), {{4, 5}, {5}}, {{4, 5}}), 20.0);
 }
 
+TEST(Profile, BytesLeaveOutWhatIsNeverTouched) {
+  ir::Graph g;
+  Tensor x = Tensor::create(DType::kFloat32, {4, 8}).value();
+  Tensor y = Tensor::create(DType::kFloat32, {4, 8}).value();
+  Tensor shape = Tensor::create(DType::kInt64, {2}).value();
+  // Add reads two inputs and writes one output, also in place over an input.
+  EXPECT_DOUBLE_EQ(make_event(node_of(g, "Add", 2), {&x, &y}, {&y}, 0, 1).bytes, 3 * 128.0);
+  // Shape reads no data: only its output counts.
+  EXPECT_DOUBLE_EQ(make_event(node_of(g, "Shape", 1), {&x}, {&shape}, 0, 1).bytes, 16.0);
+  // A zero-copy Reshape (the output shares the input's bytes) moves nothing but its shape input.
+  Tensor view = x;
+  EXPECT_DOUBLE_EQ(make_event(node_of(g, "Reshape", 2), {&x, &shape}, {&view}, 0, 1).bytes, 16.0);
+}
+
 TEST(Profile, SummaryOrdersByTimeAndSharesSumToOne) {
   RunProfile r;
   r.run_us = 100;
