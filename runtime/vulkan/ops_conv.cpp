@@ -73,6 +73,10 @@ Expected<ConvPlan> conv_plan(const ir::Node& node, const std::vector<InputInfo>&
   }
   p.out = cpu::nn::out_shape_of(p.g, p.n, p.m);
   KILN_RETURN_IF_ERROR(check_output_size(p.out));
+  // An empty X or W with a non-empty output (no input channels, an empty input plane) would
+  // bind an empty buffer: the CPU handles those.
+  if (numel_of(p.out) > 0 && (numel_of(x) == 0 || numel_of(w) == 0))
+    return unsupported("empty X or W with a non-empty output");
   // Element indices the shaders form (inputs, weights, outputs) stay inside int32.
   if (numel_of(x) >= INT_MAX || numel_of(w) >= INT_MAX)
     return unsupported("tensors of 2^31 or more elements");

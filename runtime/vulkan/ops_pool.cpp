@@ -58,6 +58,8 @@ Expected<PoolPlan> pool_plan(const ir::Node& node, const std::vector<InputInfo>&
   KILN_RETURN_IF_ERROR(make_geom(at, x, kernel, true, ceil_mode == 1, &p.g));
   p.out = out_shape_of(p.g, x[0], x[1]);
   KILN_RETURN_IF_ERROR(check_output_size(p.out));
+  if (numel_of(p.out) > 0 && numel_of(x) == 0)
+    return unsupported("empty X with a non-empty output");
   return p;
 }
 
@@ -87,7 +89,10 @@ Expected<std::unique_ptr<DeviceKernel>> pool_prepare(VkContext& ctx, const ir::N
 Status global_pool_check(const std::vector<InputInfo>& in) {
   if (in.empty() || !in[0].present) return invalid_argument("needs X");
   if (!is_f32(in[0])) return unsupported("only float32 global pools on Vulkan");
-  if (in[0].desc.shape.size() < 3) return invalid_argument("input X must have rank >= 3");
+  const Shape& x = in[0].desc.shape;
+  if (x.size() < 3) return invalid_argument("input X must have rank >= 3");
+  if (numel_of(x) == 0 && x[0] * x[1] > 0)
+    return unsupported("empty planes (the CPU gives NaN / -inf for them)");
   return Status::ok();
 }
 
