@@ -1,10 +1,15 @@
 // OpenCL device-clock timing (Backend::set_timing / mark_begin / mark_end / take_timings on the
 // OpenCL backend, profiling events captured in ClQueue) and profiled sessions that use it.
 // Consistency only: intervals exist where work was enqueued, are ordered, and fit in the run.
+// Also the GEMM tuning that `kiln bench --tune` saves and forces (gemm_tuning.h).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 
+#include "runtime/opencl/gemm_tuning.h"
 #include "runtime/opencl/opencl_backend.h"
 #include "runtime/profile.h"
 #include "runtime/session.h"
@@ -136,6 +141,57 @@ TEST(OpenClTiming, ProfiledSessionUsesTheDeviceClock) {
   // Profiling off again: runs still work and leave no timings behind.
   (*s)->set_profiling(false);
   ASSERT_TRUE((*s)->run(feeds(13)).has_value());
+}
+
+TEST(GemmTuningFile, SavedEntryIsUsedForItsDeviceOnly) {
+  const std::string dir = ::testing::TempDir() + "/kiln_gemm_tuning_test";
+  std::filesystem::remove_all(dir);
+  const char* old = std::getenv("KILN_CACHE_DIR");
+  const std::string saved_env = old ? old : "";
+  ::setenv("KILN_CACHE_DIR", dir.c_str(), 1);
+  opencl::OpenClDeviceInfo info;
+  info.platform_name = "Test Platform";
+  info.name = "test-device";
+  info.driver_version = "1.0";
+  info.max_work_group_size = 256;
+  opencl::GemmTuning t = opencl::gemm_tuning_for(info);
+  EXPECT_EQ(t.source, "default");
+  t.nt_tm = 8;
+  t.nt_tn = 2;
+  t.nn_lx = 16;
+  t.nn_ly = 4;
+  ASSERT_TRUE(opencl::save_gemm_tuning(info, t, "test").is_ok());
+  opencl::GemmTuning got = opencl::gemm_tuning_for(info);
+  EXPECT_EQ(got.source, "saved");
+  EXPECT_EQ(got.nt_tm, 8);
+  EXPECT_EQ(got.nt_tn, 2);
+  EXPECT_EQ(got.nn_lx, 16);
+  EXPECT_EQ(got.nn_ly, 4);
+  // Another driver version is another device.
+  opencl::OpenClDeviceInfo other = info;
+  other.driver_version = "2.0";
+  EXPECT_EQ(opencl::gemm_tuning_for(other).source, "default");
+  // An invalid entry is refused when saving.
+  opencl::GemmTuning bad = t;
+  bad.nt_vw = 3;
+  EXPECT_FALSE(opencl::save_gemm_tuning(info, bad, "bad").is_ok());
+  // Forced parameters (tuning runs) win until released.
+  opencl::GemmTuning forced;
+  forced.nn_tm = 4;
+  forced.source = "forced";
+  opencl::force_gemm_tuning(&forced);
+  EXPECT_EQ(opencl::gemm_tuning_for(info).source, "forced");
+  opencl::force_gemm_tuning(nullptr);
+  EXPECT_EQ(opencl::gemm_tuning_for(info).source, "saved");
+  // The entry for the table names the device and every field.
+  const std::string entry = opencl::gemm_tuning_table_entry(got, info);
+  EXPECT_NE(entry.find("contains(d.name, \"test-device\")"), std::string::npos) << entry;
+  EXPECT_NE(entry.find("g->nt_tm = 8;"), std::string::npos) << entry;
+  if (old)
+    ::setenv("KILN_CACHE_DIR", saved_env.c_str(), 1);
+  else
+    ::unsetenv("KILN_CACHE_DIR");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
