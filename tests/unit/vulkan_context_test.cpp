@@ -21,21 +21,32 @@ namespace {
 
 constexpr uint64_t kSmallLimit = 16384;  // bytes per binding for the split tests
 
-// A backend with validation on and, when `limit` > 0, bindings limited to `limit` bytes.
+// A backend with validation on and, when `limit` > 0, bindings limited to `limit` bytes. Each is
+// a static constructed from the created backend, so it is destroyed before the Vulkan loader's
+// and the validation layer's own statics (made while creating it) at exit.
+struct Made {
+  std::unique_ptr<vulkan::VulkanBackend> backend;
+  std::string reason;
+};
+
+Made make_backend(uint64_t limit) {
+  setenv("KILN_VK_VALIDATION", "1", 1);
+  if (limit > 0) setenv("KILN_VK_MAX_BINDING_BYTES", std::to_string(limit).c_str(), 1);
+  auto r = vulkan::VulkanBackend::create("vulkan");
+  unsetenv("KILN_VK_MAX_BINDING_BYTES");
+  if (!r) return {nullptr, r.status().message()};
+  return {std::move(*r), ""};
+}
+
 vulkan::VulkanBackend* backend(uint64_t limit, std::string* why) {
-  static std::map<uint64_t, std::unique_ptr<vulkan::VulkanBackend>> backends;
-  static std::map<uint64_t, std::string> reasons;
-  auto it = backends.find(limit);
-  if (it == backends.end()) {
-    setenv("KILN_VK_VALIDATION", "1", 1);
-    if (limit > 0) setenv("KILN_VK_MAX_BINDING_BYTES", std::to_string(limit).c_str(), 1);
-    auto r = vulkan::VulkanBackend::create("vulkan");
-    unsetenv("KILN_VK_MAX_BINDING_BYTES");
-    if (!r) reasons[limit] = r.status().message();
-    it = backends.emplace(limit, r ? std::move(*r) : nullptr).first;
+  if (limit == 0) {
+    static Made plain = make_backend(0);
+    *why = plain.reason;
+    return plain.backend.get();
   }
-  *why = reasons[limit];
-  return it->second.get();
+  static Made small = make_backend(kSmallLimit);
+  *why = small.reason;
+  return small.backend.get();
 }
 
 #define VK_OR_SKIP(var, limit)                        \
