@@ -9,7 +9,7 @@
 //   -DM8P8   TM = 8, TP = 8.
 //   -DM1P8   TM = 1, TP = 8: groups with fewer than 4 output channels.
 //   -DDW     TM = 1, TP = 8 with exactly one input channel per group (depthwise): no channel
-//            loop.
+//            loop; kernel width 3 with stride and dilation 1 loads each row's 10 columns once.
 // A flat grid-stride loop walks the items (pixel block fastest, then output row, channel block,
 // group, image), so neighbouring invocations read neighbouring pixels and the same weights.
 // Taps outside the input contribute nothing: every load goes through a column clamped into the
@@ -157,6 +157,9 @@ void main() {
     vec4 e4 = vec4(0.0), e5 = vec4(0.0), e6 = vec4(0.0), e7 = vec4(0.0);
 #endif
 #endif
+#ifdef DW
+    const bool dw3 = k2n == 3 && s2 == 1 && d2 == 1;
+#endif
     // Taps outer, input channels inner: the per-tap work (bounds, offsets) happens once per
     // tap, and the channel loop only steps two offsets (lavapipe pays for every loop level).
     for (int q0 = 0; q0 < pc.k[0]; ++q0) {
@@ -167,6 +170,28 @@ void main() {
         if (i1 < 0 || i1 >= pc.in_[1]) continue;
         const uint xrow = xg + uint((i0 * pc.in_[1] + i1) * in2);
         const uint kb = uint((q0 * pc.k[1] + q1) * k2n);
+#ifdef DW
+        if (dw3) {
+          // Kernel width 3, stride 1, dilation 1: the 8 pixels' three taps read 10 columns,
+          // loaded once; the taps are swizzles of them.
+          const int i2 = b2;
+          uint xo = xrow;
+          PIXELS(0)
+          PIXELS(4)
+          const vec4 c0 = LOAD_B(0), c1 = LOAD_B(4);
+          const int j8 = b2 + 8, j9 = b2 + 9;
+          const vec2 c2 = vec2(x[xo + uint(clamp(j8, 0, in2 - 1))], x[xo + uint(clamp(j9, 0, in2 - 1))]);
+          const vec2 c2s = mix(vec2(0.0), c2, bvec2(j8 >= 0 && j8 < in2, j9 >= 0 && j9 < in2));
+          const float w0 = w[wr0 + kb], w1 = w[wr0 + kb + 1u], w2 = w[wr0 + kb + 2u];
+          a0 += w0 * c0;
+          a0 += w1 * vec4(c0.yzw, c1.x);
+          a0 += w2 * vec4(c0.zw, c1.xy);
+          e0 += w0 * c1;
+          e0 += w1 * vec4(c1.yzw, c2s.x);
+          e0 += w2 * vec4(c1.zw, c2s);
+          continue;
+        }
+#endif
         for (int q2 = 0; q2 < k2n; ++q2) {
           const int i2 = b2 + q2 * d2;
           // Pixel columns of the block, clamped into the row, and which are inside it.
