@@ -17,14 +17,24 @@
 // values > 0 keep a key, masked keys get `filter` added (ONNX Runtime's mask_filter_value).
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
 #define TILE 8
 
 layout(local_size_x_id = 0) in;
+#ifdef VEC4
+// -DVEC4 (with HEAD): Q, K and V offsets and strides are multiples of 4, read as vec4.
+layout(std430, binding = 0) readonly buffer Q { vec4 q[]; };
+layout(std430, binding = 1) readonly buffer K { vec4 k[]; };
+layout(std430, binding = 2) readonly buffer V { vec4 v[]; };
+#define LOAD4(buf, e) buf[(e) >> 2]
+#else
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer K { float k[]; };
 layout(std430, binding = 2) readonly buffer V { float v[]; };
+#define LOAD4(buf, e) vec4(buf[e], buf[(e) + 1u], buf[(e) + 2u], buf[(e) + 3u])
+#endif
 layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
 layout(std430, binding = 4) readonly buffer Mask { int mask[]; };
 layout(std430, binding = 5) readonly buffer AB { float ab[]; };
@@ -59,10 +69,29 @@ float addend(uint t) {
   return a;
 }
 
+#ifndef HEAD
+// q (+ bias_q) . k over the Q/K head size, 4 elements per loop iteration.
+float qk_dot(uint qrow, uint kr, bool bias_q, uint bq) {
+  float d = 0.0;
+  uint j = 0u;
+  for (; j + 4u <= pc.H; j += 4u) {
+    vec4 qv = vec4(q[qrow + j], q[qrow + j + 1u], q[qrow + j + 2u], q[qrow + j + 3u]);
+    if (bias_q) qv += vec4(bias[bq + j], bias[bq + j + 1u], bias[bq + j + 2u], bias[bq + j + 3u]);
+    d += dot(qv, vec4(k[kr + j], k[kr + j + 1u], k[kr + j + 2u], k[kr + j + 3u]));
+  }
+  for (; j < pc.H; ++j) d += (q[qrow + j] + (bias_q ? bias[bq + j] : 0.0)) * k[kr + j];
+  return d;
+}
+#endif
+
 void main() {
-  const uint s = gl_GlobalInvocationID.x;
+  // Lanes past the last query row compute row S - 1 and store nothing; every key loop runs to a
+  // bound that is uniform over the workgroup (lavapipe then loads K and V once per workgroup
+  // instead of gathering per lane), and each lane masks the keys after its own causal end.
+  const bool live_row = gl_GlobalInvocationID.x < pc.S;
+  const uint s = min(gl_GlobalInvocationID.x, pc.S - 1u);
+  const uint s_last = min(pc.S - 1u, (gl_WorkGroupID.x + 1u) * gl_WorkGroupSize.x - 1u);
   const uint bn = gl_WorkGroupID.y;
-  if (s >= pc.S || bn >= pc.B * pc.N) return;
   const uint b = bn / pc.N, n = bn % pc.N;
   const uint T = pc.T, H = pc.H, Hv = pc.Hv;
   mode = pc.flags & 15u;
@@ -70,6 +99,7 @@ void main() {
   const bool bias_q = (pc.flags & 32u) != 0u, bias_kv = (pc.flags & 64u) != 0u;
   has_ab = (pc.flags & 128u) != 0u;
   const uint tend = causal ? min(T, pc.P + s + 1u) : T;
+  const uint tloop = causal ? min(T, pc.P + s_last + 1u) : T;
   len = T;
   start = 0u;
   if (mode == 2u || mode == 3u) len = uint(clamp(mask[pc.off[4] + b], 0, int(T)));
@@ -89,14 +119,15 @@ void main() {
   const uint bv = pc.off[3] + 2u * pc.N * H + n * Hv;
   const uint orow = pc.off[6] + (b * pc.S + s) * pc.N * Hv + n * Hv;
   const float scale = pc.scale;
+  const float NEG_INF = -1.0 / 0.0;
 
 #ifdef HEAD
 #define H4 (HEAD / 4)
   vec4 q4[H4];
   vec4 acc[H4];
-  for (int i = 0; i < H4; ++i) {
+  [[unroll]] for (int i = 0; i < H4; ++i) {
     const uint e = qrow + 4u * uint(i);
-    q4[i] = vec4(q[e], q[e + 1u], q[e + 2u], q[e + 3u]);
+    q4[i] = LOAD4(q, e);
     if (bias_q) {
       const uint f = bq + 4u * uint(i);
       q4[i] += vec4(bias[f], bias[f + 1u], bias[f + 2u], bias[f + 3u]);
@@ -106,52 +137,49 @@ void main() {
   qbk = 0.0;
   if (bias_kv) {
     vec4 d = vec4(0.0);
-    for (int i = 0; i < H4; ++i) {
+    [[unroll]] for (int i = 0; i < H4; ++i) {
       const uint f = bk + 4u * uint(i);
       d += q4[i] * vec4(bias[f], bias[f + 1u], bias[f + 2u], bias[f + 3u]);
     }
     qbk = (d.x + d.y) + (d.z + d.w);
   }
-  float m = -1.0 / 0.0, l = 0.0;
-  for (uint t0 = 0u; t0 < tend; t0 += TILE) {
+  float m = NEG_INF, l = 0.0;
+  for (uint t0 = 0u; t0 < tloop; t0 += TILE) {
     float sc[TILE];
-    float tmax = -1.0 / 0.0;
-    for (int j = 0; j < TILE; ++j) {
-      const uint t = t0 + uint(j);
-      float x = -1.0 / 0.0;
-      if (t < tend) {
-        const uint kr = kbase + t * pc.k_st;
-        vec4 d = vec4(0.0);
-        for (int i = 0; i < H4; ++i) {
-          const uint e = kr + 4u * uint(i);
-          d += q4[i] * vec4(k[e], k[e + 1u], k[e + 2u], k[e + 3u]);
-        }
-        x = ((d.x + d.y) + (d.z + d.w) + qbk) * scale + addend(t);
+    float tmax = NEG_INF;
+    [[unroll]] for (int j = 0; j < TILE; ++j) {
+      const uint t = min(t0 + uint(j), tloop - 1u);
+      const uint kr = kbase + t * pc.k_st;
+      vec4 d = vec4(0.0);
+      [[unroll]] for (int i = 0; i < H4; ++i) {
+        const uint e = kr + 4u * uint(i);
+        d += q4[i] * LOAD4(k, e);
       }
+      float x = ((d.x + d.y) + (d.z + d.w) + qbk) * scale + addend(t);
+      if (t0 + uint(j) >= tend) x = NEG_INF;
       sc[j] = x;
       tmax = max(tmax, x);
     }
-    if (tmax == -1.0 / 0.0) continue;
     if (tmax > m) {
       const float corr = exp(m - tmax);
       l *= corr;
-      for (int i = 0; i < H4; ++i) acc[i] *= corr;
+      [[unroll]] for (int i = 0; i < H4; ++i) acc[i] *= corr;
       m = tmax;
     }
-    for (int j = 0; j < TILE; ++j) {
-      const uint t = t0 + uint(j);
-      if (t >= tend) break;
-      const float p = exp(sc[j] - m);
+    [[unroll]] for (int j = 0; j < TILE; ++j) {
+      const uint t = min(t0 + uint(j), tloop - 1u);
+      const float p = sc[j] == NEG_INF ? 0.0 : exp(sc[j] - m);
       l += p;
       const uint vr = vbase + t * pc.v_st;
-      for (int i = 0; i < H4; ++i) {
+      [[unroll]] for (int i = 0; i < H4; ++i) {
         const uint e = vr + 4u * uint(i);
-        acc[i] += p * vec4(v[e], v[e + 1u], v[e + 2u], v[e + 3u]);
+        acc[i] += p * LOAD4(v, e);
       }
     }
   }
+  if (!live_row) return;
   const float inv = 1.0 / l;
-  for (int i = 0; i < H4; ++i) {
+  [[unroll]] for (int i = 0; i < H4; ++i) {
     vec4 r = acc[i] * inv;
     if (bias_kv) {
       const uint f = bv + 4u * uint(i);
@@ -164,34 +192,39 @@ void main() {
     o[e + 3u] = r.w;
   }
 #else
+  // llvmpipe ends a shader's loops after 65535 iterations in total per invocation: inner loops
+  // go 4 elements per iteration, and ops_attention.cpp keeps T * (H + Hv) within the limit.
   qbk = 0.0;
   if (bias_kv) {
     for (uint j = 0u; j < H; ++j) qbk += (q[qrow + j] + (bias_q ? bias[bq + j] : 0.0)) * bias[bk + j];
   }
   // Pass 1: the running max and sum.
-  float m = -1.0 / 0.0, l = 0.0;
-  for (uint t = 0u; t < tend; ++t) {
-    const uint kr = kbase + t * pc.k_st;
-    float d = 0.0;
-    for (uint j = 0u; j < H; ++j) d += (q[qrow + j] + (bias_q ? bias[bq + j] : 0.0)) * k[kr + j];
-    const float x = (d + qbk) * scale + addend(t);
-    if (x == -1.0 / 0.0) continue;
+  float m = NEG_INF, l = 0.0;
+  for (uint t = 0u; t < tloop; ++t) {
+    float x = (qk_dot(qrow, kbase + t * pc.k_st, bias_q, bq) + qbk) * scale + addend(t);
+    if (t >= tend) x = NEG_INF;
     if (x > m) {
       l *= exp(m - x);
       m = x;
     }
-    l += exp(x - m);
+    l += x == NEG_INF ? 0.0 : exp(x - m);
   }
-  // Pass 2: out = sum_t p_t V_t (+ bias_v).
+  if (!live_row) return;
+  // Pass 2: out = sum_t p_t V_t (+ bias_v), accumulated in this lane's own output row.
   for (uint j = 0u; j < Hv; ++j) o[orow + j] = 0.0;
   const float inv = 1.0 / l;
   for (uint t = 0u; t < tend; ++t) {
-    const uint kr = kbase + t * pc.k_st;
-    float d = 0.0;
-    for (uint j = 0u; j < H; ++j) d += (q[qrow + j] + (bias_q ? bias[bq + j] : 0.0)) * k[kr + j];
-    const float p = exp((d + qbk) * scale + addend(t) - m) * inv;
+    const float x = (qk_dot(qrow, kbase + t * pc.k_st, bias_q, bq) + qbk) * scale + addend(t);
+    const float p = x == NEG_INF ? 0.0 : exp(x - m) * inv;
     const uint vr = vbase + t * pc.v_st;
-    for (uint j = 0u; j < Hv; ++j) o[orow + j] += p * v[vr + j];
+    uint j = 0u;
+    for (; j + 4u <= Hv; j += 4u) {
+      o[orow + j] += p * v[vr + j];
+      o[orow + j + 1u] += p * v[vr + j + 1u];
+      o[orow + j + 2u] += p * v[vr + j + 2u];
+      o[orow + j + 3u] += p * v[vr + j + 3u];
+    }
+    for (; j < Hv; ++j) o[orow + j] += p * v[vr + j];
   }
   if (bias_kv)
     for (uint j = 0u; j < Hv; ++j) o[orow + j] += bias[bv + j];

@@ -67,6 +67,9 @@ Status ContribKernel::enqueue(const std::vector<DeviceTensor>& inputs,
         vec4_ok = false;
       d.bindings.push_back(std::move(b));
     }
+    if (s.require_vec4 && !vec4_ok)
+      return unsupported(name_ + ": the tensors' offsets are not 16-byte aligned, which this " +
+                         "shape needs on Vulkan");
     d.pipe = vec4_ok ? s.pipe_vec4 : s.pipe;
     if (vec4_ok)
       for (int g = 0; g < 3; ++g) d.groups[g] = s.groups_vec4[g];

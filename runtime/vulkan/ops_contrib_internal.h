@@ -59,6 +59,7 @@ struct CStep {
   const VkPipelineEntry* pipe = nullptr;
   const VkPipelineEntry* pipe_vec4 = nullptr;  // when the vec4_refs' offsets are 4-aligned
   std::vector<int> vec4_refs;
+  bool require_vec4 = false;  // enqueue fails (never runs `pipe`) when the offsets do not allow it
   uint32_t groups_vec4[3] = {1, 1, 1};
   std::vector<CRef> refs;
   PushWords push{};
