@@ -334,7 +334,10 @@ def mha_inputs(rng, b, s, l, d, dv, heads, past=0, mask=None, bias=True, bias4=F
     else:
         m = None
     ins.append(("mask", m))
-    ins.append(("ab", randn(rng, b, heads, s, t) if bias4 else None))
+    # bias4: True for a [b, heads, s, t] attention_bias, "b1" / "1n" for the broadcast forms
+    # [b, 1, s, t] / [1, heads, s, t].
+    ab_shape = {True: (b, heads, s, t), "b1": (b, 1, s, t), "1n": (1, heads, s, t)}.get(bias4)
+    ins.append(("ab", randn(rng, *ab_shape) if ab_shape else None))
     if past:
         ins += [("pk", randn(rng, b, heads, past, d // heads)),
                 ("pv", randn(rng, b, heads, past, dv // heads))]
@@ -364,6 +367,10 @@ def test_multi_head_attention(run_model, tmp_path, rng):
           1e-5, 1e-5, num_heads=3, scale=0.3)
     c.add("m7", "MultiHeadAttention", mha_inputs(rng, 2, 7, 7, 16, 16, 2, past=6), outs3, 1e-5,
           1e-5, num_heads=2, mask_filter_value=-1e9)
+    c.add("m8", "MultiHeadAttention", mha_inputs(rng, 3, 5, 6, 12, 12, 3, bias4="b1"), ["y"],
+          1e-5, 1e-5, num_heads=3)
+    c.add("m9", "MultiHeadAttention", mha_inputs(rng, 2, 5, 6, 12, 12, 3, bias4="1n"), ["y"],
+          1e-5, 1e-5, num_heads=3)
     check(run_model, tmp_path, c)
 
 

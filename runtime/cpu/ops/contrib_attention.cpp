@@ -166,7 +166,7 @@ Status attend(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mask, c
   const float* v = x.v.data<float>();
   const float* md = mask.defined() ? mask.data<float>() : nullptr;
   const float* bd = bias.defined() ? bias.data<float>() : nullptr;
-  const int64_t bias_bs = bd && bias.dim(0) != 1 ? N * S * T : 0;
+  const int64_t bias_bs = bd && bias.dim(0) != 1 ? bias.dim(1) * S * T : 0;  // [B, N or 1, S, T]
   const int64_t bias_ns = bd && bias.dim(1) != 1 ? S * T : 0;
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(1, T * H));
   ctx.parallel_for(B * N * S, grain, [&](int64_t lo, int64_t hi) {
