@@ -341,24 +341,26 @@ Expected<HybridExecutor::Prepared*> HybridExecutor::lookup(size_t index,
 }
 
 // Replaces the host-side times of device nodes with the backend's device-clock intervals. The
-// device clock has its own origin: the first timed interval is placed at the host time its node
-// was enqueued, and the others keep their device-clock distances from it. A node that enqueued no
-// device work (a view) gets a zero duration.
+// device clock has its own origin, so the intervals are shifted as a whole: by the smallest
+// offset that starts no interval before its node was enqueued on the host (work cannot start
+// before it is enqueued), keeping their device-clock distances. A node that enqueued no device
+// work (a view) gets a zero duration.
 Status HybridExecutor::apply_device_timings(const std::map<int, size_t>& timed_events) {
   KILN_ASSIGN_OR_RETURN(std::vector<DeviceTiming> timings, backend_->take_timings());
-  for (const auto& [node, index] : timed_events) profile_.events[index].dur_us = 0;
-  if (timings.empty()) return Status::ok();
-  uint64_t origin = UINT64_MAX;
-  int first_tag = -1;
-  for (const DeviceTiming& t : timings) {
-    if (t.start_ns < origin) {
-      origin = t.start_ns;
-      first_tag = t.tag;
-    }
+  if (timings.empty()) {
+    for (const auto& [node, index] : timed_events) profile_.events[index].dur_us = 0;
+    return Status::ok();
   }
-  auto first = timed_events.find(first_tag);
-  const double host_origin =
-      first == timed_events.end() ? 0 : profile_.events[first->second].start_us;
+  uint64_t origin = UINT64_MAX;
+  for (const DeviceTiming& t : timings) origin = std::min(origin, t.start_ns);
+  double host_origin = 0;
+  for (const DeviceTiming& t : timings) {
+    auto it = timed_events.find(t.tag);
+    if (it == timed_events.end()) continue;
+    const double enqueued = profile_.events[it->second].start_us;
+    host_origin = std::max(host_origin, enqueued - static_cast<double>(t.start_ns - origin) / 1e3);
+  }
+  for (const auto& [node, index] : timed_events) profile_.events[index].dur_us = 0;
   for (const DeviceTiming& t : timings) {
     auto it = timed_events.find(t.tag);
     if (it == timed_events.end()) continue;
