@@ -273,8 +273,11 @@ Expected<AttnPlan> attn_plan(const ir::Node& n, const std::vector<InputInfo>& in
   if (p.B * p.N > 65535) return unsupported("batch * num_heads above 65535");
   // llvmpipe ends a shader's loops after 65535 iterations in total per invocation: the generic
   // shader (inner loops 4 elements per iteration) must stay below it; the vec4 head-size
-  // variants loop once per 8 keys.
+  // variants loop once per key.
   p.vec4_only = generic_iterations(p) > kMaxLoopIterations;
+  if (p.T() + 64 > kMaxLoopIterations)
+    return unsupported("a key sequence of " + std::to_string(p.T()) +
+                       " is too long for the attention shaders");
   if (p.vec4_only && !vec4_head(p))
     return unsupported("a key sequence of " + std::to_string(p.T()) + " with head sizes " +
                        std::to_string(p.H) + " / " + std::to_string(p.Hv) +

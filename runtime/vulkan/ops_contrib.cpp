@@ -121,6 +121,13 @@ bool fits(int64_t v) {
   return v >= 0 && v < INT_MAX;
 }
 
+// llvmpipe ends a shader's loops after 65535 iterations in total per invocation: a row shader
+// (one invocation per row, grid-stride over at most 65535 workgroups of `local`) must stay below.
+bool row_loops_fit(int64_t rows, int64_t per_row, uint32_t local) {
+  const int64_t lanes = int64_t{65535} * local;
+  return (rows + lanes - 1) / lanes * (per_row + 1) <= 60000;
+}
+
 // --- Gelu family and BiasAdd ---------------------------------------------------------------------
 
 struct ActForm {
@@ -243,6 +250,9 @@ Expected<NormForm> norm_form(const ir::Node& n, const std::vector<InputInfo>& in
   }
   if (!(f.eps >= 0)) return invalid_argument("epsilon must be >= 0");
   if (!fits(f.rows * f.h)) return unsupported("too many elements for the shader");
+  if (!row_loops_fit(f.rows, 3 * f.h, 32))
+    return unsupported("rows of " + std::to_string(f.h) +
+                       " elements are too long for one shader invocation");
   return f;
 }
 
@@ -339,6 +349,9 @@ Status embed_check(const ir::Node& n, const std::vector<InputInfo>& in) {
       return invalid_argument("gamma / beta must be float32 1-D of the hidden size");
   if (!(attr_f(n, "epsilon", 1e-12f) >= 0)) return invalid_argument("epsilon must be >= 0");
   if (!fits(ids[0] * ids[1] * h)) return unsupported("too many elements for the shader");
+  if (!row_loops_fit(ids[0] * ids[1], 3 * h + ids[1], 32))
+    return unsupported("rows of " + std::to_string(h) +
+                       " elements are too long for one shader invocation");
   return Status::ok();
 }
 
