@@ -176,8 +176,21 @@ PathResult run_path(const ConvShape& s, const ConvGraph& cg, const char* mode,
     return r;
   }
   r.kernel = (*k)->name();
+  // The kernel's scratch (the im2col matrix) follows its outputs, as the executor passes it.
+  std::vector<DeviceTensor> outs = {y};
+  if (size_t bytes = (*k)->scratch_bytes(); bytes > 0) {
+    DeviceTensor scratch;
+    scratch.desc = {kiln::DType::kUInt8, {static_cast<int64_t>(bytes)}};
+    auto buf = g_backend->allocate(bytes);
+    if (!buf) {
+      r.error = buf.status().to_string();
+      return r;
+    }
+    scratch.buffer = std::move(*buf);
+    outs.push_back(std::move(scratch));
+  }
   auto step = [&]() -> kiln::Status {
-    KILN_RETURN_IF_ERROR((*k)->enqueue(in, {y}));
+    KILN_RETURN_IF_ERROR((*k)->enqueue(in, outs));
     return g_backend->finish();
   };
   for (int w = 0; w < 2; ++w) {

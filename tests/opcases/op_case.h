@@ -33,6 +33,9 @@ struct OpCase {
   std::vector<InputSpec> inputs;
   int num_outputs = 1;
   double atol = 1e-5, rtol = 1e-5;
+  // Backends ("opencl", "vulkan") whose kernel for this op refuses this form on purpose (its
+  // supports() says why): there the case may run on the CPU path, and must still match.
+  std::vector<std::string> cpu_ok_on;
 };
 
 // Attribute helpers.

@@ -36,16 +36,17 @@ if ((${#missing[@]})); then
     "${missing[@]}"
 fi
 
-# --- Python venv (test side: onnx, onnxruntime, numpy, pytest) -----------------------------------
+# --- Python venv (test side: onnx, onnxruntime, numpy, pytest; matplotlib for bench charts) ---
 VENV="$BUILD/venv"
 PY="$VENV/bin/python"
 if [[ ! -x "$PY" ]]; then
   log "creating the Python venv in $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$PY" -c 'import onnx, onnxruntime, numpy, pytest' >/dev/null 2>&1; then
-  log "installing onnx, onnxruntime, numpy, pytest into the venv"
-  "$PY" -m pip install --quiet --disable-pip-version-check onnx onnxruntime numpy pytest
+if ! "$PY" -c 'import onnx, onnxruntime, numpy, pytest, matplotlib' >/dev/null 2>&1; then
+  log "installing onnx, onnxruntime, numpy, pytest, matplotlib (bench charts) into the venv"
+  "$PY" -m pip install --quiet --disable-pip-version-check onnx onnxruntime numpy pytest \
+    matplotlib
 fi
 
 # --- ONNX 1.18 conformance data (opsets up to 23) ------------------------------------------------
