@@ -8,6 +8,7 @@ list(APPEND KILN_SHADER_VARIANTS
   "contrib_embed_f32|contrib_embed.comp|"
   "attention_kv_f32|attention_kv.comp|"
   "attention_f32|attention.comp|"
+  "attention_f32_h16_vec4|attention.comp|-DHEAD=16 -DVEC4"
   "attention_f32_h32_vec4|attention.comp|-DHEAD=32 -DVEC4"
   "attention_f32_h64_vec4|attention.comp|-DHEAD=64 -DVEC4"
   "attention_f32_h80_vec4|attention.comp|-DHEAD=80 -DVEC4"

@@ -6,7 +6,7 @@
 // (QKV / KV) or BNSH query / key / value in place through strides. With a past, or when the
 // present outputs are wanted, shaders/attention_kv.comp first writes present K / V
 // ([B, N, past + kv_seq, head]: the past, then the new rows with their bias), which the core then
-// reads. Head sizes 32, 64, 80, 96 and 128 (equal for Q/K and V) use register-resident vec4
+// reads. Head sizes 16, 32, 64, 80, 96 and 128 (equal for Q/K and V) use register-resident vec4
 // variants; any other size takes the generic two-pass path. Masks: every form the CPU kernel takes,
 // int32. Refused with a reason (they run on the CPU): the qk output, past_sequence_length /
 // cache_indirection, do_rotary, past_present_share_buffer, int64 masks, an empty key sequence.
@@ -236,7 +236,8 @@ int64_t generic_iterations(const AttnPlan& p) {
 
 // Whether a register-resident vec4 variant exists for the head sizes.
 bool vec4_head(const AttnPlan& p) {
-  return p.H == p.Hv && (p.H == 32 || p.H == 64 || p.H == 80 || p.H == 96 || p.H == 128);
+  return p.H == p.Hv &&
+         (p.H == 16 || p.H == 32 || p.H == 64 || p.H == 80 || p.H == 96 || p.H == 128);
 }
 
 Expected<AttnPlan> attn_plan(const ir::Node& n, const std::vector<InputInfo>& in) {
@@ -402,7 +403,7 @@ Expected<std::unique_ptr<DeviceKernel>> attn_prepare(VkContext& ctx, const ir::N
     bias_kv = false;
   }
   if (work) {
-    // The generic shader, and for head sizes 32, 64, 80, 96 and 128 (equal for Q/K and V) a
+    // The generic shader, and for head sizes 16, 32, 64, 80, 96 and 128 (equal for Q/K and V) a
     // register-resident vec4 variant: every base and stride is then a multiple of 4, and
     // enqueue picks it when the bound Q, K and V offsets are 4-aligned too. 3.5x faster than
     // scalar loads on lavapipe at 1x128x12x64. KILN_VK_ATTENTION_GENERIC=1 keeps the generic

@@ -124,7 +124,7 @@ std::vector<double> pad_mask(int64_t b, int64_t t) {
 
 void add_attention_sizes(std::vector<OpCase>& v) {
   // Attention over every dedicated head size and odd sequence lengths, with a key-length mask.
-  for (int64_t hs : {32, 64, 80, 96, 128, 8, 20}) {
+  for (int64_t hs : {16, 32, 64, 80, 96, 128, 8, 20}) {
     for (int64_t s : {1, 7, 127, 384}) {
       if (s == 384 && hs != 64 && hs != 80) continue;  // keep the file fast
       const int64_t b = s == 384 ? 1 : 2, n = s == 384 ? 2 : 3, d = n * hs, din = 16;
