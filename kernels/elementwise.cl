@@ -4,7 +4,10 @@
 // (round to nearest even, as the CPU reference), arithmetic is float. Op codes match ElementwiseOp / UnaryOp in
 // runtime/opencl/ops_elementwise.cpp. Broadcasting: `rank` dims (at most 8) in `dims`, and per
 // operand element strides (0 on broadcast dims); mode 0 means all operands are dense with the
-// output's shape, so offsets equal the output index.
+// output's shape, so offsets equal the output index. The host collapses dims first (drops
+// extent-1 dims, merges neighbours every operand walks contiguously or not at all), so the
+// general path usually divides over one to three dims; float `binary` with dense or
+// row/scalar-broadcast operands runs `binary_vec` (four elements per work-item).
 
 #ifndef T
 #define T float
@@ -17,11 +20,15 @@
 #define RAW ushort
 #define LOAD(p, i) vload_half((i), (p))
 #define STORE(p, i, v) vstore_half_rte((v), (i), (p))
+#define LOAD4(p, i) vload_half4(0, (p) + (i))
+#define STORE4(p, i, v) vstore_half4_rte((v), 0, (p) + (i))
 #else
 #define S T
 #define RAW T
 #define LOAD(p, i) ((float)(p)[(i)])
 #define STORE(p, i, v) ((p)[(i)] = (T)(v))
+#define LOAD4(p, i) vload4(0, (p) + (i))
+#define STORE4(p, i, v) vstore4((v), 0, (p) + (i))
 #endif
 
 #define U_IDENTITY 0
@@ -161,6 +168,62 @@ __kernel void binary(__global const S* a, int a_off, __global const S* b, int b_
   int ia = i, ib = i, unused;
   if (mode != 0) bcast_offsets(i, rank, dims, sa, sb, sb, &ia, &ib, &unused);
   STORE(y, y_off + i, apply_binary(op, LOAD(a, a_off + ia), LOAD(b, b_off + ib)));
+}
+
+// Four lanes of apply_binary: the IEEE-exact ops as vector arithmetic (the same single
+// operations, so bit-identical to the scalar kernel), the others lane by lane.
+inline float4 apply_binary4(int op, float4 a, float4 b) {
+  switch (op) {
+    case B_ADD: return a + b;
+    case B_SUB: return a - b;
+    case B_MUL: return a * b;
+    case B_DIV: return a / b;
+  }
+  return (float4)(apply_binary(op, a.s0, b.s0), apply_binary(op, a.s1, b.s1),
+                  apply_binary(op, a.s2, b.s2), apply_binary(op, a.s3, b.s3));
+}
+
+// `binary` with four outputs per work-item (global size ceil(n / 4)) and vload4/vstore4 (any
+// element offset: vloadn needs only element alignment). mode 0: a and b dense with the output;
+// mode 1: a dense, b repeats with period `inner` (a trailing row, or a scalar when inner == 1);
+// mode 2: b dense, a repeats. Rows are read with one vload4 when the four lanes stay in a row.
+__kernel void binary_vec(__global const S* a, int a_off, __global const S* b, int b_off,
+                         __global S* y, int y_off, int op, int n, int mode, int inner) {
+  int i = get_global_id(0) * 4;
+  if (i >= n) return;
+  if (i + 4 <= n) {
+    float4 va, vb;
+    if (mode == 0) {
+      va = LOAD4(a, a_off + i);
+      vb = LOAD4(b, b_off + i);
+    } else {
+      __global const S* f = mode == 1 ? a : b;
+      __global const S* r = mode == 1 ? b : a;
+      int f_off = mode == 1 ? a_off : b_off, r_off = mode == 1 ? b_off : a_off;
+      float4 vf = LOAD4(f, f_off + i), vr;
+      int j = i % inner;
+      if (j + 4 <= inner) {
+        vr = LOAD4(r, r_off + j);
+      } else {
+        float t[4];
+        for (int l = 0; l < 4; ++l) {
+          t[l] = LOAD(r, r_off + j);
+          j = j + 1 == inner ? 0 : j + 1;
+        }
+        vr = (float4)(t[0], t[1], t[2], t[3]);
+      }
+      va = mode == 1 ? vf : vr;
+      vb = mode == 1 ? vr : vf;
+    }
+    STORE4(y, y_off + i, apply_binary4(op, va, vb));
+    return;
+  }
+  for (int k = i; k < n; ++k) {
+    int ia = k, ib = k;
+    if (mode == 1) ib = k % inner;
+    if (mode == 2) ia = k % inner;
+    STORE(y, y_off + k, apply_binary(op, LOAD(a, a_off + ia), LOAD(b, b_off + ib)));
+  }
 }
 
 __kernel void compare(__global const S* a, int a_off, __global const S* b, int b_off,

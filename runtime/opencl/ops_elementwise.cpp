@@ -1,5 +1,7 @@
 // OpenCL elementwise ops (kernels/elementwise.cl): unary activations and math, binary
 // arithmetic with numpy broadcasting, comparisons, Where, and the alias ops Identity/Dropout.
+// Broadcast shapes are collapsed on the host (fewer dims to divide over per element); float
+// binary ops with dense or row/scalar-broadcast operands run a four-wide vload/vstore kernel.
 #include <cfloat>
 #include <map>
 
@@ -145,6 +147,62 @@ Expected<std::unique_ptr<DeviceKernel>> unary_prepare(ClContext& ctx, const ir::
 
 // --- binary, compare, where ---------------------------------------------------------------------
 
+// The output's dims and each operand's broadcast strides with extent-1 dims dropped and
+// neighbouring dims merged where every operand either walks both contiguously (stride of the
+// outer == inner stride * inner extent) or broadcasts both (stride 0). Offsets are unchanged, so
+// the kernels compute the same elements with fewer divisions per element.
+struct Collapsed {
+  Shape dims;
+  std::vector<std::vector<int64_t>> strides;  // per operand, one per dim
+};
+
+Collapsed collapse_dims(const std::vector<Shape>& shapes, const Shape& out) {
+  Collapsed c;
+  c.strides.resize(shapes.size());
+  std::vector<std::vector<int64_t>> full;
+  for (const auto& s : shapes) full.push_back(cpu::broadcast_strides(s, out));
+  for (size_t d = 0; d < out.size(); ++d) {
+    if (out[d] == 1) continue;
+    bool merge = !c.dims.empty();
+    for (size_t o = 0; merge && o < shapes.size(); ++o) {
+      const int64_t outer = c.strides[o].back(), inner = full[o][d];
+      merge = (outer == 0 && inner == 0) || (inner != 0 && outer == inner * out[d]);
+    }
+    if (merge) {
+      c.dims.back() *= out[d];
+      for (size_t o = 0; o < shapes.size(); ++o) c.strides[o].back() = full[o][d];
+    } else {
+      c.dims.push_back(out[d]);
+      for (size_t o = 0; o < shapes.size(); ++o) c.strides[o].push_back(full[o][d]);
+    }
+  }
+  return c;
+}
+
+// Operand o of a collapsed broadcast is dense: it walks every dim at the output's row-major
+// stride.
+bool collapsed_dense(const Collapsed& c, size_t o) {
+  int64_t expect = 1;
+  for (size_t d = c.dims.size(); d-- > 0;) {
+    if (c.strides[o][d] != expect) return false;
+    expect *= c.dims[d];
+  }
+  return true;
+}
+
+// Operand o of a collapsed broadcast repeats a trailing row: `*inner` elements (1: a scalar).
+bool collapsed_row(const Collapsed& c, size_t o, int64_t* inner) {
+  if (c.dims.size() == 1 && c.strides[o][0] == 0) {
+    *inner = 1;
+    return true;
+  }
+  if (c.dims.size() == 2 && c.strides[o][0] == 0 && c.strides[o][1] == 1) {
+    *inner = c.dims[1];
+    return true;
+  }
+  return false;
+}
+
 // A broadcast launch over `operands` (node input indices) producing `out_dtype`. `inplace`:
 // the node input the output may overwrite (-1: none).
 class BroadcastKernel : public ClLaunchKernel {
@@ -156,19 +214,51 @@ class BroadcastKernel : public ClLaunchKernel {
     outputs_ = {TensorDesc{out_dtype, out}};
     if (inplace >= 0) inplace_ = {inplace};
     int n = static_cast<int>(numel_of(out));
+    const Collapsed c = collapse_dims(shapes, out);
     bool dense = true;
-    for (const auto& s : shapes) dense = dense && s == out;
+    for (size_t o = 0; o < shapes.size(); ++o) dense = dense && collapsed_dense(c, o);
     cl_uint a = 0;
     if (with_op) set_fixed(a++, static_cast<cl_int>(op));
     set_fixed(a++, static_cast<cl_int>(n));
     set_fixed(a++, static_cast<cl_int>(dense ? 0 : 1));
-    set_fixed(a++, static_cast<cl_int>(out.size()));
-    set_fixed(a++, to_int8(out));
-    for (const auto& s : shapes) set_fixed(a++, to_int8(cpu::broadcast_strides(s, out)));
+    set_fixed(a++, static_cast<cl_int>(c.dims.size()));
+    set_fixed(a++, to_int8(c.dims));
+    for (const auto& st : c.strides) set_fixed(a++, to_int8(st));
     global_ = cl::NDRange(round_up(std::max(n, 1), 64));
     local_ = cl::NDRange(64);
   }
 };
+
+// Float `binary` whose operands are dense, or one dense and the other a repeated trailing row or
+// a scalar (kernels/elementwise.cl binary_vec: four elements per work-item). `mode` and `inner`
+// as binary_vec takes them.
+class BinaryVecKernel : public ClLaunchKernel {
+ public:
+  BinaryVecKernel(ClContext& ctx, cl::Kernel k, const Shape& out, DType dt, int op, int mode,
+                  int64_t inner, int inplace)
+      : ClLaunchKernel(std::move(k), "binary_vec", {0, 1}, 1, ctx) {
+    outputs_ = {TensorDesc{dt, out}};
+    if (inplace >= 0) inplace_ = {inplace};
+    int n = static_cast<int>(numel_of(out));
+    set_fixed(0, static_cast<cl_int>(op));
+    set_fixed(1, static_cast<cl_int>(n));
+    set_fixed(2, static_cast<cl_int>(mode));
+    set_fixed(3, static_cast<cl_int>(std::max<int64_t>(inner, 1)));
+    global_ = cl::NDRange(round_up(std::max((n + 3) / 4, 1), 64));
+    local_ = cl::NDRange(64);
+  }
+};
+
+// binary_vec's mode for these operands (0 both dense, 1 b a row, 2 a a row), or -1.
+int binary_vec_mode(const std::vector<Shape>& shapes, const Shape& out, int64_t* inner) {
+  const Collapsed c = collapse_dims(shapes, out);
+  *inner = 1;
+  const bool da = collapsed_dense(c, 0), db = collapsed_dense(c, 1);
+  if (da && db) return 0;
+  if (da && collapsed_row(c, 1, inner)) return 1;
+  if (db && collapsed_row(c, 0, inner)) return 2;
+  return -1;
+}
 
 Support broadcast_supports(const ir::Node& n, const std::vector<InputInfo>& in, size_t first,
                            size_t count) {
@@ -253,6 +343,15 @@ Expected<std::unique_ptr<DeviceKernel>> binary_like(ClContext& ctx, const ir::No
     if (in[i].desc.shape == out && in[i].desc.dtype == out_dtype) inplace = static_cast<int>(i);
   DType storage = in[first].desc.dtype;
   if (storage == DType::kInt64) storage = DType::kFloat32;  // the int64 kernels are in both
+  int64_t inner = 1;
+  const int vec_mode =
+      std::string(kernel_name) == "binary" ? binary_vec_mode(shapes, out, &inner) : -1;
+  if (vec_mode >= 0) {
+    KILN_ASSIGN_OR_RETURN(cl::Kernel k,
+                          ctx.kernel("elementwise", storage_options(storage), "binary_vec"));
+    return std::unique_ptr<DeviceKernel>(std::make_unique<BinaryVecKernel>(
+        ctx, std::move(k), out, out_dtype, code, vec_mode, inner, inplace));
+  }
   KILN_ASSIGN_OR_RETURN(cl::Kernel k,
                         ctx.kernel("elementwise", storage_options(storage), kernel_name));
   return std::unique_ptr<DeviceKernel>(std::make_unique<BroadcastKernel>(

@@ -457,7 +457,8 @@ Expected<LayerNormPlan> layer_norm_plan(const ir::Node& n, const std::vector<Inp
 }
 
 Support layer_norm_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
-  if (n.opset() < 17) return Support::no("LayerNormalization exists from opset 17");
+  // Below opset 17 this is onnxruntime's default-domain extension (what the level-2 fusion and
+  // its transformer optimizer write), with the same semantics; the CPU kernel runs it too.
   for (size_t o = 1; o < n.outputs().size(); ++o)
     if (n.outputs()[o])
       return Support::no("the Mean and InvStdDev outputs are computed on the CPU only");

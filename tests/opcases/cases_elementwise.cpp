@@ -143,6 +143,52 @@ void add_half_cases(std::vector<OpCase>& v) {
     c.rtol = kHalfRtol;
     v.push_back(c);
   }
+  // The OpenCL fast paths (binary_vec: dense, trailing-row and scalar operands, four lanes per
+  // work-item; collapsed dims for the rest). Sizes that leave 1..3 tail elements, rows shorter
+  // than and not a multiple of the vector (so row reads wrap inside a vector and start at
+  // unaligned offsets), and broadcasts that collapse to one to three dims. Add/Sub/Mul/Div are
+  // single IEEE operations on both sides: held bit-exact (tolerance 0).
+  const std::vector<std::pair<Shape, Shape>> fast = {
+      {{1000003}, {1000003}},  {{3, 5, 7}, {3, 5, 7}}, {{1000003}, {1}},
+      {{13, 127}, {}},         {{13, 127}, {127}},     {{127}, {13, 127}},
+      {{5, 1, 13}, {1, 13}},   {{7, 3}, {3}},          {{9, 2}, {1, 2}},
+      {{2, 3}, {3, 2, 3}},     {{4, 6, 5}, {4, 1, 5}}, {{2, 3, 4, 5}, {2, 1, 1, 5}},
+      {{13, 1, 5}, {1, 7, 1}},
+  };
+  for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow", "Min", "Max"})
+    for (const auto& [a, b] : fast) {
+      const std::string o = op;
+      const bool exact = o == "Add" || o == "Sub" || o == "Mul" || o == "Div";
+      if (!exact && numel_of(a) + numel_of(b) > 100000) continue;  // the lane-by-lane path
+      OpCase c;
+      c.name = o + "/fast_" + shape_to_string(a) + "x" + shape_to_string(b);
+      c.op = op;
+      c.opset = 14;
+      const bool pos = o == "Pow" || o == "Div";
+      c.inputs = {in_f32(a, pos ? 0.1 : -2, 2), in_f32(b, pos ? 0.1 : -2, 2)};
+      c.atol = exact ? 0.0 : 1e-5;
+      c.rtol = exact ? 0.0 : 1e-5;
+      v.push_back(c);
+    }
+  for (const auto& [a, b] : std::vector<std::pair<Shape, Shape>>{
+           {{13, 127}, {127}}, {{1000003}, {1000003}}, {{7, 3}, {}}, {{127}, {13, 127}}}) {
+    OpCase c;
+    c.name = "Add/fast_f16_" + shape_to_string(a) + "x" + shape_to_string(b);
+    c.op = "Add";
+    c.opset = 14;
+    c.inputs = {in_f16(a, -2, 2), in_f16(b, -2, 2)};
+    c.atol = kHalfAtol;
+    c.rtol = kHalfRtol;
+    v.push_back(c);
+  }
+  {
+    OpCase c;
+    c.name = "PRelu/fast_row_slope_2x13x7";
+    c.op = "PRelu";
+    c.opset = 16;
+    c.inputs = {in_f32({2, 13, 7}, -2, 2), const_f32({7}, 0, 0.5)};
+    v.push_back(c);
+  }
   for (const char* op : {"Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"}) {
     OpCase c;
     c.name = std::string(op) + "/f16_13x13";

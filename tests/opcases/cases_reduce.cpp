@@ -360,6 +360,19 @@ void layer_norm_cases_into(std::vector<OpCase>& v) {
     c.rtol = 1e-5;
     v.push_back(c);
   }
+  // onnxruntime's default-domain LayerNormalization below opset 17 (its optimizer and kiln's
+  // level-2 fusion write it), same semantics as opset 17.
+  for (int opset : {1, 14}) {
+    OpCase o;
+    o.op = "LayerNormalization";
+    o.opset = opset;
+    o.name = "LayerNormalization/opset" + std::to_string(opset) + "_2x13x127";
+    o.inputs = {in_f32({2, 13, 127}, -3, 5), const_f32({127}, 0.5, 1.5),
+                opset == 1 ? omitted() : const_f32({127}, -1, 1)};
+    o.atol = 1e-5;
+    o.rtol = 1e-5;
+    v.push_back(o);
+  }
   OpCase c;
   c.op = "LayerNormalization";
   c.opset = 17;
