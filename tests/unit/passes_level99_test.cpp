@@ -114,7 +114,7 @@ Fused fuse(int opset, const Build& build, std::unique_ptr<Pass> pass, std::strin
   auto changed = pass->run(*r.after, ctx);
   EXPECT_TRUE(changed.has_value()) << changed.status().message();
   Status v = r.after->verify();
-  EXPECT_TRUE(v.ok()) << v.message();
+  EXPECT_TRUE(v.is_ok()) << v.message();
   r.stats = ctx.stats;
   return r;
 }
@@ -134,9 +134,9 @@ std::map<std::string, Tensor> random_feeds(const ir::Graph& g, uint32_t seed) {
 void expect_same_outputs(const Fused& f, float tol = kTol) {
   auto feeds = random_feeds(*f.before, 7);
   cpu::Executor e1(*f.before, 1), e2(*f.after, 1);
-  ASSERT_TRUE(e1.prepare().ok());
+  ASSERT_TRUE(e1.prepare().is_ok());
   Status p2 = e2.prepare();
-  ASSERT_TRUE(p2.ok()) << p2.message();
+  ASSERT_TRUE(p2.is_ok()) << p2.message();
   auto r1 = e1.run(feeds);
   auto r2 = e2.run(feeds);
   ASSERT_TRUE(r1.has_value()) << r1.status().message();
@@ -286,8 +286,8 @@ Tensor run_fused_conv(const ir::Node& n, const std::vector<const Tensor*>& ins, 
   ThreadPool pool(2);
   cpu::OpContext ctx(n, ins, &pool);
   *st = cpu::contrib_fused_conv_kernel(ctx);
-  if (st->ok() && !ctx.attr_error().ok()) *st = ctx.attr_error();
-  return st->ok() ? ctx.outputs()[0] : Tensor();
+  if (st->is_ok() && !ctx.attr_error().is_ok()) *st = ctx.attr_error();
+  return st->is_ok() ? ctx.outputs()[0] : Tensor();
 }
 
 TEST(FusedConvKernel, EqualsConvThenTheActivationOnOddSizes) {
@@ -297,7 +297,7 @@ TEST(FusedConvKernel, EqualsConvThenTheActivationOnOddSizes) {
       ASSERT_EQ(count_op(*f.after, "FusedConv"), 1);
       auto feeds = random_feeds(*f.before, 11);
       cpu::Executor e1(*f.before, 1);
-      ASSERT_TRUE(e1.prepare().ok());
+      ASSERT_TRUE(e1.prepare().is_ok());
       auto r1 = e1.run(feeds);
       ASSERT_TRUE(r1.has_value()) << r1.status().message();
       const ir::Node* n = f.after->nodes().back();
@@ -305,7 +305,7 @@ TEST(FusedConvKernel, EqualsConvThenTheActivationOnOddSizes) {
       for (size_t i = 1; i < n->inputs().size(); ++i) ins.push_back(&n->input(i)->initializer());
       Status st;
       Tensor y = run_fused_conv(*n, ins, &st);
-      ASSERT_TRUE(st.ok()) << st.message();
+      ASSERT_TRUE(st.is_ok()) << st.message();
       const Tensor& ref = (*r1)[0];
       ASSERT_EQ(y.shape(), ref.shape());
       float worst = 0;
@@ -328,7 +328,7 @@ TEST(FusedConvKernel, BadActivationsNameTheNode) {
   n->set_attr("activation", s);
   Status st;
   run_fused_conv(*n, ins, &st);
-  EXPECT_FALSE(st.ok());
+  EXPECT_FALSE(st.is_ok());
   EXPECT_NE(st.message().find("FusedConv"), std::string::npos) << st.message();
   s.s = "Clip";
   n->set_attr("activation", s);
@@ -337,18 +337,18 @@ TEST(FusedConvKernel, BadActivationsNameTheNode) {
   p.floats = {1.f};
   n->set_attr("activation_params", p);
   run_fused_conv(*n, ins, &st);
-  EXPECT_FALSE(st.ok());
+  EXPECT_FALSE(st.is_ok());
   p.floats = {2.f, 1.f};
   n->set_attr("activation_params", p);
   run_fused_conv(*n, ins, &st);
-  EXPECT_FALSE(st.ok());
+  EXPECT_FALSE(st.is_ok());
   Tensor z = Tensor::from_vector<float>({1, 2, 13, 13}, randv(2 * 169, 2));
   p.floats = {0.f, 1.f};
   n->set_attr("activation_params", p);
   ins.resize(3, nullptr);
   ins.push_back(&z);
   run_fused_conv(*n, ins, &st);
-  EXPECT_FALSE(st.ok());
+  EXPECT_FALSE(st.is_ok());
 }
 
 // ---- MatMulInteger + Cast + Mul [+ Add] -> MatMulIntegerToFloat ------------------------------

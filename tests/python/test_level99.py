@@ -1,0 +1,77 @@
+"""Level-99 fusions (graph/passes/all_passes.h) on the zoo models: `kiln run --level 99` must give
+the outputs of `--level 1` within 1e-5 on every backend, `kiln optimize --level 99` must report
+what it fused, and on OpenCL and Vulkan the level-99 graph holds only ops those devices run
+(FusedConv, which they do not have, is never written for them; MatMulIntegerToFloat runs there
+without falling back to the CPU)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+TOL = 1e-5
+
+# (model, device) pairs; the CNNs on the devices cost a kernel build each, so two models there.
+CASES = [(m, "cpu") for m in ("resnet", "mobilenetv2", "mobilenetv3", "bert_int8")] + [
+    (m, d) for m in ("mobilenetv2", "bert_int8") for d in ("opencl", "vulkan")]
+
+
+def zoo(repo_root):
+    return Path(repo_root) / "tests" / "models" / "zoo"
+
+
+def load_npys(folder):
+    return {p.stem: np.load(p) for p in sorted(Path(folder).glob("*.npy"))}
+
+
+def model_or_skip(repo_root, name):
+    src = zoo(repo_root) / f"{name}.onnx"
+    if not src.is_file():
+        pytest.skip(f"{src} not in this checkout")
+    return src
+
+
+@pytest.mark.parametrize("name,dev", CASES)
+def test_level99_equals_level1(kiln, repo_root, tmp_path, monkeypatch, name, dev):
+    src = model_or_skip(repo_root, name)
+    monkeypatch.setenv("KILN_LOG_LEVEL", "info")
+    outs = {}
+    for level in (1, 99):
+        outdir = tmp_path / f"l{level}"
+        res = kiln("run", src, "--inputs", zoo(repo_root) / name / "inputs", "--output-dir", outdir,
+                   "--level", level, "--device", dev)
+        assert res.returncode == 0, res.describe()
+        if dev != "cpu" and level == 99:
+            # The fused ops run on the device: no fallback names them.
+            for line in res.stderr.splitlines():
+                if "runs on the CPU" in line:
+                    assert "FusedConv" not in line and "MatMulIntegerToFloat" not in line, line
+        outs[level] = load_npys(outdir)
+    assert outs[1].keys() == outs[99].keys() and outs[1]
+    for k, v in outs[1].items():
+        err = float(np.abs(outs[99][k].astype(np.float64) - v).max())
+        assert err <= TOL, (k, err)
+
+
+def test_optimize_reports_matmul_integer_to_float(kiln, repo_root, tmp_path):
+    src = model_or_skip(repo_root, "bert_int8")
+    out, js = tmp_path / "opt.onnx", tmp_path / "opt.json"
+    res = kiln("optimize", src, out, "--level", 99, "--json", js, "--quiet")
+    assert res.returncode == 0, res.describe()
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    had = [n.op_type for n in onnx.load(str(src)).graph.node].count("MatMulInteger")
+    assert had == 13
+    assert ops.count("MatMulIntegerToFloat") == had and "MatMulInteger" not in ops
+    assert json.loads(js.read_text())["counts"]["MatMulIntegerToFloat"] == had
+
+
+@pytest.mark.parametrize("dev", ["opencl", "vulkan"])
+def test_no_fused_conv_for_the_devices(kiln, repo_root, tmp_path, dev):
+    src = model_or_skip(repo_root, "mobilenetv2")
+    out, js = tmp_path / "opt.onnx", tmp_path / "opt.json"
+    res = kiln("optimize", src, out, "--level", 99, "--device", dev, "--json", js, "--quiet")
+    assert res.returncode == 0, res.describe()
+    assert all(n.op_type != "FusedConv" for n in onnx.load(str(out)).graph.node)
+    assert "FusedConv" not in json.loads(js.read_text())["counts"]
