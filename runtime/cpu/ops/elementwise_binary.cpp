@@ -1,12 +1,15 @@
 // CPU reference kernels: the broadcasting elementwise ops. Arithmetic (Add Sub Mul Div Pow Mod),
 // comparisons, logical and bitwise ops, BitShift, PRelu, Where and the variadic Sum Mean Min Max.
 // Integer arithmetic wraps (two's complement) instead of overflowing; integer division or
-// modulo by zero is a runtime error.
+// modulo by zero is a runtime error. Float32 Add/Sub/Mul/Div run their contiguous and
+// scalar-broadcast chunks through the vectorised loops of runtime/cpu/fast/vec_math.h (bit-equal
+// to the reference loops) unless KILN_CPU_ELEMENTWISE=ref.
 #include <array>
 #include <cmath>
 #include <limits>
 #include <type_traits>
 
+#include "runtime/cpu/fast/vec_math.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 
@@ -219,12 +222,42 @@ Status check_divisor(const OpContext& ctx, const Tensor& a, const Tensor& b, con
   return Status::ok();
 }
 
+// Float32 Add/Sub/Mul/Div: broadcast_run's chunks whose input steps are 0 or 1 (same shape,
+// scalar, [..., N] against [N], [B, 1, 1, T] masks) go to the vectorised loops.
+template <Arith op>
+Status arith_fast_f32(OpContext& ctx, const Tensor& a, const Tensor& b, const Shape& bs) {
+  constexpr fast::VecBinOp vop = op == Arith::kAdd   ? fast::VecBinOp::kAdd
+                                 : op == Arith::kSub ? fast::VecBinOp::kSub
+                                 : op == Arith::kMul ? fast::VecBinOp::kMul
+                                                     : fast::VecBinOp::kDiv;
+  KILN_ASSIGN_OR_RETURN(Shape shape, out_shape(ctx, {a.shape(), bs}));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, shape));
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* py = y->data<float>();
+  broadcast_run<2>(ctx, shape, {a.shape(), bs},
+                   [&](int64_t o, int64_t n, const auto& off, const auto& step) {
+                     const float* xa = pa + off[0];
+                     const float* xb = pb + off[1];
+                     float* xy = py + o;
+                     if ((step[0] == 0 || step[0] == 1) && (step[1] == 0 || step[1] == 1)) {
+                       fast::vec_binary(vop, xa, step[0], xb, step[1], xy, n);
+                     } else {
+                       for (int64_t i = 0; i < n; ++i)
+                         xy[i] = arith<op, float>(xa[i * step[0]], xb[i * step[1]]);
+                     }
+                   });
+  return Status::ok();
+}
+
 template <Arith op>
 Status arith_kernel(OpContext& ctx) {
   KILN_RETURN_IF_ERROR(require_same_dtype_pair(ctx));
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
   KILN_ASSIGN_OR_RETURN(Shape bs, b_shape_for(ctx, a, b));
+  if (a.dtype() == DType::kFloat32 && fast::elementwise_fast_enabled())
+    return arith_fast_f32<op>(ctx, a, b, bs);
   Status st = bad_dtype(ctx, a.dtype());
   visit_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -1,10 +1,13 @@
 // CPU reference kernels: Softmax, LogSoftmax and Hardmax. Before opset 13 the input is coerced
 // to 2-D at `axis` (default 1) and the op works on each row; from opset 13 it works along one
-// axis (default -1). Softmax and LogSoftmax subtract the row maximum and sum in double.
+// axis (default -1). Softmax and LogSoftmax subtract the row maximum and sum in double. Float32
+// rows along a contiguous axis take the vectorised path of runtime/cpu/fast/vec_math.h (a few ulp
+// from these loops) unless KILN_CPU_ELEMENTWISE=ref.
 #include <cmath>
 #include <limits>
 #include <type_traits>
 
+#include "runtime/cpu/fast/vec_math.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 
@@ -49,6 +52,15 @@ void soft_typed(OpContext& ctx, const Rows& rw, const Tensor& x, Tensor& y) {
   const T* xd = x.data<T>();
   T* yd = y.data<T>();
   using C = compute_t<T>;
+  if constexpr (std::is_same_v<T, float> && K != SoftKind::kHardmax) {
+    if (rw.inner == 1 && rw.n > 0 && fast::elementwise_fast_enabled()) {
+      ctx.parallel_for(rw.outer, std::max<int64_t>(1, 8192 / rw.n), [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r)
+          fast::vec_softmax_row(xd + r * rw.n, yd + r * rw.n, rw.n, K == SoftKind::kLogSoftmax);
+      });
+      return;
+    }
+  }
   ctx.parallel_for(rw.outer * rw.inner, std::max<int64_t>(1, 8192 / std::max<int64_t>(rw.n, 1)),
                    [&](int64_t b, int64_t e) {
                      for (int64_t r = b; r < e; ++r) {

@@ -1,0 +1,181 @@
+// AVX2 + FMA loops of the vectorised float32 math (vec_math.h); compiled with -mavx2 -mfma
+// (flags.cmake) and called only on CPUs that have both.
+#include <immintrin.h>
+
+#include <cmath>
+#include <limits>
+
+#include "runtime/cpu/fast/vec_kernels.h"
+
+namespace kiln::cpu::fast::detail {
+
+namespace {
+
+// exp(x) (Cephes expf's range reduction and polynomial, evaluated with FMA): x = n ln2 + r,
+// |r| <= ln2 / 2, exp(r) by a degree-7 polynomial, 2^n applied as two power-of-two factors so
+// that denormal results are rounded once and n = 128 overflows to inf. Clamping x to
+// [-104, 89] first maps -inf to 0 and +inf to inf; the clamps keep NaN (max/min return their
+// second operand for NaN).
+inline __m256 exp8(__m256 x) {
+  x = _mm256_max_ps(_mm256_set1_ps(-104.0f), x);
+  x = _mm256_min_ps(_mm256_set1_ps(89.0f), x);
+  const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  __m256 y = _mm256_fmadd_ps(p, r2, r);
+  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+  // 2^n = 2^h * 2^(n - h), h = n >> 1: both factors normal for n in [-150, 128].
+  const __m256i n = _mm256_cvtps_epi32(fx);
+  const __m256i h = _mm256_srai_epi32(n, 1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+  const __m256 s2 =
+      _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), bias), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(y, s1), s2);
+}
+
+inline __m256i tail_mask(int64_t left) {
+  alignas(32) static const int kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask + 8 - left));
+}
+
+template <VecBinOp op>
+inline __m256 apply(__m256 a, __m256 b) {
+  if constexpr (op == VecBinOp::kAdd) return _mm256_add_ps(a, b);
+  if constexpr (op == VecBinOp::kSub) return _mm256_sub_ps(a, b);
+  if constexpr (op == VecBinOp::kMul) return _mm256_mul_ps(a, b);
+  if constexpr (op == VecBinOp::kDiv) return _mm256_div_ps(a, b);
+}
+
+template <VecBinOp op, bool a_vec, bool b_vec>
+void binary_loop(const float* a, const float* b, float* y, int64_t n) {
+  const __m256 as = a_vec ? _mm256_setzero_ps() : _mm256_set1_ps(a[0]);
+  const __m256 bs = b_vec ? _mm256_setzero_ps() : _mm256_set1_ps(b[0]);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 va = a_vec ? _mm256_loadu_ps(a + i) : as;
+    const __m256 vb = b_vec ? _mm256_loadu_ps(b + i) : bs;
+    _mm256_storeu_ps(y + i, apply<op>(va, vb));
+  }
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    // Masked-off lanes read as 1 so that Div computes nothing odd (the lanes are not stored).
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 va =
+        a_vec ? _mm256_blendv_ps(one, _mm256_maskload_ps(a + i, m), _mm256_castsi256_ps(m)) : as;
+    const __m256 vb =
+        b_vec ? _mm256_blendv_ps(one, _mm256_maskload_ps(b + i, m), _mm256_castsi256_ps(m)) : bs;
+    _mm256_maskstore_ps(y + i, m, apply<op>(va, vb));
+  }
+}
+
+template <VecBinOp op>
+void binary_op(const float* a, int64_t sa, const float* b, int64_t sb, float* y, int64_t n) {
+  if (sa && sb)
+    binary_loop<op, true, true>(a, b, y, n);
+  else if (sa)
+    binary_loop<op, true, false>(a, b, y, n);
+  else if (sb)
+    binary_loop<op, false, true>(a, b, y, n);
+  else
+    binary_loop<op, false, false>(a, b, y, n);
+}
+
+}  // namespace
+
+void vec_binary_avx2(VecBinOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* y,
+                     int64_t n) {
+  switch (op) {
+    case VecBinOp::kAdd:
+      return binary_op<VecBinOp::kAdd>(a, sa, b, sb, y, n);
+    case VecBinOp::kSub:
+      return binary_op<VecBinOp::kSub>(a, sa, b, sb, y, n);
+    case VecBinOp::kMul:
+      return binary_op<VecBinOp::kMul>(a, sa, b, sb, y, n);
+    case VecBinOp::kDiv:
+      return binary_op<VecBinOp::kDiv>(a, sa, b, sb, y, n);
+  }
+}
+
+void vec_exp_avx2(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    _mm256_maskstore_ps(y + i, m, exp8(_mm256_maskload_ps(x + i, m)));
+  }
+}
+
+double vec_exp_sub_sum_avx2(const float* x, float mx, float* y, int64_t n) {
+  const __m256 vm = _mm256_set1_ps(mx);
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+    _mm256_storeu_ps(y + i, e);
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    // Masked-off lanes are -inf - mx: exp gives 0 and adds nothing.
+    const __m256 xv = _mm256_blendv_ps(_mm256_set1_ps(-std::numeric_limits<float>::infinity()),
+                                       _mm256_maskload_ps(x + i, m), _mm256_castsi256_ps(m));
+    const __m256 e = exp8(_mm256_sub_ps(xv, vm));
+    _mm256_maskstore_ps(y + i, m, e);
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  alignas(32) double t[4];
+  _mm256_store_pd(t, _mm256_add_pd(s0, s1));
+  return (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+float vec_max_avx2(const float* x, int64_t n, bool* has_nan) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  __m256 mx = _mm256_set1_ps(ninf);
+  __m256 nan = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    mx = _mm256_max_ps(mx, v);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    const __m256 v = _mm256_blendv_ps(_mm256_set1_ps(ninf), _mm256_maskload_ps(x + i, m),
+                                      _mm256_castsi256_ps(m));
+    mx = _mm256_max_ps(mx, v);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  *has_nan = _mm256_movemask_ps(nan) != 0;
+  alignas(32) float t[8];
+  _mm256_store_ps(t, mx);
+  float r = t[0];
+  for (int k = 1; k < 8; ++k) r = t[k] > r ? t[k] : r;
+  return r;
+}
+
+void vec_scale_avx2(float* y, float s, int64_t n) {
+  const __m256 vs = _mm256_set1_ps(s);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), vs));
+  for (; i < n; ++i) y[i] *= s;
+}
+
+void vec_sub_scalar_avx2(const float* x, float s, float* y, int64_t n) {
+  const __m256 vs = _mm256_set1_ps(s);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), vs));
+  for (; i < n; ++i) y[i] = x[i] - s;
+}
+
+}  // namespace kiln::cpu::fast::detail

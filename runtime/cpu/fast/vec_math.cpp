@@ -1,0 +1,154 @@
+// The dispatcher of the vectorised float32 math (baseline x86-64 code, no instruction-set
+// flags) and its portable scalar loops, which use the same algorithms as the AVX2 ones.
+#include "runtime/cpu/fast/vec_math.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "runtime/cpu/fast/vec_kernels.h"
+
+namespace kiln::cpu::fast {
+
+namespace {
+
+bool cpu_has_avx2() {
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+VecIsa detect_best() {
+  VecIsa best = cpu_has_avx2() ? VecIsa::kAvx2 : VecIsa::kGeneric;
+  if (const char* env = std::getenv("KILN_VEC_ISA"); env && std::string(env) == "generic")
+    best = VecIsa::kGeneric;
+  return best;
+}
+
+std::atomic<int> g_isa{-1};
+
+// Scalar exp with the AVX2 loop's algorithm (see vec_avx2.cpp).
+float exp1(float x) {
+  if (std::isnan(x)) return x;
+  x = std::fmax(-104.0f, std::fmin(89.0f, x));
+  const float fx = std::nearbyint(x * 1.44269504088896341f);
+  float r = x - fx * 0.693359375f;
+  r = r - fx * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * (r * r) + r + 1.0f;
+  const int n = static_cast<int>(fx);
+  const int h = n >> 1;
+  return std::ldexp(std::ldexp(y, h), n - h);
+}
+
+}  // namespace
+
+namespace {
+std::atomic<int> g_fast_override{-1};
+}  // namespace
+
+bool elementwise_fast_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("KILN_CPU_ELEMENTWISE");
+    return !(v && std::string(v) == "ref");
+  }();
+  const int o = g_fast_override.load(std::memory_order_relaxed);
+  return o < 0 ? enabled : o != 0;
+}
+
+void set_elementwise_fast_for_testing(bool on) {
+  g_fast_override.store(on ? 1 : 0, std::memory_order_relaxed);
+}
+
+VecIsa vec_best_isa() {
+  static const VecIsa best = detect_best();
+  return best;
+}
+
+VecIsa vec_isa() {
+  const int v = g_isa.load(std::memory_order_relaxed);
+  return v < 0 ? vec_best_isa() : static_cast<VecIsa>(v);
+}
+
+void set_vec_isa_for_testing(VecIsa isa) {
+  if (isa == VecIsa::kAvx2 && !cpu_has_avx2()) isa = vec_best_isa();
+  g_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
+}
+
+void vec_binary(VecBinOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* y,
+                int64_t n) {
+  if (vec_isa() == VecIsa::kAvx2) return detail::vec_binary_avx2(op, a, sa, b, sb, y, n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = a[i * sa], z = b[i * sb];
+    switch (op) {
+      case VecBinOp::kAdd:
+        y[i] = x + z;
+        break;
+      case VecBinOp::kSub:
+        y[i] = x - z;
+        break;
+      case VecBinOp::kMul:
+        y[i] = x * z;
+        break;
+      case VecBinOp::kDiv:
+        y[i] = x / z;
+        break;
+    }
+  }
+}
+
+void vec_exp(const float* x, float* y, int64_t n) {
+  if (vec_isa() == VecIsa::kAvx2) return detail::vec_exp_avx2(x, y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] = exp1(x[i]);
+}
+
+void vec_softmax_row(const float* x, float* y, int64_t n, bool log_softmax) {
+  const bool avx2 = vec_isa() == VecIsa::kAvx2;
+  bool has_nan = false;
+  float m = -std::numeric_limits<float>::infinity();
+  if (avx2) {
+    m = detail::vec_max_avx2(x, n, &has_nan);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::isnan(x[i])) has_nan = true;
+      m = x[i] > m ? x[i] : m;
+    }
+  }
+  if (has_nan || !std::isfinite(m)) {
+    for (int64_t i = 0; i < n; ++i) y[i] = std::numeric_limits<float>::quiet_NaN();
+    return;
+  }
+  double sum = 0;
+  if (avx2) {
+    sum = detail::vec_exp_sub_sum_avx2(x, m, y, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] = exp1(x[i] - m);
+      sum += y[i];
+    }
+  }
+  if (log_softmax) {
+    // x - (m + log(sum)) in double: one rounding, as the reference's (x - m) - log(sum).
+    const double c = static_cast<double>(m) + std::log(sum);
+    for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<double>(x[i]) - c);
+    return;
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  if (avx2) {
+    detail::vec_scale_avx2(y, inv, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+  }
+}
+
+}  // namespace kiln::cpu::fast

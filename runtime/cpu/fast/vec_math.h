@@ -1,0 +1,39 @@
+// Vectorised float32 math for the CPU elementwise kernels (Add/Sub/Mul/Div fast paths, Softmax /
+// LogSoftmax along a contiguous axis). The loops are picked once at run time (AVX2 + FMA when the
+// CPU has it, portable scalar loops otherwise; KILN_VEC_ISA=generic narrows the choice) and give
+// the same result for the same input whatever the thread count. KILN_CPU_ELEMENTWISE=ref makes
+// the kernels keep to their reference loops (the yardstick the fast paths are tested against).
+//
+// Accuracy: Add/Sub/Mul/Div are exact IEEE float operations (bit-equal to the reference). vec_exp
+// is within 2 ulp of std::exp for normal results (denormal results within 1 denormal step, below
+// -103.97 gives 0, above 88.72 gives inf, NaN gives NaN). The softmax row sums in double and is
+// within a few ulp of the reference's double computation.
+#pragma once
+
+#include <cstdint>
+
+namespace kiln::cpu::fast {
+
+enum class VecBinOp { kAdd, kSub, kMul, kDiv };
+enum class VecIsa { kGeneric, kAvx2 };
+
+// False when KILN_CPU_ELEMENTWISE=ref (read once) or after set_elementwise_fast_for_testing(false).
+bool elementwise_fast_enabled();
+// Tests: switches the kernels between the fast paths and the reference loops.
+void set_elementwise_fast_for_testing(bool on);
+// The loops in use.
+VecIsa vec_isa();
+// Forces an instruction set (tests); one the CPU lacks falls back to the best it has.
+void set_vec_isa_for_testing(VecIsa isa);
+VecIsa vec_best_isa();
+
+// y[i] = a[i * sa] op b[i * sb] for i in [0, n), sa and sb each 0 or 1. y may alias a or b.
+void vec_binary(VecBinOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* y,
+                int64_t n);
+// y[i] = exp(x[i]).
+void vec_exp(const float* x, float* y, int64_t n);
+// Softmax (log_softmax false) or LogSoftmax of one contiguous row of n > 0 elements. A row
+// holding a NaN, or whose maximum is +-inf, gives NaN everywhere (as the reference does).
+void vec_softmax_row(const float* x, float* y, int64_t n, bool log_softmax);
+
+}  // namespace kiln::cpu::fast
