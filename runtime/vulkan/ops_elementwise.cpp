@@ -3,6 +3,9 @@
 // Where, Cast between float32/float16/int32/int64/bool, and the alias ops Identity/Dropout.
 // float16 tensors use the _f16 shader variants (16-bit storage, float arithmetic, one rounding
 // per store) and need the device's storageBuffer16BitAccess; without it supports() says no.
+// Unary, IsNaN/IsInf, Cast and same-shape binary steps are one-dimensional (linear_n_word), so
+// tensors above the storage-buffer binding limit run in chunks; broadcast binary ops on such
+// tensors are refused (CPU).
 #include <cfloat>
 #include <map>
 
@@ -39,6 +42,13 @@ const std::map<std::string, int>& compare_codes() {
 }
 
 constexpr size_t kMaxRank = 6;
+
+// The push word holding the item count n of the one-dimensional shaders (words 0..3 are the
+// element offsets): unary.comp {op, n, ...}, binary.comp {op, n, ...}, cast.comp {n}. Steps that
+// set VkStep::linear_n_word are cut into chunks for tensors above the binding limit.
+constexpr int kUnaryNWord = 5;
+constexpr int kBinaryNWord = 5;
+constexpr int kCastNWord = 4;
 
 // The storage suffix of a float dtype's shader variants, or a "no" naming what is missing.
 Support float_storage(const VkContext& ctx, DType d, const char* what) {
@@ -116,6 +126,7 @@ Expected<std::unique_ptr<DeviceKernel>> unary_prepare(VkContext& ctx, const ir::
     KILN_ASSIGN_OR_RETURN(VkStep s,
                           make_step(ctx, std::string("unary_") + fsuffix(dt),
                                     {in_ref(0, fsize(dt)), out_ref(0, fsize(dt))}, p, count));
+    s.linear_n_word = kUnaryNWord;
     steps.push_back(std::move(s));
   }
   return steps_kernel(ctx, "unary_" + op, {in[0].desc}, std::move(steps));
@@ -143,6 +154,7 @@ Expected<std::unique_ptr<DeviceKernel>> test_prepare(VkContext& ctx, const ir::N
     p.u(isnan_op ? 27 : 28).u(count).f(neg).f(pos);
     KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, std::string("unary_bool_") + fsuffix(dt),
                                               {in_ref(0, fsize(dt)), out_ref(0, 1)}, p, count));
+    s.linear_n_word = kUnaryNWord;
     steps.push_back(std::move(s));
   }
   return steps_kernel(ctx, n.op_type(), {{DType::kBool, in[0].desc.shape}}, std::move(steps));
@@ -214,6 +226,9 @@ Expected<std::unique_ptr<DeviceKernel>> broadcast_prepare(VkContext& ctx, const 
       refs.push_back(in_ref(static_cast<int>(i), where && i == 0 ? 1 : fsize(dt)));
     refs.push_back(out_ref(0, out_dtype == DType::kBool ? 1 : fsize(dt)));
     KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, variant, std::move(refs), p, count));
+    // Same-shape operands: item i touches element i of every binding, so the step can be cut
+    // into chunks for tensors above the binding limit. Broadcast steps cannot (fits() refuses).
+    if (dense) s.linear_n_word = kBinaryNWord;
     steps.push_back(std::move(s));
   }
   return steps_kernel(ctx, variant + "_" + n.op_type(), {{out_dtype, out}}, std::move(steps));
@@ -284,6 +299,7 @@ Expected<std::unique_ptr<DeviceKernel>> cast_prepare(VkContext& ctx, const ir::N
         VkStep s,
         make_step(ctx, variant,
                   {in_ref(0, shader_elem_size(from)), out_ref(0, shader_elem_size(to))}, p, count));
+    s.linear_n_word = kCastNWord;
     steps.push_back(std::move(s));
   }
   return steps_kernel(ctx, "cast", {{to, in[0].desc.shape}}, std::move(steps));
@@ -307,17 +323,30 @@ Expected<std::unique_ptr<DeviceKernel>> alias_prepare(VkContext&, const ir::Node
 }  // namespace
 
 void register_vk_elementwise(VkOpRegistry& r) {
+  // Unary, IsNaN/IsInf, Cast and same-shape binary steps split above the binding limit.
   for (const auto& [op, code] : unary_codes()) {
     VkOpDef d{{}, unary_supports, unary_prepare};
     if (op == "Clip") d.host_inputs = {1, 2};
+    d.splits = true;
     r.add(op, d);
   }
-  for (const auto& [op, code] : binary_codes()) r.add(op, {{}, binary_supports, binary_prepare});
+  for (const auto& [op, code] : binary_codes()) {
+    VkOpDef d{{}, binary_supports, binary_prepare};
+    d.splits = true;
+    r.add(op, d);
+  }
   for (const auto& [op, code] : compare_codes()) r.add(op, {{}, compare_supports, compare_prepare});
   r.add("Where", {{}, where_supports, where_prepare});
-  r.add("IsNaN", {{}, test_supports, test_prepare});
-  r.add("IsInf", {{}, test_supports, test_prepare});
-  r.add("Cast", {{}, cast_supports, cast_prepare});
+  for (const char* op : {"IsNaN", "IsInf"}) {
+    VkOpDef d{{}, test_supports, test_prepare};
+    d.splits = true;
+    r.add(op, d);
+  }
+  {
+    VkOpDef d{{}, cast_supports, cast_prepare};
+    d.splits = true;
+    r.add("Cast", d);
+  }
   r.add("Identity", {{}, alias_supports, alias_prepare});
   r.add("Dropout", {{}, alias_supports, alias_prepare});
 }
