@@ -1,10 +1,10 @@
 // Fused attention core for com.microsoft Attention / MultiHeadAttention
-// (runtime/vulkan/ops_contrib.cpp): out = softmax(Q K^T * scale + mask + attention_bias) V without
-// writing the score matrix. One invocation per (query row s, batch b * heads N + head n).
+// (runtime/vulkan/ops_attention.cpp): out = softmax(Q K^T * scale + mask + attention_bias) V
+// without writing the score matrix. One invocation per (query row s, batch b * heads N + head n).
 //
-// -DHEAD=h (h a multiple of 4, Q/K and V head sizes both h): Q and the output accumulator live in
-// vec4 registers; keys are taken in tiles of TILE with online softmax (running max m and sum l,
-// the accumulator rescaled once per tile whose max raises m). Without HEAD (the generic path, any
+// -DHEAD=h -DVEC4 (h a multiple of 4, Q/K and V head sizes both h, Q/K/V read as vec4): Q and
+// the output accumulator live in vec4 registers; keys are taken in tiles of TILE with online
+// softmax (running max m and sum l, the accumulator rescaled once per tile whose max raises m). Without HEAD (the generic path, any
 // head sizes): pass 1 finds m and l online, pass 2 accumulates p * V straight into this
 // invocation's own output row.
 //
@@ -199,7 +199,8 @@ void main() {
   // go 4 elements per iteration, and ops_attention.cpp keeps T * (H + Hv) within the limit.
   qbk = 0.0;
   if (bias_kv) {
-    for (uint j = 0u; j < H; ++j) qbk += (q[qrow + j] + (bias_q ? bias[bq + j] : 0.0)) * bias[bk + j];
+    for (uint j = 0u; j < H; ++j)
+      qbk += (q[qrow + j] + (bias_q ? bias[bq + j] : 0.0)) * bias[bk + j];
   }
   // Pass 1: the running max and sum.
   float m = NEG_INF, l = 0.0;

@@ -1,7 +1,8 @@
-// Present key / value buffers for fused attention (runtime/vulkan/ops_contrib.cpp): dst [B, N, T, h]
-// (at dst_base) gets the past [B, N, P, h] (at past_base) in rows t < P and the new keys / values
-// after it, read through strides (element (b, n, i, j) at src_base + b * sb + n * sn + i * st + j)
-// plus bias[bias_base + n * h + j] when flag bit 1 is set. Flag bit 0: a past is bound.
+// Present key / value buffers for fused attention (runtime/vulkan/ops_attention.cpp):
+// dst [B, N, T, h] (at dst_base) gets the past [B, N, P, h] (at past_base) in rows t < P and the
+// new keys / values after it, read through strides (element (b, n, i, j) at
+// src_base + b * sb + n * sn + i * st + j) plus bias[bias_base + n * h + j] when flag bit 1 is
+// set. Flag bit 0: a past is bound.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"

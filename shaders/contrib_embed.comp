@@ -1,9 +1,10 @@
 // EmbedLayerNormalization (com.microsoft, runtime/vulkan/ops_contrib.cpp): one invocation per
-// (batch, position) row: v = word[input_ids] + position[position_ids or s] (+ segment[segment_ids]),
-// then LayerNormalization with gamma and beta (two passes in float); the optional embedding_sum
-// output gets v. The s == 0 invocation of each batch also writes mask_index[b] (the count of mask
-// values equal to 1, or 0 without a mask). An index outside its table writes a row of zeros
-// instead of reading out of bounds (as Gather on Vulkan does); the CPU reports it as an error.
+// (batch, position) row: v = word[input_ids] + position[position_ids or s]
+// (+ segment[segment_ids]), then LayerNormalization with gamma and beta (two passes in float);
+// the optional embedding_sum output gets v. The s == 0 invocation of each batch also writes
+// mask_index[b] (the count of mask values equal to 1, or 0 without a mask). An index outside its
+// table writes a row of zeros instead of reading out of bounds (as Gather on Vulkan does); the
+// CPU reports it as an error.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"

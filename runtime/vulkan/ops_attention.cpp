@@ -9,7 +9,8 @@
 // reads. Head sizes 16, 32, 64, 80, 96 and 128 (equal for Q/K and V) use register-resident vec4
 // variants; any other size takes the generic two-pass path. Masks: every form the CPU kernel takes,
 // int32. Refused with a reason (they run on the CPU): the qk output, past_sequence_length /
-// cache_indirection, do_rotary, past_present_share_buffer, int64 masks, an empty key sequence.
+// cache_indirection, do_rotary, past_present_share_buffer, int64 masks, an empty query or key
+// sequence.
 #include <cmath>
 #include <cstdlib>
 
@@ -250,6 +251,7 @@ Expected<AttnPlan> attn_plan(const ir::Node& n, const std::vector<InputInfo>& in
     KILN_RETURN_IF_ERROR(mha_form(n, in, p));
   }
   if (p.T() <= 0) return unsupported("an empty key sequence runs on the CPU");
+  if (p.S <= 0) return unsupported("an empty query sequence runs on the CPU");
   if (p.mask >= 0) {
     KILN_ASSIGN_OR_RETURN(p.mode, mask_mode(in[p.mask], p, p.packed, &p.mask_m));
   }

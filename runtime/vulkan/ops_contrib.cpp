@@ -329,6 +329,7 @@ Status embed_check(const ir::Node& n, const std::vector<InputInfo>& in) {
   const Shape& ids = in[0].desc.shape;
   if (ids.size() != 2 || in[0].desc.dtype != DType::kInt32)
     return invalid_argument("input_ids must be a 2-D int32 tensor");
+  if (ids[1] == 0) return unsupported("an empty sequence runs on the CPU");
   KILN_RETURN_IF_ERROR(need_ids(in, 1, ids, false, "segment_ids"));
   KILN_RETURN_IF_ERROR(need_ids(in, 7, ids, false, "mask"));
   KILN_RETURN_IF_ERROR(need_ids(in, 8, ids, true, "position_ids"));
