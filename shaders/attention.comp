@@ -4,9 +4,9 @@
 //
 // -DHEAD=h -DVEC4 (h a multiple of 4, Q/K and V head sizes both h, Q/K/V read as vec4): Q and
 // the output accumulator live in vec4 registers; keys are taken in tiles of TILE with online
-// softmax (running max m and sum l, the accumulator rescaled once per tile whose max raises m). Without HEAD (the generic path, any
-// head sizes): pass 1 finds m and l online, pass 2 accumulates p * V straight into this
-// invocation's own output row.
+// softmax (running max m and sum l, the accumulator rescaled once per tile whose max raises m).
+// Without HEAD (the generic path, any head sizes): pass 1 finds m and l online, pass 2
+// accumulates p * V straight into this invocation's own output row.
 //
 // Q, K and V are read in place through strides: element (b, n, t, j) of X is at
 // X_base + b * X_sb + n * X_sn + t * X_st + j, which covers [B, S, N * H] tensors, packed QKV /
