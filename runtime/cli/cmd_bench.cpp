@@ -13,11 +13,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "onnx/onnx_pb.h"
 #include "runtime/cli/args.h"
 #include "runtime/cli/cli_util.h"
 #include "runtime/cli/commands.h"
@@ -42,7 +44,7 @@ namespace fs = std::filesystem;
 
 const char* kHelp =
     "usage: kiln bench MODEL [options]\n"
-    "       kiln bench --op OP --shape S [--dtype float32|float16] [options]\n"
+    "       kiln bench --op OP --shape S [--dtype float32|float16|int8] [options]\n"
     "       kiln bench --op peak --device D [--remeasure] [--threads N] [--json FILE]\n"
     "       kiln bench --op gemm --shape M,N,K --device opencl[:N] --tune [--tune-save]\n"
     "Times a model on a device: the load and the first (cold) run separately, then warm-up runs\n"
@@ -68,6 +70,9 @@ const char* kHelp =
     "Kernel micro-benchmarks: --op writes a one-op model with random constant weights and\n"
     "benchmarks it like a model, adding GFLOP/s and GB/s at the median:\n"
     "%s"
+    "  --op gemm --dtype int8: a MatMulInteger (uint8 input A, constant int8 B, zero points\n"
+    "  128 / 0, int32 output) reported in GOP/s, then the float32 MatMul of the same shape timed\n"
+    "  the same way and the int8 / fp32 ratio.\n"
     "\n"
     "Latency: mean, sample standard deviation (divisor n-1), min, max, and the 50th, 90th and\n"
     "99th percentiles by linear interpolation between the closest ranks (numpy's default).\n"
@@ -106,6 +111,107 @@ int fail(const Failure& f) {
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// ---- --op gemm --dtype int8 --------------------------------------------------------------------
+
+// The int8 GEMM of `--op gemm --dtype int8`: a MatMulInteger node, uint8 input A [B,]M x K,
+// constant random int8 B K x N, scalar zero points (uint8 128, int8 0), int32 output. `fp32` is
+// the float32 MatMul model of the same shape (written by make_op_model, which also checks the
+// shape), timed after it for the comparison.
+Expected<tools::OpModel> make_int8_gemm_model(const tools::OpModel& fp32, const std::string& shape,
+                                              const std::string& dir) {
+  std::vector<int64_t> d;
+  for (size_t pos = 0; pos <= shape.size();) {
+    size_t end = shape.find_first_of(",x", pos);
+    if (end == std::string::npos) end = shape.size();
+    d.push_back(std::stoll(shape.substr(pos, end - pos)));  // checked by make_op_model
+    pos = end + 1;
+  }
+  const int64_t batch = d.size() == 4 ? d[0] : 1;
+  const int64_t M = d[d.size() - 3], N = d[d.size() - 2], K = d[d.size() - 1];
+  std::vector<int64_t> a = {M, K}, y = {M, N};
+  if (d.size() == 4) {
+    a.insert(a.begin(), batch);
+    y.insert(y.begin(), batch);
+  }
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.set_producer_name("kiln bench --op");
+  auto* imp = model.add_opset_import();
+  imp->set_domain("");
+  imp->set_version(20);
+  onnx::GraphProto* g = model.mutable_graph();
+  g->set_name("op");
+  auto value_info = [](onnx::ValueInfoProto* v, const std::string& name, int elem,
+                       const std::vector<int64_t>& dims) {
+    v->set_name(name);
+    auto* tt = v->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(elem);
+    for (int64_t x : dims) tt->mutable_shape()->add_dim()->set_dim_value(x);
+  };
+  auto initializer = [&](const std::string& name, int elem, const std::vector<int64_t>& dims,
+                         std::string raw) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(elem);
+    for (int64_t x : dims) t->add_dims(x);
+    t->set_raw_data(std::move(raw));
+  };
+  value_info(g->add_input(), "A", onnx::TensorProto::UINT8, a);
+  std::string wb(static_cast<size_t>(K * N), '\0');
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> dist(-128, 127);
+  for (char& c : wb) c = static_cast<char>(static_cast<int8_t>(dist(rng)));
+  initializer("B", onnx::TensorProto::INT8, {K, N}, std::move(wb));
+  initializer("a_zero_point", onnx::TensorProto::UINT8, {}, std::string(1, '\x80'));
+  initializer("b_zero_point", onnx::TensorProto::INT8, {}, std::string(1, '\0'));
+  auto* n = g->add_node();
+  n->set_op_type("MatMulInteger");
+  n->set_name("MatMulInteger_1");
+  for (const char* i : {"A", "B", "a_zero_point", "b_zero_point"}) n->add_input(i);
+  n->add_output("Y");
+  value_info(g->add_output(), "Y", onnx::TensorProto::INT32, y);
+  tools::OpModel m;
+  m.path = dir + "/gemm_int8.onnx";
+  m.flops = fp32.flops;  // integer operations: a multiply and an add per (m, n, k)
+  auto prod = [](const std::vector<int64_t>& v) {
+    double p = 1;
+    for (int64_t x : v) p *= static_cast<double>(x);
+    return p;
+  };
+  m.bytes = prod(a) + static_cast<double>(K) * N + 4.0 * prod(y);
+  auto shape_str = [](const std::vector<int64_t>& v) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+    return out + "]";
+  };
+  m.description = "MatMulInteger " + shape_str(a) + " uint8 x " + shape_str({K, N}) +
+                  " int8 -> int32 (zero points 128 / 0)";
+  std::ofstream f(m.path, std::ios::binary | std::ios::trunc);
+  if (!f || !model.SerializeToOstream(&f)) return io_error("cannot write '" + m.path + "'");
+  return m;
+}
+
+// The median latency (ms) of the model at `path` over `runs` runs after `warmup`, with random
+// inputs as for the main measurement.
+Expected<double> time_model_p50(const std::string& path, const SessionOptions& so,
+                                const tools::InputSpec& spec, long long warmup, long long runs) {
+  KILN_ASSIGN_OR_RETURN(auto session, Session::load(path, so));
+  bool usage_error = false;
+  KILN_ASSIGN_OR_RETURN(auto gathered, tools::gather_inputs(*session, spec, &usage_error));
+  for (long long i = 0; i < warmup + 1; ++i) {
+    auto out = session->run(gathered.feeds);
+    if (!out) return out.status();
+  }
+  std::vector<double> samples;
+  for (long long i = 0; i < runs; ++i) {
+    auto r0 = std::chrono::steady_clock::now();
+    auto out = session->run(gathered.feeds);
+    if (!out) return out.status();
+    samples.push_back(ms_since(r0));
+  }
+  return tools::summarize(samples).p50;
 }
 
 std::string dims_to_string(const Shape& s) {
@@ -467,17 +573,29 @@ int cmd_bench(int argc, char** argv) {
   // --op: a one-op model written to a temporary folder stands in for MODEL.
   std::optional<tools::OpModel> op_model;
   std::optional<TempDir> op_dir;
+  bool int8_gemm = false;                    // --op gemm --dtype int8: MatMulInteger
+  std::optional<tools::OpModel> fp32_model;  // ... and the float32 MatMul it is compared with
   if (args.has("op")) {
     if (!args.positional().empty())
       return fail({kExitUsage, "--op replaces MODEL: give one or the other"});
     if (!args.has("shape")) return fail({kExitUsage, "--op needs --shape"});
     op_dir.emplace("kiln-bench");
     if (op_dir->path().empty()) return fail({kExitFailure, "cannot create a temporary folder"});
-    auto m = tools::make_op_model(args.get("op"), args.get("shape"), args.get("dtype", "float32"),
+    const std::string op_name = args.get("op");
+    int8_gemm = args.get("dtype") == "int8" && (op_name == "gemm" || op_name == "matmul");
+    if (args.get("dtype") == "int8" && !int8_gemm)
+      return fail({kExitUsage, "--dtype int8 goes with --op gemm"});
+    auto m = tools::make_op_model(op_name, args.get("shape"),
+                                  int8_gemm ? "float32" : args.get("dtype", "float32"),
                                   op_dir->path().string());
     if (!m)
       return fail({m.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure,
                    m.status().message()});
+    if (int8_gemm) {
+      fp32_model = *m;
+      m = make_int8_gemm_model(*m, args.get("shape"), op_dir->path().string());
+      if (!m) return fail({kExitFailure, m.status().message()});
+    }
     op_model = *m;
     model_path = m->path;
     device = args.get("device", "auto");
@@ -555,8 +673,8 @@ int cmd_bench(int argc, char** argv) {
   }
 
   if (op_model)
-    std::printf("op: %s (%.3f GFLOP, %.3f MB per run)\n", op_model->description.c_str(),
-                op_model->flops / 1e9, op_model->bytes / 1e6);
+    std::printf("op: %s (%.3f %s, %.3f MB per run)\n", op_model->description.c_str(),
+                op_model->flops / 1e9, int8_gemm ? "GOP" : "GFLOP", op_model->bytes / 1e6);
   else
     std::printf("model: %s\n", model_path.c_str());
   std::printf("device: %s\n", s.device().c_str());
@@ -646,7 +764,20 @@ int cmd_bench(int argc, char** argv) {
   if (op_model && st.p50 > 0) {
     op_gflops = op_model->flops / (st.p50 / 1000.0) / 1e9;
     op_gbs = op_model->bytes / (st.p50 / 1000.0) / 1e9;
-    std::printf("at p50: %.2f GFLOP/s, %.2f GB/s\n", op_gflops, op_gbs);
+    std::printf("at p50: %.2f %s, %.2f GB/s\n", op_gflops, int8_gemm ? "GOP/s (int8)" : "GFLOP/s",
+                op_gbs);
+  }
+  // int8: the float32 MatMul of the same shape, timed the same way, beside it.
+  double fp32_gflops = 0;
+  if (fp32_model && st.p50 > 0) {
+    tools::InputSpec fspec = input_spec;
+    fspec.dir.clear();
+    auto p50 = time_model_p50(fp32_model->path, so, fspec, warmup, runs);
+    if (!p50) return fail({kExitFailure, "float32 MatMul: " + p50.status().message()});
+    fp32_gflops = *p50 > 0 ? fp32_model->flops / (*p50 / 1000.0) / 1e9 : 0;
+    std::printf("fp32 %s at p50: %.3f ms, %.2f GFLOP/s; int8 / fp32: %.2fx\n",
+                fp32_model->description.c_str(), *p50, fp32_gflops,
+                fp32_gflops > 0 ? op_gflops / fp32_gflops : 0.0);
   }
 
   // Profiled runs: the per-kernel table and the trace.
@@ -758,6 +889,11 @@ int cmd_bench(int argc, char** argv) {
                  {"bytes", op_model->bytes},
                  {"gflops_p50", op_gflops},
                  {"gbytes_per_s_p50", op_gbs}};
+      if (fp32_model) {
+        j["op"]["gops_p50"] = op_gflops;
+        j["op"]["fp32_gflops_p50"] = fp32_gflops;
+        j["op"]["int8_over_fp32"] = fp32_gflops > 0 ? op_gflops / fp32_gflops : 0.0;
+      }
       j["model"] = nullptr;
     }
     j["profiled_runs"] = profiles.size();

@@ -288,12 +288,33 @@ def test_op_micro_benchmark(kiln, tmp_path, op, shape, flops):
     assert "op: " in res.stdout and "GFLOP/s" in res.stdout
 
 
+@pytest.mark.parametrize("shape,flops", [("13,7,5", 2 * 13 * 7 * 5),
+                                         ("2,3,4,5", 2 * 2 * 3 * 4 * 5)])
+def test_op_int8_gemm(kiln, tmp_path, device, shape, flops):
+    """`--op gemm --dtype int8` times a MatMulInteger (GOP/s) and the fp32 MatMul beside it."""
+    res, j = bench_json(kiln, tmp_path, None, "--op", "gemm", "--dtype", "int8", "--shape", shape,
+                        "--device", device, "--runs", "3", "--warmup", "0", "--profile-runs",
+                        "1", "--no-roofline")
+    op = j["op"]
+    assert op["dtype"] == "int8" and "MatMulInteger" in op["description"], op
+    assert op["flops"] == pytest.approx(flops), op
+    p50 = j["latency_ms"]["p50"]
+    assert op["gops_p50"] == op["gflops_p50"] > 0, op
+    assert op["gflops_p50"] == pytest.approx(flops / (p50 / 1000.0) / 1e9, rel=1e-6)
+    assert op["fp32_gflops_p50"] > 0, op
+    assert op["int8_over_fp32"] == pytest.approx(op["gops_p50"] / op["fp32_gflops_p50"], rel=1e-6)
+    assert [k["op"] for k in j["kernels"]] == ["MatMulInteger"], j["kernels"]
+    assert "GOP/s (int8)" in res.stdout and "int8 / fp32" in res.stdout
+
+
 @pytest.mark.parametrize("args,msg", [
     (["--op", "nope", "--shape", "1"], "unknown --op"),
     (["--op", "gemm", "--shape", "1,2"], "expected 3 to 4 sizes"),
     (["--op", "gemm", "--shape", "1,0,3"], "at least 1"),
     (["--op", "gemm"], "--op needs --shape"),
     (["--op", "gemm", "--shape", "2,2,2", "--dtype", "int4"], "--dtype"),
+    (["--op", "conv", "--shape", "1,3,9,9,4,3", "--dtype", "int8"], "--dtype int8"),
+    (["--op", "gemm", "--shape", "1,2", "--dtype", "int8"], "expected 3 to 4 sizes"),
 ])
 def test_op_usage_errors(kiln, args, msg):
     res = kiln("bench", *args)
