@@ -1,6 +1,7 @@
 // The level-99 ("all") pass list (see pass.h and all_passes.h), run after levels 1 and 2:
 // Conv + BatchNormalization folding first (so that the activation after a folded BN meets its
-// Conv), then Conv + activation, then the dynamic-quantization MatMul fusion.
+// Conv), then Conv + activation, then the dynamic-quantization MatMul fusions
+// (MatMulIntegerToFloat, then DynamicQuantizeMatMul where the quantized activation is not shared).
 //
 // Conv + BatchNormalization lives here, not at level 1 where ONNX Runtime puts ConvBNFusion: the
 // device test suites and benchmarks compare level-1 graphs, which keep the BatchNormalization
@@ -16,6 +17,7 @@ void add_all_passes(PassManager& pm) {
   pm.add(make_conv_bn_fusion());
   pm.add(make_conv_activation_fusion());
   pm.add(make_matmul_integer_to_float_fusion());
+  pm.add(make_dynamic_quantize_matmul_fusion());
 }
 
 }  // namespace kiln::passes

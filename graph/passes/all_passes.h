@@ -22,5 +22,8 @@ std::unique_ptr<Pass> make_conv_activation_fusion(bool assume_kernel = false);
 // MatMulInteger + Cast(float) + Mul(Mul(a_scale, b_scale)) [+ Add(bias)] ->
 // com.microsoft MatMulIntegerToFloat, the QOperator form quantize_dynamic writes.
 std::unique_ptr<Pass> make_matmul_integer_to_float_fusion();
+// DynamicQuantizeLinear + MatMulIntegerToFloat -> com.microsoft DynamicQuantizeMatMul where the
+// quantized activation feeds that one MatMul (a shared one is quantized once, left unfused).
+std::unique_ptr<Pass> make_dynamic_quantize_matmul_fusion();
 
 }  // namespace kiln::passes

@@ -1,8 +1,8 @@
 """Level-99 fusions (graph/passes/all_passes.h) on the zoo models: `kiln run --level 99` must give
 the outputs of `--level 1` within 1e-5 on every backend, `kiln optimize --level 99` must report
 what it fused, and on OpenCL and Vulkan the level-99 graph holds only ops those devices run
-(FusedConv, which they do not have, is never written for them; MatMulIntegerToFloat runs there
-without falling back to the CPU)."""
+(FusedConv, which they do not have, is never written for them; MatMulIntegerToFloat and
+DynamicQuantizeMatMul run there without falling back to the CPU)."""
 
 import json
 from pathlib import Path
@@ -12,6 +12,7 @@ import onnx
 import pytest
 
 TOL = 1e-5
+FUSED = ("FusedConv", "MatMulIntegerToFloat", "DynamicQuantizeMatMul")
 
 # (model, device) pairs; the CNNs on the devices cost a kernel build each, so two models there.
 CASES = [(m, "cpu") for m in ("resnet", "mobilenetv2", "mobilenetv3", "bert_int8")] + [
@@ -47,7 +48,7 @@ def test_level99_equals_level1(kiln, repo_root, tmp_path, monkeypatch, name, dev
             # The fused ops run on the device: no fallback names them.
             for line in res.stderr.splitlines():
                 if "runs on the CPU" in line:
-                    assert "FusedConv" not in line and "MatMulIntegerToFloat" not in line, line
+                    assert all(op not in line for op in FUSED), line
         outs[level] = load_npys(outdir)
     assert outs[1].keys() == outs[99].keys() and outs[1]
     for k, v in outs[1].items():
@@ -55,7 +56,7 @@ def test_level99_equals_level1(kiln, repo_root, tmp_path, monkeypatch, name, dev
         assert err <= TOL, (k, err)
 
 
-def test_optimize_reports_matmul_integer_to_float(kiln, repo_root, tmp_path):
+def test_optimize_reports_the_quantized_matmul_fusions(kiln, repo_root, tmp_path):
     src = model_or_skip(repo_root, "bert_int8")
     out, js = tmp_path / "opt.onnx", tmp_path / "opt.json"
     res = kiln("optimize", src, out, "--level", 99, "--json", js, "--quiet")
@@ -63,8 +64,13 @@ def test_optimize_reports_matmul_integer_to_float(kiln, repo_root, tmp_path):
     ops = [n.op_type for n in onnx.load(str(out)).graph.node]
     had = [n.op_type for n in onnx.load(str(src)).graph.node].count("MatMulInteger")
     assert had == 13
-    assert ops.count("MatMulIntegerToFloat") == had and "MatMulInteger" not in ops
-    assert json.loads(js.read_text())["counts"]["MatMulIntegerToFloat"] == had
+    assert "MatMulInteger" not in ops
+    # Two layers x (attention output, FFN in, FFN out) + the pooler quantize their activation for
+    # one MatMul: DynamicQuantizeMatMul. Q, K and V share theirs: MatMulIntegerToFloat.
+    assert ops.count("DynamicQuantizeMatMul") == 7 and ops.count("MatMulIntegerToFloat") == 6
+    assert ops.count("DynamicQuantizeLinear") == 2
+    counts = json.loads(js.read_text())["counts"]
+    assert counts["DynamicQuantizeMatMul"] == 7 and counts["MatMulIntegerToFloat"] == 6
 
 
 @pytest.mark.parametrize("dev", ["opencl", "vulkan"])

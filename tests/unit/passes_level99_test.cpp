@@ -420,5 +420,54 @@ TEST(MatMulIntegerToFloatFusion, NotWhenAnIntermediateEscapesOrTheBiasDoesNotFit
   expect_same_outputs(g);
 }
 
+// ---- DynamicQuantizeLinear + MatMulIntegerToFloat -> DynamicQuantizeMatMul ----------------
+
+// Runs MatMulIntegerToFloat then DynamicQuantizeMatMul fusion.
+class QuantPasses : public Pass {
+ public:
+  std::string name() const override { return "quant_passes"; }
+  Expected<bool> run(ir::Graph& g, PassContext& ctx) override {
+    KILN_ASSIGN_OR_RETURN(bool a, make_matmul_integer_to_float_fusion()->run(g, ctx));
+    KILN_ASSIGN_OR_RETURN(bool b, make_dynamic_quantize_matmul_fusion()->run(g, ctx));
+    return a || b;
+  }
+};
+
+TEST(DynamicQuantizeMatMulFusion, AnUnsharedQuantizationJoinsTheMatMul) {
+  for (bool bias : {false, true}) {
+    for (bool pc : {false, true}) {
+      for (auto [m, k, n] :
+           {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {13, 127, 5}, {3, 13, 127}}) {
+        Fused f = fuse(13, qmatmul(m, k, n, bias, pc), std::make_unique<QuantPasses>());
+        EXPECT_EQ(count_op(*f.after, "DynamicQuantizeMatMul"), 1);
+        EXPECT_EQ(count_op(*f.after, "DynamicQuantizeLinear"), 0);
+        EXPECT_EQ(count_op(*f.after, "MatMulIntegerToFloat"), 0);
+        EXPECT_EQ(f.stats.get("DynamicQuantizeMatMul"), 1);
+        EXPECT_EQ(f.stats.get("MatMulIntegerToFloat"), 0);
+        expect_same_outputs(f);
+      }
+    }
+  }
+}
+
+TEST(DynamicQuantizeMatMulFusion, NotWhenTheQuantizedActivationIsShared) {
+  Fused f = fuse(
+      13,
+      [](B& b) {
+        qmatmul(4, 6, 5, false, false)(b);
+        // A second MatMulInteger reads the same quantized x.
+        const ir::Node* dql = b.g.nodes()[0];
+        ir::Value* w2 = b.c(Tensor::from_vector<int8_t>({6, 2}, std::vector<int8_t>(12, 7)));
+        ir::Value* acc = b.op("MatMulInteger", {dql->output(0), w2, dql->output(2)},
+                              info(DType::kInt32, {4, 2}));
+        b.output(b.op("Cast", {acc}, info(DType::kFloat32, {4, 2}), {{"to", int_a(1)}}));
+      },
+      std::make_unique<QuantPasses>());
+  EXPECT_EQ(count_op(*f.after, "DynamicQuantizeMatMul"), 0);
+  EXPECT_EQ(count_op(*f.after, "MatMulIntegerToFloat"), 1);
+  EXPECT_EQ(count_op(*f.after, "DynamicQuantizeLinear"), 1);
+  expect_same_outputs(f);
+}
+
 }  // namespace
 }  // namespace kiln::passes
