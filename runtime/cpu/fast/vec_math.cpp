@@ -133,14 +133,21 @@ void vec_softmax_row(const float* x, float* y, int64_t n, bool log_softmax) {
     sum = detail::vec_exp_sub_sum_avx2(x, m, y, n);
   } else {
     for (int64_t i = 0; i < n; ++i) {
-      y[i] = exp1(x[i] - m);
+      // exp(x - m) with the rounding error of x - m put back (see exp_diff8 in vec_avx2.cpp).
+      const float d = x[i] - m;
+      const float bb = d - x[i];
+      float err = (x[i] - (d - bb)) + (-m - bb);
+      if (std::isnan(err)) err = 0.0f;
+      const float e = exp1(d);
+      y[i] = e + e * err;
       sum += y[i];
     }
   }
   if (log_softmax) {
-    // x - (m + log(sum)) in double: one rounding, as the reference's (x - m) - log(sum).
-    const double c = static_cast<double>(m) + std::log(sum);
-    for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<double>(x[i]) - c);
+    // (x - m) - log(sum) in double, rounded once, as the reference does.
+    const double md = m, ls = std::log(sum);
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = static_cast<float>((static_cast<double>(x[i]) - md) - ls);
     return;
   }
   const float inv = static_cast<float>(1.0 / sum);
