@@ -81,3 +81,62 @@ def test_no_fused_conv_for_the_devices(kiln, repo_root, tmp_path, dev):
     assert res.returncode == 0, res.describe()
     assert all(n.op_type != "FusedConv" for n in onnx.load(str(out)).graph.node)
     assert "FusedConv" not in json.loads(js.read_text())["counts"]
+
+
+def conv_bn_model(path):
+    """X [1, 3, 13, 13] -> Conv -> BatchNormalization -> Relu -> grouped Conv (no bias) ->
+    BatchNormalization -> Clip(0, 6): the zoo CNNs come with their BN already folded."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+
+    def init(name, *shape, lo=-1.0, hi=1.0):
+        return numpy_helper.from_array(rng.uniform(lo, hi, shape).astype(np.float32), name)
+
+    inits = [init("w1", 13, 3, 3, 3), init("b1", 13), init("w2", 13, 1, 3, 3),
+             helper.make_tensor("lo", TensorProto.FLOAT, [], [0.0]),
+             helper.make_tensor("hi", TensorProto.FLOAT, [], [6.0])]
+    for i in (1, 2):
+        inits += [init(f"s{i}", 13, lo=0.5, hi=2.0), init(f"t{i}", 13), init(f"m{i}", 13),
+                  init(f"v{i}", 13, lo=0.1, hi=3.0)]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c1", "s1", "t1", "m1", "v1"], ["n1"],
+                         epsilon=1e-3),
+        helper.make_node("Relu", ["n1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"], group=13, strides=[2, 2]),
+        helper.make_node("BatchNormalization", ["c2", "s2", "t2", "m2", "v2"], ["n2"]),
+        helper.make_node("Clip", ["n2", "lo", "hi"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "conv_bn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 13, 13])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 13, 6, 6])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize("dev", ["cpu", "opencl", "vulkan"])
+def test_conv_bn_folding(kiln, tmp_path, dev):
+    src = tmp_path / "conv_bn.onnx"
+    conv_bn_model(src)
+    out, js = tmp_path / "opt.onnx", tmp_path / "opt.json"
+    res = kiln("optimize", src, out, "--level", 99, "--device", dev, "--json", js, "--quiet")
+    assert res.returncode == 0, res.describe()
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert "BatchNormalization" not in ops
+    assert json.loads(js.read_text())["counts"]["ConvBatchNormalization"] == 2
+    if dev != "cpu":
+        assert "FusedConv" not in ops
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    np.save(inputs / "x.npy", np.random.default_rng(5).uniform(-2, 2, (1, 3, 13, 13))
+            .astype(np.float32))
+    outs = {}
+    for level in (1, 99):
+        res = kiln("run", src, "--inputs", inputs, "--output-dir", tmp_path / f"l{level}",
+                   "--level", level, "--device", dev, "--quiet")
+        assert res.returncode == 0, res.describe()
+        outs[level] = np.load(tmp_path / f"l{level}" / "y.npy")
+    assert outs[1].shape == outs[99].shape == (1, 13, 6, 6)
+    assert float(np.abs(outs[1] - outs[99]).max()) <= TOL
