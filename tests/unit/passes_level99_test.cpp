@@ -212,6 +212,27 @@ TEST(ConvBnFusion, NotWhenTheConvOutputEscapesOrStatisticsAreInputs) {
   EXPECT_EQ(g.stats.get("ConvBatchNormalization"), 0);
 }
 
+TEST(ConvBnFusion, NotForTrainingModeOrStatisticsTheFoldCannotTake) {
+  // var + epsilon <= 0 (the kernel's business, not the fold's), training_mode 1, a [1] scale.
+  for (int variant = 0; variant < 3; ++variant) {
+    Fused f = fuse(
+        15,
+        [variant](B& b) {
+          ir::Value* x = b.input("x", DType::kFloat32, {1, 3, 5, 5});
+          ir::Value* y =
+              b.op("Conv", {x, b.fv({2, 3, 1, 1}, 1)}, info(DType::kFloat32, {1, 2, 5, 5}));
+          ir::Value* var = variant == 0 ? b.fv({2}, 6, -2.f, -1.f) : b.fv({2}, 6, 0.1f, 1.f);
+          ir::Value* scale = variant == 2 ? b.fv({1}, 3) : b.fv({2}, 3);
+          std::map<std::string, ir::Attribute> attrs;
+          if (variant == 1) attrs["training_mode"] = int_a(1);
+          b.output(b.op("BatchNormalization", {y, scale, b.fv({2}, 4), b.fv({2}, 5), var},
+                        info(DType::kFloat32, {1, 2, 5, 5}), attrs));
+        },
+        make_conv_bn_fusion());
+    EXPECT_EQ(count_op(*f.after, "BatchNormalization"), 1) << variant;
+  }
+}
+
 // ---- Conv + activation -> FusedConv ----------------------------------------------------------
 
 struct ActCase {
@@ -279,6 +300,30 @@ TEST(ConvActivationFusion, NotWhenTheConvOutputEscapes) {
       },
       make_conv_activation_fusion(true));
   EXPECT_EQ(count_op(*f.after, "FusedConv"), 0);
+}
+
+TEST(ConvActivationFusion, NotForRuntimeClipBoundsNorNonFloatConvs) {
+  Fused f = fuse(
+      15,
+      [](B& b) {
+        ir::Value* x = b.input("x", DType::kFloat32, {1, 3, 5, 5});
+        ir::Value* lo = b.input("lo", DType::kFloat32, {});
+        ir::Value* y =
+            b.op("Conv", {x, b.fv({2, 3, 1, 1}, 1)}, info(DType::kFloat32, {1, 2, 5, 5}));
+        b.output(b.op("Clip", {y, lo}, info(DType::kFloat32, {1, 2, 5, 5})));
+      },
+      make_conv_activation_fusion(true));
+  EXPECT_EQ(count_op(*f.after, "FusedConv"), 0);
+  Fused d = fuse(
+      15,
+      [](B& b) {
+        ir::Value* x = b.input("x", DType::kFloat64, {1, 3, 5, 5});
+        ir::Value* w = b.c(Tensor::from_vector<double>({2, 3, 1, 1}, std::vector<double>(6, 0.5)));
+        ir::Value* y = b.op("Conv", {x, w}, info(DType::kFloat64, {1, 2, 5, 5}));
+        b.output(b.op("Relu", {y}, info(DType::kFloat64, {1, 2, 5, 5})));
+      },
+      make_conv_activation_fusion(true));
+  EXPECT_EQ(count_op(*d.after, "FusedConv"), 0);
 }
 
 // Runs one node of `g` (the last) on the CPU kernel `fn` with `ins`.
