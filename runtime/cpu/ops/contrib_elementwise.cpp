@@ -1,6 +1,7 @@
 // CPU reference kernels for the elementwise ONNX Runtime contrib ops (domain com.microsoft):
 // Gelu, FastGelu, BiasGelu, QuickGelu and BiasAdd. float16 / bfloat16 are computed in float,
 // double in double.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <type_traits>
@@ -50,12 +51,18 @@ Status unary_with_bias(OpContext& ctx, const Tensor* bias, const Tensor* skip, F
       const T* bd = bias ? bias->data<T>() : nullptr;
       const T* sd = skip ? skip->data<T>() : nullptr;
       T* yd = y->data<T>();
-      ctx.parallel_for(n, 4096, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) {
-          C v = to_compute(xd[i]);
-          if (bd) v += to_compute(bd[c > 0 ? i % c : 0]);
-          if (sd) v += to_compute(sd[i]);
-          yd[i] = from_compute<T>(f(v));
+      if (c <= 0) return;
+      // Over rows of the last dim, so the bias index needs no division per element (the
+      // arithmetic, and so the result, is the same as element by element).
+      ctx.parallel_for(n / c, std::max<int64_t>(1, 4096 / c), [&](int64_t rb, int64_t re) {
+        for (int64_t r = rb; r < re; ++r) {
+          const int64_t o = r * c;
+          for (int64_t j = 0; j < c; ++j) {
+            C v = to_compute(xd[o + j]);
+            if (bd) v += to_compute(bd[j]);
+            if (sd) v += to_compute(sd[o + j]);
+            yd[o + j] = from_compute<T>(f(v));
+          }
         }
       });
     }
