@@ -347,3 +347,56 @@ __kernel void qtranspose_b(__global const uchar* B, int b_off, __global uchar* B
   for (int j = 0; j < nn; ++j)
     for (int i = 0; i < kk; ++i) dst[(n0 + j) * K + k0 + i] = src[(k0 + i) * N + n0 + j];
 }
+
+// ---- QLinearMatMul requantization --------------------------------------------------------------
+// y = saturate(rint(C * m) + y_zp) with m = (a_scale * b_scale[n]) / y_scale in float (the
+// division correctly rounded: the program is built with -cl-fp32-correctly-rounded-divide-sqrt)
+// and C * m evaluated as the CPU reference does, in double, without needing fp64: the exact
+// product of C and m's 24-bit significand is a 56-bit integer, rounded to 53 significant bits (the
+// double multiply) and then to an integer half to even (rint), all in 64-bit integers.
+
+// x >> s (1 <= s <= 62) rounded half to even.
+inline ulong rne_shift(ulong x, int s) {
+  const ulong q = x >> s, rem = x & ((1ul << s) - 1ul), hv = 1ul << (s - 1);
+  return q + ((rem > hv || (rem == hv && (q & 1ul))) ? 1ul : 0ul);
+}
+
+inline int requant_one(int c, float mult, int zp, int lo, int hi) {
+  if (isnan(mult) || (isinf(mult) && c == 0)) return lo;
+  if (c == 0 || mult == 0.0f) return clamp(zp, lo, hi);
+  const int neg = (c < 0) != (mult < 0.0f);
+  if (isinf(mult)) return neg ? lo : hi;
+  const uint bits = as_uint(mult) & 0x7fffffffu;
+  const int ef = (int)(bits >> 23);
+  const ulong mant = ef == 0 ? (ulong)(bits & 0x7fffffu) : (ulong)((bits & 0x7fffffu) | 0x800000u);
+  const int e = ef == 0 ? -149 : ef - 150;
+  ulong p = (ulong)abs(c) * mant;  // < 2^55
+  // The double product: p rounded to 53 significant bits.
+  const int bl = 64 - (int)clz(p);
+  if (bl > 53) p = rne_shift(p, bl - 53) << (bl - 53);
+  ulong r;
+  const ulong big = 1ul << 30;
+  if (e >= 0) {
+    r = (e >= 20 || p >= (1ul << 20)) ? big : (p << e);
+  } else {
+    r = -e >= 57 ? 0ul : rne_shift(p, -e);
+  }
+  if (r > big) r = big;
+  const int v = neg ? -(int)r : (int)r;
+  return clamp(v + zp, lo, hi);
+}
+
+// C: int32 products [total], Y: bytes [total]; b_scale per column n = idx % N when bs_stride.
+__kernel void qlinear_requant(__global const int* C, int c_off, __global const float* AS,
+                              int as_off, __global const float* BS, int bs_off,
+                              __global const float* YS, int ys_off, __global const uchar* YZ,
+                              int yz_off, __global uchar* Y, int y_off, int total, int N,
+                              int bs_stride, uchar ymask, int lo, int hi) {
+  const int e = get_global_id(0);
+  if (e >= total) return;
+  const int n = e % N;
+  const float ab = AS[as_off] * BS[bs_off + n * bs_stride];
+  const float mult = ab / YS[ys_off];
+  const int v = requant_one(C[c_off + e], mult, byte_value(YZ[yz_off], ymask), lo, hi);
+  Y[y_off + e] = (uchar)(v & 0xff);
+}

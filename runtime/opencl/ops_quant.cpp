@@ -2,10 +2,11 @@
 // axis, int8 / uint8, float32 data), DynamicQuantizeLinear (partial min/max, one work-item for
 // the scale and zero point, then the quantization), MatMulInteger (u8/s8 operands, zero points per
 // tensor or per column of B, numpy batch broadcasting) and the com.microsoft ops
-// MatMulIntegerToFloat and DynamicQuantizeMatMul. Integer results are bit-identical to the CPU
-// reference (runtime/cpu/ops/quant*.cpp, contrib_matmul.cpp) and the float math follows its order.
-// Everything else the CPU accepts (float16, int16/int32 data, blocked quantization, per-row
-// zero points of A) is refused in supports() with the reason.
+// MatMulIntegerToFloat and DynamicQuantizeMatMul, and QLinearMatMul (that GEMM, then a
+// requantization kernel; per-tensor a / y parameters, per-tensor or per-column b). Integer results
+// are bit-identical to the CPU reference (runtime/cpu/ops/quant*.cpp, contrib_matmul.cpp) and the
+// float math follows its order. Everything else the CPU accepts (float16, int16/int32 data, blocked
+// quantization, per-row zero points of A) is refused in supports() with the reason.
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -603,6 +604,112 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(ClContext& ctx, const ir
   return std::unique_ptr<DeviceKernel>(std::move(k));
 }
 
+// ---- QLinearMatMul -----------------------------------------------------------------------------
+
+// The forms run on the device: 8-bit a / b / y, float32 scales, a's scale and zero point per
+// tensor, b's per tensor or per column, y's per tensor; the MatMulInteger GEMM into an int32
+// scratch, then qlinear_requant. Anything else (per-row a, per-element y, float16 scales) runs on
+// the CPU.
+Status qlinear_check(const std::vector<InputInfo>& in, const QGemm* g) {
+  for (size_t i = 0; i < 8; ++i)
+    if (!has(in, i)) return invalid_argument("all 8 inputs of QLinearMatMul are required");
+  if (!is_8bit(in[0].desc.dtype) || !is_8bit(in[3].desc.dtype) || !is_8bit(in[7].desc.dtype))
+    return unsupported("a, b and y must be uint8 or int8");
+  if (in[2].desc.dtype != in[0].desc.dtype || in[5].desc.dtype != in[3].desc.dtype)
+    return invalid_argument("a_zero_point / b_zero_point must have the dtype of a / b");
+  for (int s : {1, 4, 6})
+    if (in[s].desc.dtype != DType::kFloat32)
+      return unsupported("only float32 scales on the device");
+  for (int s : {1, 2, 6, 7})
+    if (!is_scalar_like(in[s].desc.shape))
+      return unsupported(
+          "a_scale / a_zero_point / y_scale / y_zero_point must be per tensor on "
+          "the device");
+  const Shape &bs = in[4].desc.shape, &bz = in[5].desc.shape;
+  if (!(bs == bz || (is_scalar_like(bs) && is_scalar_like(bz))))
+    return invalid_argument("b_scale and b_zero_point differ in shape");
+  if (g) {
+    KILN_RETURN_IF_ERROR(b_param_stride(bs, *g, "b_scale").status());
+  }
+  return Status::ok();
+}
+
+Support qlinear_supports(const ir::Node&, const std::vector<InputInfo>& in) {
+  Status st = qlinear_check(in, nullptr);
+  if (!st.is_ok()) return Support::no(st.message());
+  auto g = qgemm_geometry(in[0].desc.shape, in[3].desc.shape);
+  if (!g) return Support::no(g.status().message());
+  st = qlinear_check(in, &*g);
+  if (!st.is_ok()) return Support::no(st.message());
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> qlinear_prepare(ClContext& ctx, const ir::Node&,
+                                                        const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(QGemm g, qgemm_geometry(in[0].desc.shape, in[3].desc.shape));
+  KILN_RETURN_IF_ERROR(qlinear_check(in, &g));
+  const DType yt = in[7].desc.dtype;
+  const QVariant v = choose_variant(g);
+  auto k = std::make_unique<QuantKernel>(ctx, std::string(variant_name(v)) + "+qlinear_requant");
+  KILN_RETURN_IF_ERROR(k->init({TensorDesc{yt, g.out}}));
+  const int64_t nb = numel_of(g.batch);
+  const int64_t total = nb * g.M * g.N;
+  if (total == 0) return std::unique_ptr<DeviceKernel>(std::move(k));
+  KILN_ASSIGN_OR_RETURN(const int bs_stride, b_param_stride(in[4].desc.shape, g, "b_scale"));
+  KILN_ASSIGN_OR_RETURN(int acc, k->add_scratch(static_cast<size_t>(total) * sizeof(cl_int)));
+  BufArg b = in_arg(3);
+  if (v == QVariant::kNT) {
+    KILN_ASSIGN_OR_RETURN(int bt, k->add_shared_scratch(static_cast<size_t>(g.b_mats * g.K * g.N)));
+    KILN_ASSIGN_OR_RETURN(cl::Kernel tk, quant_kernel(ctx, "qtranspose_b"));
+    size_t T = k->add_launch(
+        std::move(tk), {in_arg(3), scratch_arg(bt)},
+        cl::NDRange(static_cast<size_t>((g.N + 15) / 16), static_cast<size_t>((g.K + 15) / 16),
+                    static_cast<size_t>(g.b_mats)),
+        cl::NullRange);
+    k->set(T, 0, static_cast<cl_int>(g.K));
+    k->set(T, 1, static_cast<cl_int>(g.N));
+    b = scratch_arg(bt);
+  }
+  KILN_ASSIGN_OR_RETURN(cl::Kernel ck, quant_kernel(ctx, variant_kernel(v)));
+  const size_t bx = v == QVariant::kNN ? 16 : 4, by = 4, lx = 4, ly = 4;
+  const size_t wx = (static_cast<size_t>(g.N) + bx - 1) / bx;
+  const size_t wy = (static_cast<size_t>(g.M) + by - 1) / by;
+  size_t L = k->add_launch(
+      std::move(ck),
+      {in_arg(0), b, in_arg(2), in_arg(5), in_arg(-1), in_arg(-1), in_arg(-1), scratch_arg(acc)},
+      cl::NDRange(round_up(wx, lx), round_up(wy, ly), static_cast<size_t>(nb)),
+      cl::NDRange(lx, ly, 1));
+  cl_uint i = 0;
+  k->set(L, i++, static_cast<cl_int>(g.M));
+  k->set(L, i++, static_cast<cl_int>(g.N));
+  k->set(L, i++, static_cast<cl_int>(g.K));
+  k->set(L, i++, static_cast<cl_int>(g.batch.size()));
+  k->set(L, i++, to_int8(g.batch));
+  k->set(L, i++, to_int8(g.a_bs));
+  k->set(L, i++, to_int8(g.b_bs));
+  k->set(L, i++, mask_of(in[0].desc.dtype));
+  k->set(L, i++, mask_of(in[3].desc.dtype));
+  k->set(L, i++, static_cast<cl_int>(1));
+  k->set(L, i++, static_cast<cl_int>(1));
+  k->set(L, i++, static_cast<cl_int>(bs_stride));
+  k->set(L, i++, static_cast<cl_int>(0));
+  k->set(L, i++, static_cast<cl_int>(0));
+  k->set(L, i++, static_cast<cl_int>(0));
+  // The division of the multiplier must be correctly rounded, as on the host.
+  KILN_ASSIGN_OR_RETURN(cl::Kernel rk, ctx.kernel("quant", "-cl-fp32-correctly-rounded-divide-sqrt",
+                                                  "qlinear_requant"));
+  size_t R = k->add_launch(
+      std::move(rk), {scratch_arg(acc), in_arg(1), in_arg(4), in_arg(6), in_arg(7), out_arg(0)},
+      grid1(total), cl::NDRange(kLocal));
+  k->set(R, 0, static_cast<cl_int>(total));
+  k->set(R, 1, static_cast<cl_int>(g.N));
+  k->set(R, 2, static_cast<cl_int>(bs_stride));
+  k->set(R, 3, mask_of(yt));
+  k->set(R, 4, static_cast<cl_int>(yt == DType::kInt8 ? -128 : 0));
+  k->set(R, 5, static_cast<cl_int>(yt == DType::kInt8 ? 127 : 255));
+  return std::unique_ptr<DeviceKernel>(std::move(k));
+}
+
 }  // namespace
 
 void register_cl_quant(ClOpRegistry& r) {
@@ -610,6 +717,7 @@ void register_cl_quant(ClOpRegistry& r) {
   r.add("DequantizeLinear", {{}, dequantize_supports, dequantize_prepare});
   r.add("DynamicQuantizeLinear", {{}, dql_supports, dql_prepare});
   r.add("MatMulInteger", {{}, qmatmul_supports, qmatmul_prepare});
+  r.add("QLinearMatMul", {{}, qlinear_supports, qlinear_prepare});
   r.add("com.microsoft.MatMulIntegerToFloat", {{}, qmatmul_supports, qmatmul_prepare});
   r.add("com.microsoft.DynamicQuantizeMatMul", {{}, qmatmul_supports, qmatmul_prepare});
 }

@@ -1,9 +1,9 @@
 // OpCases for the int8 ops with device kernels: QuantizeLinear, DequantizeLinear,
 // DynamicQuantizeLinear, MatMulInteger and the com.microsoft MatMulIntegerToFloat /
-// DynamicQuantizeMatMul. Integer outputs (and DynamicQuantizeLinear's scale) must be bit-exact
-// (atol = rtol = 0); the float outputs of the contrib ops follow the CPU's order (rtol 1e-6).
-// Sizes are odd (1, 13, 127, K not a multiple of any tile), zero points 0 / 128 / 255 and per
-// column, and the saturation / int32 wrap-around case (A = 255, B = -128, K = 70001).
+// DynamicQuantizeMatMul, and QLinearMatMul. Integer outputs (and DynamicQuantizeLinear's scale)
+// must be bit-exact (atol = rtol = 0); the float outputs of the contrib ops follow the CPU's order
+// (rtol 1e-6). Sizes are odd (1, 13, 127, K not a multiple of any tile), zero points 0 / 128 / 255
+// and per column, and the saturation / int32 wrap-around case (A = 255, B = -128, K = 70001).
 #include <limits>
 #include <string>
 #include <vector>
@@ -179,6 +179,66 @@ void add_matmul_integer(std::vector<OpCase>& v) {
        scalar(s8, 127)});
 }
 
+// QLinearMatMul: MatMulInteger's GEMM, then y = saturate(rint(C * a_scale * b_scale / y_scale) +
+// y_zp); outputs spread over the whole 8-bit range with some saturation both ways.
+void add_qlinear_matmul(std::vector<OpCase>& v) {
+  const DType u8 = DType::kUInt8, s8 = DType::kInt8;
+  auto qlm = [&](std::string name, std::vector<InputSpec> in, int opset = 10) {
+    v.push_back(make("QLinearMatMul/" + std::move(name), "QLinearMatMul", opset, std::move(in)));
+  };
+  auto f32 = [](double x) { return vals(const_f32({}), {x}); };
+  qlm("u8u8_13x127x13",
+      {in_u8({13, 127}), const_f32({}, 0.01, 0.02), scalar(u8, 128), in_u8({127, 13}, true),
+       const_f32({}, 0.002, 0.006), scalar(u8, 120), const_f32({}, 0.03, 0.06), scalar(u8, 128)});
+  qlm("s8s8_per_column_13x61x37",
+      {in_s8({13, 61}), const_f32({}, 0.01, 0.02), scalar(s8, 3), in_s8({61, 37}, true),
+       const_f32({37}, 0.001, 0.01), in_s8({37}, true), const_f32({}, 0.02, 0.05), scalar(s8, -5)});
+  qlm("u8s8_to_s8_1x127x127",
+      {in_u8({1, 127}), const_f32({}, 0.01, 0.02), scalar(u8, 131), in_s8({127, 127}, true),
+       const_f32({}, 0.002, 0.006), scalar(s8, 0), const_f32({}, 0.03, 0.06), scalar(s8, 1)},
+      21);
+  qlm("s8u8_to_u8_per_column_1xN_5x19x20",
+      {in_s8({5, 19}), const_f32({}, 0.01, 0.02), scalar(s8, -9), in_u8({19, 20}),
+       const_f32({1, 20}, 0.001, 0.01), in_u8({1, 20}, true), const_f32({}, 0.005, 0.02),
+       scalar(u8, 100)});
+  qlm("broadcast_3x1x7x19_by_1x4x19x17",
+      {in_s8({3, 1, 7, 19}), const_f32({}, 0.01, 0.02), scalar(s8, 1), in_u8({1, 4, 19, 17}),
+       const_f32({17}, 0.001, 0.01), in_u8({17}, true), const_f32({}, 0.01, 0.03), scalar(s8, 0)});
+  qlm("small_5x7x3",
+      {in_u8({5, 7}), const_f32({}, 0.01, 0.02), scalar(u8, 77), in_s8({7, 3}),
+       const_f32({3}, 0.01, 0.02), in_s8({3}, true), const_f32({}, 0.01, 0.02), scalar(u8, 128)});
+  qlm("narrow_K_13x9x37_runtime_scales",
+      {in_s8({13, 9}), in_f32({}, 0.01, 0.02), scalar(s8, 5), in_u8({9, 37}, true),
+       in_f32({37}, 0.01, 0.03), in_u8({37}, true), in_f32({}, 0.01, 0.02), scalar(s8, -3)});
+  // Multiplier 0.5: every odd C is a tie, rounded half to even.
+  // Small products (a - 128 in [-3, 3], b in [-2, 2]) so that the ties are not saturated.
+  auto narrow = [](InputSpec i, double lo, double hi) {
+    i.lo = lo;
+    i.hi = hi;
+    return i;
+  };
+  qlm("ties_13x33x16",
+      {narrow(in_u8({13, 33}), 125, 132), f32(0.5), scalar(u8, 128),
+       narrow(in_s8({33, 16}, true), -2, 3), f32(1), scalar(s8, 0), f32(1), scalar(u8, 128)});
+  qlm("ties_s8_out_5x20x19",
+      {narrow(in_s8({5, 20}), -3, 4), f32(0.25), scalar(s8, 0), narrow(in_s8({20, 19}), -3, 4),
+       f32(2), scalar(s8, 1), f32(1), scalar(s8, -1)});
+  // Tiny and huge multipliers, negative scales, y_scale 0 (infinite multiplier; 0 * inf is NaN).
+  qlm("tiny_multiplier_4x64x8", {in_u8({4, 64}), f32(1e-30), scalar(u8, 128), in_s8({64, 8}),
+                                 f32(1e-10), scalar(s8, 0), f32(3.0), scalar(u8, 9)});
+  qlm("huge_multiplier_4x17x8", {in_u8({4, 17}), f32(1e20), scalar(u8, 128), in_s8({17, 8}),
+                                 f32(1e10), scalar(s8, 0), f32(1e-5), scalar(s8, 2)});
+  qlm("negative_scale_13x20x9",
+      {in_s8({13, 20}), f32(-0.02), scalar(s8, 0), in_s8({20, 9}), const_f32({9}, -0.01, 0.01),
+       in_s8({9}, true), f32(0.01), scalar(s8, 0)});
+  qlm("zero_y_scale_3x16x5", {vals(in_u8({3, 16}), {128, 129, 130}), f32(0.1), scalar(u8, 128),
+                              in_s8({16, 5}), f32(0.1), scalar(s8, 0), f32(0.0), scalar(u8, 7)});
+  // 255 x -128 over K = 70001: the int32 products wrap around, then saturate.
+  qlm("wrap_K70001",
+      {vals(in_u8({2, 70001}), {255}), f32(0.01), scalar(u8, 0),
+       vals(in_s8({70001, 17}, true), {-128}), f32(0.01), scalar(s8, 0), f32(0.5), scalar(s8, 0)});
+}
+
 void add_contrib(std::vector<OpCase>& v) {
   const DType u8 = DType::kUInt8;
   v.push_back(ms(
@@ -207,6 +267,7 @@ std::vector<OpCase> quant_cases() {
   add_dequantize(v);
   add_dynamic(v);
   add_matmul_integer(v);
+  add_qlinear_matmul(v);
   add_contrib(v);
   return v;
 }
