@@ -43,52 +43,23 @@ bool is_conv_storage(DType d) {
   return d == DType::kFloat32 || d == DType::kFloat16;
 }
 
-struct ConvPlan {
-  Geom g;
-  int64_t n = 0, c = 0, m = 0, group = 1, cg = 0, mg = 0;
-  bool bias = false;
+struct ConvPlan : device::ConvShape {
   DType dtype = DType::kFloat32;
-  Shape out;
 };
+
+Status bias_of_x_dtype(const InputInfo& bias, DType x_dtype) {
+  if (bias.desc.dtype != x_dtype) return invalid_argument("bias must have the dtype of X");
+  return Status::ok();
+}
 
 Expected<ConvPlan> conv_plan(const ir::Node& node, const std::vector<InputInfo>& in) {
   if (in.size() < 2 || !in[0].present || !in[1].present) return invalid_argument("needs X and W");
   const DType dt = in[0].desc.dtype;
   if (!is_conv_storage(dt) || in[1].desc.dtype != dt)
     return unsupported("only float32 or float16 Conv (X and W alike) on OpenCL");
-  Attrs at{node, {}};
-  const Shape& x = in[0].desc.shape;
-  const Shape& w = in[1].desc.shape;
-  KILN_RETURN_IF_ERROR(check_spatial_rank(x));
-  if (w.size() != x.size()) return invalid_argument("W must have the rank of X");
-  ConvPlan p;
-  p.dtype = dt;
-  p.group = at.i("group", 1);
-  KILN_RETURN_IF_ERROR(at.check());
-  if (p.group <= 0) return invalid_argument("group must be positive");
-  p.n = x[0];
-  p.c = x[1];
-  p.m = w[0];
-  if (p.c % p.group != 0 || p.m % p.group != 0)
-    return invalid_argument("channels not divisible by group");
-  p.cg = p.c / p.group;
-  p.mg = p.m / p.group;
-  if (w[1] != p.cg) return invalid_argument("W dim 1 must be C/group");
-  std::vector<int64_t> kernel(w.begin() + 2, w.end());
-  if (at.has("kernel_shape")) {
-    std::vector<int64_t> ks = at.ints("kernel_shape", {});
-    KILN_RETURN_IF_ERROR(at.check());
-    if (ks != kernel) return invalid_argument("kernel_shape does not match W");
-  }
-  KILN_RETURN_IF_ERROR(make_geom(at, x, kernel, false, false, &p.g));
-  if (in.size() > 2 && in[2].present) {
-    if (in[2].desc.dtype != dt) return invalid_argument("bias must have the dtype of X");
-    if (in[2].desc.shape != Shape{p.m}) return invalid_argument("bias must be 1-D of M values");
-    p.bias = true;
-  }
-  p.out = cpu::nn::out_shape_of(p.g, p.n, p.m);
-  KILN_RETURN_IF_ERROR(check_output_size(p.out));
-  return p;
+  KILN_ASSIGN_OR_RETURN(device::ConvShape shape,
+                        device::conv_shape(node, in, kClTarget, bias_of_x_dtype));
+  return ConvPlan{std::move(shape), dt};
 }
 
 // --- direct ----------------------------------------------------------------------------------

@@ -19,46 +19,13 @@ namespace kiln::opencl {
 namespace {
 
 using namespace nn_detail;  // NOLINT(build/namespaces): the helpers shared with ops_conv.cpp
-using cpu::nn::out_shape_of;
 
 // --- MaxPool / AveragePool -------------------------------------------------------------------
 
-struct PoolPlan {
-  Geom g;
-  int mode = 0;  // 0 max, 1 average, 2 average counting pads
-  Shape out;
-};
+using PoolPlan = device::PoolShape;
 
 Expected<PoolPlan> pool_plan(const ir::Node& node, const std::vector<InputInfo>& in) {
-  if (in.empty() || !in[0].present) return invalid_argument("needs X");
-  if (!is_f32(in[0])) return unsupported("only float32 pools on OpenCL");
-  const bool is_max = node.op_type() == "MaxPool";
-  if (is_max && node.outputs().size() > 1 && node.outputs()[1])
-    return unsupported("MaxPool's Indices output is not computed on OpenCL");
-  Attrs at{node, {}};
-  const Shape& x = in[0].desc.shape;
-  KILN_RETURN_IF_ERROR(check_spatial_rank(x));
-  if (!at.has("kernel_shape")) return invalid_argument("kernel_shape is required");
-  std::vector<int64_t> kernel = at.ints("kernel_shape", {});
-  const int64_t ceil_mode = at.i("ceil_mode", 0);
-  PoolPlan p;
-  if (is_max) {
-    const int64_t storage_order = at.i("storage_order", 0);
-    if (storage_order != 0 && storage_order != 1)
-      return invalid_argument("storage_order must be 0 or 1");
-    p.mode = 0;
-  } else {
-    const int64_t include_pad = at.i("count_include_pad", 0);
-    if (include_pad != 0 && include_pad != 1)
-      return invalid_argument("count_include_pad must be 0 or 1");
-    p.mode = include_pad ? 2 : 1;
-  }
-  KILN_RETURN_IF_ERROR(at.check());
-  if (ceil_mode != 0 && ceil_mode != 1) return invalid_argument("ceil_mode must be 0 or 1");
-  KILN_RETURN_IF_ERROR(make_geom(at, x, kernel, true, ceil_mode == 1, &p.g));
-  p.out = out_shape_of(p.g, x[0], x[1]);
-  KILN_RETURN_IF_ERROR(check_output_size(p.out));
-  return p;
+  return device::pool_shape(node, in, kClTarget);
 }
 
 class PoolKernel : public SkipEmptyKernel {
@@ -196,7 +163,6 @@ Expected<std::unique_ptr<DeviceKernel>> batch_norm_prepare(ClContext& ctx, const
 
 // --- Resize / Upsample (parameters and taps from runtime/cpu/ops/nn_resize.cpp) -------------
 
-using cpu::nn::ResizeAttrs;
 using cpu::nn::ResizeParams;
 using cpu::nn::taps_per_coord;
 
@@ -232,69 +198,6 @@ void append_taps(const ResizeParams& p, int axis, int64_t in, int64_t out, TapTa
   t->begin.push_back(static_cast<cl_int>(t->idx.size()));
 }
 
-// A present, non-empty host input i, or nullptr; `missing_host` is set when the value exists
-// only on the device.
-const Tensor* host_input(const std::vector<InputInfo>& in, size_t i, bool* missing_host) {
-  if (i >= in.size() || !in[i].present || in[i].desc.numel() == 0) return nullptr;
-  if (!in[i].host_value) {
-    *missing_host = true;
-    return nullptr;
-  }
-  return in[i].host_value;
-}
-
-// Resize's parameters from the node and its host inputs (cpu::nn::resize_params).
-Expected<ResizeParams> resize_params(const ir::Node& node, const std::vector<InputInfo>& in) {
-  Attrs at{node, {}};
-  const int opset = node.opset();
-  ResizeAttrs ra;
-  ra.mode = at.s("mode", "nearest");
-  if (opset >= 11) {
-    ra.coord = at.s("coordinate_transformation_mode", "half_pixel");
-    ra.nearest = at.s("nearest_mode", "round_prefer_floor");
-    ra.cubic_a = at.f("cubic_coeff_a", -0.75f);
-    ra.exclude_outside = at.i("exclude_outside", 0);
-    ra.extrapolation = at.f("extrapolation_value", 0.0f);
-  }
-  if (opset >= 18) {
-    ra.antialias = at.i("antialias", 0);
-    ra.policy = at.s("keep_aspect_ratio_policy", "stretch");
-    ra.axes = at.ints("axes", {});
-  }
-  KILN_RETURN_IF_ERROR(at.check());
-  const Shape& x = in[0].desc.shape;
-  bool missing_host = false;
-  if (opset < 11) {
-    const Tensor* s = host_input(in, 1, &missing_host);
-    if (missing_host) return unsupported("scales must be known on the host");
-    return cpu::nn::resize_params(ra, opset, x, nullptr, s, nullptr);
-  }
-  const Tensor* scales = host_input(in, 2, &missing_host);
-  const Tensor* sizes = host_input(in, 3, &missing_host);
-  const Tensor* roi = host_input(in, 1, &missing_host);
-  if (missing_host) return unsupported("roi, scales and sizes must be known on the host");
-  return cpu::nn::resize_params(ra, opset, x, roi, scales, sizes);
-}
-
-// Upsample's parameters from the node and its host input (cpu::nn::upsample_params).
-Expected<ResizeParams> upsample_params(const ir::Node& node, const std::vector<InputInfo>& in) {
-  Attrs at{node, {}};
-  const std::string mode = at.s("mode", "nearest");
-  const Tensor* scales_input = nullptr;
-  std::vector<float> scales_attr;
-  const bool has_scales_attr = node.opset() < 9 && at.has("scales");
-  if (node.opset() >= 9) {
-    bool missing_host = false;
-    scales_input = host_input(in, 1, &missing_host);
-    if (missing_host) return unsupported("scales must be known on the host");
-  } else if (has_scales_attr) {
-    scales_attr = at.floats("scales");
-  }
-  KILN_RETURN_IF_ERROR(at.check());
-  return cpu::nn::upsample_params(mode, node.opset(), in[0].desc.shape, scales_input,
-                                  has_scales_attr ? &scales_attr : nullptr);
-}
-
 // Resize or Upsample's parameters plus the checks that keep the kernel within its limits.
 Expected<ResizeParams> resample_plan(const ir::Node& node, const std::vector<InputInfo>& in) {
   if (in.empty() || !in[0].present) return invalid_argument("needs X");
@@ -304,9 +207,9 @@ Expected<ResizeParams> resample_plan(const ir::Node& node, const std::vector<Inp
   if (x.size() > 8) return unsupported("rank above 8");
   ResizeParams p;
   if (node.op_type() == "Upsample") {
-    KILN_ASSIGN_OR_RETURN(p, upsample_params(node, in));
+    KILN_ASSIGN_OR_RETURN(p, device::upsample_node_params(node, in));
   } else {
-    KILN_ASSIGN_OR_RETURN(p, resize_params(node, in));
+    KILN_ASSIGN_OR_RETURN(p, device::resize_node_params(node, in));
   }
   KILN_RETURN_IF_ERROR(cpu::nn::check_resize_source(x, p.out));
   int64_t out_numel = 1;

@@ -32,47 +32,19 @@ using namespace nn_detail;  // NOLINT(build/namespaces)
 
 constexpr uint32_t kLocal = 64;  // workgroup size of the direct kernels
 
-struct ConvPlan {
-  Geom g;
-  int64_t n = 0, c = 0, m = 0, group = 1, cg = 0, mg = 0;
-  bool bias = false;
-  Shape out;
-};
+using ConvPlan = device::ConvShape;
+
+Status bias_f32(const InputInfo& bias, DType) {
+  if (!is_f32(bias)) return unsupported("only a float32 bias on Vulkan");
+  return Status::ok();
+}
 
 Expected<ConvPlan> conv_plan(const ir::Node& node, const std::vector<InputInfo>& in) {
   if (in.size() < 2 || !in[0].present || !in[1].present) return invalid_argument("needs X and W");
   if (!is_f32(in[0]) || !is_f32(in[1])) return unsupported("only float32 Conv on Vulkan");
-  Attrs at{node, {}};
+  KILN_ASSIGN_OR_RETURN(ConvPlan p, device::conv_shape(node, in, kVkTarget, bias_f32));
   const Shape& x = in[0].desc.shape;
   const Shape& w = in[1].desc.shape;
-  KILN_RETURN_IF_ERROR(cpu::nn::check_spatial_rank(x, "input X"));
-  if (w.size() != x.size()) return invalid_argument("W must have the rank of X");
-  ConvPlan p;
-  p.group = at.i("group", 1);
-  KILN_RETURN_IF_ERROR(at.check());
-  if (p.group <= 0) return invalid_argument("group must be positive");
-  p.n = x[0];
-  p.c = x[1];
-  p.m = w[0];
-  if (p.c % p.group != 0 || p.m % p.group != 0)
-    return invalid_argument("channels not divisible by group");
-  p.cg = p.c / p.group;
-  p.mg = p.m / p.group;
-  if (w[1] != p.cg) return invalid_argument("W dim 1 must be C/group");
-  std::vector<int64_t> kernel(w.begin() + 2, w.end());
-  if (at.has("kernel_shape")) {
-    std::vector<int64_t> ks = at.ints("kernel_shape", {});
-    KILN_RETURN_IF_ERROR(at.check());
-    if (ks != kernel) return invalid_argument("kernel_shape does not match W");
-  }
-  KILN_RETURN_IF_ERROR(make_geom(at, x, kernel, false, false, &p.g));
-  if (in.size() > 2 && in[2].present) {
-    if (!is_f32(in[2])) return unsupported("only a float32 bias on Vulkan");
-    if (in[2].desc.shape != Shape{p.m}) return invalid_argument("bias must be 1-D of M values");
-    p.bias = true;
-  }
-  p.out = cpu::nn::out_shape_of(p.g, p.n, p.m);
-  KILN_RETURN_IF_ERROR(check_output_size(p.out));
   // An empty X or W with a non-empty output (no input channels, an empty input plane) would
   // bind an empty buffer: the CPU handles those.
   if (numel_of(p.out) > 0 && (numel_of(x) == 0 || numel_of(w) == 0))
