@@ -8,4 +8,5 @@ list(APPEND KILN_SHADER_VARIANTS
   "qgemm_4x4|quant_gemm.comp|"
   "qgemm_4x4_words|quant_gemm.comp|-DWORDS"
   "qgemm_4x8_words|quant_gemm.comp|-DWORDS -DTN8"
+  "qlinear_requant|quant_requant.comp|"
 )

@@ -2,8 +2,9 @@
 // DequantizeLinear (per tensor and per axis, int8 / uint8, float32 data), DynamicQuantizeLinear
 // (partial min/max, one invocation for the scale and zero point, then the quantization),
 // MatMulInteger (u8/s8, zero points per tensor or per column of B, numpy batch broadcasting) and
-// the com.microsoft ops MatMulIntegerToFloat and DynamicQuantizeMatMul. Integer results are
-// bit-identical to the CPU reference (runtime/cpu/ops/quant*.cpp, contrib_matmul.cpp).
+// the com.microsoft ops MatMulIntegerToFloat and DynamicQuantizeMatMul, and QLinearMatMul (that
+// GEMM, then shaders/quant_requant.comp; per-tensor a / y, per-tensor or per-column b). Integer
+// results are bit-identical to the CPU reference (runtime/cpu/ops/quant*.cpp, contrib_matmul.cpp).
 //
 // 8-bit tensors are uint8_t storage buffers: the device needs storageBuffer8BitAccess and
 // shaderInt8 (VkFeatures::bytes()); without them every op here says no and runs on the CPU.
@@ -569,6 +570,101 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(VkContext& ctx, const ir
   return std::unique_ptr<DeviceKernel>(std::move(k));
 }
 
+// ---- QLinearMatMul -----------------------------------------------------------------------------
+
+// The forms run on the device: 8-bit a / b / y, float32 scales, a's scale and zero point per
+// tensor, b's per tensor or per column, y's per tensor: the MatMulInteger GEMM into an int32
+// scratch, then qlinear_requant (quant_requant.comp). Anything else (per-row a, per-element y,
+// float16 scales) runs on the CPU.
+Status qlinear_check(const std::vector<InputInfo>& in, const QGemm* g) {
+  for (size_t i = 0; i < 8; ++i)
+    if (!has(in, i)) return invalid_argument("all 8 inputs of QLinearMatMul are required");
+  if (!is_8bit(in[0].desc.dtype) || !is_8bit(in[3].desc.dtype) || !is_8bit(in[7].desc.dtype))
+    return unsupported("a, b and y must be uint8 or int8");
+  if (in[2].desc.dtype != in[0].desc.dtype || in[5].desc.dtype != in[3].desc.dtype)
+    return invalid_argument("a_zero_point / b_zero_point must have the dtype of a / b");
+  for (int s : {1, 4, 6})
+    if (in[s].desc.dtype != DType::kFloat32)
+      return unsupported("only float32 scales on the device");
+  for (int s : {1, 2, 6, 7})
+    if (!is_scalar_like(in[s].desc.shape))
+      return unsupported(
+          "a_scale / a_zero_point / y_scale / y_zero_point must be per tensor on the device");
+  const Shape &bs = in[4].desc.shape, &bz = in[5].desc.shape;
+  if (!(bs == bz || (is_scalar_like(bs) && is_scalar_like(bz))))
+    return invalid_argument("b_scale and b_zero_point differ in shape");
+  if (g) {
+    KILN_RETURN_IF_ERROR(b_param_stride(bs, *g, "b_scale").status());
+    if (g->K > 8 * kMaxLoop)
+      return unsupported("K = " + std::to_string(g->K) + " is above the shader's limit of " +
+                         std::to_string(8 * kMaxLoop) + " (lavapipe's loop limit)");
+  }
+  return Status::ok();
+}
+
+Support qlinear_supports(const VkContext& ctx, const ir::Node&, const std::vector<InputInfo>& in) {
+  if (Support s = need_bytes(ctx); !s.ok) return s;
+  Status st = qlinear_check(in, nullptr);
+  if (!st.is_ok()) return Support::no(st.message());
+  auto g = qgemm_geometry(in[0].desc.shape, in[3].desc.shape);
+  if (!g) return Support::no(g.status().message());
+  st = qlinear_check(in, &*g);
+  if (!st.is_ok()) return Support::no(st.message());
+  return Support::yes();
+}
+
+Expected<std::unique_ptr<DeviceKernel>> qlinear_prepare(VkContext& ctx, const ir::Node&,
+                                                        const std::vector<InputInfo>& in) {
+  KILN_ASSIGN_OR_RETURN(QGemm g, qgemm_geometry(in[0].desc.shape, in[3].desc.shape));
+  KILN_RETURN_IF_ERROR(qlinear_check(in, &g));
+  const DType yt = in[7].desc.dtype;
+  auto k = std::make_unique<QuantKernel>(ctx, "qgemm_i32+qlinear_requant");
+  KILN_RETURN_IF_ERROR(k->init({TensorDesc{yt, g.out}}));
+  const int64_t nb = numel_of(g.batch);
+  const int64_t total = nb * g.M * g.N;
+  if (total == 0) return std::unique_ptr<DeviceKernel>(std::move(k));
+  for (int64_t v : {g.M, g.N, g.K, total, in[0].desc.numel(), in[3].desc.numel()})
+    if (!ops::fits_u32(v)) return unsupported("a GEMM dimension is too large for the shader");
+  constexpr uint32_t lx = 8, ly = 8;
+  const int64_t gx = (g.N + 4 * lx - 1) / (4 * lx), gy = (g.M + 4 * ly - 1) / (4 * ly);
+  if (gx > 65535 || gy > 65535 || nb > 65535)
+    return unsupported("the GEMM needs more than 65535 workgroups in one dimension");
+  if (total / (65535 * static_cast<int64_t>(kLocal)) >= kMaxLoop)
+    return unsupported("the output is too large for the requantization shader");
+  KILN_ASSIGN_OR_RETURN(const int bs_stride, b_param_stride(in[4].desc.shape, g, "b_scale"));
+  KILN_ASSIGN_OR_RETURN(int acc, k->add_scratch(static_cast<size_t>(total) * sizeof(int32_t)));
+  Params p;
+  p.u(g.M).u(g.N).u(g.K).u(static_cast<int64_t>(g.batch.size()));
+  p.arr(g.batch, 3).arr(g.a_bs, 3).arr(g.b_bs, 3);
+  p.u(mask_of(in[0].desc.dtype)).u(mask_of(in[3].desc.dtype));
+  p.u(1 | 2);  // both zero points, int32 out
+  p.u(bs_stride).u(0);
+  const uint32_t groups[3] = {static_cast<uint32_t>(gx), static_cast<uint32_t>(gy),
+                              static_cast<uint32_t>(nb)};
+  KILN_RETURN_IF_ERROR(
+      k->add_step("qgemm_4x4",
+                  {in_ref(0, 1), in_ref(3, 1), in_ref(2, 1), in_ref(5, 1), in_ref(-1, 4),
+                   in_ref(-1, 4), in_ref(-1, 4), scratch_ref(acc, 4)},
+                  {false, false, false, false, false, false, false, true}, p, groups, lx, ly));
+  if (g.K % 4 == 0 && g.N % 4 == 0 && g.K <= 4 * kMaxLoop) {
+    const char* e = std::getenv("KILN_VK_QGEMM");
+    const bool tn8 = !(e && std::string(e) == "4x4");
+    const uint32_t wg[3] = {static_cast<uint32_t>(tn8 ? (g.N + 8 * lx - 1) / (8 * lx) : gx),
+                            static_cast<uint32_t>(gy), static_cast<uint32_t>(nb)};
+    KILN_RETURN_IF_ERROR(
+        k->set_word_variant(tn8 ? "qgemm_4x8_words" : "qgemm_4x4_words", {0, 1}, lx, ly, wg));
+  }
+  Params r;
+  r.u(total).u(g.N).u(bs_stride).u(mask_of(yt));
+  r.u(yt == DType::kInt8 ? -128 : 0).u(yt == DType::kInt8 ? 127 : 255);
+  const uint32_t rgroups[3] = {grid_groups(total, kLocal), 1, 1};
+  KILN_RETURN_IF_ERROR(k->add_step(
+      "qlinear_requant",
+      {scratch_ref(acc, 4), in_ref(1, 4), in_ref(4, 4), in_ref(6, 4), in_ref(7, 1), out_ref(0, 1)},
+      {false, false, false, false, false, true}, r, rgroups, kLocal));
+  return std::unique_ptr<DeviceKernel>(std::move(k));
+}
+
 }  // namespace
 
 void register_vk_quant(VkOpRegistry& r) {
@@ -576,6 +672,7 @@ void register_vk_quant(VkOpRegistry& r) {
   r.add("DequantizeLinear", {{}, dequantize_supports, qdq_prepare});
   r.add("DynamicQuantizeLinear", {{}, dql_supports, dql_prepare});
   r.add("MatMulInteger", {{}, qmatmul_supports, qmatmul_prepare});
+  r.add("QLinearMatMul", {{}, qlinear_supports, qlinear_prepare});
   r.add("com.microsoft.MatMulIntegerToFloat", {{}, qmatmul_supports, qmatmul_prepare});
   r.add("com.microsoft.DynamicQuantizeMatMul", {{}, qmatmul_supports, qmatmul_prepare});
 }
