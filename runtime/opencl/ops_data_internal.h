@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/device/data_params.h"
 #include "runtime/opencl/opencl_backend.h"
 
 namespace kiln::opencl {
@@ -58,18 +59,6 @@ inline Support movable(const std::vector<InputInfo>& in, size_t i, int max_rank 
   return Support::yes();
 }
 
-// A host-side shape-like input must be there (when `required`) with its value on the host.
-inline Support host_input(const std::vector<InputInfo>& in, size_t i, bool required) {
-  if (in.size() <= i || !in[i].present)
-    return required ? Support::no("missing input " + std::to_string(i)) : Support::yes();
-  if (!in[i].host_value) return Support::no("input " + std::to_string(i) + " is not on the host");
-  return Support::yes();
-}
-
-inline Support both(Support a, Support b) {
-  return a.ok ? b : a;
-}
-
 inline int64_t attr_int(const ir::Node& n, const char* name, int64_t def) {
   const ir::Attribute* a = n.attr(name);
   return a && a->type == ir::AttrType::kInt ? a->i : def;
@@ -79,48 +68,13 @@ inline bool has_attr(const ir::Node& n, const char* name) {
   return n.attr(name) != nullptr;
 }
 
-inline Expected<std::vector<int64_t>> attr_ints(const ir::Node& n, const char* name) {
-  const ir::Attribute* a = n.attr(name);
-  if (!a || a->type != ir::AttrType::kInts)
-    return invalid_argument(std::string("attribute '") + name + "' must be a list of ints");
-  return a->ints;
-}
-
-// Mirrors cpu::shape_ops::read_int_list on a host input.
-inline Expected<std::vector<int64_t>> read_int_list(const std::vector<InputInfo>& in, size_t i,
-                                                    const std::string& what,
-                                                    bool allow_int32 = false,
-                                                    bool allow_scalar = false) {
-  if (in.size() <= i || !in[i].present || !in[i].host_value)
-    return invalid_argument("missing host input '" + what + "'");
-  const Tensor& t = *in[i].host_value;
-  if (t.dtype() != DType::kInt64 && !(allow_int32 && t.dtype() == DType::kInt32))
-    return invalid_argument("input '" + what + "' has dtype " + dtype_name(t.dtype()));
-  if (t.rank() != 1 && !(allow_scalar && t.rank() == 0))
-    return invalid_argument("input '" + what + "' must be a 1-D tensor, got shape " +
-                            shape_to_string(t.shape()));
-  return t.to_int64_vector();
-}
-
-inline Expected<int64_t> norm_axis(int64_t axis, int64_t rank, const std::string& what) {
-  if (axis < -rank || axis >= rank)
-    return invalid_argument(what + " " + std::to_string(axis) + " is out of range for rank " +
-                            std::to_string(rank));
-  return axis < 0 ? axis + rank : axis;
-}
-
-inline Expected<std::vector<int64_t>> norm_axes(const std::vector<int64_t>& axes, int64_t rank,
-                                                const std::string& what) {
-  std::vector<int64_t> out;
-  std::vector<bool> seen(static_cast<size_t>(std::max<int64_t>(rank, 0)), false);
-  for (int64_t a : axes) {
-    KILN_ASSIGN_OR_RETURN(int64_t n, norm_axis(a, rank, what));
-    if (seen[n]) return invalid_argument(what + " " + std::to_string(a) + " is repeated");
-    seen[n] = true;
-    out.push_back(n);
-  }
-  return out;
-}
+// Host int lists, axes and host-input checks as the CPU's shape ops read them.
+using device::args::attr_ints;
+using device::args::both;
+using device::args::host_input;
+using device::args::norm_axes;
+using device::args::norm_axis;
+using device::args::read_int_list;
 
 // Product of dims, failing on overflow or when too large for the kernels' 32-bit indexing.
 inline Expected<int64_t> device_numel(const Shape& s) {

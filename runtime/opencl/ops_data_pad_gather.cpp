@@ -16,8 +16,6 @@ using namespace data_detail;  // NOLINT(build/namespaces): helpers shared by the
 
 // --- Pad -----------------------------------------------------------------------------------------
 
-constexpr int kPadConstant = 0, kPadReflect = 1, kPadEdge = 2, kPadWrap = 3;
-
 class PadKernel : public DeviceKernel {
  public:
   PadKernel(ClContext& ctx, cl::Kernel k, const TensorDesc& out, bool cv_input)
@@ -43,17 +41,7 @@ class PadKernel : public DeviceKernel {
 };
 
 Support pad_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
-  Support s = movable(in, 0);
-  if (!s.ok || n.opset() < 11) return s;
-  s = both(s, host_input(in, 1, true));
-  if (n.opset() >= 18) s = both(s, host_input(in, 3, false));
-  if (s.ok && in.size() > 2 && in[2].present) {
-    if (in[2].desc.dtype != in[0].desc.dtype)
-      return Support::no("constant_value dtype differs from the data");
-    if (in[2].desc.numel() > 1 || in[2].desc.shape.size() > 1)
-      return Support::no("constant_value must be a scalar");
-  }
-  return s;
+  return device::pad_supports(n, in, movable(in, 0));
 }
 
 Expected<std::unique_ptr<DeviceKernel>> pad_prepare(ClContext& ctx, const ir::Node& n,
@@ -62,83 +50,21 @@ Expected<std::unique_ptr<DeviceKernel>> pad_prepare(ClContext& ctx, const ir::No
   const DType dt = in[0].desc.dtype;
   const int64_t r = static_cast<int64_t>(xs.size());
   const size_t es = dtype_size(dt);
-  std::string mode = "constant";
-  if (const ir::Attribute* a = n.attr("mode"); a && a->type == ir::AttrType::kString) mode = a->s;
-  int mode_code;
-  if (mode == "constant") {
-    mode_code = kPadConstant;
-  } else if (mode == "reflect") {
-    mode_code = kPadReflect;
-  } else if (mode == "edge") {
-    mode_code = kPadEdge;
-  } else if (mode == "wrap" && n.opset() >= 19) {
-    mode_code = kPadWrap;
-  } else {
-    return invalid_argument("unknown mode '" + mode + "'");
-  }
-  std::vector<int64_t> pads, axes;
-  uint64_t cbits = 0;
-  bool cv_input = false;
-  if (n.opset() < 11) {
-    KILN_ASSIGN_OR_RETURN(pads, attr_ints(n, "pads"));
-    float value = 0;
-    if (const ir::Attribute* a = n.attr("value"); a && a->type == ir::AttrType::kFloat)
-      value = a->f;
-    KILN_ASSIGN_OR_RETURN(Tensor c, Tensor::create(dt, {}));
-    c.set_from_double(0, value);
-    std::memcpy(&cbits, c.raw_data(), es);
-  } else {
-    KILN_ASSIGN_OR_RETURN(pads, read_int_list(in, 1, "pads"));
-    if (in.size() > 2 && in[2].present) {
-      if (in[2].desc.dtype != dt || in[2].desc.numel() > 1 || in[2].desc.shape.size() > 1)
-        return invalid_argument("constant_value must be a scalar of the data's dtype");
-      cv_input = in[2].desc.numel() == 1;
-    }
-  }
-  if (n.opset() >= 18 && in.size() > 3 && in[3].present) {
-    KILN_ASSIGN_OR_RETURN(auto ax, read_int_list(in, 3, "axes", true));
-    KILN_ASSIGN_OR_RETURN(axes, norm_axes(ax, r, "axis"));
-  } else {
-    for (int64_t i = 0; i < r; ++i) axes.push_back(i);
-  }
-  const size_t na = axes.size();
-  if (pads.size() != 2 * na)
-    return invalid_argument("'pads' has " + std::to_string(pads.size()) + " entries, expected " +
-                            std::to_string(2 * na));
-  std::vector<int64_t> pb(r, 0), pe(r, 0);
-  for (size_t i = 0; i < na; ++i) {
-    pb[axes[i]] = pads[i];
-    pe[axes[i]] = pads[i + na];
-  }
-  Shape out(r);
-  std::vector<int64_t> lo(r), cnt(r), before(r);
-  for (int64_t d = 0; d < r; ++d) {
-    const int64_t dim = xs[d];
-    lo[d] = pb[d] < 0 ? -pb[d] : 0;
-    const int64_t cut_end = pe[d] < 0 ? -pe[d] : 0;
-    if (lo[d] > dim || cut_end > dim - lo[d] || __builtin_add_overflow(dim, pb[d], &out[d]) ||
-        __builtin_add_overflow(out[d], pe[d], &out[d]))
-      return invalid_argument("pads " + shape_to_string(pads) + " are invalid for input shape " +
-                              shape_to_string(xs));
-    cnt[d] = dim - lo[d] - cut_end;
-    before[d] = std::max<int64_t>(pb[d], 0);
-    if (mode_code != kPadConstant && cnt[d] == 0 && out[d] > 0)
-      return invalid_argument("cannot pad an empty axis in mode '" + mode + "'");
-  }
+  KILN_ASSIGN_OR_RETURN(device::PadParams pp, device::pad_params(n, in));
   if (r > 8) return unsupported("rank above 8");
-  KILN_ASSIGN_OR_RETURN(int64_t total, device_numel(out));
-  if (!all_fit_int(before) || !all_fit_int(lo))
+  KILN_ASSIGN_OR_RETURN(int64_t total, device_numel(pp.out));
+  if (!all_fit_int(pp.before) || !all_fit_int(pp.lo))
     return unsupported("pads too large for the OpenCL data kernels");
   const char* suf = size_suffix(es);
   if (!suf) return unsupported(std::string("no OpenCL data kernel for dtype ") + dtype_name(dt));
   KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("data", "", std::string("pad_") + suf));
   ArgSetter set(k, 6);
-  set(static_cast<cl_int>(total))(static_cast<cl_int>(r))(to_int8(out))(
-      to_int8(cpu::strides_of(xs)))(to_int8(before))(to_int8(lo))(to_int8(cnt))(static_cast<cl_int>(
-      mode_code))(static_cast<cl_int>(cv_input ? 1 : 0))(static_cast<cl_ulong>(cbits));
+  set(static_cast<cl_int>(total))(static_cast<cl_int>(r))(to_int8(pp.out))(to_int8(cpu::strides_of(
+      xs)))(to_int8(pp.before))(to_int8(pp.lo))(to_int8(pp.cnt))(static_cast<cl_int>(pp.mode_code))(
+      static_cast<cl_int>(pp.cv_input ? 1 : 0))(static_cast<cl_ulong>(pp.cbits));
   KILN_RETURN_IF_ERROR(set.status());
   return std::unique_ptr<DeviceKernel>(
-      std::make_unique<PadKernel>(ctx, std::move(k), TensorDesc{dt, out}, cv_input));
+      std::make_unique<PadKernel>(ctx, std::move(k), TensorDesc{dt, pp.out}, pp.cv_input));
 }
 
 // --- Gather --------------------------------------------------------------------------------------

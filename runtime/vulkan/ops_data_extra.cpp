@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "runtime/cpu/ops/common.h"
+#include "runtime/device/data_params.h"
 #include "runtime/vulkan/vk_ops_util.h"
 
 namespace kiln::vulkan {
@@ -19,7 +20,10 @@ namespace {
 
 using namespace ops;
 
-constexpr int kPadConstant = 0, kPadReflect = 1, kPadEdge = 2, kPadWrap = 3;
+using device::kPadConstant;
+using device::kPadEdge;
+using device::kPadReflect;
+using device::kPadWrap;
 constexpr size_t kMaxPadRank = 5;  // pad.comp
 
 Support movable(const VkContext& ctx, const std::vector<InputInfo>& in, size_t i) {
@@ -123,17 +127,7 @@ Expected<std::unique_ptr<DeviceKernel>> pad_kernel(VkContext& ctx, const std::st
 // --- Pad -----------------------------------------------------------------------------------------
 
 Support pad_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
-  Support s = movable(ctx, in, 0);
-  if (!s.ok || n.opset() < 11) return s;
-  s = both(s, host_input(in, 1, true));
-  if (n.opset() >= 18) s = both(s, host_input(in, 3, false));
-  if (s.ok && in.size() > 2 && in[2].present) {
-    if (in[2].desc.dtype != in[0].desc.dtype)
-      return Support::no("constant_value dtype differs from the data");
-    if (in[2].desc.numel() > 1 || in[2].desc.shape.size() > 1)
-      return Support::no("constant_value must be a scalar");
-  }
-  return s;
+  return device::pad_supports(n, in, movable(ctx, in, 0));
 }
 
 Expected<std::unique_ptr<DeviceKernel>> pad_prepare(VkContext& ctx, const ir::Node& n,
@@ -141,71 +135,16 @@ Expected<std::unique_ptr<DeviceKernel>> pad_prepare(VkContext& ctx, const ir::No
   const Shape& xs = in[0].desc.shape;
   const DType dt = in[0].desc.dtype;
   const int64_t r = static_cast<int64_t>(xs.size());
-  const size_t es = dtype_size(dt);
-  const std::string mode = attr_s(n, "mode", "constant");
-  int mode_code;
-  if (mode == "constant") {
-    mode_code = kPadConstant;
-  } else if (mode == "reflect") {
-    mode_code = kPadReflect;
-  } else if (mode == "edge") {
-    mode_code = kPadEdge;
-  } else if (mode == "wrap" && n.opset() >= 19) {
-    mode_code = kPadWrap;
-  } else {
-    return invalid_argument("unknown mode '" + mode + "'");
-  }
-  std::vector<int64_t> pads, axes;
-  uint64_t cbits = 0;
-  bool cv_input = false;
-  if (n.opset() < 11) {
-    if (!has_attr(n, "pads")) return invalid_argument("attribute 'pads' is required");
-    KILN_ASSIGN_OR_RETURN(pads, attr_ints(n, "pads"));
-    KILN_ASSIGN_OR_RETURN(Tensor c, Tensor::create(dt, {}));
-    c.set_from_double(0, attr_f(n, "value", 0.0f));
-    std::memcpy(&cbits, c.raw_data(), es);
-  } else {
-    KILN_ASSIGN_OR_RETURN(pads, read_int_list(in, 1, "pads"));
-    if (in.size() > 2 && in[2].present) {
-      if (in[2].desc.dtype != dt || in[2].desc.numel() > 1 || in[2].desc.shape.size() > 1)
-        return invalid_argument("constant_value must be a scalar of the data's dtype");
-      cv_input = in[2].desc.numel() == 1;
-    }
-  }
-  if (n.opset() >= 18 && in.size() > 3 && in[3].present) {
-    KILN_ASSIGN_OR_RETURN(auto ax, read_int_list(in, 3, "axes", true));
-    KILN_ASSIGN_OR_RETURN(axes, norm_axes(ax, r, "axis"));
-  } else {
-    for (int64_t i = 0; i < r; ++i) axes.push_back(i);
-  }
-  const size_t na = axes.size();
-  if (pads.size() != 2 * na)
-    return invalid_argument("'pads' has " + std::to_string(pads.size()) + " entries, expected " +
-                            std::to_string(2 * na));
-  std::vector<int64_t> pb(r, 0), pe(r, 0);
-  for (size_t i = 0; i < na; ++i) {
-    pb[axes[i]] = pads[i];
-    pe[axes[i]] = pads[i + na];
-  }
+  KILN_ASSIGN_OR_RETURN(device::PadParams pp, device::pad_params(n, in));
   const std::vector<int64_t> in_st = cpu::strides_of(xs);
-  Shape out(r);
   std::vector<PadDim> dims(r);
   int64_t src_base = 0;
   for (int64_t d = 0; d < r; ++d) {
-    const int64_t dim = xs[d];
-    const int64_t lo = pb[d] < 0 ? -pb[d] : 0;
-    const int64_t cut_end = pe[d] < 0 ? -pe[d] : 0;
-    if (lo > dim || cut_end > dim - lo || __builtin_add_overflow(dim, pb[d], &out[d]) ||
-        __builtin_add_overflow(out[d], pe[d], &out[d]))
-      return invalid_argument("pads " + shape_to_string(pads) + " are invalid for input shape " +
-                              shape_to_string(xs));
-    dims[d] = {out[d], in_st[d], std::max<int64_t>(pb[d], 0), dim - lo - cut_end};
-    if (mode_code != kPadConstant && dims[d].cnt == 0 && out[d] > 0)
-      return invalid_argument("cannot pad an empty axis in mode '" + mode + "'");
-    if (dims[d].cnt > 0) src_base += lo * in_st[d];
+    dims[d] = {pp.out[d], in_st[d], pp.before[d], pp.cnt[d]};
+    if (pp.cnt[d] > 0) src_base += pp.lo[d] * in_st[d];
   }
-  return pad_kernel(ctx, "pad_" + mode, dt, out, std::move(dims), src_base, mode_code, cv_input,
-                    cbits);
+  return pad_kernel(ctx, "pad_" + pp.mode, dt, pp.out, std::move(dims), src_base, pp.mode_code,
+                    pp.cv_input, pp.cbits);
 }
 
 // --- Tile ----------------------------------------------------------------------------------------
