@@ -201,8 +201,10 @@ __kernel void binary_vec(__global const S* a, int a_off, __global const S* b, in
       __global const S* r = mode == 1 ? b : a;
       int f_off = mode == 1 ? a_off : b_off, r_off = mode == 1 ? b_off : a_off;
       float4 vf = LOAD4(f, f_off + i), vr;
-      int j = i % inner;
-      if (j + 4 <= inner) {
+      int j = inner == 1 ? 0 : i % inner;
+      if (inner == 1) {
+        vr = (float4)(LOAD(r, r_off));
+      } else if (j + 4 <= inner) {
         vr = LOAD4(r, r_off + j);
       } else {
         float t[4];

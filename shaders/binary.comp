@@ -66,7 +66,36 @@ bool compare_op(uint op, float u, float v) {
   return false;
 }
 
+// One output element from operand element offsets (relative to each operand's origin).
+#ifdef WHERE
+void item(uint i, uint o0, uint o1, uint o2) {
+  bool cond = uint(c[pc.off[0] + o0]) != 0u;
+  y[pc.off[3] + i] = cond ? a[pc.off[1] + o1] : b[pc.off[2] + o2];
+}
+#else
+void item(uint i, uint o0, uint o1) {
+#ifdef COMPARE
+  y[pc.off[2] + i] =
+      uint8_t(compare_op(pc.op, float(a[pc.off[0] + o0]), float(b[pc.off[1] + o1])) ? 1 : 0);
+#else
+  y[pc.off[2] + i] = FT(binary_op(pc.op, float(a[pc.off[0] + o0]), float(b[pc.off[1] + o1])));
+#endif
+}
+#endif
+
 void main() {
+  // Dense operands: a plain loop without the per-operand offset array (llvmpipe keeps a
+  // dynamically indexed array in per-lane scratch memory, which made this path ~30x slower).
+  if (pc.dense != 0u) {
+    for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
+#ifdef WHERE
+      item(i, i, i, i);
+#else
+      item(i, i, i);
+#endif
+    }
+    return;
+  }
   for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
     uint o[NOPS];
     for (int k = 0; k < NOPS; ++k) o[k] = i;
