@@ -93,7 +93,7 @@ Status PassManager::run(ir::Graph& g, PassContext& ctx) const {
                   *changed ? "changed" : "no change", ms, g.num_nodes());
     if (*changed && options_.verify_each) {
       Status st = g.verify();
-      if (!st.ok())
+      if (!st.is_ok())
         return internal_error("pass '" + p->name() + "' left an invalid graph: " + st.message());
     }
     if (*changed && options_.dump_each) spdlog::debug("after {}:\n{}", p->name(), g.dump());

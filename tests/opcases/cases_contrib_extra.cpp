@@ -227,6 +227,12 @@ std::vector<OpCase> contrib_extra_cases() {
   add_fused_matmul(v);
   add_attention_sizes(v);
   add_attention_forms(v);
+  // Forms the OpenCL attention kernel refuses in supports() (past/present state, packed QKV/KV,
+  // BNSH key/value, the [B, 1, M, M] mask): there they run on the CPU path, still compared.
+  for (OpCase& c : v)
+    for (const char* form :
+         {"/x_past_present", "/x_present_only", "/x_packed", "/x_bnsh", "/x_mask4d"})
+      if (c.name.find(form) != std::string::npos) c.cpu_ok_on = {"opencl"};
   return v;
 }
 

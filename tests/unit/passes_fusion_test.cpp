@@ -117,10 +117,10 @@ Fused fuse(int opset, const Build& build, std::unique_ptr<Pass> pass) {
     EXPECT_TRUE(changed.has_value()) << changed.status().message();
   } else {
     Status st = optimize(*r.after, ctx);
-    EXPECT_TRUE(st.ok()) << st.message();
+    EXPECT_TRUE(st.is_ok()) << st.message();
   }
   Status v = r.after->verify();
-  EXPECT_TRUE(v.ok()) << v.message();
+  EXPECT_TRUE(v.is_ok()) << v.message();
   r.stats = ctx.stats;
   return r;
 }
@@ -156,9 +156,9 @@ void expect_same_outputs(const Fused& f, float tol = 1e-5f) {
   if (!miss.empty()) GTEST_SKIP() << "no CPU kernel for " << miss << " yet";
   auto feeds = random_feeds(*f.before, 7);
   cpu::Executor e1(*f.before, 1), e2(*f.after, 1);
-  ASSERT_TRUE(e1.prepare().ok());
+  ASSERT_TRUE(e1.prepare().is_ok());
   Status p2 = e2.prepare();
-  ASSERT_TRUE(p2.ok()) << p2.message();
+  ASSERT_TRUE(p2.is_ok()) << p2.message();
   auto r1 = e1.run(feeds);
   auto r2 = e2.run(feeds);
   ASSERT_TRUE(r1.has_value()) << r1.status().message();
@@ -741,7 +741,7 @@ TEST(ExtendedPasses, LevelTwoRunsTheFusionsAndLevelOneDoesNot) {
   build(b);
   PassContext ctx;
   ctx.level = 1;
-  ASSERT_TRUE(optimize(g, ctx).ok());
+  ASSERT_TRUE(optimize(g, ctx).is_ok());
   EXPECT_EQ(count_op(g, "Gelu"), 0);
 }
 

@@ -23,6 +23,8 @@ Status contrib_fused_matmul_kernel(OpContext& ctx);
 Status contrib_fused_gemm_kernel(OpContext& ctx);
 Status contrib_matmul_integer_to_float_kernel(OpContext& ctx);
 Status contrib_dynamic_quantize_matmul_kernel(OpContext& ctx);
+// contrib_conv.cpp
+Status contrib_fused_conv_kernel(OpContext& ctx);
 // contrib_attention.cpp
 Status contrib_attention_kernel(OpContext& ctx);
 Status contrib_multi_head_attention_kernel(OpContext& ctx);
@@ -44,6 +46,7 @@ void register_contrib_kernels(KernelRegistry& r) {
   r.add(ms, "FusedGemm", contrib_fused_gemm_kernel);
   r.add(ms, "MatMulIntegerToFloat", contrib_matmul_integer_to_float_kernel);
   r.add(ms, "DynamicQuantizeMatMul", contrib_dynamic_quantize_matmul_kernel);
+  r.add(ms, "FusedConv", contrib_fused_conv_kernel);
   r.add(ms, "Attention", contrib_attention_kernel);
   r.add(ms, "MultiHeadAttention", contrib_multi_head_attention_kernel);
   // Default domain, as ONNX Runtime registers them (the ONNX LayerNormalization kernel covers
