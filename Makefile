@@ -27,8 +27,10 @@ MAKEFLAGS += --no-print-directory
 PY      := $(BUILD)/venv/bin/python
 EXAMPLE := tests/models/example
 
-# Sanitizer reports must fail loudly: abort (a signal, never a plain exit 1) on the first one.
-SAN_ENV := ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0 \
+# Sanitizer reports must fail loudly: abort (a signal, never a plain exit 1) on the first one;
+# the graph is also verified after every optimizer pass there.
+SAN_ENV := KILN_VERIFY_PASSES=1 \
+           ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0 \
            UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 
 .PHONY: run test test-full asan setup build configure

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <set>
 
 #include "graph/passes/pass.h"
@@ -76,6 +77,9 @@ PassManager::PassManager(PassManagerOptions options) : options_(options) {
 #ifndef NDEBUG
   options_.verify_each = true;
 #endif
+  // KILN_VERIFY_PASSES=1 turns verification on in release builds too (the sanitizer run sets it).
+  if (const char* v = std::getenv("KILN_VERIFY_PASSES"); v && std::string(v) == "1")
+    options_.verify_each = true;
 }
 
 void PassManager::add(std::unique_ptr<Pass> pass) {
