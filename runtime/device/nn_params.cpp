@@ -151,6 +151,32 @@ Expected<PoolShape> pool_shape(const ir::Node& node, const std::vector<InputInfo
   return p;
 }
 
+Expected<float> batch_norm_epsilon(const ir::Node& node, const std::vector<InputInfo>& in,
+                                   const DeviceTarget& target) {
+  const std::string on = " on " + std::string(target.name);
+  if (in.size() < 5) return invalid_argument("needs X, scale, B, input_mean and input_var");
+  for (size_t i = 0; i < 5; ++i)
+    if (!in[i].present) return invalid_argument("an input is missing");
+  for (size_t i = 0; i < 5; ++i)
+    if (!is_f32(in[i])) return unsupported("only float32 BatchNormalization" + on);
+  const Shape& x = in[0].desc.shape;
+  if (x.size() < 2) return invalid_argument("input X must have rank >= 2");
+  NodeAttrs at{node, {}};
+  const int opset = node.opset();
+  if (opset >= 14 && at.i("training_mode", 0) != 0) return unsupported("training_mode=1");
+  if (opset <= 6 && at.i("is_test", 0) == 0) return unsupported("is_test=0 (training mode)");
+  for (size_t i = 1; i < node.outputs().size(); ++i)
+    if (node.outputs()[i]) return unsupported("training-mode statistics outputs");
+  const float eps = at.f("epsilon", 1e-5f);
+  if (opset <= 8) (void)at.i("spatial", 1);  // spatial=0 is refused by the shape check below
+  KILN_RETURN_IF_ERROR(at.check());
+  for (size_t i = 1; i < 5; ++i)
+    if (in[i].desc.shape != Shape{x[1]})
+      return unsupported("only per-channel BatchNormalization parameters" + on);
+  KILN_RETURN_IF_ERROR(check_output_size(x));
+  return eps;
+}
+
 namespace {
 
 // A present, non-empty host input i, or nullptr; `missing_host` is set when the value exists

@@ -84,6 +84,10 @@ struct PoolShape {
 Expected<PoolShape> pool_shape(const ir::Node& node, const std::vector<InputInfo>& in,
                                const DeviceTarget& target);
 
+// BatchNormalization in inference mode with float32 per-channel parameters: its epsilon.
+Expected<float> batch_norm_epsilon(const ir::Node& node, const std::vector<InputInfo>& in,
+                                   const DeviceTarget& target);
+
 // Resize's / Upsample's parameters from the node and its host inputs (cpu::nn::resize_params,
 // cpu::nn::upsample_params); roi, scales and sizes must be known on the host.
 Expected<cpu::nn::ResizeParams> resize_node_params(const ir::Node& node,

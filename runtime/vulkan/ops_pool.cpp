@@ -93,27 +93,7 @@ Expected<std::unique_ptr<DeviceKernel>> global_pool_prepare(VkContext& ctx, cons
 // --- BatchNormalization ----------------------------------------------------------------------
 
 Expected<float> batch_norm_check(const ir::Node& node, const std::vector<InputInfo>& in) {
-  if (in.size() < 5) return invalid_argument("needs X, scale, B, input_mean and input_var");
-  for (size_t i = 0; i < 5; ++i)
-    if (!in[i].present) return invalid_argument("an input is missing");
-  for (size_t i = 0; i < 5; ++i)
-    if (!is_f32(in[i])) return unsupported("only float32 BatchNormalization on Vulkan");
-  const Shape& x = in[0].desc.shape;
-  if (x.size() < 2) return invalid_argument("input X must have rank >= 2");
-  Attrs at{node, {}};
-  const int opset = node.opset();
-  if (opset >= 14 && at.i("training_mode", 0) != 0) return unsupported("training_mode=1");
-  if (opset <= 6 && at.i("is_test", 0) == 0) return unsupported("is_test=0 (training mode)");
-  for (size_t i = 1; i < node.outputs().size(); ++i)
-    if (node.outputs()[i]) return unsupported("training-mode statistics outputs");
-  const float eps = at.f("epsilon", 1e-5f);
-  if (opset <= 8) (void)at.i("spatial", 1);  // spatial=0 is refused by the shape check below
-  KILN_RETURN_IF_ERROR(at.check());
-  for (size_t i = 1; i < 5; ++i)
-    if (in[i].desc.shape != Shape{x[1]})
-      return unsupported("only per-channel BatchNormalization parameters on Vulkan");
-  KILN_RETURN_IF_ERROR(check_output_size(x));
-  return eps;
+  return device::batch_norm_epsilon(node, in, kVkTarget);
 }
 
 Support batch_norm_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
