@@ -1,7 +1,7 @@
 // Unit tests for the vectorised float32 elementwise paths (runtime/cpu/fast/vec_math.h and the
-// kernels that use it): vec_exp against std::exp (ulp bound), and Add/Sub/Mul/Div, Softmax and
-// LogSoftmax run fast against the same kernels on their reference loops, on odd sizes, the
-// common broadcast patterns and special values, with both the AVX2 and the portable loops.
+// kernels that use it): vec_exp against std::exp (ulp bound), and Add/Sub/Mul/Div, Pow x^2,
+// Softmax and LogSoftmax run fast against the same kernels on their reference loops, on odd sizes,
+// the common broadcast patterns and special values, with both the AVX2 and the portable loops.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/cpu/fast/vec_math.h"
@@ -68,8 +69,7 @@ Tensor run_both(const std::string& op, int opset, const std::vector<Tensor>& in,
   return ok1(run_op(op, opset, in, attrs, 1, threads));
 }
 
-// --- exp
-// ------------------------------------------------------------------------------------------
+// --- exp ----------------------------------------------------------------------------------------
 
 // Bound: within 2 ulp of std::exp for normal results, within one denormal step (2^-149) for
 // denormal ones; exact at the special values.
@@ -104,8 +104,7 @@ TEST_P(FastElementwise, ExpWithinTwoUlpOfStdExp) {
   EXPECT_EQ(sy[8], kInf);
 }
 
-// --- Add Sub Mul Div: bit-equal to the reference
-// ---------------------------------------------------
+// --- Add Sub Mul Div: bit-equal to the reference ------------------------------------------------
 
 struct BinCase {
   Shape a, b;
@@ -157,8 +156,25 @@ TEST_P(FastElementwise, LegacyBroadcastAttributeStillWorks) {
     ASSERT_TRUE(same_bits_or_both_nan(y.data<float>()[i], ref.data<float>()[i]));
 }
 
-// --- Softmax / LogSoftmax
-// --------------------------------------------------------------------------
+TEST_P(FastElementwise, PowSquareBitEqualToReference) {
+  const std::vector<std::pair<Shape, Tensor>> cases = {
+      {{1000003}, f32({}, {2.0f})}, {{13}, i64({1}, {2})}, {{2, 127}, f32({1, 1, 1}, {2.0f})},
+      {{127}, f32({}, {3.0f})},  // not a square: the reference loop
+      {{0}, f32({}, {2.0f})},
+  };
+  uint32_t seed = 50;
+  for (const auto& [s, e] : cases) {
+    SCOPED_TRACE(shape_to_string(s) + " ^ " + shape_to_string(e.shape()));
+    const Tensor a = f32(s, test_values(numel_of(s), seed++, 1e19f));
+    Tensor ref;
+    const Tensor y = run_both("Pow", 15, {a, e}, {}, &ref);
+    ASSERT_EQ(y.shape(), ref.shape());
+    for (int64_t i = 0; i < y.numel(); ++i)
+      ASSERT_TRUE(same_bits_or_both_nan(y.data<float>()[i], ref.data<float>()[i])) << i;
+  }
+}
+
+// --- Softmax / LogSoftmax -----------------------------------------------------------------------
 
 // Bounds against the reference (double arithmetic, rounded once): Softmax within 4 ulp of the
 // reference value (or 2^-146 absolute for denormal results); LogSoftmax within 4e-7 + 1 ulp of

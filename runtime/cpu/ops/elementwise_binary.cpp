@@ -379,6 +379,19 @@ Status pow_kernel(OpContext& ctx) {
     if (!conv) return conv.status().with_context(ctx.node().describe());
     e = std::move(*conv);
   }
+  // Float32 x^2 (LayerNormalization's decomposition): x * x, bit-equal to the reference's
+  // double pow rounded to float (the double square is exact, so both round it once).
+  if (a.dtype() == DType::kFloat32 && e.numel() == 1 && e.get_as_double(0) == 2.0 &&
+      fast::elementwise_fast_enabled()) {
+    KILN_ASSIGN_OR_RETURN(Shape shape, out_shape(ctx, {a.shape(), bs}));
+    KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, shape));
+    const float* x = a.data<float>();
+    float* py = y->data<float>();
+    ctx.parallel_for(a.numel(), kGrain, [&](int64_t rb, int64_t re) {
+      fast::vec_binary(fast::VecBinOp::kMul, x + rb, 1, x + rb, 1, py + rb, re - rb);
+    });
+    return Status::ok();
+  }
   Status st = bad_dtype(ctx, a.dtype());
   visit_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
