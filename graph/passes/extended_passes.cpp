@@ -8,7 +8,10 @@
 
 namespace kiln::passes {
 
+std::unique_ptr<Pass> make_qdq_fusion();  // qdq_fusion.cpp
+
 void add_extended_passes(PassManager& pm) {
+  pm.add(make_qdq_fusion());
   pm.add(make_layer_norm_fusion());
   pm.add(make_gelu_fusion());
   pm.add(make_attention_fusion());
