@@ -174,6 +174,17 @@ def main():
                            ("mobilenet_v2", torchvision.models.mobilenet_v2)):
             seeded()
             m = ctor(weights=None)
+            # weights=None leaves BatchNorm as the identity (mean 0, var 1, gamma 1, beta 0),
+            # with which mobilenet_v2's logits come out ~1e-9: give every BN non-trivial
+            # statistics, as the zoo's CNNs have, so that the outputs are O(0.1-1).
+            g = torch.Generator().manual_seed(SEED)
+            for mod in m.modules():
+                if isinstance(mod, nn.BatchNorm2d):
+                    n = mod.num_features
+                    mod.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+                    mod.running_var.copy_(torch.rand(n, generator=g) * 0.5 + 0.75)
+                    mod.weight.data.copy_(torch.rand(n, generator=g) * 0.5 + 0.75)
+                    mod.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
             build(name, m, f, ["logits"], {"pixel_values": {0: "batch"}, "logits": {0: "batch"}},
                   17, what=f"torchvision.models.{name}(weights=None)")
     except ImportError:
