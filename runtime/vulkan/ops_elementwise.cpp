@@ -68,6 +68,26 @@ uint32_t fsize(DType d) {
   return d == DType::kFloat16 ? 2 : 4;
 }
 
+// Steps whose output may overwrite input `inplace` (DeviceKernel::inplace_of): every item reads
+// its elements of that input before writing the same element of the output, the shaders'
+// bindings are not `restrict`, and VkContext orders dispatches by the byte ranges they bind, so a
+// range bound for reading and for writing in one dispatch is safe.
+class InplaceStepsKernel : public VkStepsKernel {
+ public:
+  InplaceStepsKernel(VkContext& ctx, std::string name, std::vector<TensorDesc> outs,
+                     std::vector<VkStep> steps, int inplace)
+      : VkStepsKernel(ctx, std::move(name), std::move(outs), std::move(steps)) {
+    if (inplace >= 0) inplace_ = {inplace};
+  }
+};
+
+Expected<std::unique_ptr<DeviceKernel>> inplace_kernel(VkContext& ctx, std::string name,
+                                                       std::vector<TensorDesc> outs,
+                                                       std::vector<VkStep> steps, int inplace) {
+  return std::unique_ptr<DeviceKernel>(std::make_unique<InplaceStepsKernel>(
+      ctx, std::move(name), std::move(outs), std::move(steps), inplace));
+}
+
 // --- unary ---------------------------------------------------------------------------------------
 
 Support unary_supports(const VkContext& ctx, const ir::Node& n, const std::vector<InputInfo>& in) {
@@ -129,7 +149,7 @@ Expected<std::unique_ptr<DeviceKernel>> unary_prepare(VkContext& ctx, const ir::
     s.linear_n_word = kUnaryNWord;
     steps.push_back(std::move(s));
   }
-  return steps_kernel(ctx, "unary_" + op, {in[0].desc}, std::move(steps));
+  return inplace_kernel(ctx, "unary_" + op, {in[0].desc}, std::move(steps), 0);
 }
 
 // --- IsNaN / IsInf (bool output) ----------------------------------------------------------------
@@ -231,7 +251,14 @@ Expected<std::unique_ptr<DeviceKernel>> broadcast_prepare(VkContext& ctx, const 
     if (dense) s.linear_n_word = kBinaryNWord;
     steps.push_back(std::move(s));
   }
-  return steps_kernel(ctx, variant + "_" + n.op_type(), {{out_dtype, out}}, std::move(steps));
+  // Arithmetic may overwrite a full-size operand of the output's type (dense or not, item i
+  // reads that operand's element i); broadcast operands are read at other offsets, never
+  // overwritten. Comparisons (bool out) and Where (not one operand per item) do not.
+  int inplace = -1;
+  for (size_t i = 0; family == "binary" && inplace < 0 && i < in.size(); ++i)
+    if (in[i].desc.shape == out && in[i].desc.dtype == out_dtype) inplace = static_cast<int>(i);
+  return inplace_kernel(ctx, variant + "_" + n.op_type(), {{out_dtype, out}}, std::move(steps),
+                        inplace);
 }
 
 Expected<std::unique_ptr<DeviceKernel>> binary_prepare(VkContext& ctx, const ir::Node& n,
@@ -302,7 +329,9 @@ Expected<std::unique_ptr<DeviceKernel>> cast_prepare(VkContext& ctx, const ir::N
     s.linear_n_word = kCastNWord;
     steps.push_back(std::move(s));
   }
-  return steps_kernel(ctx, "cast", {{to, in[0].desc.shape}}, std::move(steps));
+  // Same element size on both sides: item i reads x[i], then writes y[i] over the same bytes.
+  const int inplace = shader_elem_size(from) == shader_elem_size(to) ? 0 : -1;
+  return inplace_kernel(ctx, "cast", {{to, in[0].desc.shape}}, std::move(steps), inplace);
 }
 
 // --- aliases -------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-// Vulkan elementwise steps on tensors above the storage-buffer binding limit, with the Khronos
-// validation layer on: unary, IsNaN, Cast and same-shape binary steps are one-dimensional
+// Vulkan elementwise kernels in place and above the binding limit, with the Khronos validation
+// layer on. In place: a chain of unary, binary and Cast ops writes over its dying inputs
+// (DeviceKernel::inplace_of), giving a smaller arena (KILN_INPLACE=0 vs on) and the same bits
+// as the CPU. Split: unary, IsNaN, Cast and same-shape binary steps are one-dimensional
 // (VkStep::linear_n_word) and run in chunks when KILN_VK_MAX_BINDING_BYTES lowers the limit;
 // broadcast binary ops on such tensors are refused with the reason and run on the CPU. Results
 // are compared with the CPU reference; any validation message fails the test; no Vulkan device
@@ -7,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 
 #include "runtime/cpu/executor.h"
 #include "runtime/device/hybrid_executor.h"
@@ -126,6 +129,79 @@ TEST(VulkanElementwiseSplit, LinearStepsAboveTheBindingLimitMatchCpu) {
   // A broadcast Add over a large output is not one-dimensional: refused, runs on the CPU.
   expect_matches(b, make("Add/bcast_9x1001", "Add", 14, {in_f32({9, 1001}), in_f32({1001})}, 0),
                  false);
+  EXPECT_EQ(vulkan::validation_message_count(), validation_before)
+      << "the Vulkan validation layer reported messages (see the log above)";
+}
+
+// x -> Relu -> Neg -> Mul(., w) -> Add(., bias row) -> Cast(int32) -> Cast(float32), all on
+// Vulkan: with in-place on, every output but the first may take its dying input's bytes.
+TEST(VulkanInplace, ElementwiseChainGetsASmallerArena) {
+  setenv("KILN_VK_VALIDATION", "1", 1);
+  static Made made = [] {
+    auto r = vulkan::VulkanBackend::create("vulkan");
+    if (!r) return Made{nullptr, r.status().message()};
+    return Made{std::move(*r), ""};
+  }();
+  if (!made.backend) GTEST_SKIP() << "no Vulkan device: " << made.reason;
+  vulkan::VulkanBackend* b = made.backend.get();
+  const uint64_t validation_before = vulkan::validation_message_count();
+
+  ir::Graph g;
+  g.opsets()[""] = 17;
+  ir::ValueInfo f32;
+  f32.dtype = DType::kFloat32;
+  auto value = [&](const char* name) { return g.add_value(name, f32).value(); };
+  ir::Value *x = value("x"), *w = value("w"), *bias = value("bias");
+  for (ir::Value* v : {x, w, bias}) g.add_input(v);
+  ir::Value *r = value("r"), *n = value("n"), *m = value("m"), *a = value("a"),
+            *c = g.add_value("c").value(), *y = value("y");
+  ASSERT_TRUE(g.add_node("Relu", "", {x}, {r}).has_value());
+  ASSERT_TRUE(g.add_node("Neg", "", {r}, {n}).has_value());
+  ASSERT_TRUE(g.add_node("Mul", "", {n, w}, {m}).has_value());
+  ASSERT_TRUE(g.add_node("Add", "", {m, bias}, {a}).has_value());
+  ir::Node* to_int = g.add_node("Cast", "", {a}, {c}).value();
+  to_int->set_attr("to", attr_i(6));  // int32: same element size, exact for these values
+  ir::Node* to_float = g.add_node("Cast", "", {c}, {y}).value();
+  to_float->set_attr("to", attr_i(1));
+  g.add_output(y);
+
+  const int64_t rows = 13, cols = 1001;  // 52 KB per tensor
+  Tensor tx = Tensor::create(DType::kFloat32, {rows, cols}).value();
+  Tensor tw = Tensor::create(DType::kFloat32, {rows, cols}).value();
+  Tensor tb = Tensor::create(DType::kFloat32, {cols}).value();
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    tx.data<float>()[i] = static_cast<float>((i * 37) % 201 - 100) * 0.75f;
+    tw.data<float>()[i] = static_cast<float>((i * 11) % 7) - 3.0f;
+  }
+  for (int64_t i = 0; i < cols; ++i) tb.data<float>()[i] = static_cast<float>(i % 9) * 0.5f;
+  const std::map<std::string, Tensor> feeds = {{"x", tx}, {"w", tw}, {"bias", tb}};
+
+  cpu::Executor ref(g, 1);
+  auto want = ref.run(feeds);
+  ASSERT_TRUE(want.has_value()) << want.status().to_string();
+
+  size_t arena[2] = {0, 0}, inplace[2] = {0, 0};
+  for (int on = 0; on < 2; ++on) {
+    SCOPED_TRACE(on ? "in place" : "KILN_INPLACE=0");
+    setenv("KILN_INPLACE", on ? "1" : "0", 1);
+    device::HybridExecutor dev(g, b, 1);
+    ASSERT_TRUE(dev.prepare().is_ok());
+    unsetenv("KILN_INPLACE");
+    for (int run = 0; run < 2; ++run) {  // the second run replays the recorded plan
+      auto got = dev.run(feeds);
+      ASSERT_TRUE(got.has_value()) << got.status().to_string();
+      for (const auto& as : dev.last_assignment())
+        EXPECT_TRUE(as.on_device) << "ran on the CPU: " << as.reason;
+      ASSERT_EQ(got->size(), 1u);
+      ASSERT_EQ((*got)[0].nbytes(), (*want)[0].nbytes());
+      EXPECT_EQ(std::memcmp((*got)[0].raw_data(), (*want)[0].raw_data(), (*want)[0].nbytes()), 0);
+    }
+    arena[on] = dev.last_arena_bytes();
+    inplace[on] = dev.last_inplace_outputs();
+  }
+  EXPECT_EQ(inplace[0], 0u);
+  EXPECT_GE(inplace[1], 4u);  // Neg, Mul, Add, both Casts (Relu's input x may be kept)
+  EXPECT_LT(arena[1], arena[0]);
   EXPECT_EQ(vulkan::validation_message_count(), validation_before)
       << "the Vulkan validation layer reported messages (see the log above)";
 }
