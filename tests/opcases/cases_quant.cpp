@@ -233,6 +233,11 @@ void add_qlinear_matmul(std::vector<OpCase>& v) {
        in_s8({9}, true), f32(0.01), scalar(s8, 0)});
   qlm("zero_y_scale_3x16x5", {vals(in_u8({3, 16}), {128, 129, 130}), f32(0.1), scalar(u8, 128),
                               in_s8({16, 5}), f32(0.1), scalar(s8, 0), f32(0.0), scalar(u8, 7)});
+  // |C| near 2^31 and a multiplier of about 1e-7: C times the multiplier's significand needs
+  // more than 53 bits (the double rounding the devices emulate), the result is not saturated.
+  qlm("wrap_K70001_small_multiplier",
+      {vals(in_u8({2, 70001}), {255}), f32(1e-4), scalar(u8, 0),
+       vals(in_s8({70001, 17}, true), {-128}), f32(1e-4), scalar(s8, 0), f32(0.1), scalar(u8, 0)});
   // 255 x -128 over K = 70001: the int32 products wrap around, then saturate.
   qlm("wrap_K70001",
       {vals(in_u8({2, 70001}), {255}), f32(0.01), scalar(u8, 0),
