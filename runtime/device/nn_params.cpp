@@ -244,4 +244,29 @@ Expected<cpu::nn::ResizeParams> upsample_node_params(const ir::Node& node,
                                   has_scales_attr ? &scales_attr : nullptr);
 }
 
+Expected<cpu::nn::ResizeParams> resample_params(const ir::Node& node,
+                                                const std::vector<InputInfo>& in,
+                                                const DeviceTarget& target) {
+  if (in.empty() || !in[0].present) return invalid_argument("needs X");
+  if (!is_f32(in[0])) return unsupported("only float32 Resize on " + std::string(target.name));
+  const Shape& x = in[0].desc.shape;
+  if (x.empty()) return invalid_argument("input X must have rank >= 1");
+  if (x.size() > 8) return unsupported("rank above 8");
+  cpu::nn::ResizeParams p;
+  if (node.op_type() == "Upsample") {
+    KILN_ASSIGN_OR_RETURN(p, upsample_node_params(node, in));
+  } else {
+    KILN_ASSIGN_OR_RETURN(p, resize_node_params(node, in));
+  }
+  KILN_RETURN_IF_ERROR(cpu::nn::check_resize_source(x, p.out));
+  if (p.out.size() != x.size()) return internal_error("Resize output rank differs from X");
+  int64_t out_numel = 1;
+  for (int64_t d : p.out) {
+    if (d >= INT_MAX) return unsupported("output of 2^31 or more elements");
+    out_numel *= d;
+    if (out_numel >= INT_MAX) return unsupported("output of 2^31 or more elements");
+  }
+  return p;
+}
+
 }  // namespace kiln::device

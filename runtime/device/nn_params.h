@@ -95,4 +95,10 @@ Expected<cpu::nn::ResizeParams> resize_node_params(const ir::Node& node,
 Expected<cpu::nn::ResizeParams> upsample_node_params(const ir::Node& node,
                                                      const std::vector<InputInfo>& in);
 
+// Resize or Upsample on float32 X of rank 1 to 8 (dispatching on the op type), with an output of
+// fewer than 2^31 elements; the backend then sizes its tap tables.
+Expected<cpu::nn::ResizeParams> resample_params(const ir::Node& node,
+                                                const std::vector<InputInfo>& in,
+                                                const DeviceTarget& target);
+
 }  // namespace kiln::device

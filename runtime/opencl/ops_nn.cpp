@@ -178,24 +178,8 @@ void append_taps(const ResizeParams& p, int axis, int64_t in, int64_t out, TapTa
 
 // Resize or Upsample's parameters plus the checks that keep the kernel within its limits.
 Expected<ResizeParams> resample_plan(const ir::Node& node, const std::vector<InputInfo>& in) {
-  if (in.empty() || !in[0].present) return invalid_argument("needs X");
-  if (!is_f32(in[0])) return unsupported("only float32 Resize on OpenCL");
+  KILN_ASSIGN_OR_RETURN(ResizeParams p, device::resample_params(node, in, kClTarget));
   const Shape& x = in[0].desc.shape;
-  if (x.empty()) return invalid_argument("input X must have rank >= 1");
-  if (x.size() > 8) return unsupported("rank above 8");
-  ResizeParams p;
-  if (node.op_type() == "Upsample") {
-    KILN_ASSIGN_OR_RETURN(p, device::upsample_node_params(node, in));
-  } else {
-    KILN_ASSIGN_OR_RETURN(p, device::resize_node_params(node, in));
-  }
-  KILN_RETURN_IF_ERROR(cpu::nn::check_resize_source(x, p.out));
-  int64_t out_numel = 1;
-  for (int64_t d : p.out) {
-    if (d >= INT_MAX) return unsupported("output of 2^31 or more elements");
-    out_numel *= d;
-    if (out_numel >= INT_MAX) return unsupported("output of 2^31 or more elements");
-  }
   int64_t taps = 0;
   for (size_t a = 0; a < x.size(); ++a) {
     taps += p.out[a] * std::max<int64_t>(taps_per_coord(p, static_cast<int>(a)), 1) + 1;

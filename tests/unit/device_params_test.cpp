@@ -180,6 +180,26 @@ TEST_F(DeviceParamsTest, ResizeNeedsHostScales) {
   EXPECT_EQ(p.status().message(), "roi, scales and sizes must be known on the host");
 }
 
+TEST_F(DeviceParamsTest, ResampleRefusesWhatTheKernelsDoNotRun) {
+  ir::Node* n = node("Resize", 13);
+  std::vector<InputInfo> in = {InputInfo{{DType::kFloat16, {1, 1, 4, 4}}, nullptr, true}};
+  auto p = device::resample_params(*n, in, kVk);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.status().message(), "only float32 Resize on Vulkan");
+  in[0] = f32({1, 1, 1, 1, 1, 1, 1, 1, 1});
+  p = device::resample_params(*n, in, kCl);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.status().message(), "rank above 8");
+  // Sizes of 2^16 x 2^16 x 2^0 ... give an output of 2^32 elements.
+  ir::Node* u = node("Upsample", 9);
+  held_.push_back(
+      std::make_unique<Tensor>(Tensor::from_vector<float>({4}, {1.0f, 1.0f, 16384.0f, 16384.0f})));
+  in = {f32({1, 1, 4, 4}), InputInfo{{DType::kFloat32, {4}}, held_.back().get(), true}};
+  p = device::resample_params(*u, in, kCl);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.status().message(), "output of 2^31 or more elements");
+}
+
 TEST_F(DeviceParamsTest, PadRangesWithCropsAndAxes) {
   ir::Node* n = node("Pad", 18);
   n->set_attr("mode", str("reflect"));
