@@ -199,6 +199,9 @@ TEST(VulkanInplace, ElementwiseChainGetsASmallerArena) {
     arena[on] = dev.last_arena_bytes();
     inplace[on] = dev.last_inplace_outputs();
   }
+  RecordProperty("arena_bytes_inplace_off", static_cast<int>(arena[0]));
+  RecordProperty("arena_bytes_inplace_on", static_cast<int>(arena[1]));
+  RecordProperty("inplace_outputs", static_cast<int>(inplace[1]));
   EXPECT_EQ(inplace[0], 0u);
   EXPECT_GE(inplace[1], 4u);  // Neg, Mul, Add, both Casts (Relu's input x may be kept)
   EXPECT_LT(arena[1], arena[0]);
