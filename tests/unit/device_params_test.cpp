@@ -8,11 +8,15 @@
 
 #include "runtime/device/data_params.h"
 #include "runtime/device/nn_params.h"
+#include "tests/unit/test_util.h"
 
 namespace kiln {
 namespace {
 
 using device::InputInfo;
+using testing::int_attr;
+using testing::ints_attr;
+using testing::str_attr;
 
 constexpr device::DeviceTarget kCl{"OpenCL", "OpenCL kernel", false};
 constexpr device::DeviceTarget kVk{"Vulkan", "Vulkan shader", true};
@@ -25,24 +29,6 @@ class DeviceParamsTest : public ::testing::Test {
     std::vector<ir::Value*> outs;
     for (size_t i = 0; i < n_out; ++i) outs.push_back(*g_.add_value(g_.unique_name("out")));
     return *g_.add_node(op, "", {}, outs, g_.unique_name("n"));
-  }
-  static ir::Attribute ints(std::vector<int64_t> v) {
-    ir::Attribute a;
-    a.type = ir::AttrType::kInts;
-    a.ints = std::move(v);
-    return a;
-  }
-  static ir::Attribute int_attr(int64_t v) {
-    ir::Attribute a;
-    a.type = ir::AttrType::kInt;
-    a.i = v;
-    return a;
-  }
-  static ir::Attribute str(std::string s) {
-    ir::Attribute a;
-    a.type = ir::AttrType::kString;
-    a.s = std::move(s);
-    return a;
   }
   static InputInfo f32(Shape s) {
     return InputInfo{{DType::kFloat32, std::move(s)}, nullptr, true};
@@ -63,7 +49,7 @@ Status same_dtype(const InputInfo& b, DType x) {
 
 TEST_F(DeviceParamsTest, NodeAttrsRemembersTheFirstWronglyTypedAttribute) {
   ir::Node* n = node("Conv", 17);
-  n->set_attr("group", str("two"));
+  n->set_attr("group", str_attr("two"));
   n->set_attr("strides", int_attr(1));
   device::NodeAttrs at{*n, {}};
   EXPECT_EQ(at.i("group", 1), 1);
@@ -77,8 +63,8 @@ TEST_F(DeviceParamsTest, NodeAttrsRemembersTheFirstWronglyTypedAttribute) {
 TEST_F(DeviceParamsTest, ConvShapeOnOddSizesWithGroupsAndBias) {
   ir::Node* n = node("Conv", 17);
   n->set_attr("group", int_attr(3));
-  n->set_attr("pads", ints({1, 0, 2, 1}));
-  n->set_attr("strides", ints({2, 1}));
+  n->set_attr("pads", ints_attr({1, 0, 2, 1}));
+  n->set_attr("strides", ints_attr({2, 1}));
   std::vector<InputInfo> in = {f32({1, 3, 13, 127}), f32({6, 1, 3, 1}), f32({6})};
   auto p = device::conv_shape(*n, in, kCl, same_dtype);
   ASSERT_TRUE(p.has_value()) << p.status().message();
@@ -103,12 +89,12 @@ TEST_F(DeviceParamsTest, ConvShapeRefusesHostileShapesAndAttributes) {
   EXPECT_NE(p.status().message().find("group must be positive"), std::string::npos);
 
   n->set_attr("group", int_attr(1));
-  n->set_attr("kernel_shape", ints({2, 2}));
+  n->set_attr("kernel_shape", ints_attr({2, 2}));
   p = device::conv_shape(*n, in, kCl, same_dtype);
   ASSERT_FALSE(p.has_value());
   EXPECT_NE(p.status().message().find("kernel_shape does not match W"), std::string::npos);
 
-  n->set_attr("kernel_shape", ints({3, 3}));
+  n->set_attr("kernel_shape", ints_attr({3, 3}));
   in.push_back(InputInfo{{DType::kFloat16, {2}}, nullptr, true});
   p = device::conv_shape(*n, in, kCl, same_dtype);
   ASSERT_FALSE(p.has_value());
@@ -117,8 +103,8 @@ TEST_F(DeviceParamsTest, ConvShapeRefusesHostileShapesAndAttributes) {
 
 TEST_F(DeviceParamsTest, GeometryLimitsNameTheBackend) {
   ir::Node* n = node("MaxPool", 12);
-  n->set_attr("kernel_shape", ints({2}));
-  n->set_attr("strides", ints({int64_t{1} << 31}));
+  n->set_attr("kernel_shape", ints_attr({2}));
+  n->set_attr("strides", ints_attr({int64_t{1} << 31}));
   std::vector<InputInfo> in = {f32({1, 1, 7})};
   auto cl = device::pool_shape(*n, in, kCl);
   ASSERT_FALSE(cl.has_value());
@@ -131,8 +117,8 @@ TEST_F(DeviceParamsTest, GeometryLimitsNameTheBackend) {
 
 TEST_F(DeviceParamsTest, OnlyTheVulkanTargetLimitsPlaneSizes) {
   ir::Node* n = node("AveragePool", 19);
-  n->set_attr("kernel_shape", ints({1, 1, 2}));
-  n->set_attr("strides", ints({1, 1, 2}));
+  n->set_attr("kernel_shape", ints_attr({1, 1, 2}));
+  n->set_attr("strides", ints_attr({1, 1, 2}));
   // A 2^31-element input plane (2^30 outputs): each axis is fine, the plane is not.
   std::vector<InputInfo> in = {f32({1, 1, 2048, 1024, 1024})};
   auto cl = device::pool_shape(*n, in, kCl);
@@ -144,14 +130,14 @@ TEST_F(DeviceParamsTest, OnlyTheVulkanTargetLimitsPlaneSizes) {
 
 TEST_F(DeviceParamsTest, PoolShapeRefusesWhatTheKernelsDoNotRun) {
   ir::Node* n = node("MaxPool", 12, 2);
-  n->set_attr("kernel_shape", ints({3, 3}));
+  n->set_attr("kernel_shape", ints_attr({3, 3}));
   std::vector<InputInfo> in = {f32({2, 3, 13, 13})};
   auto p = device::pool_shape(*n, in, kVk);
   ASSERT_FALSE(p.has_value());
   EXPECT_EQ(p.status().message(), "MaxPool's Indices output is not computed on Vulkan");
 
   ir::Node* a = node("AveragePool", 19);
-  a->set_attr("kernel_shape", ints({3, 3}));
+  a->set_attr("kernel_shape", ints_attr({3, 3}));
   a->set_attr("count_include_pad", int_attr(2));
   p = device::pool_shape(*a, in, kCl);
   ASSERT_FALSE(p.has_value());
@@ -159,7 +145,7 @@ TEST_F(DeviceParamsTest, PoolShapeRefusesWhatTheKernelsDoNotRun) {
 
   a->set_attr("count_include_pad", int_attr(1));
   a->set_attr("ceil_mode", int_attr(1));
-  a->set_attr("strides", ints({2, 2}));
+  a->set_attr("strides", ints_attr({2, 2}));
   p = device::pool_shape(*a, in, kCl);
   ASSERT_TRUE(p.has_value()) << p.status().message();
   EXPECT_EQ(p->mode, 2);
@@ -202,7 +188,7 @@ TEST_F(DeviceParamsTest, ResampleRefusesWhatTheKernelsDoNotRun) {
 
 TEST_F(DeviceParamsTest, PadRangesWithCropsAndAxes) {
   ir::Node* n = node("Pad", 18);
-  n->set_attr("mode", str("reflect"));
+  n->set_attr("mode", str_attr("reflect"));
   // Axes 2 and 0 of a [5, 1, 13] input: axis 2 gets 3 before, crops 2 at the end; axis 0 crops 1
   // before and gets 4 after.
   std::vector<InputInfo> in = {f32({5, 1, 13}), host_i64({3, -1, -2, 4}),
@@ -233,13 +219,13 @@ TEST_F(DeviceParamsTest, PadRefusesHostileParameters) {
   p = device::pad_params(*n, in);
   ASSERT_FALSE(p.has_value());
 
-  n->set_attr("mode", str("wrap"));  // wrap needs opset 19
+  n->set_attr("mode", str_attr("wrap"));  // wrap needs opset 19
   in[1] = host_i64({0, 0, 0, 0});
   p = device::pad_params(*n, in);
   ASSERT_FALSE(p.has_value());
   EXPECT_NE(p.status().message().find("unknown mode 'wrap'"), std::string::npos);
 
-  n->set_attr("mode", str("edge"));
+  n->set_attr("mode", str_attr("edge"));
   in[0] = f32({2, 0});
   in[1] = host_i64({0, 1, 0, 1});
   p = device::pad_params(*n, in);
@@ -254,7 +240,7 @@ TEST_F(DeviceParamsTest, PadBeforeOpset11ReadsAttributesLikeTheCpu) {
   ASSERT_FALSE(p.has_value());
   EXPECT_NE(p.status().message().find("attribute 'pads' is required"), std::string::npos);
 
-  n->set_attr("pads", ints({1, 2}));
+  n->set_attr("pads", ints_attr({1, 2}));
   n->set_attr("value", int_attr(7));  // an int value reads as 7.0, as on the CPU
   p = device::pad_params(*n, in);
   ASSERT_TRUE(p.has_value()) << p.status().message();
