@@ -386,17 +386,26 @@ inline int requant_one(int c, float mult, int zp, int lo, int hi) {
   return clamp(v + zp, lo, hi);
 }
 
-// C: int32 products [total], Y: bytes [total]; b_scale per column n = idx % N when bs_stride.
-__kernel void qlinear_requant(__global const int* C, int c_off, __global const float* AS,
-                              int as_off, __global const float* BS, int bs_off,
-                              __global const float* YS, int ys_off, __global const uchar* YZ,
-                              int yz_off, __global uchar* Y, int y_off, int total, int N,
-                              int bs_stride, uchar ymask, int lo, int hi) {
-  const int e = get_global_id(0);
-  if (e >= total) return;
-  const int n = e % N;
-  const float ab = AS[as_off] * BS[bs_off + n * bs_stride];
-  const float mult = ab / YS[ys_off];
-  const int v = requant_one(C[c_off + e], mult, byte_value(YZ[yz_off], ymask), lo, hi);
+// The multipliers m[n] = (a_scale * b_scale[n]) / y_scale, one per column (bs_stride 1) or one.
+__kernel void qlinear_multipliers(__global const float* AS, int as_off, __global const float* BS,
+                                  int bs_off, __global const float* YS, int ys_off,
+                                  __global float* MU, int mu_off, int count) {
+  const int n = get_global_id(0);
+  if (n >= count) return;
+  const float ab = AS[as_off] * BS[bs_off + n];
+  MU[mu_off + n] = ab / YS[ys_off];
+}
+
+// C: int32 products [rows][N], Y: bytes [rows][N]; mu_stride 1: multiplier per column.
+// gid0: column, gid1: row.
+__kernel void qlinear_requant(__global const int* C, int c_off, __global const float* MU,
+                              int mu_off, __global const uchar* YZ, int yz_off, __global uchar* Y,
+                              int y_off, int rows, int N, int mu_stride, uchar ymask, int lo,
+                              int hi) {
+  const int n = get_global_id(0), r = get_global_id(1);
+  if (n >= N || r >= rows) return;
+  const int e = r * N + n;
+  const int v = requant_one(C[c_off + e], MU[mu_off + n * mu_stride], byte_value(YZ[yz_off], ymask),
+                            lo, hi);
   Y[y_off + e] = (uchar)(v & 0xff);
 }

@@ -695,13 +695,22 @@ Expected<std::unique_ptr<DeviceKernel>> qlinear_prepare(ClContext& ctx, const ir
   k->set(L, i++, static_cast<cl_int>(0));
   k->set(L, i++, static_cast<cl_int>(0));
   k->set(L, i++, static_cast<cl_int>(0));
-  // The division of the multiplier must be correctly rounded, as on the host.
-  KILN_ASSIGN_OR_RETURN(cl::Kernel rk, ctx.kernel("quant", "-cl-fp32-correctly-rounded-divide-sqrt",
-                                                  "qlinear_requant"));
+  // The multipliers, once per column (the division correctly rounded, as on the host), then the
+  // requantization.
+  const int64_t n_mu = bs_stride ? g.N : 1;
+  KILN_ASSIGN_OR_RETURN(int mu, k->add_scratch(static_cast<size_t>(n_mu) * sizeof(float)));
+  KILN_ASSIGN_OR_RETURN(cl::Kernel mk, ctx.kernel("quant", "-cl-fp32-correctly-rounded-divide-sqrt",
+                                                  "qlinear_multipliers"));
+  size_t MU = k->add_launch(std::move(mk), {in_arg(1), in_arg(4), in_arg(6), scratch_arg(mu)},
+                            grid1(n_mu), cl::NDRange(kLocal));
+  k->set(MU, 0, static_cast<cl_int>(n_mu));
+  KILN_ASSIGN_OR_RETURN(cl::Kernel rk, quant_kernel(ctx, "qlinear_requant"));
+  const int64_t rows = nb * g.M;
   size_t R = k->add_launch(
-      std::move(rk), {scratch_arg(acc), in_arg(1), in_arg(4), in_arg(6), in_arg(7), out_arg(0)},
-      grid1(total), cl::NDRange(kLocal));
-  k->set(R, 0, static_cast<cl_int>(total));
+      std::move(rk), {scratch_arg(acc), scratch_arg(mu), in_arg(7), out_arg(0)},
+      cl::NDRange(round_up(static_cast<size_t>(g.N), 16), round_up(static_cast<size_t>(rows), 4)),
+      cl::NDRange(16, 4));
+  k->set(R, 0, static_cast<cl_int>(rows));
   k->set(R, 1, static_cast<cl_int>(g.N));
   k->set(R, 2, static_cast<cl_int>(bs_stride));
   k->set(R, 3, mask_of(yt));
