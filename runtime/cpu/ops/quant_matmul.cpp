@@ -267,6 +267,14 @@ Status qlinear_matmul_kernel(OpContext& ctx) {
   const bool y_signed = yzp.dtype() == DType::kInt8;
   const double lo = y_signed ? -128.0 : 0.0, hi = y_signed ? 127.0 : 255.0;
   uint8_t* yd = static_cast<uint8_t*>(y->raw_data());
+  // Per-tensor a_scale and y_scale with b_scale the same for every batch: the multipliers
+  // depend on the column only and are computed once (the same operations, in the same order).
+  std::vector<float> col_mult;
+  if (asv.size() == 1 && ysv.size() == 1 && bmap.batch_off.empty()) {
+    col_mult.resize(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n)
+      col_mult[n] = round_st(round_st(asv[0] * bsv[bmap.at(0, 0, n)]) / ysv[0]);
+  }
   Status status;
   visit_8bit_pair(a.dtype(), b.dtype(), [&](auto ta, auto tb) {
     using TA = decltype(ta);
@@ -278,7 +286,9 @@ Status qlinear_matmul_kernel(OpContext& ctx) {
           const float a_s = asv[amap.at(bi, m, 0)];
           for (int64_t n = 0; n < N; ++n) {
             const int64_t yi = ymap.at(bi, m, n);
-            const float mult = round_st(round_st(a_s * bsv[bmap.at(bi, 0, n)]) / ysv[yi]);
+            const float mult = !col_mult.empty()
+                                   ? col_mult[n]
+                                   : round_st(round_st(a_s * bsv[bmap.at(bi, 0, n)]) / ysv[yi]);
             // saturate(round(C * multiplier) + y_zero_point), rounding half to even.
             double v = static_cast<double>(row[n]) * static_cast<double>(mult);
             v = std::isnan(v) ? lo : std::clamp(std::nearbyint(v) + yz[yi], lo, hi);
