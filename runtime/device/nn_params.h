@@ -101,4 +101,14 @@ Expected<cpu::nn::ResizeParams> resample_params(const ir::Node& node,
                                                 const std::vector<InputInfo>& in,
                                                 const DeviceTarget& target);
 
+// The names the backends' nn op files use unqualified (`using namespace device::nn_names;`).
+namespace nn_names {
+using cpu::nn::Geom;
+using cpu::nn::kMaxSpatial;
+using device::check_output_size;
+using device::is_f32;
+using device::to_support;
+using Attrs = device::NodeAttrs;
+}  // namespace nn_names
+
 }  // namespace kiln::device

@@ -20,13 +20,7 @@ void register_cl_conv(ClOpRegistry& r);
 
 namespace nn_detail {
 
-using cpu::nn::Geom;
-using cpu::nn::kMaxSpatial;
-
-using device::check_output_size;
-using device::is_f32;
-using device::to_support;
-using Attrs = device::NodeAttrs;
+using namespace device::nn_names;  // NOLINT(build/namespaces): Attrs, Geom, is_f32, ...
 
 // How the shared nn parameter logic (runtime/device/nn_params.h) names this backend.
 inline constexpr device::DeviceTarget kClTarget{"OpenCL", "OpenCL kernel", false};
