@@ -1,7 +1,9 @@
 // Broadcast elementwise ops on float operands (rank <= 6, per-operand element strides, 0 on
 // broadcast dims). Variants: default = arithmetic (float out, op codes as in
 // runtime/vulkan/ops_elementwise.cpp); -DCOMPARE = comparisons (bool out);
-// -DWHERE = Where(cond, a, b) with a bool condition at binding 0. -DF16: float16 storage of the
+// -DWHERE = Where(cond, a, b) with a bool condition at binding 0. `dense`: 1 all operands dense
+// (offset = output index), 2/3 (not Where) operand 0/1 dense and the other a repeated trailing row
+// of dims[0] elements, 0 the general strided path. -DF16: float16 storage of the
 // float operands and outputs (fp16.glsl), float arithmetic.
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -86,7 +88,7 @@ void item(uint i, uint o0, uint o1) {
 void main() {
   // Dense operands: a plain loop without the per-operand offset array (llvmpipe keeps a
   // dynamically indexed array in per-lane scratch memory, which made this path ~30x slower).
-  if (pc.dense != 0u) {
+  if (pc.dense == 1u) {
     for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
 #ifdef WHERE
       item(i, i, i, i);
@@ -96,6 +98,19 @@ void main() {
     }
     return;
   }
+#ifndef WHERE
+  // dense 2 / 3: operand 0 / 1 is dense and the other repeats a trailing row of dims[0]
+  // elements (1: a scalar), as bias adds and scalings broadcast.
+  if (pc.dense >= 2u) {
+    const uint inner = pc.dims[0];
+    const bool row_b = pc.dense == 2u;
+    for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
+      const uint j = inner == 1u ? 0u : i % inner;
+      item(i, row_b ? i : j, row_b ? j : i);
+    }
+    return;
+  }
+#endif
   for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
     uint o[NOPS];
     for (int k = 0; k < NOPS; ++k) o[k] = i;

@@ -222,6 +222,27 @@ Support where_supports(const VkContext& ctx, const ir::Node& n, const std::vecto
   return broadcast_supports(ctx, n, in, 1, 2);
 }
 
+// For two operands, one of them the output's shape (dense) and the other a trailing row of the
+// output repeated (its shape, without leading 1s, equals the output's last dims; a scalar is a
+// row of 1): 2 when operand 1 is the row, 1 when operand 0 is; 0 otherwise. `*inner`: the row's
+// element count.
+int row_operand(const std::vector<Shape>& shapes, const Shape& out, int64_t* inner) {
+  if (shapes.size() != 2) return 0;
+  auto is_row = [&](const Shape& s) {
+    size_t lead = 0;
+    while (lead < s.size() && s[lead] == 1) ++lead;
+    const size_t len = s.size() - lead;
+    if (len > out.size()) return false;
+    for (size_t k = 0; k < len; ++k)
+      if (s[lead + k] != out[out.size() - len + k]) return false;
+    *inner = numel_of(s);
+    return true;
+  };
+  if (shapes[0] == out && is_row(shapes[1])) return 2;
+  if (shapes[1] == out && is_row(shapes[0])) return 1;
+  return 0;
+}
+
 Expected<std::unique_ptr<DeviceKernel>> broadcast_prepare(VkContext& ctx, const ir::Node& n,
                                                           const std::vector<InputInfo>& in,
                                                           const std::string& family,
@@ -237,10 +258,17 @@ Expected<std::unique_ptr<DeviceKernel>> broadcast_prepare(VkContext& ctx, const 
   if (count > 0) {
     bool dense = true;
     for (const auto& s : shapes) dense = dense && s == out;
+    int64_t inner = 1;
+    const int row = where || dense ? 0 : row_operand(shapes, out, &inner);
     Push p;
-    p.u(code).u(count).u(static_cast<int64_t>(out.size())).u(dense ? 1 : 0);
-    p.arr(out, kMaxRank);
-    for (const auto& s : shapes) p.arr(cpu::broadcast_strides(s, out), kMaxRank);
+    if (row > 0) {  // binary.comp's dense 2 / 3: one operand dense, the other a row of `inner`
+      p.u(code).u(count).u(1).u(row == 2 ? 2 : 3).arr({inner}, kMaxRank);
+      for (size_t k = 0; k < shapes.size(); ++k) p.arr({}, kMaxRank);
+    } else {
+      p.u(code).u(count).u(static_cast<int64_t>(out.size())).u(dense ? 1 : 0);
+      p.arr(out, kMaxRank);
+      for (const auto& s : shapes) p.arr(cpu::broadcast_strides(s, out), kMaxRank);
+    }
     std::vector<VkTensorRef> refs;
     for (size_t i = 0; i < in.size(); ++i)
       refs.push_back(in_ref(static_cast<int>(i), where && i == 0 ? 1 : fsize(dt)));
