@@ -56,6 +56,35 @@ inline __m256 exp_diff8(__m256 x, __m256 m) {
   return _mm256_fmadd_ps(e, err, e);
 }
 
+// erf(x) (coefficients fitted for kiln, see erf_coefficients in vec_kernels.h): |x| < 1.2 gives
+// x P(x^2); 1.2 <= |x| < 3.93 gives 1 - exp(Q(|x| - 2.4)), Q ~ log(erfc); above, +-1. The sign
+// is copied from x, so -0 stays -0 and -inf gives -1; NaN gives NaN.
+inline __m256 erf8(__m256 x) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 ax = _mm256_andnot_ps(sign, x);
+  const __m256 t = _mm256_mul_ps(x, x);
+  __m256 p = _mm256_set1_ps(kErfSmall[6]);
+  for (int k = 5; k >= 0; --k) p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(kErfSmall[k]));
+  const __m256 small = _mm256_mul_ps(x, p);
+  const __m256 u =
+      _mm256_sub_ps(_mm256_min_ps(ax, _mm256_set1_ps(kErfBig)), _mm256_set1_ps(kErfCenter));
+  __m256 q = _mm256_set1_ps(kErfLarge[8]);
+  for (int k = 7; k >= 0; --k) q = _mm256_fmadd_ps(q, u, _mm256_set1_ps(kErfLarge[k]));
+  __m256 large = _mm256_sub_ps(_mm256_set1_ps(1.0f), exp8(q));
+  large = _mm256_blendv_ps(large, _mm256_set1_ps(1.0f),
+                           _mm256_cmp_ps(ax, _mm256_set1_ps(kErfBig), _CMP_GE_OQ));
+  large = _mm256_or_ps(large, _mm256_and_ps(sign, x));
+  // Not (|x| >= 1.2) is true for NaN, whose small-branch result is NaN.
+  return _mm256_blendv_ps(large, small, _mm256_cmp_ps(ax, _mm256_set1_ps(kErfSplit), _CMP_NGE_UQ));
+}
+
+// 0.5 v (1 + erf(v / sqrt(2))), in the reference's order of operations.
+inline __m256 gelu8(__m256 v) {
+  const __m256 e = erf8(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752440f)));
+  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v),
+                       _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
 inline __m256i tail_mask(int64_t left) {
   alignas(32) static const int kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask + 8 - left));
@@ -125,6 +154,30 @@ void vec_exp_avx2(const float* x, float* y, int64_t n) {
   if (i < n) {
     const __m256i m = tail_mask(n - i);
     _mm256_maskstore_ps(y + i, m, exp8(_mm256_maskload_ps(x + i, m)));
+  }
+}
+
+void vec_erf_avx2(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, erf8(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    _mm256_maskstore_ps(y + i, m, erf8(_mm256_maskload_ps(x + i, m)));
+  }
+}
+
+void vec_gelu_erf_avx2(const float* x, const float* b, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    if (b) v = _mm256_add_ps(v, _mm256_loadu_ps(b + i));
+    _mm256_storeu_ps(y + i, gelu8(v));
+  }
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    __m256 v = _mm256_maskload_ps(x + i, m);
+    if (b) v = _mm256_add_ps(v, _mm256_maskload_ps(b + i, m));
+    _mm256_maskstore_ps(y + i, m, gelu8(v));
   }
 }
 

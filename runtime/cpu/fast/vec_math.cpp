@@ -51,6 +51,29 @@ float exp1(float x) {
   return std::ldexp(std::ldexp(y, h), n - h);
 }
 
+// Scalar erf with the AVX2 loop's algorithm and coefficients (vec_kernels.h).
+float erf1(float x) {
+  const float ax = std::fabs(x);
+  if (std::isnan(x) || ax < detail::kErfSplit) {
+    const float t = x * x;
+    float p = detail::kErfSmall[6];
+    for (int k = 5; k >= 0; --k) p = std::fma(p, t, detail::kErfSmall[k]);
+    return x * p;
+  }
+  float r = 1.0f;
+  if (ax < detail::kErfBig) {
+    const float u = ax - detail::kErfCenter;
+    float q = detail::kErfLarge[8];
+    for (int k = 7; k >= 0; --k) q = std::fma(q, u, detail::kErfLarge[k]);
+    r = 1.0f - exp1(q);
+  }
+  return std::copysign(r, x);
+}
+
+float gelu1(float v) {
+  return (0.5f * v) * (1.0f + erf1(v * 0.70710678118654752440f));
+}
+
 }  // namespace
 
 namespace {
@@ -110,6 +133,16 @@ void vec_binary(VecBinOp op, const float* a, int64_t sa, const float* b, int64_t
 void vec_exp(const float* x, float* y, int64_t n) {
   if (vec_isa() == VecIsa::kAvx2) return detail::vec_exp_avx2(x, y, n);
   for (int64_t i = 0; i < n; ++i) y[i] = exp1(x[i]);
+}
+
+void vec_erf(const float* x, float* y, int64_t n) {
+  if (vec_isa() == VecIsa::kAvx2) return detail::vec_erf_avx2(x, y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] = erf1(x[i]);
+}
+
+void vec_gelu_erf(const float* x, const float* b, float* y, int64_t n) {
+  if (vec_isa() == VecIsa::kAvx2) return detail::vec_gelu_erf_avx2(x, b, y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu1(b ? x[i] + b[i] : x[i]);
 }
 
 void vec_softmax_row(const float* x, float* y, int64_t n, bool log_softmax) {

@@ -1,8 +1,9 @@
 // Vectorised float32 math for the CPU elementwise kernels (Add/Sub/Mul/Div fast paths, Softmax /
-// LogSoftmax along a contiguous axis). The loops are picked once at run time (AVX2 + FMA when the
-// CPU has it, portable scalar loops otherwise; KILN_VEC_ISA=generic narrows the choice) and give
-// the same result for the same input whatever the thread count. KILN_CPU_ELEMENTWISE=ref makes
-// the kernels keep to their reference loops (the yardstick the fast paths are tested against).
+// LogSoftmax along a contiguous axis, Erf, Gelu / BiasGelu). The loops are picked once at run time
+// (AVX2 + FMA when the CPU has it, portable scalar loops otherwise; KILN_VEC_ISA=generic narrows
+// the choice) and give the same result for the same input whatever the thread count.
+// KILN_CPU_ELEMENTWISE=ref makes the kernels keep to their reference loops (the yardstick the fast
+// paths are tested against).
 //
 // Accuracy: Add/Sub/Mul/Div are exact IEEE float operations (bit-equal to the reference). vec_exp
 // is within 2 ulp of std::exp for normal results (denormal results within 1 denormal step, below
@@ -32,6 +33,12 @@ void vec_binary(VecBinOp op, const float* a, int64_t sa, const float* b, int64_t
                 int64_t n);
 // y[i] = exp(x[i]).
 void vec_exp(const float* x, float* y, int64_t n);
+// y[i] = erf(x[i]); within 4 ulp of the correctly rounded erf (tested over a dense sweep of
+// [-6, 6]); -0 gives -0, +-inf gives +-1, NaN gives NaN.
+void vec_erf(const float* x, float* y, int64_t n);
+// y[i] = 0.5 v (1 + erf(v / sqrt(2))), v = x[i] + b[i] (b may be null; y may alias x). The same
+// float formula as the reference, with vec_erf's erf.
+void vec_gelu_erf(const float* x, const float* b, float* y, int64_t n);
 // Softmax (log_softmax false) or LogSoftmax of one contiguous row of n > 0 elements. A row
 // holding a NaN, or whose maximum is +-inf, gives NaN everywhere (as the reference does).
 void vec_softmax_row(const float* x, float* y, int64_t n, bool log_softmax);

@@ -1,10 +1,13 @@
 // CPU reference kernels: unary elementwise ops (math functions, activations, rounding, Clip,
-// IsNaN/IsInf, Not, BitwiseNot). Half types are computed in float and rounded once.
+// IsNaN/IsInf, Not, BitwiseNot). Half types are computed in float and rounded once. float32 Erf
+// and Gelu (approximate "none") take the vectorised erf of runtime/cpu/fast/vec_math.h (a few
+// ulp from std::erf) unless KILN_CPU_ELEMENTWISE=ref.
 #include <cfloat>
 #include <cmath>
 #include <limits>
 #include <type_traits>
 
+#include "runtime/cpu/fast/vec_math.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 
@@ -92,6 +95,21 @@ Status numeric_via_double(OpContext& ctx, F f) {
   });
 }
 
+// float32 X through a vectorised loop fn(x, y, n) over chunks of kGrain elements.
+template <typename Fn>
+Status float32_vec_unary(OpContext& ctx, const Tensor& x, Fn fn) {
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.shape()));
+  const float* px = x.data<float>();
+  float* py = y->data<float>();
+  ctx.parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) { fn(px + b, py + b, e - b); });
+  return Status::ok();
+}
+
+bool float32_fast(const OpContext& ctx) {
+  return ctx.has_input(0) && ctx.input(0).dtype() == DType::kFloat32 &&
+         fast::elementwise_fast_enabled();
+}
+
 // --- math ---------------------------------------------------------------------------------------
 
 Status sqrt_kernel(OpContext& c) {
@@ -153,6 +171,7 @@ Status reciprocal_kernel(OpContext& c) {
   return float_unary(c, [](auto x) { return decltype(x)(1) / x; });
 }
 Status erf_kernel(OpContext& c) {
+  if (float32_fast(c)) return float32_vec_unary(c, c.input(0), fast::vec_erf);
   return numeric_via_double(c, [](auto x) { return std::erf(x); });
 }
 
@@ -287,6 +306,10 @@ Status hard_swish_kernel(OpContext& c) {
 
 Status gelu_kernel(OpContext& c) {
   const std::string approx = c.attr_string("approximate", "none");
+  if (approx == "none" && float32_fast(c))
+    return float32_vec_unary(c, c.input(0), [](const float* x, float* y, int64_t n) {
+      fast::vec_gelu_erf(x, nullptr, y, n);
+    });
   if (approx == "none")
     return float_unary(c, [](auto x) {
       using C = decltype(x);
