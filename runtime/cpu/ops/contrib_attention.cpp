@@ -3,15 +3,20 @@
 // new keys/values, which also make the present outputs); then each query row is
 // softmax(Q K^T * scale + mask + attention_bias) V, with the mask built as ONNX Runtime's
 // PrepareMask does (0 -> mask_filter_value, future keys -> lowest float, 1-D masks as key lengths /
-// start positions). Work is split over query rows only, so results do not depend on the thread
-// count.
+// start positions). The fast path (attend_fast, and the packed SGEMM for Attention's input
+// projection) works per (batch, head) with the SGEMM and vec_softmax_row; KILN_CPU_GEMM=ref or
+// KILN_CPU_ELEMENTWISE=ref keep the reference loops (attend_ref, split over query rows). Neither
+// splits one output's sum across threads, so results do not depend on the thread count.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "runtime/cpu/fast/sgemm.h"
+#include "runtime/cpu/fast/vec_math.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 #include "runtime/cpu/ops/gemm_ref.h"
@@ -156,10 +161,10 @@ Expected<Tensor> read_attention_bias(const OpContext& ctx, const Tensor* ab, con
   return as_float(ctx, *ab, "attention_bias");
 }
 
-// out [B, S, N * Hv] = softmax(Q K^T * scale + mask + bias) V; qk [B, N, S, T] (optional) gets
-// the scores before the softmax.
-Status attend(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mask, const Tensor& bias,
-              float scale, float* out, float* qk) {
+// Reference loops: out [B, S, N * Hv] = softmax(Q K^T * scale + mask + bias) V; qk [B, N, S, T]
+// (optional) gets the scores before the softmax.
+Status attend_ref(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mask,
+                  const Tensor& bias, float scale, float* out, float* qk) {
   const int64_t B = d.B, N = d.N, S = d.S, T = d.T(), H = d.H, Hv = d.Hv;
   const float* q = x.q.data<float>();
   const float* k = x.k.data<float>();
@@ -203,6 +208,82 @@ Status attend(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mask, c
     }
   });
   return Status::ok();
+}
+
+// The fast path (issue 9): per (batch, head), scores = scale * Q K^T with the packed SGEMM into an
+// [S, T] buffer (or straight into qk), plus mask and bias, the row softmax of vec_softmax_row,
+// then out = P V with the SGEMM writing the strided [B, S, N * Hv] output. Tasks are whole
+// (batch, head) pairs; with fewer pairs than threads the pairs run in turn and the SGEMM shares
+// out its output tiles instead. Either way each output element sees the same operations in the
+// same order, so results do not depend on the thread count.
+Status attend_fast(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mask,
+                   const Tensor& bias, float scale, float* out, float* qk) {
+  const int64_t B = d.B, N = d.N, S = d.S, T = d.T(), H = d.H, Hv = d.Hv;
+  if (B * N * S == 0) return Status::ok();
+  const float* q = x.q.data<float>();
+  const float* k = x.k.data<float>();
+  const float* v = x.v.data<float>();
+  const float* md = mask.defined() ? mask.data<float>() : nullptr;
+  const float* bd = bias.defined() ? bias.data<float>() : nullptr;
+  const int64_t bias_bs = bd && bias.dim(0) != 1 ? bias.dim(1) * S * T : 0;  // [B, N or 1, S, T]
+  const int64_t bias_ns = bd && bias.dim(1) != 1 ? S * T : 0;
+  // One (batch, head) pair; `sc` is an [S, T] scratch buffer, `p` the probabilities ([S, T]).
+  auto one = [&](int64_t bn, float* sc, float* p, ThreadPool* pool) {
+    const int64_t b = bn / N, n = bn % N;
+    float* scores = qk ? qk + bn * S * T : sc;
+    if (T > 0) {
+      fast::sgemm(S, T, H, scale, q + bn * S * H, H, 1, k + bn * T * H, 1, H, 0.0f, scores, T,
+                  pool);
+      for (int64_t s = 0; s < S; ++s) {
+        float* row = scores + s * T;
+        // bias + mask first, then the score, as the reference adds them (a fully padded row sits
+        // near mask_filter_value, where the order of the additions shows).
+        const float* brow = bd ? bd + b * bias_bs + n * bias_ns + s * T : nullptr;
+        const float* mrow = md ? md + (b * S + s) * T : nullptr;
+        if (brow && mrow) {
+          for (int64_t t = 0; t < T; ++t) row[t] += brow[t] + mrow[t];
+        } else if (brow || mrow) {
+          const float* add = brow ? brow : mrow;
+          for (int64_t t = 0; t < T; ++t) row[t] += add[t];
+        }
+        fast::vec_softmax_row(row, p + s * T, T, false);
+      }
+    }
+    float* o = out + b * S * N * Hv + n * Hv;
+    if (T > 0) {
+      fast::sgemm(S, Hv, T, 1.0f, p, T, 1, v + bn * T * Hv, Hv, 1, 0.0f, o, N * Hv, pool);
+    } else {  // no keys: the reference's empty sum
+      for (int64_t s = 0; s < S; ++s) std::fill(o + s * N * Hv, o + s * N * Hv + Hv, 0.0f);
+    }
+  };
+  const size_t st = static_cast<size_t>(S * T);
+  ThreadPool& pool = ctx.pool();
+  if (B * N >= pool.num_threads()) {
+    ctx.parallel_for(B * N, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<float> sc(qk ? 0 : st), p(st);
+      for (int64_t bn = lo; bn < hi; ++bn) one(bn, sc.data(), p.data(), nullptr);
+    });
+  } else {
+    std::vector<float> sc(qk ? 0 : st), p(st);
+    for (int64_t bn = 0; bn < B * N; ++bn) one(bn, sc.data(), p.data(), &pool);
+  }
+  return Status::ok();
+}
+
+// KILN_CPU_GEMM=ref or KILN_CPU_ELEMENTWISE=ref (or set_elementwise_fast_for_testing(false))
+// keep Attention / MultiHeadAttention on the reference loops.
+bool attention_fast() {
+  static const bool gemm_on = [] {
+    const char* v = std::getenv("KILN_CPU_GEMM");
+    return !(v && std::string(v) == "ref");
+  }();
+  return gemm_on && fast::elementwise_fast_enabled();
+}
+
+Status attend(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mask, const Tensor& bias,
+              float scale, float* out, float* qk) {
+  if (attention_fast()) return attend_fast(ctx, d, x, mask, bias, scale, out, qk);
+  return attend_ref(ctx, d, x, mask, bias, scale, out, qk);
 }
 
 Status check_heads(const OpContext& ctx, int64_t hidden, int64_t heads, const std::string& what) {
@@ -310,12 +391,21 @@ Status contrib_attention_kernel(OpContext& ctx) {
     const float* wd = wf.data<float>();
     float* pd = proj.data<float>();
     const float* bd = bias ? bf.data<float>() : nullptr;
-    ctx.parallel_for(rows, gemm_row_grain(cols, kin), [&](int64_t lo, int64_t hi) {
-      gemm_ref_rows<float>(lo, hi, cols, kin, xd, kin, 1, wd, cols, 1, pd, cols);
+    if (attention_fast() && rows > 0 && kin > 0) {
+      fast::sgemm(rows, cols, kin, 1.0f, xd, kin, 1, wd, cols, 1, 0.0f, pd, cols, &ctx.pool());
       if (bd)
-        for (int64_t r = lo; r < hi; ++r)
-          for (int64_t c = 0; c < cols; ++c) pd[r * cols + c] += bd[c];
-    });
+        ctx.parallel_for(rows, std::max<int64_t>(1, 4096 / cols), [&](int64_t lo, int64_t hi) {
+          for (int64_t r = lo; r < hi; ++r)
+            for (int64_t c = 0; c < cols; ++c) pd[r * cols + c] += bd[c];
+        });
+    } else {
+      ctx.parallel_for(rows, gemm_row_grain(cols, kin), [&](int64_t lo, int64_t hi) {
+        gemm_ref_rows<float>(lo, hi, cols, kin, xd, kin, 1, wd, cols, 1, pd, cols);
+        if (bd)
+          for (int64_t r = lo; r < hi; ++r)
+            for (int64_t c = 0; c < cols; ++c) pd[r * cols + c] += bd[c];
+      });
+    }
   }
   KILN_ASSIGN_OR_RETURN(Qkv qkv, alloc_qkv(d));
   const float* pd = proj.data<float>();
