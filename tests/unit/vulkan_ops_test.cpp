@@ -206,7 +206,8 @@ TEST(VulkanBackend, TooLargeAllocationIsAClearError) {
   EXPECT_EQ(buf.status().code(), StatusCode::kOutOfMemory);
 }
 
-// A tensor larger than the binding range is refused with the reason (it then runs on the CPU).
+// A tensor larger than the binding range is refused with the reason by a kernel that cannot split
+// (Softmax; the elementwise ops split), and then runs on the CPU.
 TEST(VulkanBackend, OversizedTensorIsRefused) {
   VK_BACKEND_OR_SKIP(b);
   ir::Graph g;
@@ -215,7 +216,7 @@ TEST(VulkanBackend, OversizedTensorIsRefused) {
   ir::Value* x = g.add_value("x").value();
   g.add_input(x);
   ir::Value* y = g.add_value("y").value();
-  ir::Node* node = g.add_node("Relu", "", {x}, {y}).value();
+  ir::Node* node = g.add_node("Softmax", "", {x}, {y}).value();
   g.add_output(y);
   device::InputInfo info;
   info.desc = {DType::kFloat32, {n}};
