@@ -171,6 +171,16 @@ TEST(CpuAttentionFast, AttentionProjectionMaskPast) {
   compare("Attention", {rnd({1, 1, 768}, 39), wb}, heads_attr(12), 1, "BERT shape, seq 1");
 }
 
+// S * T above the fast path's scratch limit (2^20 floats): query rows go in blocks (1017 + 13).
+TEST(CpuAttentionFast, LongSequencesInRowBlocks) {
+  const int64_t B = 1, N = 2, S = 1030, L = 1031, H = 16;
+  const Tensor q = rnd({B, S, N * H}, 51);
+  const Tensor k = rnd({B, L, N * H}, 52);
+  const Tensor v = rnd({B, L, N * H}, 53);
+  compare("MultiHeadAttention", {q, k, v, Tensor(), i32v({1000})}, heads_attr(N, true), 4,
+          "S 1030, T 1031, key lengths, causal, qk");
+}
+
 // The fast path gives the same bits for any thread count, both when the (batch, head) pairs are
 // shared out (B * N >= threads) and when the SGEMM shares out its tiles (B * N < threads).
 TEST(CpuAttentionFast, ThreadCountIndependent) {

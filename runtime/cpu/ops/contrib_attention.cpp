@@ -227,15 +227,25 @@ Status attend_fast(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& ma
   const float* bd = bias.defined() ? bias.data<float>() : nullptr;
   const int64_t bias_bs = bd && bias.dim(0) != 1 ? bias.dim(1) * S * T : 0;  // [B, N or 1, S, T]
   const int64_t bias_ns = bd && bias.dim(1) != 1 ? S * T : 0;
-  // One (batch, head) pair; `sc` is an [S, T] scratch buffer, `p` the probabilities ([S, T]).
+  // Query rows go through in blocks of R, so the scratch stays at most kScratch floats (or one
+  // row) however long the sequences are; R depends only on T, never on the thread count.
+  constexpr int64_t kScratch = int64_t{1} << 20;
+  const int64_t R = std::clamp<int64_t>(kScratch / std::max<int64_t>(T, 1), 1, S);
+  // One (batch, head) pair; `sc` and `p` are [R, T] scratch buffers (scores, probabilities).
   auto one = [&](int64_t bn, float* sc, float* p, ThreadPool* pool) {
     const int64_t b = bn / N, n = bn % N;
-    float* scores = qk ? qk + bn * S * T : sc;
-    if (T > 0) {
-      fast::sgemm(S, T, H, scale, q + bn * S * H, H, 1, k + bn * T * H, 1, H, 0.0f, scores, T,
-                  pool);
-      for (int64_t s = 0; s < S; ++s) {
-        float* row = scores + s * T;
+    for (int64_t s0 = 0; s0 < S; s0 += R) {
+      const int64_t rows = std::min(R, S - s0);
+      float* o = out + (b * S + s0) * N * Hv + n * Hv;
+      if (T == 0) {  // no keys: the reference's empty sum
+        for (int64_t s = 0; s < rows; ++s) std::fill(o + s * N * Hv, o + s * N * Hv + Hv, 0.0f);
+        continue;
+      }
+      float* scores = qk ? qk + (bn * S + s0) * T : sc;
+      fast::sgemm(rows, T, H, scale, q + (bn * S + s0) * H, H, 1, k + bn * T * H, 1, H, 0.0f,
+                  scores, T, pool);
+      for (int64_t s = s0; s < s0 + rows; ++s) {
+        float* row = scores + (s - s0) * T;
         // bias + mask first, then the score, as the reference adds them (a fully padded row sits
         // near mask_filter_value, where the order of the additions shows).
         const float* brow = bd ? bd + b * bias_bs + n * bias_ns + s * T : nullptr;
@@ -246,25 +256,20 @@ Status attend_fast(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& ma
           const float* add = brow ? brow : mrow;
           for (int64_t t = 0; t < T; ++t) row[t] += add[t];
         }
-        fast::vec_softmax_row(row, p + s * T, T, false);
+        fast::vec_softmax_row(row, p + (s - s0) * T, T, false);
       }
-    }
-    float* o = out + b * S * N * Hv + n * Hv;
-    if (T > 0) {
-      fast::sgemm(S, Hv, T, 1.0f, p, T, 1, v + bn * T * Hv, Hv, 1, 0.0f, o, N * Hv, pool);
-    } else {  // no keys: the reference's empty sum
-      for (int64_t s = 0; s < S; ++s) std::fill(o + s * N * Hv, o + s * N * Hv + Hv, 0.0f);
+      fast::sgemm(rows, Hv, T, 1.0f, p, T, 1, v + bn * T * Hv, Hv, 1, 0.0f, o, N * Hv, pool);
     }
   };
-  const size_t st = static_cast<size_t>(S * T);
+  const size_t rt = static_cast<size_t>(R * T);
   ThreadPool& pool = ctx.pool();
   if (B * N >= pool.num_threads()) {
     ctx.parallel_for(B * N, 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> sc(qk ? 0 : st), p(st);
+      std::vector<float> sc(qk ? 0 : rt), p(rt);
       for (int64_t bn = lo; bn < hi; ++bn) one(bn, sc.data(), p.data(), nullptr);
     });
   } else {
-    std::vector<float> sc(qk ? 0 : st), p(st);
+    std::vector<float> sc(qk ? 0 : rt), p(rt);
     for (int64_t bn = 0; bn < B * N; ++bn) one(bn, sc.data(), p.data(), &pool);
   }
   return Status::ok();
