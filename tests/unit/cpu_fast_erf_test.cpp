@@ -1,7 +1,8 @@
 // Unit tests for the vectorised float32 erf (runtime/cpu/fast/vec_math.h) and the kernels that use
 // it (Erf, ONNX Gelu, com.microsoft Gelu / BiasGelu): vec_erf against double-precision std::erf
 // over a dense sweep (ulp bound), special values, and the kernels fast against their reference
-// loops on odd sizes, with both the AVX2 and the portable loops.
+// loops on odd sizes, with both the AVX2 and the portable loops. Also LayerNormalization and
+// SkipLayerNormalization / SkipSimplifiedLayerNormalization on their vectorised rows.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -100,7 +101,7 @@ std::vector<float> test_values(int64_t n, uint32_t seed, float scale) {
 
 Expected<std::vector<Tensor>> run_in(const std::string& op, const std::string& domain, int opset,
                                      const std::vector<Tensor>& inputs, const AttrMap& attrs,
-                                     int threads) {
+                                     int threads, int n_outputs = 1) {
   ir::Graph g;
   g.opsets()[""] = opset;
   g.opsets()["com.microsoft"] = 1;
@@ -113,11 +114,12 @@ Expected<std::vector<Tensor>> run_in(const std::string& op, const std::string& d
     feeds[name] = inputs[i];
     ins.push_back(v);
   }
-  ir::Value* out = *g.add_value("out0");
-  auto node = g.add_node(op, domain, ins, {out}, kNodeName);
+  std::vector<ir::Value*> outs;
+  for (int i = 0; i < n_outputs; ++i) outs.push_back(*g.add_value("out" + std::to_string(i)));
+  auto node = g.add_node(op, domain, ins, outs, kNodeName);
   if (!node) return node.status();
   for (const auto& [k, a] : attrs) (*node)->set_attr(k, a);
-  g.add_output(out);
+  for (ir::Value* v : outs) g.add_output(v);
   cpu::Executor ex(g, threads);
   return ex.run(feeds);
 }
@@ -216,6 +218,137 @@ TEST_P(FastErf, BiasGeluBadBiasNamesNode) {
   const Tensor a = f32({2, 13}, test_values(26, 5, 1.0f));
   const Tensor b = f32({12}, test_values(12, 6, 1.0f));
   expect_node_error(run_in("BiasGelu", "com.microsoft", 17, {a, b}, {}, 2));
+}
+
+// --- LayerNorm -----------------------------------------------------------------------------------
+
+std::vector<Tensor> run_both_n(const std::string& op, const std::string& domain,
+                               const std::vector<Tensor>& in, int n_out, std::vector<Tensor>* ref) {
+  fast::set_elementwise_fast_for_testing(false);
+  auto r = run_in(op, domain, 17, in, {}, 2, n_out);
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.status().message());
+  *ref = *r;
+  fast::set_elementwise_fast_for_testing(true);
+  auto f = run_in(op, domain, 17, in, {}, 2, n_out);
+  EXPECT_TRUE(f.has_value()) << (f ? "" : f.status().message());
+  return *f;
+}
+
+// Normalised rows: the reference rounds the double result once; the fast rows lose a few ulp in
+// x - mean, * inv and the final FMA, and the one-pass variance a relative n 2^-53 (mean^2 + var)
+// / var. Bound: |fast - ref| <= 2^-20 (|g| |x - mean| inv + |b|) + 2^-126, mean and inv
+// recomputed here in double (two passes). Rows holding NaN / inf are NaN in both.
+void expect_norm_close(const Tensor& y, const Tensor& ref, const std::vector<float>& v, int64_t n,
+                       const std::vector<float>& g, const std::vector<float>& b, bool simplified) {
+  const float* py = y.data<float>();
+  const float* pr = ref.data<float>();
+  const int64_t rows = static_cast<int64_t>(v.size()) / n;
+  for (int64_t r = 0; r < rows; ++r) {
+    double mean = 0, sq = 0;
+    for (int64_t i = 0; i < n; ++i) mean += v[r * n + i];
+    mean = simplified ? 0.0 : mean / static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) sq += (v[r * n + i] - mean) * (v[r * n + i] - mean);
+    const double inv = 1.0 / std::sqrt(sq / static_cast<double>(n) + 1e-5);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t k = r * n + i;
+      if (std::isnan(pr[k])) {
+        ASSERT_TRUE(std::isnan(py[k])) << "row " << r << " i " << i;
+        continue;
+      }
+      const double tol =
+          std::ldexp(std::fabs(g[i] * (v[k] - mean) * inv) + (b.empty() ? 0.0 : std::fabs(b[i])),
+                     -20) +
+          std::ldexp(1.0, -126);
+      ASSERT_LE(std::fabs(static_cast<double>(py[k]) - pr[k]), tol)
+          << "row " << r << " i " << i << ": " << py[k] << " vs " << pr[k];
+    }
+  }
+}
+
+std::vector<float> offset_values(int64_t n, uint32_t seed, float scale, float offset,
+                                 bool specials) {
+  std::vector<float> v =
+      specials ? test_values(n, seed, scale) : std::vector<float>(static_cast<size_t>(n));
+  if (!specials) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, scale);
+    for (auto& x : v) x = nd(rng);
+  }
+  for (auto& x : v) x += offset;
+  return v;
+}
+
+TEST_P(FastErf, LayerNormCloseToReference) {
+  struct Case {
+    Shape x;
+    int64_t n;  // normalised elements per row (axis -1 or the trailing dims)
+    Shape s;    // Scale / B shape
+    float offset;
+    bool specials;
+  };
+  const std::vector<Case> cases = {{{1, 1}, 1, {1}, 0.0f, false},
+                                   {{13, 13}, 13, {13}, 0.0f, false},
+                                   {{3, 127}, 127, {127}, 100.0f, false},
+                                   {{2, 5, 127}, 127, {127}, -3.0f, true},
+                                   {{1, 1000003}, 1000003, {1000003}, 0.5f, false}};
+  uint32_t seed = 200;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(shape_to_string(c.x));
+    const int64_t total = numel_of(c.x);
+    std::vector<float> x = offset_values(total, seed++, 2.0f, c.offset, c.specials);
+    // A NaN row and an inf row (both NaN throughout in either path).
+    if (total / c.n >= 4) {
+      x[static_cast<size_t>(c.n + 1)] = kNaN;
+      x[static_cast<size_t>(3 * c.n)] = kInf;
+    }
+    const std::vector<float> g = test_values(c.n, seed++, 1.0f);
+    const std::vector<float> b = offset_values(c.n, seed++, 1.0f, 0.0f, false);
+    std::vector<float> gf = g;
+    for (auto& v : gf)
+      if (!std::isfinite(v) || std::fabs(v) > 1e3f) v = 1.5f;
+    for (bool with_b : {false, true}) {
+      std::vector<Tensor> in = {f32(c.x, x), f32(c.s, gf)};
+      if (with_b) in.push_back(f32(c.s, b));
+      std::vector<Tensor> ref;
+      const auto y = run_both_n("LayerNormalization", "", in, 3, &ref);
+      expect_norm_close(y[0], ref[0], x, c.n, gf, with_b ? b : std::vector<float>{}, false);
+      // Mean and inv std: within 2^-20 relative (rows without NaN / inf).
+      for (int64_t r = 0; r < y[1].numel(); ++r) {
+        const float m = ref[1].data<float>()[r], iv = ref[2].data<float>()[r];
+        if (!std::isfinite(m) || !std::isfinite(iv)) continue;
+        EXPECT_NEAR(y[1].data<float>()[r], m, std::ldexp(std::fabs(m), -20) + 1e-30);
+        EXPECT_NEAR(y[2].data<float>()[r], iv, std::ldexp(std::fabs(iv), -20));
+      }
+    }
+  }
+}
+
+TEST_P(FastErf, SkipLayerNormCloseToReference) {
+  const int64_t h = 127;
+  for (bool simplified : {false, true}) {
+    for (int variant = 0; variant < 3; ++variant) {
+      SCOPED_TRACE(std::string(simplified ? "simplified " : "") + std::to_string(variant));
+      const Shape xs = {2, 13, h};
+      const Shape ss = variant == 2 ? Shape{13, h} : xs;
+      const std::vector<float> x = offset_values(numel_of(xs), 300 + variant, 2.0f, 1.0f, false);
+      const std::vector<float> sk = offset_values(numel_of(ss), 310 + variant, 1.0f, 0.0f, false);
+      std::vector<float> g = offset_values(h, 320, 1.0f, 1.0f, false);
+      const std::vector<float> be = offset_values(h, 321, 0.5f, 0.0f, false);
+      const std::vector<float> bi = offset_values(h, 322, 0.5f, 0.0f, false);
+      std::vector<Tensor> in = {f32(xs, x), f32(ss, sk), f32({h}, g)};
+      if (!simplified) in.push_back(f32({h}, be));
+      if (variant >= 1) in.push_back(f32({h}, bi));
+      const char* op = simplified ? "SkipSimplifiedLayerNormalization" : "SkipLayerNormalization";
+      std::vector<Tensor> ref;
+      const auto y = run_both_n(op, "com.microsoft", in, 4, &ref);
+      // The skip sum (output 3) is bit-equal: both round the double sum once.
+      ASSERT_EQ(std::memcmp(y[3].data<float>(), ref[3].data<float>(), y[3].numel() * 4), 0);
+      std::vector<float> v(ref[3].data<float>(), ref[3].data<float>() + ref[3].numel());
+      // The reference's epsilon here is 1e-12; expect_norm_close recomputes with 1e-5, which
+      // only loosens its own bound by far less than 2^-20 for these unit-scale rows.
+      expect_norm_close(y[0], ref[0], v, h, g, simplified ? std::vector<float>{} : be, simplified);
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, FastErf,

@@ -206,6 +206,64 @@ double vec_exp_sub_sum_avx2(const float* x, float mx, float* y, int64_t n) {
   return (t[0] + t[1]) + (t[2] + t[3]);
 }
 
+void vec_moments_avx2(const float* x, int64_t n, double* sum, double* sumsq) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  __m256d q0 = _mm256_setzero_pd(), q1 = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+    const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    s0 = _mm256_add_pd(s0, lo);
+    s1 = _mm256_add_pd(s1, hi);
+    q0 = _mm256_fmadd_pd(lo, lo, q0);
+    q1 = _mm256_fmadd_pd(hi, hi, q1);
+  }
+  alignas(32) double ts[4], tq[4];
+  _mm256_store_pd(ts, _mm256_add_pd(s0, s1));
+  _mm256_store_pd(tq, _mm256_add_pd(q0, q1));
+  double s = (ts[0] + ts[1]) + (ts[2] + ts[3]);
+  double q = (tq[0] + tq[1]) + (tq[2] + tq[3]);
+  for (; i < n; ++i) {
+    const double v = x[i];
+    s += v;
+    q += v * v;
+  }
+  *sum = s;
+  *sumsq = q;
+}
+
+void vec_norm_apply_avx2(const float* x, int64_t n, float m_hi, float m_lo, float inv,
+                         const float* g, const float* b, float* y) {
+  const __m256 vh = _mm256_set1_ps(m_hi), vl = _mm256_set1_ps(m_lo), vi = _mm256_set1_ps(inv);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 d = _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vh), vl);
+    const __m256 t = _mm256_mul_ps(d, vi);
+    const __m256 bb = b ? _mm256_loadu_ps(b + i) : _mm256_setzero_ps();
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(t, _mm256_loadu_ps(g + i), bb));
+  }
+  for (; i < n; ++i) {
+    const float t = ((x[i] - m_hi) - m_lo) * inv;
+    y[i] = std::fma(t, g[i], b ? b[i] : 0.0f);
+  }
+}
+
+void vec_add3_avx2(const float* a, const float* c, const float* d, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m256d v =
+        _mm256_add_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + i)), _mm256_cvtps_pd(_mm_loadu_ps(c + i)));
+    if (d) v = _mm256_add_pd(v, _mm256_cvtps_pd(_mm_loadu_ps(d + i)));
+    _mm_storeu_ps(y + i, _mm256_cvtpd_ps(v));
+  }
+  for (; i < n; ++i) {
+    double v = static_cast<double>(a[i]) + static_cast<double>(c[i]);
+    if (d) v += static_cast<double>(d[i]);
+    y[i] = static_cast<float>(v);
+  }
+}
+
 float vec_max_avx2(const float* x, int64_t n, bool* has_nan) {
   const float ninf = -std::numeric_limits<float>::infinity();
   __m256 mx = _mm256_set1_ps(ninf);

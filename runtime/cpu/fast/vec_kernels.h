@@ -34,6 +34,10 @@ void vec_erf_avx2(const float* x, float* y, int64_t n);
 void vec_gelu_erf_avx2(const float* x, const float* b, float* y, int64_t n);
 // exp(x[i] - m) into y; returns the sum of the results (in double, fixed order).
 double vec_exp_sub_sum_avx2(const float* x, float m, float* y, int64_t n);
+void vec_moments_avx2(const float* x, int64_t n, double* sum, double* sumsq);
+void vec_norm_apply_avx2(const float* x, int64_t n, float m_hi, float m_lo, float inv,
+                         const float* g, const float* b, float* y);
+void vec_add3_avx2(const float* a, const float* c, const float* d, float* y, int64_t n);
 // Row maximum; *has_nan set when the row holds a NaN.
 float vec_max_avx2(const float* x, int64_t n, bool* has_nan);
 // y[i] = y[i] * s.

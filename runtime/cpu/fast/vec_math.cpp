@@ -145,6 +145,39 @@ void vec_gelu_erf(const float* x, const float* b, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = gelu1(b ? x[i] + b[i] : x[i]);
 }
 
+void vec_moments(const float* x, int64_t n, double* sum, double* sumsq) {
+  if (vec_isa() == VecIsa::kAvx2) return detail::vec_moments_avx2(x, n, sum, sumsq);
+  double s = 0, q = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    s += v;
+    q += v * v;
+  }
+  *sum = s;
+  *sumsq = q;
+}
+
+void vec_norm_apply(const float* x, int64_t n, double mean, double inv, const float* g,
+                    const float* b, float* y) {
+  const float m_hi = static_cast<float>(mean);
+  const float m_lo = static_cast<float>(mean - static_cast<double>(m_hi));
+  const float fi = static_cast<float>(inv);
+  if (vec_isa() == VecIsa::kAvx2) return detail::vec_norm_apply_avx2(x, n, m_hi, m_lo, fi, g, b, y);
+  for (int64_t i = 0; i < n; ++i) {
+    const float t = ((x[i] - m_hi) - m_lo) * fi;
+    y[i] = std::fma(t, g[i], b ? b[i] : 0.0f);
+  }
+}
+
+void vec_add3(const float* a, const float* c, const float* d, float* y, int64_t n) {
+  if (vec_isa() == VecIsa::kAvx2) return detail::vec_add3_avx2(a, c, d, y, n);
+  for (int64_t i = 0; i < n; ++i) {
+    double v = static_cast<double>(a[i]) + static_cast<double>(c[i]);
+    if (d) v += static_cast<double>(d[i]);
+    y[i] = static_cast<float>(v);
+  }
+}
+
 void vec_softmax_row(const float* x, float* y, int64_t n, bool log_softmax) {
   const bool avx2 = vec_isa() == VecIsa::kAvx2;
   bool has_nan = false;

@@ -1,9 +1,9 @@
 // Vectorised float32 math for the CPU elementwise kernels (Add/Sub/Mul/Div fast paths, Softmax /
-// LogSoftmax along a contiguous axis, Erf, Gelu / BiasGelu). The loops are picked once at run time
-// (AVX2 + FMA when the CPU has it, portable scalar loops otherwise; KILN_VEC_ISA=generic narrows
-// the choice) and give the same result for the same input whatever the thread count.
-// KILN_CPU_ELEMENTWISE=ref makes the kernels keep to their reference loops (the yardstick the fast
-// paths are tested against).
+// LogSoftmax along a contiguous axis, Erf, Gelu / BiasGelu, the LayerNorm row passes). The loops
+// are picked once at run time (AVX2 + FMA when the CPU has it, portable scalar loops otherwise;
+// KILN_VEC_ISA=generic narrows the choice) and give the same result for the same input whatever the
+// thread count. KILN_CPU_ELEMENTWISE=ref makes the kernels keep to their reference loops (the
+// yardstick the fast paths are tested against).
 //
 // Accuracy: Add/Sub/Mul/Div are exact IEEE float operations (bit-equal to the reference). vec_exp
 // is within 2 ulp of std::exp for normal results (denormal results within 1 denormal step, below
@@ -39,6 +39,16 @@ void vec_erf(const float* x, float* y, int64_t n);
 // y[i] = 0.5 v (1 + erf(v / sqrt(2))), v = x[i] + b[i] (b may be null; y may alias x). The same
 // float formula as the reference, with vec_erf's erf.
 void vec_gelu_erf(const float* x, const float* b, float* y, int64_t n);
+// One pass over a row: *sum = sum x[i], *sumsq = sum x[i]^2, both in double (each square exact),
+// in a fixed order (the same for any thread count).
+void vec_moments(const float* x, int64_t n, double* sum, double* sumsq);
+// y[i] = (x[i] - mean) * inv * g[i] + b[i] (b may be null) in float: x - mean with mean split
+// into two floats, one FMA for the scale and shift. A few ulp of the normalised value.
+void vec_norm_apply(const float* x, int64_t n, double mean, double inv, const float* g,
+                    const float* b, float* y);
+// y[i] = float(double(a[i]) + double(c[i]) [+ double(d[i])]) (d may be null): the sum rounded
+// once, as the reference skip-add does.
+void vec_add3(const float* a, const float* c, const float* d, float* y, int64_t n);
 // Softmax (log_softmax false) or LogSoftmax of one contiguous row of n > 0 elements. A row
 // holding a NaN, or whose maximum is +-inf, gives NaN everywhere (as the reference does).
 void vec_softmax_row(const float* x, float* y, int64_t n, bool log_softmax);

@@ -2,10 +2,14 @@
 // SkipSimplifiedLayerNormalization (com.microsoft), SimplifiedLayerNormalization (RMSNorm,
 // registered by ONNX Runtime in the default domain) and EmbedLayerNormalization. Statistics are
 // computed in double in two passes over one row; float16 / bfloat16 values are read as float.
+// float32 SkipLayerNormalization / SkipSimplifiedLayerNormalization take the vectorised rows of
+// runtime/cpu/fast/vec_math.h (skip + bias sum rounded once as here, one pass for sum and sum of
+// squares in double, one for the output) unless KILN_CPU_ELEMENTWISE=ref.
 #include <cmath>
 #include <string>
 #include <type_traits>
 
+#include "runtime/cpu/fast/vec_math.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 
@@ -104,6 +108,34 @@ Status skip_layer_norm_impl(OpContext& ctx, bool simplified) {
   }
   if (ctx.wants_output(3)) {
     KILN_ASSIGN_OR_RETURN(sum_out, ctx.allocate_output(3, x.dtype(), x.shape()));
+  }
+  if (x.dtype() == DType::kFloat32 && fast::elementwise_fast_enabled()) {
+    const float* xd = x.data<float>();
+    const float* sd = skip.data<float>();
+    const float* gd = gamma.data<float>();
+    const float* bd = beta ? beta->data<float>() : nullptr;
+    const float* biasd = bias ? bias->data<float>() : nullptr;
+    float* yd = y->data<float>();
+    float* sumd = sum_out ? sum_out->data<float>() : nullptr;
+    ctx.parallel_for(rows, std::max<int64_t>(1, 4096 / h), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const int64_t base = r * h, sbase = (r % skip_rows) * h;
+        // The rounded sum goes to output 3 when wanted, else to Y (overwritten in place below).
+        float* v = sumd ? sumd + base : yd + base;
+        fast::vec_add3(xd + base, sd + sbase, biasd, v, h);
+        double sum = 0, sumsq = 0;
+        fast::vec_moments(v, h, &sum, &sumsq);
+        const double dn = static_cast<double>(h);
+        const double mean = simplified ? 0.0 : sum / dn;
+        double var = sumsq / dn - mean * mean;
+        if (var < 0) var = 0;
+        const double inv = 1.0 / std::sqrt(var + eps);
+        fast::vec_norm_apply(v, h, mean, inv, gd, bd, yd + base);
+        if (mean_out) mean_out->data<float>()[r] = static_cast<float>(mean);
+        if (inv_out) inv_out->data<float>()[r] = static_cast<float>(inv);
+      }
+    });
+    return Status::ok();
   }
   bool ok = false;
   visit_dtype(x.dtype(), [&](auto tag) {

@@ -1,8 +1,12 @@
 // CPU reference kernels: LayerNormalization, InstanceNormalization and LpNormalization. Means
 // and variances are computed in double in two passes (mean first, then squared deviations).
+// float32 LayerNormalization whose Scale / B cover exactly the normalised axes takes the
+// vectorised rows of runtime/cpu/fast/vec_math.h (one pass for sum and sum of squares in double,
+// one for the output) unless KILN_CPU_ELEMENTWISE=ref.
 #include <cmath>
 #include <type_traits>
 
+#include "runtime/cpu/fast/vec_math.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 
@@ -101,6 +105,44 @@ void layer_norm_typed(OpContext& ctx, int64_t outer, int64_t n, double eps, cons
       });
 }
 
+// True when the operand seen through `t` is the same contiguous vector of n for every row.
+bool per_row_vector(const BroadcastTable& t, int64_t n) {
+  if (static_cast<int64_t>(t.inner.size()) != n) return false;
+  for (int64_t o : t.outer)
+    if (o != 0) return false;
+  for (int64_t i = 0; i < n; ++i)
+    if (t.inner[static_cast<size_t>(i)] != i) return false;
+  return true;
+}
+
+// The float32 rows through the vectorised passes: mean and variance from one pass of sums in
+// double (var = E[x^2] - mean^2, clamped at 0), then the output in float.
+void layer_norm_fast_f32(OpContext& ctx, int64_t outer, int64_t n, double eps, const Tensor& x,
+                         const Tensor& scale, const Tensor* bias, Tensor& y, Tensor* mean_out,
+                         Tensor* inv_out) {
+  const float* xd = x.data<float>();
+  const float* sd = scale.data<float>();
+  const float* bd = bias ? bias->data<float>() : nullptr;
+  float* yd = y.data<float>();
+  float* md = mean_out ? mean_out->data<float>() : nullptr;
+  float* id = inv_out ? inv_out->data<float>() : nullptr;
+  ctx.parallel_for(outer, std::max<int64_t>(1, 8192 / std::max<int64_t>(n, 1)),
+                   [&](int64_t b, int64_t e) {
+                     for (int64_t o = b; o < e; ++o) {
+                       double sum = 0, sumsq = 0;
+                       fast::vec_moments(xd + o * n, n, &sum, &sumsq);
+                       const double dn = static_cast<double>(n);
+                       const double mean = sum / dn;
+                       double var = sumsq / dn - mean * mean;
+                       if (var < 0) var = 0;
+                       const double inv = 1.0 / std::sqrt(var + eps);
+                       fast::vec_norm_apply(xd + o * n, n, mean, inv, sd, bd, yd + o * n);
+                       if (md) md[o] = static_cast<float>(mean);
+                       if (id) id[o] = static_cast<float>(inv);
+                     }
+                   });
+}
+
 Status layer_norm_impl(OpContext& ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) return ctx.invalid("missing input 'X' or 'Scale'");
   const Tensor& x = ctx.input(0);
@@ -146,6 +188,12 @@ Status layer_norm_impl(OpContext& ctx) {
   }
   if (ctx.wants_output(2)) {
     KILN_ASSIGN_OR_RETURN(inv_out, ctx.allocate_output(2, u, stat_shape));
+  }
+  if (x.dtype() == DType::kFloat32 && u == DType::kFloat32 && n > 0 &&
+      fast::elementwise_fast_enabled() && per_row_vector(ts, n) &&
+      (!bias || per_row_vector(tb, n))) {
+    layer_norm_fast_f32(ctx, outer, n, eps, x, scale, bias, *y, mean_out, inv_out);
+    return Status::ok();
   }
   bool ok = false;
   visit_dtype(x.dtype(), [&](auto tag) {
