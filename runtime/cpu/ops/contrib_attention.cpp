@@ -210,12 +210,12 @@ Status attend_ref(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mas
   return Status::ok();
 }
 
-// The fast path (issue 9): per (batch, head), scores = scale * Q K^T with the packed SGEMM into an
-// [S, T] buffer (or straight into qk), plus mask and bias, the row softmax of vec_softmax_row,
-// then out = P V with the SGEMM writing the strided [B, S, N * Hv] output. Tasks are whole
-// (batch, head) pairs; with fewer pairs than threads the pairs run in turn and the SGEMM shares
-// out its output tiles instead. Either way each output element sees the same operations in the
-// same order, so results do not depend on the thread count.
+// The fast path (issue 9): per (batch, head), scores = scale * Q K^T with the packed SGEMM into a
+// scratch buffer of at most max(2^20, T) floats (or straight into qk), plus mask and bias, the row
+// softmax of vec_softmax_row, then out = P V with the SGEMM writing the strided [B, S, N * Hv]
+// output. Tasks are whole (batch, head) pairs; with fewer pairs than threads the pairs run in turn
+// and the SGEMM shares out its output tiles instead. Either way each output element sees the same
+// operations in the same order, so results do not depend on the thread count.
 Status attend_fast(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mask,
                    const Tensor& bias, float scale, float* out, float* qk) {
   const int64_t B = d.B, N = d.N, S = d.S, T = d.T(), H = d.H, Hv = d.Hv;
