@@ -85,6 +85,15 @@ inline __m256 gelu8(__m256 v) {
                        _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
+// 0.5 v (1 + tanh(z)) = v / (1 + exp(-2 z)), z = sqrt(2/pi) (v + 0.044715 v^3) in the
+// reference's order of operations.
+inline __m256 gelu_tanh8(__m256 v) {
+  const __m256 c3 = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), v), v), v);
+  const __m256 z = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286535588f), _mm256_add_ps(v, c3));
+  const __m256 e = exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), z));
+  return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
 inline __m256i tail_mask(int64_t left) {
   alignas(32) static const int kMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask + 8 - left));
@@ -204,6 +213,21 @@ double vec_exp_sub_sum_avx2(const float* x, float mx, float* y, int64_t n) {
   alignas(32) double t[4];
   _mm256_store_pd(t, _mm256_add_pd(s0, s1));
   return (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+void vec_gelu_tanh_avx2(const float* x, const float* b, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    if (b) v = _mm256_add_ps(v, _mm256_loadu_ps(b + i));
+    _mm256_storeu_ps(y + i, gelu_tanh8(v));
+  }
+  if (i < n) {
+    const __m256i m = tail_mask(n - i);
+    __m256 v = _mm256_maskload_ps(x + i, m);
+    if (b) v = _mm256_add_ps(v, _mm256_maskload_ps(b + i, m));
+    _mm256_maskstore_ps(y + i, m, gelu_tanh8(v));
+  }
 }
 
 void vec_moments_avx2(const float* x, int64_t n, double* sum, double* sumsq) {

@@ -34,6 +34,7 @@ void vec_erf_avx2(const float* x, float* y, int64_t n);
 void vec_gelu_erf_avx2(const float* x, const float* b, float* y, int64_t n);
 // exp(x[i] - m) into y; returns the sum of the results (in double, fixed order).
 double vec_exp_sub_sum_avx2(const float* x, float m, float* y, int64_t n);
+void vec_gelu_tanh_avx2(const float* x, const float* b, float* y, int64_t n);
 void vec_moments_avx2(const float* x, int64_t n, double* sum, double* sumsq);
 void vec_norm_apply_avx2(const float* x, int64_t n, float m_hi, float m_lo, float inv,
                          const float* g, const float* b, float* y);

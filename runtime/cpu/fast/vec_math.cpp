@@ -70,6 +70,11 @@ float erf1(float x) {
   return std::copysign(r, x);
 }
 
+float gelu_tanh1(float v) {
+  const float z = 0.79788456080286535588f * (v + 0.044715f * v * v * v);
+  return v / (1.0f + exp1(-2.0f * z));
+}
+
 float gelu1(float v) {
   return (0.5f * v) * (1.0f + erf1(v * 0.70710678118654752440f));
 }
@@ -143,6 +148,11 @@ void vec_erf(const float* x, float* y, int64_t n) {
 void vec_gelu_erf(const float* x, const float* b, float* y, int64_t n) {
   if (vec_isa() == VecIsa::kAvx2) return detail::vec_gelu_erf_avx2(x, b, y, n);
   for (int64_t i = 0; i < n; ++i) y[i] = gelu1(b ? x[i] + b[i] : x[i]);
+}
+
+void vec_gelu_tanh(const float* x, const float* b, float* y, int64_t n) {
+  if (vec_isa() == VecIsa::kAvx2) return detail::vec_gelu_tanh_avx2(x, b, y, n);
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_tanh1(b ? x[i] + b[i] : x[i]);
 }
 
 void vec_moments(const float* x, int64_t n, double* sum, double* sumsq) {

@@ -39,6 +39,10 @@ void vec_erf(const float* x, float* y, int64_t n);
 // y[i] = 0.5 v (1 + erf(v / sqrt(2))), v = x[i] + b[i] (b may be null; y may alias x). The same
 // float formula as the reference, with vec_erf's erf.
 void vec_gelu_erf(const float* x, const float* b, float* y, int64_t n);
+// y[i] = 0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3))), v = x[i] + b[i] (b may be null),
+// evaluated as v / (1 + exp(-2 z)) (the same value without 1 + tanh's cancellation; vec_exp's
+// exp), so within the reference's own rounding of 1 + tanh of it.
+void vec_gelu_tanh(const float* x, const float* b, float* y, int64_t n);
 // One pass over a row: *sum = sum x[i], *sumsq = sum x[i]^2, both in double (each square exact),
 // in a fixed order (the same for any thread count).
 void vec_moments(const float* x, int64_t n, double* sum, double* sumsq);

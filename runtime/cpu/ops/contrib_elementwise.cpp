@@ -1,6 +1,6 @@
 // CPU reference kernels for the elementwise ONNX Runtime contrib ops (domain com.microsoft):
 // Gelu, FastGelu, BiasGelu, QuickGelu and BiasAdd. float16 / bfloat16 are computed in float,
-// double in double. float32 Gelu / BiasGelu take the vectorised erf of
+// double in double. float32 Gelu / BiasGelu / FastGelu take the vectorised erf / exp of
 // runtime/cpu/fast/vec_math.h (bias add fused) unless KILN_CPU_ELEMENTWISE=ref.
 #include <algorithm>
 #include <cmath>
@@ -73,8 +73,10 @@ Status unary_with_bias(OpContext& ctx, const Tensor* bias, const Tensor* skip, F
   return Status::ok();
 }
 
-// Gelu(X [+ bias over the last dim]) for float32 X through fast::vec_gelu_erf, rows in parallel.
-Status gelu_erf_f32(OpContext& ctx, const Tensor* bias) {
+// Gelu(X [+ bias over the last dim]) for float32 X through fast::vec_gelu_erf (or, with `tanh`,
+// fast::vec_gelu_tanh), rows in parallel.
+Status gelu_f32(OpContext& ctx, const Tensor* bias, bool tanh) {
+  const auto fn = tanh ? fast::vec_gelu_tanh : fast::vec_gelu_erf;
   const Tensor& x = ctx.input(0);
   if (bias) KILN_RETURN_IF_ERROR(check_last_dim_bias(ctx, x, *bias, "bias"));
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.dtype(), x.shape()));
@@ -85,13 +87,11 @@ Status gelu_erf_f32(OpContext& ctx, const Tensor* bias) {
   const float* bd = bias ? bias->data<float>() : nullptr;
   float* yd = y->data<float>();
   if (!bd) {
-    ctx.parallel_for(n, 16384, [&](int64_t b, int64_t e) {
-      fast::vec_gelu_erf(xd + b, nullptr, yd + b, e - b);
-    });
+    ctx.parallel_for(n, 16384, [&](int64_t b, int64_t e) { fn(xd + b, nullptr, yd + b, e - b); });
     return Status::ok();
   }
   ctx.parallel_for(n / c, std::max<int64_t>(1, 4096 / c), [&](int64_t rb, int64_t re) {
-    for (int64_t r = rb; r < re; ++r) fast::vec_gelu_erf(xd + r * c, bd, yd + r * c, c);
+    for (int64_t r = rb; r < re; ++r) fn(xd + r * c, bd, yd + r * c, c);
   });
   return Status::ok();
 }
@@ -116,20 +116,21 @@ C gelu_tanh(C x) {
 
 // Gelu(X) = 0.5 X (1 + erf(X / sqrt(2))).
 Status contrib_gelu_kernel(OpContext& ctx) {
-  if (gelu_fast(ctx)) return gelu_erf_f32(ctx, nullptr);
+  if (gelu_fast(ctx)) return gelu_f32(ctx, nullptr, false);
   return unary_with_bias(ctx, nullptr, nullptr, [](auto x) { return gelu_erf(x); });
 }
 
 // BiasGelu(A, B) = Gelu(A + B), B 1-D over A's last dim.
 Status contrib_bias_gelu_kernel(OpContext& ctx) {
   if (!ctx.has_input(1)) return ctx.invalid("missing input 'B'");
-  if (gelu_fast(ctx)) return gelu_erf_f32(ctx, &ctx.input(1));
+  if (gelu_fast(ctx)) return gelu_f32(ctx, &ctx.input(1), false);
   return unary_with_bias(ctx, &ctx.input(1), nullptr, [](auto x) { return gelu_erf(x); });
 }
 
 // FastGelu(X, bias?) = the tanh approximation of Gelu(X + bias).
 Status contrib_fast_gelu_kernel(OpContext& ctx) {
   const Tensor* bias = ctx.has_input(1) ? &ctx.input(1) : nullptr;
+  if (gelu_fast(ctx)) return gelu_f32(ctx, bias, true);
   return unary_with_bias(ctx, bias, nullptr, [](auto x) { return gelu_tanh(x); });
 }
 
