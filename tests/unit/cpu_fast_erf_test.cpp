@@ -125,11 +125,11 @@ Expected<std::vector<Tensor>> run_in(const std::string& op, const std::string& d
 }
 
 Tensor run_both(const std::string& op, const std::string& domain, int opset,
-                const std::vector<Tensor>& in, Tensor* ref, int threads = 2) {
+                const std::vector<Tensor>& in, Tensor* ref, const AttrMap& attrs = {}) {
   fast::set_elementwise_fast_for_testing(false);
-  *ref = ok1(run_in(op, domain, opset, in, {}, threads));
+  *ref = ok1(run_in(op, domain, opset, in, attrs, 2));
   fast::set_elementwise_fast_for_testing(true);
-  return ok1(run_in(op, domain, opset, in, {}, threads));
+  return ok1(run_in(op, domain, opset, in, attrs, 2));
 }
 
 const std::vector<int64_t> kSizes = {1, 13, 127, 1000003};
@@ -193,6 +193,10 @@ TEST_P(FastErf, GeluOpsCloseToReference) {
                                 onnx ? 20 : 17, {tx}, &ref);
       expect_gelu_close(y, ref, x);
     }
+    SCOPED_TRACE("Gelu20 tanh n = " + std::to_string(n));
+    Tensor ref;
+    const Tensor y = run_both("Gelu", "", 20, {tx}, &ref, {{"approximate", str_attr("tanh")}});
+    expect_gelu_close(y, ref, x);
   }
 }
 

@@ -1,7 +1,7 @@
 // CPU reference kernels: unary elementwise ops (math functions, activations, rounding, Clip,
 // IsNaN/IsInf, Not, BitwiseNot). Half types are computed in float and rounded once. float32 Erf
-// and Gelu (approximate "none") take the vectorised erf of runtime/cpu/fast/vec_math.h (a few
-// ulp from std::erf) unless KILN_CPU_ELEMENTWISE=ref.
+// and Gelu take the vectorised erf / exp of runtime/cpu/fast/vec_math.h (a few ulp from std::erf)
+// unless KILN_CPU_ELEMENTWISE=ref.
 #include <cfloat>
 #include <cmath>
 #include <limits>
@@ -314,6 +314,10 @@ Status gelu_kernel(OpContext& c) {
     return float_unary(c, [](auto x) {
       using C = decltype(x);
       return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
+    });
+  if (approx == "tanh" && float32_fast(c))
+    return float32_vec_unary(c, c.input(0), [](const float* x, float* y, int64_t n) {
+      fast::vec_gelu_tanh(x, nullptr, y, n);
     });
   if (approx == "tanh")
     return float_unary(c, [](auto x) {
