@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "runtime/cpu/ops/common.h"
+#include "runtime/device/quant_params.h"
 #include "runtime/vulkan/vk_ops_util.h"
 
 namespace kiln::vulkan {
@@ -24,20 +25,18 @@ namespace {
 
 using ops::attr_i;
 
-bool has(const std::vector<InputInfo>& in, size_t i) {
-  return i < in.size() && in[i].present;
-}
-
-bool is_8bit(DType t) {
-  return t == DType::kUInt8 || t == DType::kInt8;
-}
+using device::quant::b_param_stride;
+using device::quant::has;
+using device::quant::is_8bit;
+using device::quant::is_scalar_like;
+using device::quant::q_layout;
+using device::quant::QLayout;
+using device::quant::qmatmul_form;
+using device::quant::QMatMulForm;
+using device::quant::quantize_out_type;
 
 uint32_t mask_of(DType t) {
   return t == DType::kInt8 ? 0x80u : 0u;
-}
-
-bool is_scalar_like(const Shape& s) {
-  return s.size() <= 1 && numel_of(s) == 1;
 }
 
 constexpr uint32_t kOffsets = 8;  // push words 0..7: element offsets of bindings 0..7
@@ -204,49 +203,6 @@ Support need_bytes(const VkContext& ctx) {
 
 // ---- QuantizeLinear / DequantizeLinear ---------------------------------------------------------
 
-struct QLayout {
-  bool per_axis = false;
-  int64_t axis_dim = 1, inner = 1;
-};
-
-// The CPU's quant_layout() rules for the forms this backend runs (no blocked quantization).
-Expected<QLayout> q_layout(const ir::Node& n, const Shape& x, const Shape& scale,
-                           const InputInfo* zp) {
-  if (zp && !(zp->desc.shape == scale || (is_scalar_like(zp->desc.shape) && is_scalar_like(scale))))
-    return invalid_argument("scale and zero point differ in shape");
-  if (n.opset() >= 21 && attr_i(n, "block_size", 0) != 0)
-    return unsupported("blocked quantization (block_size) is not supported on Vulkan");
-  QLayout q;
-  if (is_scalar_like(scale)) return q;
-  if (n.opset() < 13) return invalid_argument("scale must be a scalar before opset 13");
-  const int64_t rank = static_cast<int64_t>(x.size());
-  if (rank == 0) return invalid_argument("per-axis quantization needs an input of rank >= 1");
-  KILN_ASSIGN_OR_RETURN(int64_t axis, cpu::normalize_axis(attr_i(n, "axis", 1), rank, "axis"));
-  if (scale.size() != 1 || scale[0] != x[axis])
-    return invalid_argument("scale " + shape_to_string(scale) + " does not match axis " +
-                            std::to_string(axis) + " of " + shape_to_string(x));
-  q.per_axis = true;
-  q.axis_dim = x[axis];
-  for (int64_t i = axis + 1; i < rank; ++i) q.inner *= x[i];
-  return q;
-}
-
-Expected<DType> quantize_out_type(const ir::Node& n, const std::vector<InputInfo>& in) {
-  DType out = DType::kUInt8;
-  const int64_t od = n.opset() >= 21 ? attr_i(n, "output_dtype", 0) : 0;
-  if (od == static_cast<int64_t>(DType::kInt8))
-    out = DType::kInt8;
-  else if (od != 0 && od != static_cast<int64_t>(DType::kUInt8))
-    return unsupported("output_dtype " + std::to_string(od) + " (only int8 / uint8)");
-  if (has(in, 2)) {
-    if (!is_8bit(in[2].desc.dtype)) return unsupported("zero points other than int8 / uint8");
-    if (od != 0 && in[2].desc.dtype != out)
-      return invalid_argument("output_dtype differs from the zero point's dtype");
-    out = in[2].desc.dtype;
-  }
-  return out;
-}
-
 Support quantize_supports(const VkContext& ctx, const ir::Node& n,
                           const std::vector<InputInfo>& in) {
   if (Support s = need_bytes(ctx); !s.ok) return s;
@@ -257,7 +213,7 @@ Support quantize_supports(const VkContext& ctx, const ir::Node& n,
     return Support::no("the precision attribute is not supported on Vulkan");
   auto out = quantize_out_type(n, in);
   if (!out) return Support::no(out.status().message());
-  auto q = q_layout(n, in[0].desc.shape, in[1].desc.shape, has(in, 2) ? &in[2] : nullptr);
+  auto q = q_layout(n, in[0].desc.shape, in[1].desc.shape, has(in, 2) ? &in[2] : nullptr, "Vulkan");
   if (!q) return Support::no(q.status().message());
   return Support::yes();
 }
@@ -273,7 +229,7 @@ Support dequantize_supports(const VkContext& ctx, const ir::Node& n,
   const int64_t od = n.opset() >= 23 ? attr_i(n, "output_dtype", 0) : 0;
   if (od != 0 && od != static_cast<int64_t>(DType::kFloat32))
     return Support::no("only float32 output on Vulkan");
-  auto q = q_layout(n, in[0].desc.shape, in[1].desc.shape, has(in, 2) ? &in[2] : nullptr);
+  auto q = q_layout(n, in[0].desc.shape, in[1].desc.shape, has(in, 2) ? &in[2] : nullptr, "Vulkan");
   if (!q) return Support::no(q.status().message());
   return Support::yes();
 }
@@ -281,8 +237,8 @@ Support dequantize_supports(const VkContext& ctx, const ir::Node& n,
 Expected<std::unique_ptr<DeviceKernel>> qdq_prepare(VkContext& ctx, const ir::Node& n,
                                                     const std::vector<InputInfo>& in) {
   const bool quant = n.op_type() == "QuantizeLinear";
-  KILN_ASSIGN_OR_RETURN(
-      QLayout q, q_layout(n, in[0].desc.shape, in[1].desc.shape, has(in, 2) ? &in[2] : nullptr));
+  KILN_ASSIGN_OR_RETURN(QLayout q, q_layout(n, in[0].desc.shape, in[1].desc.shape,
+                                            has(in, 2) ? &in[2] : nullptr, "Vulkan"));
   DType qt = in[0].desc.dtype;
   if (quant) {
     KILN_ASSIGN_OR_RETURN(qt, quantize_out_type(n, in));
@@ -417,64 +373,9 @@ Expected<QGemm> qgemm_geometry(const Shape& a_in, const Shape& b_in) {
   return g;
 }
 
-// b_zero_point per tensor (0) or per column of B (1: [N] or [1.., 1, N]), as map_param allows.
-Expected<int> b_param_stride(const Shape& ps, const QGemm& g, const char* what) {
-  if (numel_of(ps) == 1) return 0;
-  bool ok = !g.b_vec && !ps.empty() && ps.back() == g.N && numel_of(ps) == g.N;
-  if (ps.size() >= 2) ok = ok && ps.size() <= g.out_batch_rank + 2;
-  if (!ok)
-    return unsupported(std::string(what) + " of shape " + shape_to_string(ps) +
-                       " (only per tensor or per column of B on the device)");
-  return 1;
-}
-
-struct QMatMulForm {
-  int a = 0, b = 1, a_zp = -1, b_zp = -1, a_scale = -1, b_scale = -1, bias = -1;
-  bool dynamic = false;  // A is float32, quantized on the device first
-};
-
-Expected<QMatMulForm> qmatmul_form(const ir::Node& n, const std::vector<InputInfo>& in) {
-  QMatMulForm f;
-  const std::string& op = n.op_type();
-  auto opt = [&](size_t i) { return has(in, i) ? static_cast<int>(i) : -1; };
-  if (op == "MatMulInteger") {
-    f.a_zp = opt(2);
-    f.b_zp = opt(3);
-  } else if (op == "MatMulIntegerToFloat") {
-    if (!has(in, 2) || !has(in, 3)) return invalid_argument("needs inputs A, B, a_scale, b_scale");
-    f.a_scale = 2;
-    f.b_scale = 3;
-    f.a_zp = opt(4);
-    f.b_zp = opt(5);
-    f.bias = opt(6);
-  } else {  // DynamicQuantizeMatMul
-    if (!has(in, 2)) return invalid_argument("needs inputs A, B and b_scale");
-    f.dynamic = true;
-    f.b_scale = 2;
-    f.b_zp = opt(3);
-    f.bias = opt(4);
-  }
-  if (!has(in, 0) || !has(in, 1)) return invalid_argument("inputs A and B are required");
-  const DType at = in[0].desc.dtype, bt = in[1].desc.dtype;
-  if (f.dynamic ? at != DType::kFloat32 : !is_8bit(at))
-    return invalid_argument(f.dynamic ? "A must be float32" : "A must be uint8 or int8");
-  if (!is_8bit(bt)) return invalid_argument("B must be uint8 or int8");
-  if (f.a_zp >= 0 && (in[f.a_zp].desc.dtype != at || numel_of(in[f.a_zp].desc.shape) != 1))
-    return unsupported("a_zero_point must be one value of A's dtype on the device");
-  if (f.b_zp >= 0 && in[f.b_zp].desc.dtype != bt)
-    return invalid_argument("b_zero_point must have B's dtype");
-  for (int s : {f.a_scale, f.b_scale, f.bias})
-    if (s >= 0 && in[s].desc.dtype != DType::kFloat32)
-      return unsupported("only float32 scales and bias on the device");
-  if (f.a_scale >= 0 && !is_scalar_like(in[f.a_scale].desc.shape))
-    return invalid_argument("a_scale must be a scalar");
-  if (op != "MatMulInteger") {
-    if (in[0].desc.shape.size() < 2 || in[1].desc.shape.size() < 2)
-      return unsupported("1-D operands");
-    if (f.a_zp >= 0 && !is_scalar_like(in[f.a_zp].desc.shape))
-      return invalid_argument("a_zero_point must be a scalar");
-  }
-  return f;
+// b's per-tensor / per-column parameter stride for this GEMM (device::quant::b_param_stride).
+Expected<int> b_stride(const Shape& ps, const QGemm& g, const char* what) {
+  return b_param_stride(ps, g.N, g.b_vec, g.out_batch_rank, what);
 }
 
 Support qmatmul_supports(const VkContext& ctx, const ir::Node& n,
@@ -488,7 +389,7 @@ Support qmatmul_supports(const VkContext& ctx, const ir::Node& n,
     return Support::no("K = " + std::to_string(g->K) + " is above the shader's limit of " +
                        std::to_string(8 * kMaxLoop) + " (lavapipe's loop limit)");
   if (f->b_zp >= 0) {
-    auto s = b_param_stride(in[f->b_zp].desc.shape, *g, "b_zero_point");
+    auto s = b_stride(in[f->b_zp].desc.shape, *g, "b_zero_point");
     if (!s) return Support::no(s.status().message());
   }
   if (n.op_type() != "MatMulInteger") {
@@ -539,7 +440,7 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(VkContext& ctx, const ir
   }
   int bzp_stride = 0, bs_stride = 0;
   if (f.b_zp >= 0) {
-    KILN_ASSIGN_OR_RETURN(bzp_stride, b_param_stride(in[f.b_zp].desc.shape, g, "b_zero_point"));
+    KILN_ASSIGN_OR_RETURN(bzp_stride, b_stride(in[f.b_zp].desc.shape, g, "b_zero_point"));
   }
   if (f.b_scale >= 0) bs_stride = numel_of(in[f.b_scale].desc.shape) == 1 ? 0 : 1;
   Params p;
@@ -577,24 +478,10 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(VkContext& ctx, const ir
 // scratch, then qlinear_requant (quant_requant.comp). Anything else (per-row a, per-element y,
 // float16 scales) runs on the CPU.
 Status qlinear_check(const std::vector<InputInfo>& in, const QGemm* g) {
-  for (size_t i = 0; i < 8; ++i)
-    if (!has(in, i)) return invalid_argument("all 8 inputs of QLinearMatMul are required");
-  if (!is_8bit(in[0].desc.dtype) || !is_8bit(in[3].desc.dtype) || !is_8bit(in[7].desc.dtype))
-    return unsupported("a, b and y must be uint8 or int8");
-  if (in[2].desc.dtype != in[0].desc.dtype || in[5].desc.dtype != in[3].desc.dtype)
-    return invalid_argument("a_zero_point / b_zero_point must have the dtype of a / b");
-  for (int s : {1, 4, 6})
-    if (in[s].desc.dtype != DType::kFloat32)
-      return unsupported("only float32 scales on the device");
-  for (int s : {1, 2, 6, 7})
-    if (!is_scalar_like(in[s].desc.shape))
-      return unsupported(
-          "a_scale / a_zero_point / y_scale / y_zero_point must be per tensor on the device");
-  const Shape &bs = in[4].desc.shape, &bz = in[5].desc.shape;
-  if (!(bs == bz || (is_scalar_like(bs) && is_scalar_like(bz))))
-    return invalid_argument("b_scale and b_zero_point differ in shape");
+  KILN_RETURN_IF_ERROR(device::quant::qlinear_inputs(in));
+  const Shape& bs = in[4].desc.shape;
   if (g) {
-    KILN_RETURN_IF_ERROR(b_param_stride(bs, *g, "b_scale").status());
+    KILN_RETURN_IF_ERROR(b_stride(bs, *g, "b_scale").status());
     if (g->K > 8 * kMaxLoop)
       return unsupported("K = " + std::to_string(g->K) + " is above the shader's limit of " +
                          std::to_string(8 * kMaxLoop) + " (lavapipe's loop limit)");
@@ -631,7 +518,7 @@ Expected<std::unique_ptr<DeviceKernel>> qlinear_prepare(VkContext& ctx, const ir
     return unsupported("the GEMM needs more than 65535 workgroups in one dimension");
   if (total / (65535 * static_cast<int64_t>(kLocal)) >= kMaxLoop)
     return unsupported("the output is too large for the requantization shader");
-  KILN_ASSIGN_OR_RETURN(const int bs_stride, b_param_stride(in[4].desc.shape, g, "b_scale"));
+  KILN_ASSIGN_OR_RETURN(const int bs_stride, b_stride(in[4].desc.shape, g, "b_scale"));
   KILN_ASSIGN_OR_RETURN(int acc, k->add_scratch(static_cast<size_t>(total) * sizeof(int32_t)));
   Params p;
   p.u(g.M).u(g.N).u(g.K).u(static_cast<int64_t>(g.batch.size()));
