@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "runtime/core/thread_pool.h"
+#include "runtime/cpu/fast/peak_loops.h"
 #include "runtime/cpu/fast/sgemm.h"
 #include "runtime/cpu/ops/gemm_ref.h"
 #include "runtime/tools/bench_stats.h"
@@ -36,11 +37,6 @@
 #ifdef KILN_HAVE_OPENBLAS
 #include <cblas.h>
 extern "C" void openblas_set_num_threads(int num_threads);
-#endif
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define KILN_BENCH_X86 1
 #endif
 
 namespace {
@@ -67,68 +63,11 @@ double clock_now() {
 
 // ---- FMA peak ----------------------------------------------------------------------------------
 
-#ifdef KILN_BENCH_X86
-// 12 independent accumulator chains so latency never limits; returns flops done.
-__attribute__((target("avx2,fma"))) double fma_loop_256(int64_t iters, float* sink) {
-  __m256 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i) * 1e-3f);
-  const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-  for (int64_t it = 0; it < iters; ++it)
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], x, y);
-  __m256 s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
-  float out[8];
-  _mm256_storeu_ps(out, s);
-  *sink = out[0];
-  return 2.0 * 8 * 12 * static_cast<double>(iters);
-}
-
-__attribute__((target("avx512f,fma"))) double fma_loop_512(int64_t iters, float* sink) {
-  __m512 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i) * 1e-3f);
-  const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-  for (int64_t it = 0; it < iters; ++it)
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
-  __m512 s = acc[0];  // every chain feeds the result, so none is dead code
-  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  float out[16];  // (_mm512_reduce_add_ps trips GCC 12's -Wuninitialized)
-  _mm512_storeu_ps(out, s);
-  *sink = out[0] + out[15];
-  return 2.0 * 16 * 12 * static_cast<double>(iters);
-}
-#endif
-
 // GFLOP/s of `threads` copies of the loop running at once (best of 5).
 double fma_peak(int width, int threads) {
-#ifdef KILN_BENCH_X86
-  if (width == 512 && !__builtin_cpu_supports("avx512f")) return 0;
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
-  const int64_t iters = 20'000'000;
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    std::vector<std::thread> ts;
-    std::vector<float> sink(static_cast<size_t>(threads) * 16);
-    std::vector<double> flops(static_cast<size_t>(threads));
-    const double t0 = clock_now();
-    for (int t = 0; t < threads; ++t)
-      ts.emplace_back([&, t] {
-        flops[t] =
-            width == 512 ? fma_loop_512(iters, &sink[t * 16]) : fma_loop_256(iters, &sink[t * 16]);
-      });
-    for (auto& t : ts) t.join();
-    const double s = clock_now() - t0;
-    double total = 0;
-    for (double f : flops) total += f;
-    best = std::max(best, total / s * 1e-9);
-  }
-  return best;
-#else
-  (void)width;
-  (void)threads;
-  return 0;
-#endif
+  using kiln::cpu::fast::PeakLoop;
+  return kiln::cpu::fast::peak_gops(width == 512 ? PeakLoop::kAvx512Fma : PeakLoop::kAvx2Fma,
+                                    threads, 20'000'000, 5, clock_now);
 }
 
 // ---- GEMM timings ------------------------------------------------------------------------------

@@ -28,15 +28,11 @@
 #include <vector>
 
 #include "runtime/core/thread_pool.h"
+#include "runtime/cpu/fast/peak_loops.h"
 #include "runtime/cpu/fast/qgemm.h"
 #include "runtime/cpu/fast/sgemm.h"
 #include "runtime/cpu/ops/gemm_ref.h"
 #include "runtime/tools/bench_stats.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define KILN_BENCH_X86 1
-#endif
 
 namespace {
 
@@ -58,67 +54,11 @@ double clock_now() {
 // ---- Peaks
 // ---------------------------------------------------------------------------------------
 
-#ifdef KILN_BENCH_X86
-// 12 independent vpdpbusd chains; returns the ops done (2 per multiply-add).
-__attribute__((target("avx512f,avx512vnni"))) double vnni_loop(int64_t iters, int32_t* sink) {
-  __m512i acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_epi32(i);
-  const __m512i x = _mm512_set1_epi32(0x01020304), y = _mm512_set1_epi32(0x05060708);
-  for (int64_t it = 0; it < iters; ++it)
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], x, y);
-  __m512i s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm512_add_epi32(s, acc[i]);
-  int32_t out[16];
-  _mm512_storeu_si512(out, s);
-  *sink = out[0] + out[15];
-  return 2.0 * 64 * 12 * static_cast<double>(iters);
-}
-
-__attribute__((target("avx512f,fma"))) double fma_loop(int64_t iters, int32_t* sink) {
-  __m512 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i) * 1e-3f);
-  const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-  for (int64_t it = 0; it < iters; ++it)
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
-  __m512 s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  float out[16];
-  _mm512_storeu_ps(out, s);
-  *sink = static_cast<int32_t>(out[0] + out[15]);
-  return 2.0 * 16 * 12 * static_cast<double>(iters);
-}
-#endif
-
 // G(FL)OP/s of `threads` copies of the loop at once (best of 5); 0 without the instructions.
 double peak(bool vnni, int threads) {
-#ifdef KILN_BENCH_X86
-  if (!__builtin_cpu_supports("avx512f")) return 0;
-  if (vnni && !__builtin_cpu_supports("avx512vnni")) return 0;
-  const int64_t iters = 10'000'000;
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    std::vector<std::thread> ts;
-    std::vector<int32_t> sink(static_cast<size_t>(threads) * 16);
-    std::vector<double> ops(static_cast<size_t>(threads));
-    const double t0 = clock_now();
-    for (int t = 0; t < threads; ++t)
-      ts.emplace_back([&, t] {
-        ops[t] = vnni ? vnni_loop(iters, &sink[t * 16]) : fma_loop(iters, &sink[t * 16]);
-      });
-    for (auto& t : ts) t.join();
-    const double s = clock_now() - t0;
-    double total = 0;
-    for (double f : ops) total += f;
-    best = std::max(best, total / s * 1e-9);
-  }
-  return best;
-#else
-  (void)vnni;
-  (void)threads;
-  return 0;
-#endif
+  using kiln::cpu::fast::PeakLoop;
+  return kiln::cpu::fast::peak_gops(vnni ? PeakLoop::kAvx512Vnni : PeakLoop::kAvx512Fma, threads,
+                                    10'000'000, 5, clock_now);
 }
 
 // ---- Timings

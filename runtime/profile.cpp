@@ -15,10 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define KILN_PEAK_X86 1
-#endif
+#include "runtime/cpu/fast/peak_loops.h"
 
 namespace kiln {
 
@@ -227,88 +224,19 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-#ifdef KILN_PEAK_X86
-// 12 independent accumulator chains so latency never limits; returns the flops done.
-__attribute__((target("avx2,fma"))) double fma_loop_256(int64_t iters, float* sink) {
-  __m256 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i) * 1e-3f);
-  const __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-  for (int64_t it = 0; it < iters; ++it)
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], x, y);
-  __m256 s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
-  float out[8];
-  _mm256_storeu_ps(out, s);
-  *sink = out[0];
-  return 2.0 * 8 * 12 * static_cast<double>(iters);
-}
-
-__attribute__((target("avx512f,fma"))) double fma_loop_512(int64_t iters, float* sink) {
-  __m512 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i) * 1e-3f);
-  const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-  for (int64_t it = 0; it < iters; ++it)
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
-  __m512 s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  float out[16];
-  _mm512_storeu_ps(out, s);
-  *sink = out[0] + out[15];
-  return 2.0 * 16 * 12 * static_cast<double>(iters);
-}
-#endif
-
-// Scalar fallback: 8 independent chains of multiply-adds.
-double fma_loop_scalar(int64_t iters, float* sink) {
-  float acc[8];
-  for (int i = 0; i < 8; ++i) acc[i] = static_cast<float>(i) * 1e-3f;
-  for (int64_t it = 0; it < iters; ++it)
-    for (int i = 0; i < 8; ++i) acc[i] = acc[i] * 0.999999f + 1e-7f;
-  float s = 0;
-  for (float a : acc) s += a;
-  *sink = s;
-  return 2.0 * 8 * static_cast<double>(iters);
-}
-
 // GFLOP/s of `threads` copies of the FMA loop at once (best of 3).
 double cpu_fma_gflops(int threads, std::string* how) {
-  int width = 0;
-#ifdef KILN_PEAK_X86
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) width = 256;
-  if (width && __builtin_cpu_supports("avx512f")) width = 512;
-#endif
-  *how = width == 512 ? "AVX-512 FMA loop" : width == 256 ? "AVX2 FMA loop" : "scalar FMA loop";
-  const int64_t iters = width ? 4'000'000 : 20'000'000;
-  double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
-    std::vector<std::thread> ts;
-    std::vector<float> sink(static_cast<size_t>(threads) * 16);
-    std::vector<double> flops(static_cast<size_t>(threads));
-    const auto t0 = Clock::now();
-    for (int t = 0; t < threads; ++t)
-      ts.emplace_back([&, t] {
-        float* out = &sink[static_cast<size_t>(t) * 16];
-#ifdef KILN_PEAK_X86
-        if (width == 512) {
-          flops[t] = fma_loop_512(iters, out);
-          return;
-        }
-        if (width == 256) {
-          flops[t] = fma_loop_256(iters, out);
-          return;
-        }
-#endif
-        flops[t] = fma_loop_scalar(iters, out);
-      });
-    for (auto& t : ts) t.join();
-    const double s = seconds_since(t0);
-    double total = 0;
-    for (double f : flops) total += f;
-    if (s > 0) best = std::max(best, total / s * 1e-9);
-  }
-  return best;
+  using cpu::fast::PeakLoop;
+  PeakLoop loop = PeakLoop::kScalarFma;
+  if (cpu::fast::peak_loop_supported(PeakLoop::kAvx2Fma)) loop = PeakLoop::kAvx2Fma;
+  if (loop == PeakLoop::kAvx2Fma && cpu::fast::peak_loop_supported(PeakLoop::kAvx512Fma))
+    loop = PeakLoop::kAvx512Fma;
+  *how = loop == PeakLoop::kAvx512Fma ? "AVX-512 FMA loop"
+         : loop == PeakLoop::kAvx2Fma ? "AVX2 FMA loop"
+                                      : "scalar FMA loop";
+  const int64_t iters = loop == PeakLoop::kScalarFma ? 20'000'000 : 4'000'000;
+  const auto t0 = Clock::now();
+  return cpu::fast::peak_gops(loop, threads, iters, 3, [&] { return seconds_since(t0); });
 }
 
 // GB/s (bytes read + written) of `threads` threads each copying its share of a `set`-byte
