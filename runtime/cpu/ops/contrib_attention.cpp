@@ -20,6 +20,7 @@
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 #include "runtime/cpu/ops/gemm_ref.h"
+#include "runtime/cpu/ops/packed_weights.h"
 
 namespace kiln::cpu {
 
@@ -397,7 +398,11 @@ Status contrib_attention_kernel(OpContext& ctx) {
     float* pd = proj.data<float>();
     const float* bd = bias ? bf.data<float>() : nullptr;
     if (attention_fast() && rows > 0 && kin > 0) {
-      fast::sgemm(rows, cols, kin, 1.0f, xd, kin, 1, wd, cols, 1, 0.0f, pd, cols, &ctx.pool());
+      // Constant weights (the usual case) are packed once and reused by every run.
+      if (auto packed = constant_packed_b(ctx, 1, kin, cols, cols, 1))
+        fast::sgemm_packed(rows, 1.0f, xd, kin, 1, *packed, 0.0f, pd, cols, &ctx.pool());
+      else
+        fast::sgemm(rows, cols, kin, 1.0f, xd, kin, 1, wd, cols, 1, 0.0f, pd, cols, &ctx.pool());
       if (bd)
         ctx.parallel_for(rows, std::max<int64_t>(1, 4096 / cols), [&](int64_t lo, int64_t hi) {
           for (int64_t r = lo; r < hi; ++r)
