@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <random>
@@ -244,6 +245,66 @@ TEST(CpuFastQgemm, EmptyShapes) {
                             nullptr, isa));
     for (int32_t v : c) EXPECT_EQ(v, 99);
   }
+}
+
+// The float output stage (qgemm_f32 / qgemm_packed_f32): Y = float(C) * scale[n] (+ bias[n]) with
+// the bits of that scalar expression (tolerance: none) for every isa, unpacked and prepacked, 1
+// and 2 threads, odd sizes, and K past one packed slice (1030, 2049: partial sums in scratch).
+TEST(CpuFastQgemm, FloatOutputStageBitExact) {
+  ThreadPool pool(2);
+  uint32_t seed = 900;
+  const int64_t ms[] = {1, 13, 127, 130}, ns[] = {1, 13, 127, 257}, ks[] = {1, 13, 127, 1030, 2049};
+  for (int64_t M : ms)
+    for (int64_t N : ns)
+      for (int64_t K : ks) {
+        if (M * N * K > 130 * 257 * 1030) continue;  // keeps the test short
+        Problem p(M, N, K);
+        p.a_zp = {static_cast<int32_t>(seed % 256)};
+        p.b_signed = seed % 3 != 0;
+        p.b_zp = p.b_signed ? std::vector<int32_t>{} : per_index(N, seed, 0, 255);
+        const Operands o(p, seed);
+        std::mt19937 rng(seed++);
+        std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+        std::vector<float> scale(static_cast<size_t>(N)), bias(static_cast<size_t>(N));
+        for (float& v : scale) v = d(rng) * 1e-3f;
+        for (float& v : bias) v = d(rng);
+        const std::vector<int32_t> c = o.reference();
+        for (bool with_bias : {false, true}) {
+          std::vector<float> ref(static_cast<size_t>(M * N));
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+              float f = static_cast<float>(c[m * N + n]) * scale[n];
+              if (with_bias) f += bias[n];
+              ref[m * N + n] = f;
+            }
+          const fast::QFloatOutput base{nullptr, N + 2, scale.data(),
+                                        with_bias ? bias.data() : nullptr};
+          for (QgemmIsa isa : isas()) {
+            SCOPED_TRACE(describe(p, isa) + (with_bias ? " bias" : ""));
+            auto packed = fast::qgemm_prepack_b(K, N, o.qb(), isa);
+            ASSERT_TRUE(packed != nullptr);
+            for (int variant = 0; variant < 4; ++variant) {
+              ThreadPool* tp = variant % 2 ? &pool : nullptr;
+              // ldy = N + 2: the two padding floats per row must stay untouched.
+              std::vector<float> y(static_cast<size_t>(M * (N + 2)), -3.5f);
+              fast::QFloatOutput out = base;
+              out.y = y.data();
+              ASSERT_TRUE(variant < 2 ? fast::qgemm_f32(M, N, K, o.qa(), o.azp(), o.qb(), o.bzp(),
+                                                        out, tp, isa)
+                                      : fast::qgemm_packed_f32(M, o.qa(), o.azp(), *packed,
+                                                               o.bzp(), out, tp));
+              for (int64_t m = 0; m < M; ++m) {
+                for (int64_t n = 0; n < N; ++n)
+                  ASSERT_EQ(std::memcmp(&y[m * (N + 2) + n], &ref[m * N + n], sizeof(float)), 0)
+                      << "variant " << variant << " at " << m << ", " << n << ": "
+                      << y[m * (N + 2) + n] << " vs " << ref[m * N + n];
+                ASSERT_EQ(y[m * (N + 2) + N], -3.5f);
+                ASSERT_EQ(y[m * (N + 2) + N + 1], -3.5f);
+              }
+            }
+          }
+        }
+      }
 }
 
 // ---- Dynamic quantization loops -----------------------------------------------------------------

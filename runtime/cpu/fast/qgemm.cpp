@@ -53,10 +53,11 @@ void tiles_generic(const TileJob& job, int64_t t_begin, int64_t t_end) {
       b += NR * KU;
     }
     const int64_t i0 = ir * MR, j0 = jr * NR;
-    int32_t* c = job.c + i0 * job.ldc + j0;
     for (int64_t i = 0; i < m; ++i) {
-      int32_t* ci = c + i * job.ldc;
-      for (int64_t j = 0; j < n; ++j) ci[j] = finish_value(total[i][j], job, i0 + i, j0 + j, ci[j]);
+      for (int64_t j = 0; j < n; ++j) {
+        const int32_t old = job.accumulate ? job.c[(i0 + i) * job.ldc + j0 + j] : 0;
+        store_value(finish_value(total[i][j], job, i0 + i, j0 + j, old), job, i0 + i, j0 + j);
+      }
     }
   }
 }
@@ -158,6 +159,11 @@ Scratch& scratch_a() {
   return s;
 }
 Scratch& scratch_b() {
+  thread_local Scratch s;
+  return s;
+}
+// The int32 partial sums of the float output stage (several K slices).
+Scratch& scratch_c() {
   thread_local Scratch s;
   return s;
 }
@@ -340,14 +346,34 @@ int64_t packed_offset(int64_t K, int64_t N, const KernelInfo& ki, int64_t jc, in
   return jc * round_up(K, ki.ku) + panels * ki.nr * pc;  // full blocks are kNc (a multiple of nr)
 }
 
+// `fo` non-null: the float output stage (c and ldc are then ignored).
 bool driver(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, const QOperand& a,
             QZeroPoint a_zp, const QOperand& b, const PackedQB* packed, QZeroPoint b_zp, int32_t* c,
-            int64_t ldc, ThreadPool* pool) {
+            int64_t ldc, ThreadPool* pool, const QFloatOutput* fo = nullptr) {
   if (M <= 0 || N <= 0) return true;
   if (a.cs != 1) return false;
   if (K <= 0) {
-    for (int64_t m = 0; m < M; ++m) std::fill(c + m * ldc, c + m * ldc + N, 0);
+    for (int64_t m = 0; m < M; ++m) {
+      if (fo) {
+        for (int64_t n = 0; n < N; ++n) {
+          float f = 0.0f * fo->scale[n];
+          if (fo->bias) f += fo->bias[n];
+          fo->y[m * fo->ldy + n] = f;
+        }
+      } else {
+        std::fill(c + m * ldc, c + m * ldc + N, 0);
+      }
+    }
     return true;
+  }
+  if (fo) {
+    // Partial sums of the K slices before the last; one slice never touches C.
+    ldc = N;
+    c = nullptr;
+    if (K > kKc) {
+      c = static_cast<int32_t*>(scratch_c().get(static_cast<size_t>(M * N) * sizeof(int32_t)));
+      if (!c) return false;
+    }
   }
   const int64_t mr = ki.mr, nr = ki.nr;
   // Small products are not worth waking the pool for.
@@ -416,8 +442,14 @@ bool driver(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, const QOperan
         job.kp = kp;
         job.pa = pa;
         job.pb = pb;
-        job.c = c + ic * ldc + jc;
+        job.c = c ? c + ic * ldc + jc : nullptr;
         job.ldc = ldc;
+        if (fo) {
+          job.y = fo->y + ic * fo->ldy + jc;
+          job.ldy = fo->ldy;
+          job.scale = fo->scale + jc;
+          job.bias = fo->bias ? fo->bias + jc : nullptr;
+        }
         job.accumulate = pc > 0;
         job.finish = pc + kc >= K;
         job.az = az.data() + ic;
@@ -506,6 +538,21 @@ bool qgemm_packed(int64_t M, const QOperand& a, QZeroPoint a_zp, const PackedQB&
   b.is_signed = packed.b_signed;
   return driver(kernel_info(packed.isa), M, packed.N, packed.K, a, a_zp, b, &packed, b_zp, c, ldc,
                 pool);
+}
+
+bool qgemm_f32(int64_t M, int64_t N, int64_t K, const QOperand& a, QZeroPoint a_zp,
+               const QOperand& b, QZeroPoint b_zp, const QFloatOutput& out, ThreadPool* pool,
+               QgemmIsa isa) {
+  return driver(kernel_info(resolve(isa)), M, N, K, a, a_zp, b, nullptr, b_zp, nullptr, 0, pool,
+                &out);
+}
+
+bool qgemm_packed_f32(int64_t M, const QOperand& a, QZeroPoint a_zp, const PackedQB& packed,
+                      QZeroPoint b_zp, const QFloatOutput& out, ThreadPool* pool) {
+  QOperand b;
+  b.is_signed = packed.b_signed;
+  return driver(kernel_info(packed.isa), M, packed.N, packed.K, a, a_zp, b, &packed, b_zp, nullptr,
+                0, pool, &out);
 }
 
 // ---- Dynamic quantization

@@ -80,6 +80,26 @@ bool qgemm(int64_t M, int64_t N, int64_t K, const QOperand& a, QZeroPoint a_zp, 
 bool qgemm_packed(int64_t M, const QOperand& a, QZeroPoint a_zp, const PackedQB& packed,
                   QZeroPoint b_zp, int32_t* c, int64_t ldc, ThreadPool* pool);
 
+// A float output stage for the GEMM's last step (MatMulIntegerToFloat, DynamicQuantizeMatMul):
+// instead of C, Y(m, n) = float(C(m, n)) * scale[n] (+ bias[n]) is written to y[m * ldy + n],
+// the product and the sum each rounded to float (no FMA), with the bits of that scalar
+// expression on every instruction set. scale holds N values (for a per-tensor A scale times a
+// per-column B scale, their products); bias N values or null.
+struct QFloatOutput {
+  float* y = nullptr;
+  int64_t ldy = 0;
+  const float* scale = nullptr;
+  const float* bias = nullptr;
+};
+
+// qgemm / qgemm_packed with the float output stage (the int32 C is not written anywhere; when
+// K spans several packed slices the partial sums live in per-thread scratch).
+bool qgemm_f32(int64_t M, int64_t N, int64_t K, const QOperand& a, QZeroPoint a_zp,
+               const QOperand& b, QZeroPoint b_zp, const QFloatOutput& out, ThreadPool* pool,
+               QgemmIsa isa = QgemmIsa::kAuto);
+bool qgemm_packed_f32(int64_t M, const QOperand& a, QZeroPoint a_zp, const PackedQB& packed,
+                      QZeroPoint b_zp, const QFloatOutput& out, ThreadPool* pool);
+
 // ---- Dynamic quantization helpers (DynamicQuantizeLinear, DynamicQuantizeMatMul) -------------
 
 // The smallest and largest of x[0, n) and 0 (NaNs ignored: *mn <= 0 <= *mx), as the reference

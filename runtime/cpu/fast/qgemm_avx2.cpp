@@ -57,17 +57,22 @@ void tile(const TileJob& job, const int16_t* __restrict a, const int16_t* __rest
     a += MR * KU;
     b += NR * KU;
   }
-  int32_t* c = job.c + i0 * job.ldc + j0;
+  // c is null when the float output stage needs no partial sums (one K slice).
+  int32_t* c = job.c ? job.c + i0 * job.ldc + j0 : nullptr;
+  const bool to_float = job.y && job.finish;
   if (m == MR && n == NR) {
     __m256i cb[NV], bz[NV];
+    __m256 sc[NV], bi[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       cb[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(job.cb + j0 + 8 * v));
       bz[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(job.bz + j0 + 8 * v));
+      sc[v] = to_float ? _mm256_loadu_ps(job.scale + j0 + 8 * v) : _mm256_setzero_ps();
+      bi[v] = to_float && job.bias ? _mm256_loadu_ps(job.bias + j0 + 8 * v) : _mm256_setzero_ps();
     }
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
-      int32_t* ci = c + i * job.ldc;
+      int32_t* ci = c ? c + i * job.ldc : nullptr;
       __m256i az = _mm256_setzero_si256(), rs = _mm256_setzero_si256();
       if (job.finish) {
         az = _mm256_set1_epi32(job.az[i0 + i]);
@@ -75,14 +80,21 @@ void tile(const TileJob& job, const int16_t* __restrict a, const int16_t* __rest
       }
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
-        __m256i* p = reinterpret_cast<__m256i*>(ci + 8 * v);
         __m256i x = acc[i][v];
-        if (job.accumulate) x = _mm256_add_epi32(x, _mm256_loadu_si256(p));
+        if (job.accumulate)
+          x = _mm256_add_epi32(x, _mm256_loadu_si256(reinterpret_cast<__m256i*>(ci + 8 * v)));
         if (job.finish) {
           x = _mm256_add_epi32(x, _mm256_mullo_epi32(az, cb[v]));
           if (job.rs) x = _mm256_sub_epi32(x, _mm256_mullo_epi32(rs, bz[v]));
         }
-        _mm256_storeu_si256(p, x);
+        if (to_float) {
+          // Multiply, then add: two roundings, as the scalar store_float.
+          __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(x), sc[v]);
+          if (job.bias) f = _mm256_add_ps(f, bi[v]);
+          _mm256_storeu_ps(job.y + (i0 + i) * job.ldy + j0 + 8 * v, f);
+        } else {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(ci + 8 * v), x);
+        }
       }
     }
     return;
@@ -93,9 +105,12 @@ void tile(const TileJob& job, const int16_t* __restrict a, const int16_t* __rest
     for (int v = 0; v < NV; ++v)
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(&tmp[i][8 * v]), acc[i][v]);
   for (int64_t i = 0; i < m; ++i) {
-    int32_t* ci = c + i * job.ldc;
-    for (int64_t j = 0; j < n; ++j)
-      ci[j] = finish_value(static_cast<uint32_t>(tmp[i][j]), job, i0 + i, j0 + j, ci[j]);
+    const int32_t* ci = c ? c + i * job.ldc : nullptr;
+    for (int64_t j = 0; j < n; ++j) {
+      const int32_t old = job.accumulate ? ci[j] : 0;
+      store_value(finish_value(static_cast<uint32_t>(tmp[i][j]), job, i0 + i, j0 + j, old), job,
+                  i0 + i, j0 + j);
+    }
   }
 }
 

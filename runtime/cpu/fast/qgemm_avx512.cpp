@@ -55,7 +55,8 @@ void tile(const TileJob& job, const uint8_t* __restrict a, const int8_t* __restr
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
-  int32_t* c = job.c + i0 * job.ldc + j0;
+  // c is null when the float output stage needs no partial sums (one K slice).
+  int32_t* c = job.c ? job.c + i0 * job.ldc + j0 : nullptr;
   const int64_t kq = job.kp / KU;
   for (int64_t q = 0; q < kq; ++q) {
     __m512i bv[NV];
@@ -73,16 +74,22 @@ void tile(const TileJob& job, const uint8_t* __restrict a, const int8_t* __restr
   }
   __mmask16 mask[NV];
   __m512i cb[NV], bz[NV];
+  __m512 sc[NV], bi[NV];
+  const bool to_float = job.y && job.finish;
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
     mask[v] = lane_mask(n - 16 * v);
     cb[v] = _mm512_maskz_loadu_epi32(mask[v], job.cb + j0 + 16 * v);
     bz[v] = _mm512_maskz_loadu_epi32(mask[v], job.bz + j0 + 16 * v);
+    sc[v] = to_float ? _mm512_maskz_loadu_ps(mask[v], job.scale + j0 + 16 * v)
+                     : _mm512_setzero_ps();
+    bi[v] = to_float && job.bias ? _mm512_maskz_loadu_ps(mask[v], job.bias + j0 + 16 * v)
+                                 : _mm512_setzero_ps();
   }
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
     if (i >= m) break;
-    int32_t* ci = c + i * job.ldc;
+    int32_t* ci = c ? c + i * job.ldc : nullptr;
     __m512i az = _mm512_setzero_si512(), rs = _mm512_setzero_si512();
     if (job.finish) {
       az = _mm512_set1_epi32(job.az[i0 + i]);
@@ -96,7 +103,14 @@ void tile(const TileJob& job, const uint8_t* __restrict a, const int8_t* __restr
         x = _mm512_add_epi32(x, _mm512_mullo_epi32(az, cb[v]));
         if (job.rs) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(rs, bz[v]));
       }
-      _mm512_mask_storeu_epi32(ci + 16 * v, mask[v], x);
+      if (to_float) {
+        // Multiply, then add: two roundings, as the scalar store_float.
+        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(x), sc[v]);
+        if (job.bias) f = _mm512_add_ps(f, bi[v]);
+        _mm512_mask_storeu_ps(job.y + (i0 + i) * job.ldy + j0 + 16 * v, mask[v], f);
+      } else {
+        _mm512_mask_storeu_epi32(ci + 16 * v, mask[v], x);
+      }
     }
   }
 }

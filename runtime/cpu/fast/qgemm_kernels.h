@@ -17,7 +17,11 @@ namespace kiln::cpu::fast::qdetail {
 // and columns j inside mc x nc it computes acc = sum_k a'(i, k) b'(k, j) and writes
 //   C(i, j) = acc (+ C(i, j) when accumulate) (+ az[i] cb[j] - rs[i] bz[j] when finish)
 // in wrapping int32 arithmetic. az, rs are indexed by the block's rows, cb, bz by its columns;
-// rs may be null when every bz is 0.
+// rs may be null when every bz is 0. With the float output stage (y set), the finishing slice
+// writes Y(i, j) = float(C(i, j)) * scale[j] (+ bias[j]) to y (indexed like c, stride ldy)
+// instead of C: a multiply then an add, both rounded, never contracted into an FMA, so every
+// instruction set gives the bits of the scalar expression. c then only holds the partial sums
+// of earlier slices (it is read only when accumulate is set).
 struct TileJob {
   int64_t mc = 0, nc = 0, kp = 0;
   const void* pa = nullptr;
@@ -29,6 +33,10 @@ struct TileJob {
   const int32_t* rs = nullptr;
   const int32_t* cb = nullptr;
   const int32_t* bz = nullptr;
+  float* y = nullptr;
+  int64_t ldy = 0;
+  const float* scale = nullptr;  // per column; set with y
+  const float* bias = nullptr;   // per column or null
 };
 
 using TileFn = void (*)(const TileJob& job, int64_t t_begin, int64_t t_end);
@@ -53,6 +61,22 @@ static inline int32_t finish_value(uint32_t acc, const TileJob& job, int64_t i, 
     if (job.rs) v -= static_cast<uint32_t>(job.rs[i]) * static_cast<uint32_t>(job.bz[j]);
   }
   return static_cast<int32_t>(v);
+}
+
+// The float output stage of one element (see TileJob).
+static inline void store_float(int32_t v, const TileJob& job, int64_t i, int64_t j) {
+  float f = static_cast<float>(v) * job.scale[j];
+  if (job.bias) f += job.bias[j];
+  job.y[i * job.ldy + j] = f;
+}
+
+// Stores one finished (or partial) element: to y through the float stage when the job has one
+// and this is the finishing slice, else to c.
+static inline void store_value(int32_t v, const TileJob& job, int64_t i, int64_t j) {
+  if (job.y && job.finish)
+    store_float(v, job, i, j);
+  else
+    job.c[i * job.ldc + j] = v;
 }
 
 // AVX-512 versions of minmax_with_zero / quantize_u8 (qgemm.h) over [0, n).

@@ -108,9 +108,12 @@ bool fast_qgemm_enabled() {
   return on;
 }
 
-Status qmatmul_i32(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, const Tensor& b,
-                   size_t b_index, const QMatMulZeroPoint& a_zp, const QMatMulZeroPoint& b_zp,
-                   int32_t* y) {
+namespace {
+
+// qmatmul_i32 (y32) or qmatmul_f32 (yf with scale / bias): one of y32 and yf is set.
+Status qmatmul_impl(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, const Tensor& b,
+                    size_t b_index, const QMatMulZeroPoint& a_zp, const QMatMulZeroPoint& b_zp,
+                    int32_t* y32, float* yf, const float* scale, const float* bias) {
   const int64_t M = p.M, N = p.N, K = p.K;
   const std::vector<int64_t> a_off = batch_offsets(p.batch, p.a_batch, M * K);
   const std::vector<int64_t> b_off = batch_offsets(p.batch, p.b_batch, K * N);
@@ -135,31 +138,56 @@ Status qmatmul_i32(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, c
   if (b_shared) {
     std::shared_ptr<const fast::PackedQB> packed = constant_packed_b(ctx, b_index, K, N);
     qb.data = bd;
-    auto run = [&](int64_t rows, int64_t a_at, int64_t bi, int32_t* y0) {
+    // Output rows from `row0` on.
+    auto run = [&](int64_t rows, int64_t a_at, int64_t bi, int64_t row0) {
       qa.data = ad + a_at;
-      if (packed)
-        ok = ok &&
-             fast::qgemm_packed(rows, qa, zp_at(a_zp, bi), *packed, zp_at(b_zp, bi), y0, N, pool);
-      else
-        ok = ok && fast::qgemm(rows, N, K, qa, zp_at(a_zp, bi), qb, zp_at(b_zp, bi), y0, N, pool);
+      const fast::QZeroPoint az = zp_at(a_zp, bi), bz = zp_at(b_zp, bi);
+      if (yf) {
+        const fast::QFloatOutput out{yf + row0 * N, N, scale, bias};
+        ok = ok && (packed ? fast::qgemm_packed_f32(rows, qa, az, *packed, bz, out, pool)
+                           : fast::qgemm_f32(rows, N, K, qa, az, qb, bz, out, pool));
+      } else if (packed) {
+        ok = ok && fast::qgemm_packed(rows, qa, az, *packed, bz, y32 + row0 * N, N, pool);
+      } else {
+        ok = ok && fast::qgemm(rows, N, K, qa, az, qb, bz, y32 + row0 * N, N, pool);
+      }
     };
     if (a_contiguous && batch_invariant(a_zp) && batch_invariant(b_zp) &&
         (a_zp.stride == 0 || batches == 1)) {
       // [batch..., M, K] x [K, N]: one GEMM with batch * M rows.
-      run(batches * M, 0, 0, y);
+      run(batches * M, 0, 0, 0);
     } else {
-      for (int64_t i = 0; i < batches; ++i) run(M, a_off[i], i, y + i * M * N);
+      for (int64_t i = 0; i < batches; ++i) run(M, a_off[i], i, i * M);
     }
   } else {
     for (int64_t i = 0; i < batches; ++i) {
       qa.data = ad + a_off[i];
       qb.data = bd + b_off[i];
-      ok = ok &&
-           fast::qgemm(M, N, K, qa, zp_at(a_zp, i), qb, zp_at(b_zp, i), y + i * M * N, N, pool);
+      const fast::QZeroPoint az = zp_at(a_zp, i), bz = zp_at(b_zp, i);
+      if (yf) {
+        const fast::QFloatOutput out{yf + i * M * N, N, scale, bias};
+        ok = ok && fast::qgemm_f32(M, N, K, qa, az, qb, bz, out, pool);
+      } else {
+        ok = ok && fast::qgemm(M, N, K, qa, az, qb, bz, y32 + i * M * N, N, pool);
+      }
     }
   }
   if (!ok) return ctx.runtime("out of memory for the int8 GEMM's packing buffers");
   return Status::ok();
+}
+
+}  // namespace
+
+Status qmatmul_i32(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, const Tensor& b,
+                   size_t b_index, const QMatMulZeroPoint& a_zp, const QMatMulZeroPoint& b_zp,
+                   int32_t* y) {
+  return qmatmul_impl(ctx, p, a, b, b_index, a_zp, b_zp, y, nullptr, nullptr, nullptr);
+}
+
+Status qmatmul_f32(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, const Tensor& b,
+                   size_t b_index, const QMatMulZeroPoint& a_zp, const QMatMulZeroPoint& b_zp,
+                   const float* scale, const float* bias, float* y) {
+  return qmatmul_impl(ctx, p, a, b, b_index, a_zp, b_zp, nullptr, y, scale, bias);
 }
 
 void dynamic_minmax(const OpContext& ctx, const float* x, int64_t n, float* mn, float* mx) {

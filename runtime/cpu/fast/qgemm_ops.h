@@ -36,6 +36,14 @@ Status qmatmul_i32(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, c
                    size_t b_index, const QMatMulZeroPoint& a_zp, const QMatMulZeroPoint& b_zp,
                    int32_t* y);
 
+// The same with the float output stage fused into the GEMM (MatMulIntegerToFloat,
+// DynamicQuantizeMatMul): y[(bi * M + m) * N + n] = float(int32 product) * scale[n] (+ bias[n]),
+// a multiply then an add, each rounded to float (fast::QFloatOutput); scale and bias (or null)
+// hold N values.
+Status qmatmul_f32(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, const Tensor& b,
+                   size_t b_index, const QMatMulZeroPoint& a_zp, const QMatMulZeroPoint& b_zp,
+                   const float* scale, const float* bias, float* y);
+
 // ONNX Runtime's dynamic uint8 quantization of x (n values) with its parameters, vectorised
 // (fast::minmax_with_zero / fast::quantize_u8) and split over the pool: the same results as the
 // reference loops. NaN inputs quantize to `nan_value`.

@@ -103,14 +103,23 @@ struct QuantMatMulArgs {
 };
 
 // The fast path: the int32 products on the int8 GEMM (B is the node's input 1), then the scales.
+// Float32 output: the scales and the bias are applied in the GEMM's output stage (no int32
+// intermediate), with the same float operations as the loop below.
 template <typename TY>
 Status quant_matmul_fast(OpContext& ctx, const MatMulPlan& p, const QuantMatMulArgs& q, Tensor& y) {
   const int64_t N = p.N;
-  std::vector<int32_t> acc(static_cast<size_t>(p.batch_count * p.M * N));
   QMatMulZeroPoint az, bz;
   az.values = &q.a_zp;
   bz.values = q.b_zp.data();
   bz.stride = q.b_zp.size() == 1 ? 0 : 1;
+  if constexpr (std::is_same_v<TY, float>) {
+    std::vector<float> scale(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n)
+      scale[n] = q.a_scale * (q.b_scale.size() == 1 ? q.b_scale[0] : q.b_scale[n]);
+    return qmatmul_f32(ctx, p, *q.a, *q.b, 1, az, bz, scale.data(),
+                       q.bias.empty() ? nullptr : q.bias.data(), y.data<float>());
+  }
+  std::vector<int32_t> acc(static_cast<size_t>(p.batch_count * p.M * N));
   KILN_RETURN_IF_ERROR(qmatmul_i32(ctx, p, *q.a, *q.b, 1, az, bz, acc.data()));
   TY* yd = y.data<TY>();
   ctx.parallel_for(p.batch_count * p.M, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, N)),
