@@ -8,6 +8,12 @@ runs real trained weights with no torch (tests/python/test_real_weights.py), and
 see the exporter's patterns.
 
     python tests/models/real/minilm_onnx.py OUT.onnx      (needs numpy, onnx, the package)
+    python tests/models/real/minilm_onnx.py --bert-base OUT.onnx [--seed N]   (numpy, onnx)
+
+build_bert(layers, hidden, heads, ffn, seed, seq) writes the same graph for any BERT shape with
+seeded random weights (BERT's N(0, 0.02) initialisation, LayerNorm 1 / 0), e.g. BERT-base
+(12, 768, 12, 3072) for the CPU benchmarks of issue 9 without torch; bert_feeds(seq) gives
+matching inputs.
 
 tests/models/real/minilm/ holds token ids for two sentences from the package's own tokenizer and
 the sentence-transformers (torch) outputs for them, made once by make_minilm_reference.py; the
@@ -90,10 +96,52 @@ class Builder:
                                self.const(name + ".bias", b)])
 
 
-def build(weights):
+def random_weights(layers, hidden, ffn, seed, vocab=30522, positions=512, types=2):
+    """BERT weights under sentence-transformers' names, N(0, 0.02) like BertModel's init."""
+    rng = np.random.default_rng(seed)
+
+    def n(*shape):
+        return (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float32)
+
+    W = {"embeddings.word_embeddings.weight": n(vocab, hidden),
+         "embeddings.position_embeddings.weight": n(positions, hidden),
+         "embeddings.token_type_embeddings.weight": n(types, hidden),
+         "embeddings.LayerNorm.weight": np.ones(hidden, np.float32),
+         "embeddings.LayerNorm.bias": np.zeros(hidden, np.float32)}
+    shapes = {"attention.self.query": (hidden, hidden), "attention.self.key": (hidden, hidden),
+              "attention.self.value": (hidden, hidden), "attention.output.dense": (hidden, hidden),
+              "intermediate.dense": (ffn, hidden), "output.dense": (hidden, ffn)}
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for name, (o, k) in shapes.items():
+            W[p + name + ".weight"] = n(o, k)  # torch.nn.Linear: [out, in]
+            W[p + name + ".bias"] = n(o)
+        for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
+            W[p + ln + ".weight"] = np.ones(hidden, np.float32)
+            W[p + ln + ".bias"] = np.zeros(hidden, np.float32)
+    return W
+
+
+def build_bert(layers=12, hidden=768, heads=12, ffn=3072, seed=0, seq=512):
+    """A BERT encoder of any shape with seeded random weights, in build()'s exporter spelling.
+    `seq` is the longest sequence it accepts (its position-embedding count, at least 512)."""
+    W = random_weights(layers, hidden, ffn, seed, positions=max(512, seq))
+    return build(W, layers=layers, hidden=hidden, heads=heads,
+                 name=f"bert-{layers}x{hidden}-h{heads}-ffn{ffn}-seed{seed}")
+
+
+def bert_feeds(seq=128, batch=1, vocab=30522, seed=0):
+    """input_ids / attention_mask (all ones) / token_type_ids (zeros) as int64 [batch, seq]."""
+    rng = np.random.default_rng(seed)
+    return {"input_ids": rng.integers(3, vocab, size=(batch, seq), dtype=np.int64),
+            "attention_mask": np.ones((batch, seq), np.int64),
+            "token_type_ids": np.zeros((batch, seq), np.int64)}
+
+
+def build(weights, layers=LAYERS, hidden=HIDDEN, heads=HEADS, name="all-MiniLM-L6-v2"):
     W = weights
     b = Builder()
-    hd = HIDDEN // HEADS
+    hd = hidden // heads
     ids, mask, types = "input_ids", "attention_mask", "token_type_ids"
     # Embeddings.
     word = b.op("Gather", [b.const("word_embeddings", W["embeddings.word_embeddings.weight"]), ids])
@@ -114,20 +162,20 @@ def build(weights):
     m = b.op("Cast", [m], to=TensorProto.FLOAT)
     m = b.op("Mul", [b.op("Sub", [b.const("one_f", np.array(1, np.float32)), m]),
                      b.const("neg_big", np.array(np.finfo(np.float32).min, np.float32))])
-    heads_shape = b.const("heads_shape", np.array([0, 0, HEADS, hd], np.int64))
-    merge_shape = b.const("merge_shape", np.array([0, 0, HIDDEN], np.int64))
+    heads_shape = b.const("heads_shape", np.array([0, 0, heads, hd], np.int64))
+    merge_shape = b.const("merge_shape", np.array([0, 0, hidden], np.int64))
     scale = b.const("sqrt_hd", np.array(np.sqrt(hd), np.float32))
-    for i in range(LAYERS):
+    for i in range(layers):
         p = f"encoder.layer.{i}."
 
-        def heads(t, perm):
+        def to_heads(t, perm):
             return b.op("Transpose", [b.op("Reshape", [t, heads_shape])], perm=perm)
 
-        q = heads(b.linear(x, W[p + "attention.self.query.weight"],
+        q = to_heads(b.linear(x, W[p + "attention.self.query.weight"],
                            W[p + "attention.self.query.bias"], p + "query"), [0, 2, 1, 3])
-        k = heads(b.linear(x, W[p + "attention.self.key.weight"],
+        k = to_heads(b.linear(x, W[p + "attention.self.key.weight"],
                            W[p + "attention.self.key.bias"], p + "key"), [0, 2, 3, 1])
-        v = heads(b.linear(x, W[p + "attention.self.value.weight"],
+        v = to_heads(b.linear(x, W[p + "attention.self.value.weight"],
                            W[p + "attention.self.value.bias"], p + "value"), [0, 2, 1, 3])
         s = b.op("Add", [b.op("Div", [b.op("MatMul", [q, k]), scale]), m])
         ctx = b.op("MatMul", [b.op("Softmax", [s], axis=-1), v])
@@ -161,12 +209,12 @@ def build(weights):
         "eps12", np.array(1e-12, np.float32))])], ["sentence_embedding"], name="/normalize"))
     dyn = ["batch", "sequence"]
     graph = helper.make_graph(
-        b.nodes, "all-MiniLM-L6-v2",
+        b.nodes, name,
         [helper.make_tensor_value_info(n, TensorProto.INT64, dyn) for n in (ids, mask, types)],
         [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
-                                       dyn + [HIDDEN]),
+                                       dyn + [hidden]),
          helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT,
-                                       ["batch", HIDDEN])],
+                                       ["batch", hidden])],
         b.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)],
                               producer_name="kiln tests/models/real/minilm_onnx.py")
@@ -176,7 +224,15 @@ def build(weights):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "all-minilm-l6-v2.onnx"
+    args = sys.argv[1:]
+    if args and args[0] == "--bert-base":
+        seed = int(args[args.index("--seed") + 1]) if "--seed" in args else 0
+        pos = [a for i, a in enumerate(args[1:], 1) if a != "--seed" and args[i - 1] != "--seed"]
+        out = pos[0] if pos else "bert-base.onnx"
+        onnx.save(build_bert(12, 768, 12, 3072, seed), out)
+        print(f"wrote {out}")
+        return
+    out = args[0] if args else "all-minilm-l6-v2.onnx"
     onnx.save(build(load_weights()), out)
     print(f"wrote {out}")
 
