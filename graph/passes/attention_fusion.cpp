@@ -15,6 +15,12 @@
 // mask chain is allowed only as transformers' causal condition, key position <= query position
 // with both ranges from 0 (then unidirectional=1); any other (sliding windows, offsets from a
 // past) is not matched.
+// With a KV cache (Optimum's decoder-with-past layout: GPT-2 with past_key_values.N.key/value
+// [B, N, P, h] inputs and present.N.key/value outputs) K and V are Concat(past, new heads) along
+// the sequence axis; that becomes MultiHeadAttention(q, k, v, key_padding_mask, past_key,
+// past_value) -> output, present_key, present_value with the projections left in place, and the
+// causal condition must then compare key positions with query positions shifted by the past
+// length (dim 2 of a past input), which is what unidirectional means with a past.
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -90,6 +96,7 @@ struct Proj {
   int64_t num_heads = -1;
   int64_t head_size = -1;
   ir::Value* heads = nullptr;  // the [B, N, S, h] (k: [B, N, h, S]) value after the Transpose
+  ir::Value* flat = nullptr;   // the [B, S, N*h] projection the head Reshape reads
 };
 
 // Heads from a Reshape's shape: a constant [.., .., N, h] or Concat(.., .., [N], [h]), -1
@@ -221,7 +228,74 @@ bool match_proj(ir::Value* v, bool is_key, double* scale, Proj* p,
   if (!r) return false;
   mids->push_back(v);
   heads_of(r->input(1), &p->num_heads, &p->head_size);
+  p->flat = r->input(0);
   return match_linear(r->input(0), p, mids);
+}
+
+// Skips one-input Concats and Identities (the exporter's copy of a past input).
+ir::Value* strip_identity(ir::Value* v) {
+  for (int i = 0; i < 8 && v; ++i) {
+    ir::Node* p = v->producer();
+    if (!p || !(is_op(p, "Identity") || (is_op(p, "Concat") && p->inputs().size() == 1))) break;
+    v = p->input(0);
+  }
+  return v;
+}
+
+// Concat(past, new, axis=-2 or 2) of [B, N, P, h] and [B, N, S, h] heads: the KV cache's
+// present (a graph output). Its readers besides `reader` may only be Shape nodes.
+ir::Node* match_past_concat(ir::Value* v, const ir::Node* reader) {
+  ir::Node* cat = producer_if(v, "Concat");
+  if (!cat || cat->inputs().size() != 2) return nullptr;
+  auto axis = int_attr_of(cat, "axis");
+  if (!axis || (*axis != -2 && *axis != 2)) return nullptr;
+  for (ir::Node* u : v->users())
+    if (u != reader && !is_op(u, "Shape")) return nullptr;
+  ir::Value* past = strip_identity(cat->input(0));
+  if (!past || !past->is_graph_input() || (rank_of(past) >= 0 && rank_of(past) != 4))
+    return nullptr;
+  return cat;
+}
+
+// The key side with a KV cache: [scale] Transpose(Concat(past_k, k_new), 0 1 3 2) [scale], the
+// value side Concat(past_v, v_new); k_new and v_new are [B, N, S, h] heads of projections.
+struct PastKv {
+  ir::Node* kcat = nullptr;
+  ir::Node* vcat = nullptr;
+  ir::Value* past_k = nullptr;
+  ir::Value* past_v = nullptr;
+};
+
+bool match_past_key(ir::Value* kt, double* scale, Proj* k, PastKv* pkv,
+                    std::vector<const ir::Value*>* mids) {
+  kt = strip_scale(kt, scale, mids);
+  ir::Node* t = kt ? kt->producer() : nullptr;
+  if (!has_perm(t, {0, 1, 3, 2})) return false;
+  mids->push_back(kt);
+  pkv->kcat = match_past_concat(t->input(0), t);
+  if (!pkv->kcat) return false;
+  pkv->past_k = strip_identity(pkv->kcat->input(0));
+  double k_scale = 1.0;  // a scale on the new keys only would leave the past unscaled
+  return match_proj(pkv->kcat->input(1), false, &k_scale, k, mids) && k_scale == 1.0;
+}
+
+bool match_past_value(ir::Node* pv, Proj* v, PastKv* pkv, std::vector<const ir::Value*>* mids) {
+  pkv->vcat = match_past_concat(pv->input(1), pv);
+  if (!pkv->vcat) return false;
+  pkv->past_v = strip_identity(pkv->vcat->input(0));
+  double v_scale = 1.0;
+  return match_proj(pkv->vcat->input(1), false, &v_scale, v, mids) && v_scale == 1.0;
+}
+
+// Dim `i` of `a` and `b` is the same (equal known sizes or the same symbolic name).
+bool same_dim(const ir::Value* a, const ir::Value* b, size_t i) {
+  if (a == b) return true;
+  if (!a || !b || !a->info().has_shape || !b->info().has_shape) return false;
+  const auto& da = a->info().dims;
+  const auto& db = b->info().dims;
+  if (da.size() <= i || db.size() <= i) return false;
+  if (da[i].known() || db[i].known()) return da[i].known() && da[i].value == db[i].value;
+  return !da[i].param.empty() && da[i].param == db[i].param;
 }
 
 // Walks the mask operand back to the graph inputs it reads (through data edges; Shape and Size
@@ -229,18 +303,45 @@ bool match_proj(ir::Value* v, bool is_key, double* scale, Proj* p,
 struct MaskTrace {
   std::set<ir::Value*> inputs;
   bool big_negative = false;
-  bool causal = false;  // kv position <= q position, both from 0
+  bool causal = false;  // kv position <= q position, both from 0 (or q from the past length)
+  ir::Value* past = nullptr;  // the input whose dim 2 shifts the query positions
   bool ok = true;
 };
 
-// `v` = Unsqueeze(...(Range(0, n, 1))...): the rank of v and the axis the range runs along, or
-// {-1, -1}.
-std::pair<int, int> range_axis(const ir::Value* v) {
+// `v` = past length: [Cast](Gather(Shape(X), 2)) with X a (copy of a) rank-4 past input, or
+// nullptr.
+ir::Value* past_length_source(const ir::Value* v) {
+  ir::Node* p = v ? v->producer() : nullptr;
+  if (is_op(p, "Cast")) p = p->input(0) ? p->input(0)->producer() : nullptr;
+  if (!is_op(p, "Gather") || scalar_of(p->input(1)).value_or(-1) != 2.0) return nullptr;
+  ir::Node* shape = producer_if(p->input(0), "Shape");
+  if (!shape || shape->attr("start") || shape->attr("end")) return nullptr;
+  ir::Value* x = strip_identity(shape->input(0));
+  if (!x || !x->is_graph_input() || rank_of(x) != 4) return nullptr;
+  return x;
+}
+
+// `v` = Unsqueeze(...(Range(0, n, 1) [+ past length])...): the rank of v and the axis the range
+// runs along, or {-1, -1}. `offset` gets the past input the range is shifted by (query
+// positions after a KV cache), nullptr for a range from 0.
+std::pair<int, int> range_axis(const ir::Value* v, ir::Value** offset) {
+  *offset = nullptr;
   std::vector<const ir::Node*> chain;
   ir::Node* p = v ? v->producer() : nullptr;
   while (is_op(p, "Unsqueeze") && chain.size() < 8) {
     chain.push_back(p);
     p = p->input(0) ? p->input(0)->producer() : nullptr;
+  }
+  if (is_op(p, "Add") && p->inputs().size() == 2) {
+    for (int i = 0; i < 2; ++i) {
+      ir::Node* r = producer_if(p->input(i), "Range");
+      ir::Value* x = r ? past_length_source(p->input(1 - i)) : nullptr;
+      if (x) {
+        *offset = x;
+        p = r;
+        break;
+      }
+    }
   }
   if (!is_op(p, "Range") || p->inputs().size() != 3) return {-1, -1};
   if (scalar_of(p->input(0)).value_or(-1) != 0 || scalar_of(p->input(2)).value_or(0) != 1)
@@ -263,12 +364,14 @@ std::pair<int, int> range_axis(const ir::Value* v) {
   return {-1, -1};
 }
 
-// a <= b with a the key position (last axis) and b the query position (the axis before): the
-// causal condition of transformers' mask builders.
-bool is_causal_compare(const ir::Value* a, const ir::Value* b) {
-  auto [ra, aa] = range_axis(a);
-  auto [rb, ab] = range_axis(b);
-  return ra >= 2 && rb >= 2 && aa == ra - 1 && ab == rb - 2;
+// a <= b with a the key position (last axis, from 0) and b the query position (the axis
+// before, from 0 or from the past length, whose source goes to `past`): the causal condition of
+// transformers' mask builders.
+bool is_causal_compare(const ir::Value* a, const ir::Value* b, ir::Value** past) {
+  ir::Value* a_off = nullptr;
+  auto [ra, aa] = range_axis(a, &a_off);
+  auto [rb, ab] = range_axis(b, past);
+  return !a_off && ra >= 2 && rb >= 2 && aa == ra - 1 && ab == rb - 2;
 }
 
 bool reaches_range(const ir::Value* v, int depth) {
@@ -315,8 +418,9 @@ void trace_mask(ir::Value* v, MaskTrace* t, std::set<const ir::Value*>* seen) {
     // Position against position: the causal mask when it is exactly kv <= q (once), anything
     // else (sliding windows, offsets) is not matched.
     if (reaches_range(p->input(0), 0) && reaches_range(p->input(1), 0)) {
-      const bool causal = (op == "LessOrEqual" && is_causal_compare(p->input(0), p->input(1))) ||
-                          (op == "GreaterOrEqual" && is_causal_compare(p->input(1), p->input(0)));
+      const bool causal =
+          (op == "LessOrEqual" && is_causal_compare(p->input(0), p->input(1), &t->past)) ||
+          (op == "GreaterOrEqual" && is_causal_compare(p->input(1), p->input(0), &t->past));
       if (!causal || t->causal) t->ok = false;
       t->causal = true;
       return;
@@ -447,10 +551,22 @@ class AttentionPattern : public RewritePattern {
     if (!qk) return false;
     mids.push_back(s);
     Proj q, k, v;
+    PastKv pkv;  // set when K and V are concatenated after a KV cache (GPT-2 with past)
     if (!match_proj(qk->input(0), false, &scale, &q, &mids)) return false;
-    if (!match_proj(qk->input(1), true, &scale, &k, &mids)) return false;
+    const size_t n_mids = mids.size();
+    const double q_scale = scale;
+    if (!match_proj(qk->input(1), true, &scale, &k, &mids)) {
+      mids.resize(n_mids);
+      scale = q_scale;
+      k = Proj{};
+      if (!match_past_key(qk->input(1), &scale, &k, &pkv, &mids)) return false;
+    }
     double v_scale = 1.0;
-    if (!match_proj(pv->input(1), false, &v_scale, &v, &mids) || v_scale != 1.0) return false;
+    if (pkv.kcat) {
+      if (!match_past_value(pv, &v, &pkv, &mids)) return false;
+    } else if (!match_proj(pv->input(1), false, &v_scale, &v, &mids) || v_scale != 1.0) {
+      return false;
+    }
     if (q.x != k.x || q.x != v.x || !q.x) return false;        // self-attention only
     if (rank_of(q.x) >= 0 && rank_of(q.x) != 3) return false;  // X is [batch, seq, hidden]
     if (!all_sole_use(mids)) return false;
@@ -481,6 +597,17 @@ class AttentionPattern : public RewritePattern {
     } else {
       return false;
     }
+    if (pkv.kcat) {
+      // past_key / past_value are [B, N, P, h]; the new K and V are projections to [B, S, N*h].
+      if (!q.flat || !k.flat || !v.flat || rank_of(q.x) != 3) return false;
+      for (ir::Value* pst : {pkv.past_k, pkv.past_v}) {
+        const auto& dims = pst->info().dims;
+        if (!pst->info().has_shape || dims.size() != 4) return false;
+        if ((dims[1].known() && dims[1].value != n) || (dims[3].known() && dims[3].value != h))
+          return false;
+      }
+      if (!same_dim(pkv.past_k, pkv.past_v, 2)) return false;
+    }
     ir::Value* mask32 = nullptr;
     bool causal = false;
     if (mask) {
@@ -489,6 +616,10 @@ class AttentionPattern : public RewritePattern {
       trace_mask(mask, &t, &seen);
       if (!t.ok || !t.big_negative || t.inputs.size() != 1) return false;
       causal = t.causal;
+      // With a KV cache the causal condition must shift the query positions by the past length
+      // (what unidirectional means there); without one it must not.
+      if (causal && (t.past != nullptr) != (pkv.kcat != nullptr)) return false;
+      if (t.past && !same_dim(t.past, pkv.past_k, 2)) return false;
       ir::Value* in = *t.inputs.begin();
       if (rank_of(in) != 2) return false;
       DType dt = in->info().dtype;
@@ -496,6 +627,25 @@ class AttentionPattern : public RewritePattern {
         return false;
       mask32 = raw_mask_int32(g, in);
       if (!mask32) return false;
+    }
+    std::vector<std::pair<std::string, ir::Attribute>> attrs{{"num_heads", make_int_attr(n)}};
+    if (causal) attrs.push_back({"unidirectional", make_int_attr(1)});
+    const double default_scale = 1.0 / std::sqrt(static_cast<double>(h));
+    if (!near(scale, default_scale, 1e-6)) attrs.push_back({"scale", make_float_attr(scale)});
+    if (pkv.kcat) {
+      // MultiHeadAttention(q, k, v, -, key_padding_mask, -, past_key, past_value) -> output,
+      // present_key, present_value: the presents keep their graph output names.
+      ir::Value* present_k = pkv.kcat->output(0);
+      ir::Value* present_v = pkv.vcat->output(0);
+      g.remove_node(pkv.kcat);
+      g.remove_node(pkv.vcat);
+      std::vector<ir::Value*> ins{q.flat, k.flat,      v.flat,     nullptr,
+                                  mask32, nullptr,     pkv.past_k, pkv.past_v};
+      KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, root, "MultiHeadAttention", kMsDomain,
+                                                       ins, attrs, {present_k, present_v}));
+      (void)f;
+      ctx.stats.add("MultiHeadAttention");
+      return true;
     }
     // Packed weights [hidden_in, 3 hq] and bias [3 hq].
     std::vector<float> w(static_cast<size_t>(hidden_in * 3 * hq)), b(3 * hq);
@@ -513,10 +663,6 @@ class AttentionPattern : public RewritePattern {
     ir::Value* bv = add_constant(g, "Attention_qkv_bias", Tensor::from_vector<float>({3 * hq}, b));
     std::vector<ir::Value*> ins{q.x, wv, bv};
     if (mask32) ins.push_back(mask32);
-    std::vector<std::pair<std::string, ir::Attribute>> attrs{{"num_heads", make_int_attr(n)}};
-    if (causal) attrs.push_back({"unidirectional", make_int_attr(1)});
-    const double default_scale = 1.0 / std::sqrt(static_cast<double>(h));
-    if (!near(scale, default_scale, 1e-6)) attrs.push_back({"scale", make_float_attr(scale)});
     KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, root, "Attention", kMsDomain, ins, attrs));
     (void)f;
     ctx.stats.add("Attention");

@@ -114,3 +114,125 @@ def test_zoo_fusions(kiln, repo_root, tmp_path, name):
                    outdir, "--quiet", *extra)
         assert res.returncode == 0, res.describe()
         assert max_err(load_npys(outdir), expected) <= TOL, model_path
+
+
+@pytest.fixture(scope="module")
+def devices(kiln, tmp_path_factory):
+    path = tmp_path_factory.mktemp("devices") / "d.json"
+    res = kiln("devices", "--json", path)
+    assert res.returncode == 0, res.describe()
+    return json.loads(path.read_text())
+
+
+def ort_session(path):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def kiln_outputs(kiln, model, feeds, d, *extra):
+    (d / "inputs").mkdir(parents=True)
+    for k, v in feeds.items():
+        np.save(d / "inputs" / f"{k}.npy", v)
+    res = kiln("run", model, "--inputs", d / "inputs", "--output-dir", d / "out", "--quiet",
+               *extra)
+    assert res.returncode == 0, res.describe()
+    return load_npys(d / "out")
+
+
+def test_gpt2_with_past_fuses_into_multi_head_attention(kiln, repo_root, tmp_path):
+    """GPT-2 with a KV cache (Optimum's decoder-with-past layout): each layer's attention, whose
+    K and V are Concat(past_key_values.N.*, new heads) with the presents as graph outputs and
+    whose causal mask shifts the query positions by the past length, becomes one
+    MultiHeadAttention(q, k, v, key_padding_mask, past_key, past_value) -> output,
+    present_key, present_value with unidirectional=1. The optimized file gives the zoo's
+    expected logits and presents in onnxruntime and in kiln."""
+    name = "gpt2_with_past"
+    src = zoo(repo_root) / f"{name}.onnx"
+    out, js = tmp_path / "opt.onnx", tmp_path / "opt.json"
+    res = kiln("optimize", src, out, "--level", 2, "--json", js, "--quiet")
+    assert res.returncode == 0, res.describe()
+    model = onnx.load(str(out))
+    assert fused_counts(model) == {"FastGelu": 2, "LayerNormalization": 1,
+                                   "SkipLayerNormalization": 4, "MultiHeadAttention": 2}
+    assert json.loads(js.read_text())["counts"]["MultiHeadAttention"] == 2
+    assert not any(n.op_type == "Softmax" for n in model.graph.node)
+    layers = set()
+    for n in model.graph.node:
+        if n.op_type != "MultiHeadAttention":
+            continue
+        layer = n.input[6].split(".")[1]
+        layers.add(layer)
+        assert list(n.input[6:8]) == [f"past_key_values.{layer}.key",
+                                      f"past_key_values.{layer}.value"]
+        assert list(n.output[1:3]) == [f"present.{layer}.key", f"present.{layer}.value"]
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        assert attrs["unidirectional"] == 1 and attrs["num_heads"] == 4
+    assert layers == {"0", "1"}
+
+    feeds = load_npys(zoo(repo_root) / name / "inputs")
+    expected = load_npys(zoo(repo_root) / name / "expected")
+    sess = ort_session(out)
+    ort_out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    assert max_err(ort_out, expected) <= TOL
+    for i, (model_path, extra) in enumerate([(out, []), (src, ["--level", 2])]):
+        got = kiln_outputs(kiln, model_path, feeds, tmp_path / f"run{i}", *extra)
+        assert max_err(got, expected) <= TOL, model_path
+
+
+@pytest.mark.parametrize("device", ["cpu", "opencl", "vulkan"])
+def test_gpt2_with_past_level2_other_lengths(kiln, devices, repo_root, tmp_path, device):
+    """The fused KV-cache attention at other past / new lengths (past 0, 5 and 12; 1, 3 and 4
+    new tokens; row 1 padded on the right so that no query row has every key masked), kiln at
+    level 2 against onnxruntime on the original export: logits and every present."""
+    if device != "cpu" and not devices.get(device, {}).get("devices"):
+        pytest.skip(f"no {device} device")
+    src = zoo(repo_root) / "gpt2_with_past.onnx"
+    sess = ort_session(src)
+    names = [o.name for o in sess.get_outputs()]
+    rng = np.random.default_rng(11)
+    for past, seq in [(0, 4), (5, 3), (12, 1)]:
+        mask = np.ones((2, past + seq), np.int64)
+        mask[1, past + seq - 1:] = 0
+        new = {"input_ids": rng.integers(0, 500, size=(2, seq), dtype=np.int64),
+               "attention_mask": mask,
+               "position_ids": np.arange(past, past + seq, dtype=np.int64)[None].repeat(2, 0)}
+        for layer in range(2):
+            for kv in ("key", "value"):
+                new[f"past_key_values.{layer}.{kv}"] = rng.standard_normal(
+                    (2, 4, past, 16)).astype(np.float32)
+        want = dict(zip(names, sess.run(names, new)))
+        got = kiln_outputs(kiln, src, new, tmp_path / f"p{past}s{seq}", "--level", 2,
+                           "--device", device)
+        for n in names:
+            assert got[n].shape == want[n].shape, (past, seq, n)
+            err = float(np.abs(got[n].astype(np.float64) - want[n]).max())
+            assert err <= TOL, f"past {past} seq {seq} {n}: max abs error {err:.3g}"
+
+
+def test_gpt2_with_past_greedy_decode_level2(kiln, repo_root, tmp_path):
+    """Six greedy steps of gpt2_with_past through the KV cache with kiln at level 2 (the fused
+    MultiHeadAttention), each feeding its own presents back, against onnxruntime doing the same
+    on the original: the same tokens, logits and presents within 1e-4."""
+    src = zoo(repo_root) / "gpt2_with_past.onnx"
+    sess = ort_session(src)
+    names = [o.name for o in sess.get_outputs()]
+    state = {"kiln": load_npys(zoo(repo_root) / "gpt2_with_past" / "inputs")}
+    state["ort"] = dict(state["kiln"])
+    for step in range(6):
+        want = dict(zip(names, sess.run(names, state["ort"])))
+        got = kiln_outputs(kiln, src, state["kiln"], tmp_path / f"step{step}", "--level", 2)
+        for n in names:
+            err = float(np.abs(got[n].astype(np.float64) - want[n]).max())
+            assert err <= TOL, f"step {step} {n}: max abs error {err:.3g}"
+        for who, o in (("kiln", got), ("ort", want)):
+            prev = state[who]
+            token = o["logits"][:, -1].argmax(-1)[:, None].astype(np.int64)
+            nxt = {"input_ids": token,
+                   "attention_mask": np.concatenate(
+                       [prev["attention_mask"], np.ones((2, 1), np.int64)], 1),
+                   "position_ids": prev["position_ids"] + 1}
+            for n in names[1:]:
+                nxt[n.replace("present.", "past_key_values.")] = o[n]
+            state[who] = nxt
+        assert np.array_equal(state["kiln"]["input_ids"], state["ort"]["input_ids"]), step

@@ -692,6 +692,125 @@ TEST(AttentionFusion, OtherPositionComparisonsAreNotMatched) {
   EXPECT_EQ(count_op(*f.after, "Attention"), 0);
 }
 
+// GPT-2 with a KV cache (Optimum's decoder-with-past export): K and V are Concat(past, new) and
+// the presents are graph outputs; the causal condition compares key positions Range(0, total)
+// with query positions Range(0, seq) + past length. `offset`: false spells the query positions
+// without the past length (not what unidirectional means with a past: must not fuse).
+constexpr int64_t kPast = 4, kSeq = 3;
+
+void gpt2_past_attention(B& b, bool causal, bool offset, bool packed) {
+  ir::Value* x = b.input("x", DType::kFloat32, {2, kSeq, kHid});
+  ir::Value* am = b.input("attention_mask", DType::kInt64, {2, kPast + kSeq});
+  ir::Value* pk = b.input("past_key", DType::kFloat32, {2, kHeads, kPast, kHead});
+  ir::Value* pv = b.input("past_value", DType::kFloat32, {2, kHeads, kPast, kHead});
+  ir::ValueInfo h3 = info(DType::kFloat32, {2, kSeq, kHid});
+  auto lin = [&](int64_t cols, uint32_t seed) {
+    ir::Value* mm = b.op("MatMul", {x, b.fv({kHid, cols}, randv(kHid * cols, seed))}, {},
+                         info(DType::kFloat32, {2, kSeq, cols}));
+    return b.op("Add", {mm, b.fv({cols}, randv(cols, seed + 100))});
+  };
+  ir::Value *q, *k, *v;
+  if (packed) {
+    ir::Value* qkv = lin(3 * kHid, 40);
+    std::vector<ir::Value*> outs;
+    for (int i = 0; i < 3; ++i) outs.push_back(*b.g.add_value(b.name(), h3));
+    ir::Node* sp = *b.g.add_node("Split", "", {qkv, b.iv({kHid, kHid, kHid})}, outs, "split");
+    sp->set_attr("axis", int_a(2));
+    q = outs[0];
+    k = outs[1];
+    v = outs[2];
+  } else {
+    q = lin(kHid, 41);
+    k = lin(kHid, 42);
+    v = lin(kHid, 43);
+  }
+  ir::ValueInfo kv4 = info(DType::kFloat32, {2, kHeads, kPast + kSeq, kHead});
+  ir::Value* qh = heads(b, q, {0, 2, 1, 3});
+  ir::Value* kcat = b.op("Concat", {pk, heads(b, k, {0, 2, 1, 3})}, {{"axis", int_a(-2)}}, kv4);
+  ir::Value* vcat = b.op("Concat", {pv, heads(b, v, {0, 2, 1, 3})}, {{"axis", int_a(-2)}}, kv4);
+  ir::Value* kt = b.op("Transpose", {kcat}, {{"perm", ints_a({0, 1, 3, 2})}},
+                       info(DType::kFloat32, {2, kHeads, kHead, kPast + kSeq}));
+  ir::ValueInfo sc = info(DType::kFloat32, {2, kHeads, kSeq, kPast + kSeq});
+  ir::Value* scores = b.op("MatMul", {qh, kt}, {}, sc);
+  scores = b.op("Div", {scores, b.f(std::sqrt(static_cast<float>(kHead)))});
+  ir::Value* m = b.op("Unsqueeze", {am, b.iv({1, 2})}, {}, info(DType::kInt64, {2, 1, 1, -1}));
+  m = b.op("Cast", {m}, {{"to", int_a(1)}}, info(DType::kFloat32, {2, 1, 1, -1}));
+  auto dim = [&](ir::Value* of, int64_t i) {
+    ir::Value* sh = b.op("Shape", {of}, {}, info(DType::kInt64, {static_cast<int64_t>(of->info().dims.size())}));
+    return b.op("Gather", {sh, b.c(Tensor::scalar<int64_t>(i))}, {{"axis", int_a(0)}},
+                info(DType::kInt64, {}));
+  };
+  auto range = [&](ir::Value* n) {
+    return b.op("Range", {b.c(Tensor::scalar<int64_t>(0)), n, b.c(Tensor::scalar<int64_t>(1))},
+                {}, info(DType::kInt64, {-1}));
+  };
+  if (causal) {
+    ir::Value* kpos = b.op("Unsqueeze", {range(dim(am, 1)), b.iv({0, 1, 2})}, {},
+                           info(DType::kInt64, {1, 1, 1, -1}));
+    ir::Value* qr = range(dim(x, 1));
+    if (offset) qr = b.op("Add", {qr, dim(pk, 2)}, {}, info(DType::kInt64, {-1}));
+    ir::Value* qpos =
+        b.op("Unsqueeze", {qr, b.iv({0, 1, 3})}, {}, info(DType::kInt64, {1, 1, -1, 1}));
+    ir::Value* le = b.op("LessOrEqual", {kpos, qpos}, {}, info(DType::kBool, {1, 1, -1, -1}));
+    m = b.op("Mul",
+             {m, b.op("Cast", {le}, {{"to", int_a(1)}}, info(DType::kFloat32, {1, 1, -1, -1}))},
+             {}, info(DType::kFloat32, {2, 1, -1, -1}));
+  }
+  m = b.op("Mul", {b.op("Sub", {b.f(1.f), m}), b.f(-10000.f)});
+  scores = b.op("Add", {scores, m}, {}, sc);
+  ir::Value* p = b.op("Softmax", {scores}, {{"axis", int_a(-1)}});
+  ir::Value* ctxv =
+      b.op("MatMul", {p, vcat}, {}, info(DType::kFloat32, {2, kHeads, kSeq, kHead}));
+  ir::Value* t = b.op("Transpose", {ctxv}, {{"perm", ints_a({0, 2, 1, 3})}},
+                      info(DType::kFloat32, {2, kSeq, kHeads, kHead}));
+  b.output(b.op("Reshape", {t, b.iv({0, 0, -1})}, {}, h3));
+  b.output(kcat);
+  b.output(vcat);
+}
+
+TEST(AttentionFusion, KvCacheBecomesMultiHeadAttentionWithPast) {
+  for (int variant = 0; variant < 3; ++variant) {
+    const bool causal = variant != 2, packed = variant == 1;
+    Fused f = fuse(
+        14, [&](B& b) { gpt2_past_attention(b, causal, true, packed); }, make_attention_fusion());
+    ASSERT_EQ(count_op(*f.after, "MultiHeadAttention"), 1) << "variant " << variant << "\n"
+                                                           << f.after->dump();
+    EXPECT_EQ(count_op(*f.after, "Softmax"), 0);
+    EXPECT_EQ(count_op(*f.after, "Concat"), 0);
+    EXPECT_EQ(count_op(*f.after, "Transpose"), 0);
+    EXPECT_EQ(f.stats.get("MultiHeadAttention"), 1);
+    for (const ir::Node* n : f.after->nodes()) {
+      if (n->op_type() != "MultiHeadAttention") continue;
+      EXPECT_EQ(n->domain(), "com.microsoft");
+      EXPECT_EQ(n->attr("num_heads")->i, kHeads);
+      EXPECT_EQ(n->attr("scale"), nullptr);
+      ASSERT_EQ(n->inputs().size(), 8u);
+      EXPECT_EQ(n->input(6)->name(), "past_key");
+      EXPECT_EQ(n->input(7)->name(), "past_value");
+      EXPECT_NE(n->input(4), nullptr);  // the 2-D mask as key_padding_mask
+      // The presents keep their graph outputs.
+      ASSERT_EQ(n->outputs().size(), 3u);
+      EXPECT_TRUE(n->output(1)->is_graph_output());
+      EXPECT_TRUE(n->output(2)->is_graph_output());
+      if (causal) {
+        ASSERT_NE(n->attr("unidirectional"), nullptr);
+        EXPECT_EQ(n->attr("unidirectional")->i, 1);
+      } else {
+        EXPECT_EQ(n->attr("unidirectional"), nullptr);
+      }
+    }
+    expect_same_outputs(f, 1e-5f);
+  }
+}
+
+TEST(AttentionFusion, KvCacheWithUnshiftedCausalMaskIsNotMatched) {
+  // kv <= q with q from 0 while keys hold the past first: not unidirectional with a past.
+  Fused f = fuse(
+      14, [&](B& b) { gpt2_past_attention(b, true, false, true); }, make_attention_fusion());
+  EXPECT_EQ(count_op(*f.after, "MultiHeadAttention"), 0);
+  EXPECT_EQ(count_op(*f.after, "Softmax"), 1);
+}
+
 // Nodes with omitted inputs and odd arities where the patterns look: every fusion pass must
 // leave them alone without crashing.
 TEST(ExtendedPasses, MalformedNeighbourhoodsAreLeftAlone) {
