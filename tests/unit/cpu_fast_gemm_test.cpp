@@ -192,6 +192,37 @@ TEST(CpuFastGemm, BitExactAcrossThreadCounts) {
   }
 }
 
+// Packing A is pure data movement, whichever loop does it: a row-major A (the AVX-512 kernel packs
+// its full 12-row panels with a 12 x 16 register transpose, 16 k at a time, then a scalar k tail)
+// gives exactly the result of the same matrix stored column-major (the generic packing loop). M
+// and K straddle the panel height and the 16-wide k blocks; K = 800 spans three K slices; a
+// padded lda.
+TEST(CpuFastGemm, RowMajorAPackingMatchesColumnMajor) {
+  for (SgemmIsa isa : isas()) {
+    for (int64_t M : {1, 12, 13, 25, 37})
+      for (int64_t K : {1, 15, 16, 17, 47, 800}) {
+        const int64_t N = 45, lda = K + 3;
+        std::mt19937 rng(static_cast<uint32_t>(M * 1000 + K));
+        std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+        std::vector<float> a_rm(static_cast<size_t>(M * lda)), a_cm(static_cast<size_t>(M * K));
+        std::vector<float> b(static_cast<size_t>(K * N));
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t k = 0; k < lda; ++k) {
+            const float v = d(rng);
+            a_rm[m * lda + k] = v;
+            if (k < K) a_cm[k * M + m] = v;
+          }
+        for (float& v : b) v = d(rng);
+        std::vector<float> c1(static_cast<size_t>(M * N), 0.25f), c2 = c1;
+        fast::sgemm(M, N, K, 0.5f, a_rm.data(), lda, 1, b.data(), N, 1, 2.0f, c1.data(), N,
+                    nullptr, isa);
+        fast::sgemm(M, N, K, 0.5f, a_cm.data(), 1, M, b.data(), N, 1, 2.0f, c2.data(), N, nullptr,
+                    isa);
+        EXPECT_EQ(c1, c2) << fast::sgemm_isa_name(isa) << " M " << M << " K " << K;
+      }
+  }
+}
+
 // A prepacked B gives exactly the result of packing it on the fly.
 TEST(CpuFastGemm, PrepackedMatchesUnpacked) {
   ThreadPool two(2);

@@ -66,16 +66,19 @@ struct KernelInfo {
   SgemmIsa isa;
   int64_t mr, nr;
   TileFn fn;
+  detail::PackAFn pack_a;  // full row-major A panels; null: the generic loop
 };
 
 KernelInfo kernel_info(SgemmIsa isa) {
   switch (isa) {
     case SgemmIsa::kAvx512:
-      return {isa, detail::kAvx512Mr, detail::kAvx512Nr, detail::tiles_avx512};
+      return {isa, detail::kAvx512Mr, detail::kAvx512Nr, detail::tiles_avx512,
+              detail::pack_a_avx512};
     case SgemmIsa::kAvx2:
-      return {isa, detail::kAvx2Mr, detail::kAvx2Nr, detail::tiles_avx2};
+      return {isa, detail::kAvx2Mr, detail::kAvx2Nr, detail::tiles_avx2, nullptr};
     default:
-      return {SgemmIsa::kGeneric, detail::kGenericMr, detail::kGenericNr, detail::tiles_generic};
+      return {SgemmIsa::kGeneric, detail::kGenericMr, detail::kGenericNr, detail::tiles_generic,
+              nullptr};
   }
 }
 
@@ -165,13 +168,19 @@ void pack_b_panels(const float* b, int64_t b_rs, int64_t b_cs, int64_t pc, int64
 }
 
 // Packs A(ic .. ic+mc, pc .. pc+kc) as MR-row micro-panels [ir_begin, ir_end) into dst (panel ir
-// at dst + (ir - ir_begin) * mr * kc).
+// at dst + (ir - ir_begin) * mr * kc). `fast` (may be null) packs the full panels of a row-major
+// A.
 void pack_a_panels(const float* a, int64_t a_rs, int64_t a_cs, int64_t ic, int64_t mc, int64_t pc,
-                   int64_t kc, int64_t mr, int64_t ir_begin, int64_t ir_end, float* dst) {
+                   int64_t kc, int64_t mr, int64_t ir_begin, int64_t ir_end, detail::PackAFn fast,
+                   float* dst) {
   for (int64_t ir = ir_begin; ir < ir_end; ++ir) {
     float* d = dst + (ir - ir_begin) * mr * kc;
     const int64_t i0 = ic + ir * mr;
     const int64_t mm = std::min(mr, mc - ir * mr);
+    if (fast && a_cs == 1 && mm == mr) {
+      fast(a + i0 * a_rs + pc, a_rs, kc, d);
+      continue;
+    }
     if (a_rs == 1 && a_cs != 1) {
       for (int64_t k = 0; k < kc; ++k) {
         const float* s = a + (pc + k) * a_cs + i0;
@@ -241,7 +250,7 @@ void driver(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, float alpha, 
       float* pa = scratch_a().get(static_cast<size_t>(n_ir * mr * kc));
       if (!pa) std::abort();
       run_parallel(pool, n_ir, std::max<int64_t>(1, n_ir / threads), [&](int64_t rb, int64_t re) {
-        pack_a_panels(a, a_rs, a_cs, ic, mc, pc, kc, mr, rb, re, pa + rb * mr * kc);
+        pack_a_panels(a, a_rs, a_cs, ic, mc, pc, kc, mr, rb, re, ki.pack_a, pa + rb * mr * kc);
       });
       const float eff_beta = pc == 0 ? beta : 1.0f;
       for (int64_t jc = 0; jc < N; jc += kNc) {

@@ -1,5 +1,5 @@
 // The fast SGEMM's AVX-512 tile loop (12 x 32 micro-kernel: 24 zmm accumulators, two B vectors
-// and one broadcast A value per k). Compiled with -mavx512f -mavx512bw -mavx512vl -mfma
+// and one broadcast A value per k) and its A packing (12 x 16 register transposes). Compiled with -mavx512f -mavx512bw -mavx512vl -mfma
 // (flags.cmake); only called after the dispatcher saw the CPU support them.
 // The per-file flags come from flags.cmake; the target pragma below gives the same result where
 // they are missing, so the file builds either way. No standard-library template is used here: an
@@ -16,6 +16,12 @@
 #include <immintrin.h>
 
 #include "runtime/cpu/fast/sgemm_kernels.h"
+
+// GCC 12's AVX-512 shuffle intrinsics pass _mm512_undefined_ps() (a self-initialised variable) as
+// the unused merge source, which -Wmaybe-uninitialized reports once they are inlined here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace kiln::cpu::fast::detail {
 namespace {
@@ -92,7 +98,58 @@ void tile(int64_t kc, const float* __restrict a, const float* __restrict b, floa
   }
 }
 
+// The 12 x 16 block of rows r[0 .. 11] (16 consecutive k each) as 16 columns: col[k] lane i =
+// r[i] lane k for i < 12 (lanes 12 .. 15 unspecified). Three shuffle stages (ps, pd and 128-bit
+// lanes); the four rows a full 16 x 16 transpose would have are never read.
+inline void transpose_12x16(const __m512 r[12], __m512 col[16]) {
+  __m512 t[12], q[12];
+#pragma GCC unroll 6
+  for (int i = 0; i < 6; ++i) {
+    // 128-bit lane L: r[2i][4L], r[2i+1][4L], r[2i][4L+1], r[2i+1][4L+1] (lo), 4L+2, 4L+3 (hi).
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 3
+  for (int g = 0; g < 3; ++g) {
+    // q[4g + j], lane L: rows 4g .. 4g+3 of column 4L + j.
+    const __m512d lo0 = _mm512_castps_pd(t[4 * g]), lo1 = _mm512_castps_pd(t[4 * g + 2]);
+    const __m512d hi0 = _mm512_castps_pd(t[4 * g + 1]), hi1 = _mm512_castps_pd(t[4 * g + 3]);
+    q[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo0, lo1));
+    q[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo0, lo1));
+    q[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi0, hi1));
+    q[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi0, hi1));
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    // u: lanes L0, L1 of row groups 0 and 1; v: lanes L2, L3; w, x: row group 2 (twice).
+    const __m512 u = _mm512_shuffle_f32x4(q[j], q[4 + j], 0x44);
+    const __m512 v = _mm512_shuffle_f32x4(q[j], q[4 + j], 0xEE);
+    const __m512 w = _mm512_shuffle_f32x4(q[8 + j], q[8 + j], 0x44);
+    const __m512 x = _mm512_shuffle_f32x4(q[8 + j], q[8 + j], 0xEE);
+    col[j] = _mm512_shuffle_f32x4(u, w, 0x88);
+    col[4 + j] = _mm512_shuffle_f32x4(u, w, 0xDD);
+    col[8 + j] = _mm512_shuffle_f32x4(v, x, 0x88);
+    col[12 + j] = _mm512_shuffle_f32x4(v, x, 0xDD);
+  }
+}
+
 }  // namespace
+
+void pack_a_avx512(const float* a, int64_t lda, int64_t kc, float* dst) {
+  static_assert(MR == 12, "transpose_12x16 packs 12 rows");
+  int64_t k = 0;
+  for (; k + 16 <= kc; k += 16) {
+    __m512 r[MR], col[16];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) r[i] = _mm512_loadu_ps(a + i * lda + k);
+    transpose_12x16(r, col);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j)
+      _mm512_mask_storeu_ps(dst + (k + j) * MR, static_cast<__mmask16>(0x0FFF), col[j]);
+  }
+  for (; k < kc; ++k)
+    for (int i = 0; i < MR; ++i) dst[k * MR + i] = a[i * lda + k];
+}
 
 void tiles_avx512(const TileJob& job, int64_t t_begin, int64_t t_end) {
   const int64_t n_jr = (job.nc + NR - 1) / NR;

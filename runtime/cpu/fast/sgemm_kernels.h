@@ -28,8 +28,14 @@ constexpr int kGenericMr = 4, kGenericNr = 16;
 constexpr int kAvx2Mr = 6, kAvx2Nr = 16;
 constexpr int kAvx512Mr = 12, kAvx512Nr = 32;
 
+// Packs one full micro-panel of a row-major A: rows 0 .. MR-1 of A(i, k) = a[i * lda + k],
+// k < kc, k-major into dst (element (i, k) at k * MR + i), as the generic packing loop does (pure
+// data movement). Null for an instruction set without one.
+using PackAFn = void (*)(const float* a, int64_t lda, int64_t kc, float* dst);
+
 void tiles_generic(const TileJob& job, int64_t t_begin, int64_t t_end);
 void tiles_avx2(const TileJob& job, int64_t t_begin, int64_t t_end);
 void tiles_avx512(const TileJob& job, int64_t t_begin, int64_t t_end);
+void pack_a_avx512(const float* a, int64_t lda, int64_t kc, float* dst);
 
 }  // namespace kiln::cpu::fast::detail
