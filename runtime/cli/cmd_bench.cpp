@@ -24,6 +24,7 @@
 #include "runtime/cli/cli_util.h"
 #include "runtime/cli/commands.h"
 #include "runtime/cpu/executor.h"
+#include "runtime/cpu/fast/peak_loops.h"
 #include "runtime/device/hybrid_executor.h"
 #include "runtime/io/tensor_io.h"
 #include "runtime/opencl/cl_context.h"
@@ -444,9 +445,26 @@ int bench_peak(Args& args) {
     std::printf("  working set %8s: %8.1f GB/s\n", bytes_label(size).c_str(), gbs);
   std::printf("measured with: %s (%s)\n", p->method.c_str(),
               p->from_cache ? "cached; --remeasure measures again" : "measured now, cached");
+  // The host CPU's int8 peak (AVX512-VNNI vpdpbusd loop on as many threads), measured now (about
+  // 0.2 s, not cached): what the int8 GEMM is held against (issue 9).
+  using cpu::fast::PeakLoop;
+  const int vnni_threads =
+      threads > 0 ? static_cast<int>(threads)
+                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const auto v0 = std::chrono::steady_clock::now();
+  const double int8_gops = cpu::fast::peak_gops(PeakLoop::kAvx512Vnni, vnni_threads, 20'000'000, 5,
+                                                [&] { return ms_since(v0) / 1000.0; });
+  if (int8_gops > 0)
+    std::printf("peak int8 (host CPU, AVX512-VNNI loop, %d thread(s)): %.1f GOP/s\n", vnni_threads,
+                int8_gops);
+  else
+    std::printf("peak int8: no AVX512-VNNI on this CPU\n");
   if (args.has("json")) {
     nlohmann::json j = peaks_json(*p);
     j["device"] = track;
+    j["int8_gops"] = int8_gops > 0 ? nlohmann::json(int8_gops) : nlohmann::json(nullptr);
+    j["int8_method"] = int8_gops > 0 ? nlohmann::json("AVX512-VNNI loop, host CPU, measured now")
+                                     : nlohmann::json(nullptr);
     if (Status st = write_json(args.get("json"), j); !st.is_ok())
       return fail({kExitFailure, st.message()});
   }
