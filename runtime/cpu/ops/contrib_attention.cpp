@@ -19,6 +19,7 @@
 #include "runtime/cpu/fast/vec_math.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
+#include "runtime/cpu/ops/contrib_attention.h"
 #include "runtime/cpu/ops/gemm_ref.h"
 #include "runtime/cpu/ops/packed_weights.h"
 
@@ -321,6 +322,68 @@ void gather_heads(const Dims& d, int64_t seq, int64_t h, const float* src, int64
 
 }  // namespace
 
+// Declared in contrib_attention.h: everything after the input projection (QAttention shares it).
+Status attention_from_projection(OpContext& ctx, const AttentionProjected& a, const Tensor& proj) {
+  const int64_t heads = a.heads;
+  const int64_t cols = 2 * a.qk_hidden + a.v_hidden;
+  const Tensor* mask = a.mask;
+  const Tensor* past = a.past;
+  const Tensor* ab = a.attention_bias;
+  if (heads <= 0 || a.qk_hidden % heads != 0 || a.v_hidden % heads != 0 ||
+      proj.dtype() != DType::kFloat32 || proj.rank() != 2 || proj.dim(0) != a.batch * a.seq ||
+      proj.dim(1) != cols)
+    return ctx.invalid("internal: projection of shape " + shp(proj) + " does not match batch " +
+                       std::to_string(a.batch) + ", seq " + std::to_string(a.seq) + ", " +
+                       std::to_string(heads) + " heads");
+  Dims d;
+  d.B = a.batch;
+  d.S = d.L = a.seq;
+  d.N = heads;
+  d.H = a.qk_hidden / heads;
+  d.Hv = a.v_hidden / heads;
+  if (past) {
+    if (d.H != d.Hv) return ctx.invalid("past needs equal Q/K and V head sizes");
+    if (past->rank() != 5 || past->dim(0) != 2 || past->dim(1) != d.B || past->dim(2) != heads ||
+        past->dim(4) != d.H)
+      return ctx.invalid("past of shape " + shp(*past) + " must be [2, " + std::to_string(d.B) +
+                         ", " + std::to_string(heads) + ", past_seq, " + std::to_string(d.H) + "]");
+    d.P = past->dim(3);
+  }
+  if (ctx.wants_output(1) && d.H != d.Hv)
+    return ctx.invalid("present needs equal Q/K and V head sizes");
+  KILN_ASSIGN_OR_RETURN(int64_t n_scores, checked_numel({d.B, d.N, d.S, d.T()}));
+  (void)n_scores;
+  const bool causal = ctx.attr_int("unidirectional", 0) != 0 && d.S > 1;
+  const float filter = ctx.attr_float("mask_filter_value", -10000.0f);
+  KILN_ASSIGN_OR_RETURN(Tensor mk, build_mask(ctx, mask, d, causal, filter, true));
+  KILN_ASSIGN_OR_RETURN(Tensor abf, read_attention_bias(ctx, ab, d));
+
+  KILN_ASSIGN_OR_RETURN(Qkv qkv, alloc_qkv(d));
+  const float* pd = proj.data<float>();
+  const int64_t D = a.qk_hidden;
+  gather_heads(d, d.S, d.H, pd, d.S * cols, cols, d.H, nullptr, -1, qkv.q.data<float>());
+  gather_heads(d, d.L, d.H, pd + D, d.S * cols, cols, d.H, nullptr, d.P, qkv.k.data<float>());
+  gather_heads(d, d.L, d.Hv, pd + 2 * D, d.S * cols, cols, d.Hv, nullptr, d.P, qkv.v.data<float>());
+  if (past) {
+    KILN_ASSIGN_OR_RETURN(Tensor pf, as_float(ctx, *past, "past"));
+    const int64_t half = d.B * d.N * d.P * d.H;
+    copy_past(d, pf.data<float>(), d.H, qkv.k.data<float>());
+    copy_past(d, pf.data<float>() + half, d.H, qkv.v.data<float>());
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::create(DType::kFloat32, {d.B, d.S, d.N * d.Hv}));
+  KILN_RETURN_IF_ERROR(
+      attend(ctx, d, qkv, mk, abf, scale_of(ctx, d.H), out.data<float>(), nullptr));
+  KILN_RETURN_IF_ERROR(emit(ctx, 0, a.out_dtype, out.shape(), out.data<float>()));
+  if (ctx.wants_output(1)) {
+    KILN_ASSIGN_OR_RETURN(Tensor pres, Tensor::create(DType::kFloat32, {2, d.B, d.N, d.T(), d.H}));
+    const int64_t half = qkv.k.numel();
+    std::copy(qkv.k.data<float>(), qkv.k.data<float>() + half, pres.data<float>());
+    std::copy(qkv.v.data<float>(), qkv.v.data<float>() + half, pres.data<float>() + half);
+    KILN_RETURN_IF_ERROR(emit(ctx, 1, a.out_dtype, pres.shape(), pres.data<float>()));
+  }
+  return Status::ok();
+}
+
 // Attention(input, weights, bias?, mask_index?, past?, attention_bias?, past_sequence_length?)
 // -> output, present.
 Status contrib_attention_kernel(OpContext& ctx) {
@@ -360,37 +423,14 @@ Status contrib_attention_kernel(OpContext& ctx) {
   if (bias && (bias->rank() != 1 || bias->dim(0) != cols))
     return ctx.invalid("bias of shape " + shp(*bias) + " must be 1-D of size " +
                        std::to_string(cols));
-  Dims d;
-  d.B = x.dim(0);
-  d.S = d.L = x.dim(1);
-  d.N = heads;
-  d.H = sizes[0] / heads;
-  d.Hv = sizes[2] / heads;
-  if (past) {
-    if (d.H != d.Hv) return ctx.invalid("past needs equal Q/K and V head sizes");
-    if (past->rank() != 5 || past->dim(0) != 2 || past->dim(1) != d.B || past->dim(2) != heads ||
-        past->dim(4) != d.H)
-      return ctx.invalid("past of shape " + shp(*past) + " must be [2, " + std::to_string(d.B) +
-                         ", " + std::to_string(heads) + ", past_seq, " + std::to_string(d.H) + "]");
-    d.P = past->dim(3);
-  }
-  if (ctx.wants_output(1) && d.H != d.Hv)
-    return ctx.invalid("present needs equal Q/K and V head sizes");
-  KILN_ASSIGN_OR_RETURN(int64_t n_scores, checked_numel({d.B, d.N, d.S, d.T()}));
-  (void)n_scores;
-  const bool causal = ctx.attr_int("unidirectional", 0) != 0 && d.S > 1;
-  const float filter = ctx.attr_float("mask_filter_value", -10000.0f);
-  KILN_ASSIGN_OR_RETURN(Tensor mk, build_mask(ctx, mask, d, causal, filter, true));
-  KILN_ASSIGN_OR_RETURN(Tensor abf, read_attention_bias(ctx, ab, d));
-
   // QKV = input x weights + bias: [B * S, cols].
+  const int64_t rows = x.dim(0) * x.dim(1), kin = x.dim(2);
   KILN_ASSIGN_OR_RETURN(Tensor xf, as_float(ctx, x, "input"));
   KILN_ASSIGN_OR_RETURN(Tensor wf, as_float(ctx, w, "weights"));
   Tensor bf;
   if (bias) {
     KILN_ASSIGN_OR_RETURN(bf, as_float(ctx, *bias, "bias"));
   }
-  const int64_t rows = d.B * d.S, kin = x.dim(2);
   KILN_ASSIGN_OR_RETURN(Tensor proj, Tensor::create(DType::kFloat32, {rows, cols}));
   {
     const float* xd = xf.data<float>();
@@ -417,30 +457,17 @@ Status contrib_attention_kernel(OpContext& ctx) {
       });
     }
   }
-  KILN_ASSIGN_OR_RETURN(Qkv qkv, alloc_qkv(d));
-  const float* pd = proj.data<float>();
-  const int64_t D = sizes[0];
-  gather_heads(d, d.S, d.H, pd, d.S * cols, cols, d.H, nullptr, -1, qkv.q.data<float>());
-  gather_heads(d, d.L, d.H, pd + D, d.S * cols, cols, d.H, nullptr, d.P, qkv.k.data<float>());
-  gather_heads(d, d.L, d.Hv, pd + 2 * D, d.S * cols, cols, d.Hv, nullptr, d.P, qkv.v.data<float>());
-  if (past) {
-    KILN_ASSIGN_OR_RETURN(Tensor pf, as_float(ctx, *past, "past"));
-    const int64_t half = d.B * d.N * d.P * d.H;
-    copy_past(d, pf.data<float>(), d.H, qkv.k.data<float>());
-    copy_past(d, pf.data<float>() + half, d.H, qkv.v.data<float>());
-  }
-  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::create(DType::kFloat32, {d.B, d.S, d.N * d.Hv}));
-  KILN_RETURN_IF_ERROR(
-      attend(ctx, d, qkv, mk, abf, scale_of(ctx, d.H), out.data<float>(), nullptr));
-  KILN_RETURN_IF_ERROR(emit(ctx, 0, x.dtype(), out.shape(), out.data<float>()));
-  if (ctx.wants_output(1)) {
-    KILN_ASSIGN_OR_RETURN(Tensor pres, Tensor::create(DType::kFloat32, {2, d.B, d.N, d.T(), d.H}));
-    const int64_t half = qkv.k.numel();
-    std::copy(qkv.k.data<float>(), qkv.k.data<float>() + half, pres.data<float>());
-    std::copy(qkv.v.data<float>(), qkv.v.data<float>() + half, pres.data<float>() + half);
-    KILN_RETURN_IF_ERROR(emit(ctx, 1, x.dtype(), pres.shape(), pres.data<float>()));
-  }
-  return Status::ok();
+  AttentionProjected a;
+  a.batch = x.dim(0);
+  a.seq = x.dim(1);
+  a.heads = heads;
+  a.qk_hidden = sizes[0];
+  a.v_hidden = sizes[2];
+  a.mask = mask;
+  a.past = past;
+  a.attention_bias = ab;
+  a.out_dtype = x.dtype();
+  return attention_from_projection(ctx, a, proj);
 }
 
 // MultiHeadAttention(query, key?, value?, bias?, key_padding_mask?, attention_bias?, past_key?,
