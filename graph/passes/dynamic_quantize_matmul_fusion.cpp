@@ -1,5 +1,6 @@
-// DynamicQuantizeLinear + MatMulIntegerToFloat -> com.microsoft DynamicQuantizeMatMul (level 99,
-// ONNX Runtime's DynamicQuantizeMatMulFusion), after matmul_integer_to_float_fusion:
+// DynamicQuantizeLinear + MatMulIntegerToFloat -> com.microsoft DynamicQuantizeMatMul (level 2,
+// as ONNX Runtime's DynamicQuantizeMatMulFusion; listed at level 99 too), after
+// matmul_integer_to_float_fusion:
 //   MatMulIntegerToFloat(DQL(x).y, B, DQL(x).y_scale, b_scale, DQL(x).y_zero_point, b_zp?, bias?)
 //     -> DynamicQuantizeMatMul(x, B, b_scale, b_zp?, bias?)
 // DynamicQuantizeMatMul quantizes A to uint8 with DynamicQuantizeLinear's parameters, so the

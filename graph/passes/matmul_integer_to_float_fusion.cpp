@@ -1,5 +1,6 @@
-// MatMulInteger + Cast + Mul [+ Add] -> com.microsoft MatMulIntegerToFloat (level 99, ONNX
-// Runtime's MatMulIntegerToFloatFusion), the QOperator spelling quantize_dynamic writes:
+// MatMulInteger + Cast + Mul [+ Add] -> com.microsoft MatMulIntegerToFloat (level 2, as ONNX
+// Runtime's MatMulIntegerToFloatFusion; listed at level 99 too), the QOperator spelling
+// quantize_dynamic writes:
 //   Mul(Cast<float>(MatMulInteger(A, B, a_zp?, b_zp?)), Mul(a_scale, b_scale)) [+ bias]
 //     -> MatMulIntegerToFloat(A, B, a_scale, b_scale, a_zp?, b_zp?, bias?)
 // a_scale and a_zp must be single values (MatMulIntegerToFloat has no per-row A parameters),
