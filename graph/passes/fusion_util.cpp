@@ -172,6 +172,10 @@ DType dtype_of_depth(const ir::Value* v, int depth) {
   if (const Tensor* t = constant_of(v)) return t->dtype();
   ir::Node* p = v->producer();
   if (!p || depth > 64 || p->output(0) != v) return DType::kUndefined;
+  // com.microsoft EmbedLayerNormalization's output 0 has its embedding tables' type (input 0
+  // holds the token ids).
+  if (p->domain() == "com.microsoft" && p->op_type() == "EmbedLayerNormalization")
+    return p->inputs().size() > 2 ? dtype_of_depth(p->input(2), depth + 1) : DType::kUndefined;
   if (is_op(p, "Cast")) {
     auto to = int_attr_of(p, "to");
     if (!to) return DType::kUndefined;

@@ -44,8 +44,9 @@ struct QuantizeOptions {
   // Symmetric weights; unset: symmetric for int8, asymmetric for uint8 (ONNX Runtime's default).
   std::optional<bool> symmetric;
   DType weight_type = DType::kInt8;  // kInt8 or kUInt8
-  // Op types to quantize (the ones supported: supported_quant_op_types()).
-  std::set<std::string> op_types = {"MatMul", "Gemm", "Conv", "Gather"};
+  // Op types to quantize (the ones supported: supported_quant_op_types()). Attention means
+  // com.microsoft Attention -> QAttention, in ONNX Runtime's quantize_dynamic defaults too.
+  std::set<std::string> op_types = {"MatMul", "Gemm", "Conv", "Gather", "Attention"};
   // Node names left in float.
   std::set<std::string> nodes_to_exclude;
 };
@@ -61,7 +62,8 @@ struct QuantizeReport {
   int64_t total_quantized() const;
 };
 
-// The op types the passes know: MatMul, Gemm, Conv and Gather (constant float tables only).
+// The op types the passes know: MatMul, Gemm, Conv, Gather (constant float tables only) and
+// Attention (com.microsoft, QOperator only: DynamicQuantizeLinear + QAttention).
 const std::set<std::string>& supported_quant_op_types();
 
 // Quantization parameters of a float range [rmin, rmax] for a target type (compute_scale_zp).

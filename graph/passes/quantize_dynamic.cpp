@@ -1,7 +1,9 @@
 // Dynamic INT8 quantization (quantize.h): quantization parameters as ONNX Runtime computes them,
 // weight quantization, the choice of the MatMul / Gemm nodes to quantize and their rewrite into
 // DynamicQuantizeLinear + MatMulInteger + Cast + Mul (QOperator) or DequantizeLinear-fed weights
-// (QDQ). quantize_static (quantize_static.cpp) shares the rewrite through quantize_graph().
+// (QDQ), and com.microsoft Attention into DynamicQuantizeLinear + QAttention (QOperator only, as
+// ONNX Runtime's AttentionQuant). quantize_static (quantize_static.cpp) shares the rewrite
+// through quantize_graph().
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -10,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "graph/passes/fusion_util.h"
 #include "graph/passes/quantize.h"
 #include "graph/passes/util.h"
 
@@ -22,7 +25,7 @@ int64_t QuantizeReport::total_quantized() const {
 }
 
 const std::set<std::string>& supported_quant_op_types() {
-  static const std::set<std::string> kOps = {"MatMul", "Gemm", "Conv", "Gather"};
+  static const std::set<std::string> kOps = {"MatMul", "Gemm", "Conv", "Gather", "Attention"};
   return kOps;
 }
 
@@ -206,7 +209,7 @@ class Rewriter {
     for (const std::string& op : o_.op_types)
       if (!supported_quant_op_types().count(op))
         return invalid_argument("cannot quantize op type '" + op +
-                                "' (supported: MatMul, Gemm, Conv, Gather)");
+                                "' (supported: MatMul, Gemm, Conv, Gather, Attention)");
     const int opset = g_.opset("");
     const bool qdq = ranges_ != nullptr || o_.format == QuantFormat::kQDQ;
     if (!qdq && opset < 11)
@@ -225,6 +228,17 @@ class Rewriter {
       }
       if (n->op_type() == "Gather") {
         KILN_RETURN_IF_ERROR(rewrite_gather(n, qdq));
+        continue;
+      }
+      if (n->op_type() == "Attention") {
+        // ONNX Runtime's QDQ and QLinear registries have no Attention: quantize_dynamic makes
+        // QAttention in QOperator format only, and quantize_static leaves Attention in float.
+        if (qdq || ranges_) {
+          r_->skipped.push_back(n->describe() + ": Attention has no QDQ form (QAttention is " +
+                                "dynamic QOperator only)");
+          continue;
+        }
+        KILN_RETURN_IF_ERROR(rewrite_attention(n, x));
         continue;
       }
       if (ranges_ && !ranges_->count(x->name())) {
@@ -330,6 +344,32 @@ class Rewriter {
         node("Mul", {mmf, scales}, {out}, base + "_quant_output_scale_mul").status());
     if (c) KILN_RETURN_IF_ERROR(node("Add", {out, c}, {y}, base + "_quant_bias_add").status());
     r_->quantized[gemm ? "Gemm" : "MatMul"]++;
+    return Status::ok();
+  }
+
+  // ONNX Runtime's AttentionQuant: input -> DynamicQuantizeLinear (shared), the constant weight
+  // [hidden, 3 * hidden] quantized like a MatMul's B (per column with --per-channel; ONNX Runtime
+  // passes reduce_range=True, op_level_per_channel=True, so its global reduce_range and
+  // per_channel settings apply), then
+  //   QAttention(x_q, w_q, bias, x_scale, w_scale, mask_index, x_zp, w_zp, past)
+  // with the Attention node's attributes and outputs.
+  Status rewrite_attention(ir::Node* n, ir::Value* x) {
+    const QuantWeight& w = weight(n, false, 1, o_.per_channel);
+    KILN_ASSIGN_OR_RETURN(QuantAct a, dynamic_act(x));
+    std::vector<ir::Value*> outs;
+    for (size_t i = 0; i < n->outputs().size(); ++i) outs.push_back(n->output(i));
+    ir::Value* bias = n->input(2);
+    ir::Value* mask = n->inputs().size() > 3 ? n->input(3) : nullptr;
+    ir::Value* past = n->inputs().size() > 4 ? n->input(4) : nullptr;
+    const auto attrs = n->attributes();
+    const std::string base = n->name().empty() ? outs[0]->name() : n->name();
+    g_.remove_node(n);
+    KILN_ASSIGN_OR_RETURN(ir::Node * qa, g_.add_node("QAttention", "com.microsoft",
+                                                     {a.q, w.q, bias, a.scale, w.scale, mask,
+                                                      a.zp, w.zp, past},
+                                                     outs, g_.unique_name(base + "_quant")));
+    for (const auto& [k, v] : attrs) qa->set_attr(k, v);
+    r_->quantized["Attention"]++;
     return Status::ok();
   }
 
@@ -482,8 +522,29 @@ class Rewriter {
 
 namespace detail {
 
+// Why com.microsoft Attention `n` cannot become QAttention ("" when it can).
+static std::string attention_candidate(const ir::Node* n) {
+  // ONNX Runtime's AttentionQuant leaves nodes with qkv_hidden_sizes in float (QAttention has
+  // no unequal Q / K / V sizes); QAttention has no attention_bias / past_sequence_length inputs
+  // and no other attributes than these.
+  static const std::set<std::string> kAttrs = {"num_heads",          "unidirectional",
+                                               "do_rotary",          "past_present_share_buffer",
+                                               "mask_filter_value", "scale"};
+  for (const auto& [k, v] : n->attributes())
+    if (!kAttrs.count(k))
+      return "attribute '" + k + "' has no QAttention equivalent";
+  for (size_t i = 5; i < n->inputs().size(); ++i)
+    if (n->input(i)) return "input " + std::to_string(i) + " has no QAttention equivalent";
+  if (!n->input(2)) return "no bias (QAttention requires one)";
+  const Tensor* w = constant_of(n->input(1));
+  if (!is_float_matrix(w)) return "the weights are not a constant float32 matrix";
+  if (w->dim(1) % 3 != 0) return "the weights' column count is not 3 * hidden";
+  return "";
+}
+
 std::string candidate(const ir::Node* n, const QuantizeOptions& o, ir::Value** x) {
-  if (!n->domain().empty() || !o.op_types.count(n->op_type())) return "-";
+  if (!o.op_types.count(n->op_type())) return "-";
+  if (n->domain() != (n->op_type() == "Attention" ? "com.microsoft" : "")) return "-";
   if (o.nodes_to_exclude.count(n->name())) return "-";
   const bool gemm = n->op_type() == "Gemm";
   *x = n->input(0);
@@ -500,8 +561,10 @@ std::string candidate(const ir::Node* n, const QuantizeOptions& o, ir::Value** x
   if (n->input(1)->is_graph_input()) return "the weight is a graph input";
   if (const Tensor* wt = weight_of(n); wt && wt->dtype() == DType::kFloat32 && !all_finite(*wt))
     return "the weight has non-finite values";
-  if ((*x)->info().dtype != DType::kFloat32) return "A is not float32";
+  // dtype_of: the producer's type where shape inference gave none (after com.microsoft ops).
+  if (dtype_of(*x) != DType::kFloat32) return "A is not float32";
   if (constant_of(*x)) return "A is a constant";
+  if (n->op_type() == "Attention") return attention_candidate(n);
   if (n->op_type() == "Conv") {
     const Tensor* w = weight_of(n);
     if (!w || w->dtype() != DType::kFloat32 || w->rank() < 3 || w->dim(0) <= 0 || w->numel() == 0)

@@ -27,10 +27,10 @@ namespace fs = std::filesystem;
 
 const char* kHelp =
     "usage: kiln quantize IN OUT [options]\n"
-    "Quantizes the MatMul / Gemm / Conv / Gather weights of the ONNX model IN to 8 bits and\n"
-    "writes OUT, like onnxruntime.quantization.quantize_dynamic (or quantize_static with\n"
-    "--calibrate). Only nodes whose weight is a constant float32 tensor are quantized. Prints\n"
-    "sizes and counts.\n"
+    "Quantizes the MatMul / Gemm / Conv / Gather / Attention weights of the ONNX model IN to 8\n"
+    "bits and writes OUT, like onnxruntime.quantization.quantize_dynamic (or quantize_static\n"
+    "with --calibrate). Only nodes whose weight is a constant float32 tensor are quantized.\n"
+    "Prints sizes and counts.\n"
     "\n"
     "  --format F          qoperator (default without --calibrate): DynamicQuantizeLinear +\n"
     "                      MatMulInteger + Cast + Mul, activations quantized at run time;\n"
@@ -41,9 +41,10 @@ const char* kHelp =
     "  --symmetric         symmetric weights (default for int8; zero point 0, range [-127, 127])\n"
     "  --asymmetric        asymmetric weights (default for uint8)\n"
     "  --weight-type T     int8 (default) or uint8\n"
-    "  --op-types A,B      op types to quantize: MatMul, Gemm, Conv, Gather (default all; Conv\n"
-    "                      weights are per tensor in qoperator format, as ONNX Runtime's\n"
-    "                      ConvInteger; Gather: constant tables to uint8, as ONNX Runtime)\n"
+    "  --op-types A,B      op types to quantize: MatMul, Gemm, Conv, Gather, Attention (default\n"
+    "                      all; Conv weights are per tensor in qoperator format, as ONNX\n"
+    "                      Runtime's ConvInteger; Gather: constant tables to uint8, as ONNX\n"
+    "                      Runtime; Attention: com.microsoft Attention -> QAttention, qoperator)\n"
     "  --nodes-to-exclude  comma-separated node names left in float\n"
     "  --calibrate DIR     static quantization (QDQ): DIR holds input sets, each a subfolder of\n"
     "                      NAME.npy (one per graph input), or NAME.npy files directly (one set)\n"
@@ -155,7 +156,7 @@ int cmd_quantize(int argc, char** argv) {
     for (const std::string& op : split_list(args.get("op-types"))) {
       if (!passes::supported_quant_op_types().count(op))
         return fail({kExitUsage, "--op-types: cannot quantize '" + op +
-                                     "' (supported: MatMul, Gemm, Conv, Gather)"});
+                                     "' (supported: MatMul, Gemm, Conv, Gather, Attention)"});
       o.op_types.insert(op);
     }
     if (o.op_types.empty()) return fail({kExitUsage, "--op-types is empty"});

@@ -165,7 +165,7 @@ def test_usage_errors(kiln, tmp_path):
         ["--weight-type", "int4"],
         ["--format", "qlinear"],
         ["--symmetric", "--asymmetric"],
-        ["--op-types", "Attention"],
+        ["--op-types", "LSTM"],
         ["--op-types", ","],
         ["--method", "minmax"],
         ["--calibrate", str(INPUTS), "--format", "qoperator"],
