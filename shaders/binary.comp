@@ -42,6 +42,12 @@ layout(push_constant) uniform PC {
   uint dims[6];
   uint st[NOPS * 6];  // operand k's stride for dim d at st[k * 6 + d]
 } pc;
+// Plan-time values (0: read the push constant): constant id 2 is op + 1, so the driver
+// compiles only the op's case; id 3 is dense + 1 (the addressing mode).
+layout(constant_id = 2) const uint SPEC_OP1 = 0u;
+#define P_OP (SPEC_OP1 != 0u ? SPEC_OP1 - 1u : pc.op)
+layout(constant_id = 3) const uint SPEC_DENSE1 = 0u;
+#define P_DENSE (SPEC_DENSE1 != 0u ? SPEC_DENSE1 - 1u : pc.dense)
 
 float binary_op(uint op, float u, float v) {
   switch (op) {
@@ -78,9 +84,9 @@ void item(uint i, uint o0, uint o1, uint o2) {
 void item(uint i, uint o0, uint o1) {
 #ifdef COMPARE
   y[pc.off[2] + i] =
-      uint8_t(compare_op(pc.op, float(a[pc.off[0] + o0]), float(b[pc.off[1] + o1])) ? 1 : 0);
+      uint8_t(compare_op(P_OP, float(a[pc.off[0] + o0]), float(b[pc.off[1] + o1])) ? 1 : 0);
 #else
-  y[pc.off[2] + i] = FT(binary_op(pc.op, float(a[pc.off[0] + o0]), float(b[pc.off[1] + o1])));
+  y[pc.off[2] + i] = FT(binary_op(P_OP, float(a[pc.off[0] + o0]), float(b[pc.off[1] + o1])));
 #endif
 }
 #endif
@@ -88,7 +94,7 @@ void item(uint i, uint o0, uint o1) {
 void main() {
   // Dense operands: a plain loop without the per-operand offset array (llvmpipe keeps a
   // dynamically indexed array in per-lane scratch memory, which made this path ~30x slower).
-  if (pc.dense == 1u) {
+  if (P_DENSE == 1u) {
     for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
 #ifdef WHERE
       item(i, i, i, i);
@@ -101,9 +107,9 @@ void main() {
 #ifndef WHERE
   // dense 2 / 3: operand 0 / 1 is dense and the other repeats a trailing row of dims[0]
   // elements (1: a scalar), as bias adds and scalings broadcast.
-  if (pc.dense >= 2u) {
+  if (P_DENSE >= 2u) {
     const uint inner = pc.dims[0];
-    const bool row_b = pc.dense == 2u;
+    const bool row_b = P_DENSE == 2u;
     for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
       const uint j = inner == 1u ? 0u : i % inner;
       item(i, row_b ? i : j, row_b ? j : i);
@@ -114,7 +120,7 @@ void main() {
   for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
     uint o[NOPS];
     for (int k = 0; k < NOPS; ++k) o[k] = i;
-    if (pc.dense == 0u) {
+    if (P_DENSE == 0u) {
       for (int k = 0; k < NOPS; ++k) o[k] = 0u;
       uint r = i;
       for (int d = int(pc.rank) - 1; d >= 0; --d) {
@@ -128,9 +134,9 @@ void main() {
     y[pc.off[3] + i] = cond ? a[pc.off[1] + o[1]] : b[pc.off[2] + o[2]];
 #elif defined(COMPARE)
     y[pc.off[2] + i] =
-        uint8_t(compare_op(pc.op, float(a[pc.off[0] + o[0]]), float(b[pc.off[1] + o[1]])) ? 1 : 0);
+        uint8_t(compare_op(P_OP, float(a[pc.off[0] + o[0]]), float(b[pc.off[1] + o[1]])) ? 1 : 0);
 #else
-    y[pc.off[2] + i] = FT(binary_op(pc.op, float(a[pc.off[0] + o[0]]), float(b[pc.off[1] + o[1]])));
+    y[pc.off[2] + i] = FT(binary_op(P_OP, float(a[pc.off[0] + o[0]]), float(b[pc.off[1] + o[1]])));
 #endif
   }
 }

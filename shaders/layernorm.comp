@@ -10,6 +10,12 @@
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
+// Plan-time values (constant ids 2, 3; 0: read the push constant): norm, and flags + 1 (so the
+// driver drops the general-layout branch when the layout is simple).
+layout(constant_id = 2) const uint SPEC_NORM = 0u;
+layout(constant_id = 3) const uint SPEC_FLAGS1 = 0u;
+#define P_NORM (SPEC_NORM != 0u ? SPEC_NORM : pc.norm)
+#define P_FLAGS (SPEC_FLAGS1 != 0u ? SPEC_FLAGS1 - 1u : pc.flags)
 layout(std430, binding = 0) readonly buffer X { FT x[]; };
 layout(std430, binding = 1) readonly buffer S { FT s[]; };
 layout(std430, binding = 2) readonly buffer B { FT b[]; };
@@ -28,19 +34,19 @@ layout(push_constant) uniform PC {
 } pc;
 
 void main() {
-  const bool has_bias = (pc.flags & 1u) != 0u;
-  const bool simple = (pc.flags & 2u) != 0u;
+  const bool has_bias = (P_FLAGS & 1u) != 0u;
+  const bool simple = (P_FLAGS & 2u) != 0u;
   for (uint r = gl_GlobalInvocationID.x; r < pc.rows; r += GRID_STRIDE) {
-    uint base = pc.off[0] + r * pc.norm;
+    uint base = pc.off[0] + r * P_NORM;
     float mean = 0.0;
-    for (uint i = 0u; i < pc.norm; ++i) mean += float(x[base + i]);
-    mean /= float(pc.norm);
+    for (uint i = 0u; i < P_NORM; ++i) mean += float(x[base + i]);
+    mean /= float(P_NORM);
     float var = 0.0;
-    for (uint i = 0u; i < pc.norm; ++i) {
+    for (uint i = 0u; i < P_NORM; ++i) {
       float d = float(x[base + i]) - mean;
       var += d * d;
     }
-    var /= float(pc.norm);
+    var /= float(P_NORM);
     float inv = 1.0 / sqrt(var + pc.eps);
     uint so = pc.off[1], bo = pc.off[2];
     if (!simple) {
@@ -52,8 +58,8 @@ void main() {
         bo += q * pc.b_o[d];
       }
     }
-    uint yb = pc.off[3] + r * pc.norm;
-    for (uint i = 0u; i < pc.norm; ++i) {
+    uint yb = pc.off[3] + r * P_NORM;
+    for (uint i = 0u; i < P_NORM; ++i) {
       uint si = i, bi = i;
       if (!simple) {
         si = 0u;

@@ -21,6 +21,16 @@
 #endif
 
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
+// Shape values known at plan time (VkContext::pipeline's spec list, constant ids 2..8); 0 means
+// "not specialized: read the push constant". Specialized, the loop bound and the strides are
+// constants to the driver's compiler (unrolling, address folding).
+layout(constant_id = 2) const uint SPEC_M = 0u;
+layout(constant_id = 3) const uint SPEC_N = 0u;
+layout(constant_id = 4) const uint SPEC_K = 0u;
+layout(constant_id = 5) const uint SPEC_SAM = 0u;
+layout(constant_id = 6) const uint SPEC_SAK = 0u;
+layout(constant_id = 7) const uint SPEC_SBK = 0u;
+layout(constant_id = 8) const uint SPEC_SBN = 0u;
 #ifdef VEC4
 layout(std430, binding = 0) readonly buffer A { FT4 a[]; };
 layout(std430, binding = 1) readonly buffer B { FT4 b[]; };
@@ -45,10 +55,18 @@ layout(push_constant) uniform PC {
   uint has_c;
 } pc;
 
+#define P_M (SPEC_M != 0u ? SPEC_M : pc.M)
+#define P_N (SPEC_N != 0u ? SPEC_N : pc.N)
+#define P_K (SPEC_K != 0u ? SPEC_K : pc.K)
+#define P_SAM (SPEC_SAM != 0u ? SPEC_SAM : pc.sam)
+#define P_SAK (SPEC_SAK != 0u ? SPEC_SAK : pc.sak)
+#define P_SBK (SPEC_SBK != 0u ? SPEC_SBK : pc.sbk)
+#define P_SBN (SPEC_SBN != 0u ? SPEC_SBN : pc.sbn)
+
 void main() {
   const uint col = gl_GlobalInvocationID.x * TN;
   const uint row = gl_GlobalInvocationID.y * TM;
-  if (col >= pc.N || row >= pc.M) return;
+  if (col >= P_N || row >= P_M) return;
   uint bz = gl_GlobalInvocationID.z;
   uint abase = pc.off[0], bbase = pc.off[1];
   for (int d = int(pc.batch_rank) - 1; d >= 0; --d) {
@@ -66,15 +84,15 @@ void main() {
 #ifdef VEC4
   // abase, bbase are element offsets that are multiples of 4. Rows are unrolled by hand (named
   // accumulators): lavapipe keeps dynamically indexed arrays in memory.
-  const uint astride = pc.sam / 4u;
-  const uint a0 = (abase + min(row, pc.M - 1u) * pc.sam) / 4u;
-#define AROW(r) (a0 + min(uint(r), pc.M - 1u - min(row, pc.M - 1u)) * astride)
+  const uint astride = P_SAM / 4u;
+  const uint a0 = (abase + min(row, P_M - 1u) * P_SAM) / 4u;
+#define AROW(r) (a0 + min(uint(r), P_M - 1u - min(row, P_M - 1u)) * astride)
   const uint ar0 = AROW(0), ar1 = AROW(1), ar2 = AROW(2), ar3 = AROW(3);
   vec4 c0 = vec4(0.0), c1 = vec4(0.0), c2 = vec4(0.0), c3 = vec4(0.0);
 #ifdef TN8
   vec4 d0 = vec4(0.0), d1 = vec4(0.0), d2 = vec4(0.0), d3 = vec4(0.0);
   // The second column group may start past N: clamp it (its results are not stored).
-  const uint bcol2 = (bbase + min(col + 4u, pc.N - 4u)) / 4u;
+  const uint bcol2 = (bbase + min(col + 4u, P_N - 4u)) / 4u;
 #endif
 #if TM == 8
   const uint ar4 = AROW(4), ar5 = AROW(5), ar6 = AROW(6), ar7 = AROW(7);
@@ -84,8 +102,8 @@ void main() {
 #endif
 #endif
   uint bi = (bbase + col) / 4u;
-  const uint bstride = pc.sbk / 4u;
-  for (uint k4 = 0u; k4 < pc.K / 4u; ++k4) {
+  const uint bstride = P_SBK / 4u;
+  for (uint k4 = 0u; k4 < P_K / 4u; ++k4) {
     vec4 b0 = vec4(b[bi]);
     vec4 b1 = vec4(b[bi + bstride]);
     vec4 b2 = vec4(b[bi + 2u * bstride]);
@@ -146,29 +164,29 @@ void main() {
 #endif
 #else
   uint arow[TM];
-  for (int r = 0; r < TM; ++r) arow[r] = abase + min(row + r, pc.M - 1u) * pc.sam;
+  for (int r = 0; r < TM; ++r) arow[r] = abase + min(row + r, P_M - 1u) * P_SAM;
   uint bc[4];
-  for (int j = 0; j < 4; ++j) bc[j] = bbase + min(col + j, pc.N - 1u) * pc.sbn;
-  for (uint k = 0u; k < pc.K; ++k) {
-    vec4 bv = vec4(float(b[bc[0] + k * pc.sbk]), float(b[bc[1] + k * pc.sbk]),
-                   float(b[bc[2] + k * pc.sbk]), float(b[bc[3] + k * pc.sbk]));
-    for (int r = 0; r < TM; ++r) acc[r] += float(a[arow[r] + k * pc.sak]) * bv;
+  for (int j = 0; j < 4; ++j) bc[j] = bbase + min(col + j, P_N - 1u) * P_SBN;
+  for (uint k = 0u; k < P_K; ++k) {
+    vec4 bv = vec4(float(b[bc[0] + k * P_SBK]), float(b[bc[1] + k * P_SBK]),
+                   float(b[bc[2] + k * P_SBK]), float(b[bc[3] + k * P_SBK]));
+    for (int r = 0; r < TM; ++r) acc[r] += float(a[arow[r] + k * P_SAK]) * bv;
   }
 #endif
-  uint ybase = pc.off[3] + gl_GlobalInvocationID.z * pc.M * pc.N;
+  uint ybase = pc.off[3] + gl_GlobalInvocationID.z * P_M * P_N;
   for (int r = 0; r < TM; ++r) {
     uint m = row + r;
-    if (m >= pc.M) break;
+    if (m >= P_M) break;
     for (int j = 0; j < int(TN); ++j) {
       uint n = col + j;
-      if (n >= pc.N) break;
+      if (n >= P_N) break;
 #ifdef TN8
       float v = pc.alpha * (j < 4 ? acc[r][j] : acc2[r][j - 4]);
 #else
       float v = pc.alpha * acc[r][j];
 #endif
       if (pc.has_c != 0u) v += pc.beta * float(c[pc.off[2] + m * pc.scm + n * pc.scn]);
-      y[ybase + m * pc.N + n] = FT(v);
+      y[ybase + m * P_N + n] = FT(v);
     }
   }
 }

@@ -6,6 +6,14 @@
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
+// Plan-time values (constant ids 2..4; 0: read the push constant): len, inner, and
+// log_softmax + 1.
+layout(constant_id = 2) const uint SPEC_LEN = 0u;
+layout(constant_id = 3) const uint SPEC_INNER = 0u;
+layout(constant_id = 4) const uint SPEC_LOG1 = 0u;
+#define P_LEN (SPEC_LEN != 0u ? SPEC_LEN : pc.len)
+#define P_INNER (SPEC_INNER != 0u ? SPEC_INNER : pc.inner)
+#define P_LOG (SPEC_LOG1 != 0u ? SPEC_LOG1 - 1u : pc.log_softmax)
 layout(std430, binding = 0) readonly buffer X { FT x[]; };
 layout(std430, binding = 1) writeonly buffer Y { FT y[]; };
 layout(push_constant) uniform PC {
@@ -16,21 +24,21 @@ layout(push_constant) uniform PC {
 
 void main() {
   for (uint r = gl_GlobalInvocationID.x; r < pc.rows; r += GRID_STRIDE) {
-    uint o = r / pc.inner, in_ = r % pc.inner;
-    uint base = o * pc.len * pc.inner + in_;
+    uint o = r / P_INNER, in_ = r % P_INNER;
+    uint base = o * P_LEN * P_INNER + in_;
     float m = -1.0 / 0.0;
-    for (uint i = 0u; i < pc.len; ++i) m = max(m, float(x[pc.off[0] + base + i * pc.inner]));
+    for (uint i = 0u; i < P_LEN; ++i) m = max(m, float(x[pc.off[0] + base + i * P_INNER]));
     float s = 0.0;
-    for (uint i = 0u; i < pc.len; ++i) s += exp(float(x[pc.off[0] + base + i * pc.inner]) - m);
-    if (pc.log_softmax != 0u) {
+    for (uint i = 0u; i < P_LEN; ++i) s += exp(float(x[pc.off[0] + base + i * P_INNER]) - m);
+    if (P_LOG != 0u) {
       float ls = log(s);
-      for (uint i = 0u; i < pc.len; ++i)
-        y[pc.off[1] + base + i * pc.inner] = FT(float(x[pc.off[0] + base + i * pc.inner]) - m - ls);
+      for (uint i = 0u; i < P_LEN; ++i)
+        y[pc.off[1] + base + i * P_INNER] = FT(float(x[pc.off[0] + base + i * P_INNER]) - m - ls);
     } else {
       float inv = 1.0 / s;
-      for (uint i = 0u; i < pc.len; ++i)
-        y[pc.off[1] + base + i * pc.inner] =
-            FT(exp(float(x[pc.off[0] + base + i * pc.inner]) - m) * inv);
+      for (uint i = 0u; i < P_LEN; ++i)
+        y[pc.off[1] + base + i * P_INNER] =
+            FT(exp(float(x[pc.off[0] + base + i * P_INNER]) - m) * inv);
     }
   }
 }

@@ -24,6 +24,10 @@ layout(push_constant) uniform PC {
   float alpha;
   float beta;
 } pc;
+// Plan-time values (0: read the push constant): constant id 2 is op + 1, so the driver
+// compiles only the op's case.
+layout(constant_id = 2) const uint SPEC_OP1 = 0u;
+#define P_OP (SPEC_OP1 != 0u ? SPEC_OP1 - 1u : pc.op)
 
 float apply(uint op, float v, float alpha, float beta) {
   switch (op) {
@@ -62,11 +66,11 @@ void main() {
   for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
     float v = float(x[pc.off[0] + i]);
 #ifdef BOOL_OUT
-    bool t = pc.op == 27u ? isnan(v)
+    bool t = P_OP == 27u ? isnan(v)
                           : isinf(v) && ((v > 0.0 && pc.beta != 0.0) || (v < 0.0 && pc.alpha != 0.0));
     y[pc.off[1] + i] = uint8_t(t ? 1 : 0);
 #else
-    y[pc.off[1] + i] = FT(apply(pc.op, v, pc.alpha, pc.beta));
+    y[pc.off[1] + i] = FT(apply(P_OP, v, pc.alpha, pc.beta));
 #endif
   }
 }

@@ -100,9 +100,10 @@ Expected<VkStep> gemm_step(VkContext& ctx, const ConvPlan& p) {
   pu.u(K).u(1).u(N).u(1).f(1.0f).f(1.0f).u(1).u(0).u(p.bias ? 1 : 0);
   if (pu.overflow()) return internal_error("conv gemm: too many push constants");
   VkStep s;
-  KILN_ASSIGN_OR_RETURN(s.pipe, ctx.pipeline("matmul_f32", 4, kLx, kLy));
+  const std::vector<uint32_t> spec = gemm_spec(ctx, M, N, K, K, 1, N, 1);
+  KILN_ASSIGN_OR_RETURN(s.pipe, ctx.pipeline("matmul_f32", 4, kLx, kLy, spec));
   if (K % 4 == 0 && N % 4 == 0) {
-    KILN_ASSIGN_OR_RETURN(s.pipe_vec4, ctx.pipeline("matmul_f32_vec4_tn8", 4, kLx, kLy));
+    KILN_ASSIGN_OR_RETURN(s.pipe_vec4, ctx.pipeline("matmul_f32_vec4_tn8", 4, kLx, kLy, spec));
     s.vec4_refs = {0, 1};
     s.groups_vec4[0] = static_cast<uint32_t>(vx);
     s.groups_vec4[1] = static_cast<uint32_t>(vy);

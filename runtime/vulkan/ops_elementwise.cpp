@@ -145,7 +145,8 @@ Expected<std::unique_ptr<DeviceKernel>> unary_prepare(VkContext& ctx, const ir::
     const DType dt = in[0].desc.dtype;
     KILN_ASSIGN_OR_RETURN(VkStep s,
                           make_step(ctx, std::string("unary_") + fsuffix(dt),
-                                    {in_ref(0, fsize(dt)), out_ref(0, fsize(dt))}, p, count));
+                                    {in_ref(0, fsize(dt)), out_ref(0, fsize(dt))}, p, count, 64,
+                                    spec_values(ctx, {code + 1})));
     s.linear_n_word = kUnaryNWord;
     steps.push_back(std::move(s));
   }
@@ -171,9 +172,11 @@ Expected<std::unique_ptr<DeviceKernel>> test_prepare(VkContext& ctx, const ir::N
   std::vector<VkStep> steps;
   if (count > 0) {
     Push p;
-    p.u(isnan_op ? 27 : 28).u(count).f(neg).f(pos);
+    const int64_t code = isnan_op ? 27 : 28;
+    p.u(code).u(count).f(neg).f(pos);
     KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, std::string("unary_bool_") + fsuffix(dt),
-                                              {in_ref(0, fsize(dt)), out_ref(0, 1)}, p, count));
+                                              {in_ref(0, fsize(dt)), out_ref(0, 1)}, p, count, 64,
+                                              spec_values(ctx, {code + 1})));
     s.linear_n_word = kUnaryNWord;
     steps.push_back(std::move(s));
   }
@@ -261,11 +264,12 @@ Expected<std::unique_ptr<DeviceKernel>> broadcast_prepare(VkContext& ctx, const 
     int64_t inner = 1;
     const int row = where || dense ? 0 : row_operand(shapes, out, &inner);
     Push p;
+    const int64_t mode = row > 0 ? (row == 2 ? 2 : 3) : (dense ? 1 : 0);
     if (row > 0) {  // binary.comp's dense 2 / 3: one operand dense, the other a row of `inner`
-      p.u(code).u(count).u(1).u(row == 2 ? 2 : 3).arr({inner}, kMaxRank);
+      p.u(code).u(count).u(1).u(mode).arr({inner}, kMaxRank);
       for (size_t k = 0; k < shapes.size(); ++k) p.arr({}, kMaxRank);
     } else {
-      p.u(code).u(count).u(static_cast<int64_t>(out.size())).u(dense ? 1 : 0);
+      p.u(code).u(count).u(static_cast<int64_t>(out.size())).u(mode);
       p.arr(out, kMaxRank);
       for (const auto& s : shapes) p.arr(cpu::broadcast_strides(s, out), kMaxRank);
     }
@@ -273,7 +277,9 @@ Expected<std::unique_ptr<DeviceKernel>> broadcast_prepare(VkContext& ctx, const 
     for (size_t i = 0; i < in.size(); ++i)
       refs.push_back(in_ref(static_cast<int>(i), where && i == 0 ? 1 : fsize(dt)));
     refs.push_back(out_ref(0, out_dtype == DType::kBool ? 1 : fsize(dt)));
-    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, variant, std::move(refs), p, count));
+    // The op and the addressing mode are specialization constants (one switch case compiled).
+    KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, variant, std::move(refs), p, count, 64,
+                                              spec_values(ctx, {code + 1, mode + 1})));
     // Same-shape operands: item i touches element i of every binding, so the step can be cut
     // into chunks for tensors above the binding limit. Broadcast steps cannot (fits() refuses).
     if (dense) s.linear_n_word = kBinaryNWord;

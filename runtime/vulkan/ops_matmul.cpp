@@ -203,9 +203,13 @@ Expected<std::unique_ptr<DeviceKernel>> make_gemm(VkContext& ctx, const Geometry
     p.u(g.has_bias ? 1 : 0);
     if (p.overflow()) return internal_error("matmul: too many push constants");
     VkStep s;
-    KILN_ASSIGN_OR_RETURN(s.pipe, ctx.pipeline(typed_variant("matmul_f32", dt), 4, kLx, kLy));
+    // Shapes and strides are known here: specialization constants of both pipelines.
+    const std::vector<uint32_t> spec = gemm_spec(ctx, g.M, g.N, g.K, g.sam, g.sak, g.sbk, g.sbn);
+    KILN_ASSIGN_OR_RETURN(s.pipe,
+                          ctx.pipeline(typed_variant("matmul_f32", dt), 4, kLx, kLy, spec));
     if (vec4) {
-      KILN_ASSIGN_OR_RETURN(s.pipe_vec4, ctx.pipeline(typed_variant(t.variant, dt), 4, t.lx, t.ly));
+      KILN_ASSIGN_OR_RETURN(s.pipe_vec4,
+                            ctx.pipeline(typed_variant(t.variant, dt), 4, t.lx, t.ly, spec));
       s.vec4_refs = {0, 1};
       s.groups_vec4[0] = static_cast<uint32_t>(vx);
       s.groups_vec4[1] = static_cast<uint32_t>(vy);

@@ -215,10 +215,13 @@ Expected<std::unique_ptr<DeviceKernel>> softmax_prepare(VkContext& ctx, const ir
   const int64_t rows = r.outer * r.inner;
   if (rows > 0 && r.len > 0) {
     Push p;
-    p.u(rows).u(r.len).u(r.inner).u(n.op_type() == "LogSoftmax" ? 1 : 0);
+    const int64_t log_softmax = n.op_type() == "LogSoftmax" ? 1 : 0;
+    p.u(rows).u(r.len).u(r.inner).u(log_softmax);
     const uint32_t es = fsize(in[0].desc.dtype);
+    // The row length, stride and op are specialization constants (loop bounds known).
     KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, fvariant("softmax", in[0].desc.dtype),
-                                              {in_ref(0, es), out_ref(0, es)}, p, rows, 32));
+                                              {in_ref(0, es), out_ref(0, es)}, p, rows, 32,
+                                              spec_values(ctx, {r.len, r.inner, log_softmax + 1})));
     steps.push_back(std::move(s));
   }
   return steps_kernel(ctx, n.op_type(), {in[0].desc}, std::move(steps));
@@ -341,13 +344,15 @@ Expected<std::unique_ptr<DeviceKernel>> layernorm_prepare(VkContext& ctx, const 
   std::vector<VkStep> steps;
   if (p.rows > 0 && p.norm > 0) {
     Push q;
-    q.u(p.rows).u(p.norm).f(p.eps).u((p.has_bias ? 1 : 0) | (p.simple ? 2 : 0));
+    const int64_t flags = (p.has_bias ? 1 : 0) | (p.simple ? 2 : 0);
+    q.u(p.rows).u(p.norm).f(p.eps).u(flags);
     q.arr(p.od, 3).arr(p.id, 3).arr(p.so, 3).arr(p.si, 3).arr(p.bo, 3).arr(p.bi, 3);
     const uint32_t es = fsize(in[0].desc.dtype);
+    // The normalized length and the layout flags are specialization constants.
     KILN_ASSIGN_OR_RETURN(VkStep s, make_step(ctx, fvariant("layernorm", in[0].desc.dtype),
                                               {in_ref(0, es), in_ref(1, es),
                                                in_ref(p.has_bias ? 2 : 1, es), out_ref(0, es)},
-                                              q, p.rows, 32));
+                                              q, p.rows, 32, spec_values(ctx, {p.norm, flags + 1})));
     steps.push_back(std::move(s));
   }
   std::vector<TensorDesc> outs = {in[0].desc};

@@ -341,6 +341,11 @@ Status VkContext::init(const std::string& spec) {
     return unsupported("Vulkan device '" + info_.name + "' supports only Vulkan " +
                        info_.api_version + "; kiln needs 1.1");
 
+  if (const char* sp = std::getenv("KILN_VK_SPECIALIZE"); sp && std::strcmp(sp, "0") == 0) {
+    specialize_ = false;
+    spdlog::info("Vulkan: shape specialization constants off (KILN_VK_SPECIALIZE=0)");
+  }
+
   // Instance, with validation on request.
   validation_ = env_on("KILN_VK_VALIDATION");
   std::vector<const char*> layers, exts;
@@ -604,10 +609,15 @@ void VkContext::save_pipeline_cache() {
 }
 
 Expected<const VkPipelineEntry*> VkContext::pipeline(const std::string& variant, uint32_t bindings,
-                                                     uint32_t lx, uint32_t ly) {
+                                                     uint32_t lx, uint32_t ly,
+                                                     const std::vector<uint32_t>& spec) {
   std::lock_guard<std::mutex> l(mu_);
-  const std::string key = variant + "/" + std::to_string(bindings) + "/" + std::to_string(lx) +
-                          "x" + std::to_string(ly);
+  std::string key = variant + "/" + std::to_string(bindings) + "/" + std::to_string(lx) + "x" +
+                    std::to_string(ly);
+  for (uint32_t v : spec) {
+    key += '/';
+    key += std::to_string(v);
+  }
   auto it = pipelines_.find(key);
   if (it != pipelines_.end()) return it->second.get();
   std::span<const uint32_t> words = spirv_for(variant);
@@ -652,14 +662,17 @@ Expected<const VkPipelineEntry*> VkContext::pipeline(const std::string& variant,
   KILN_RETURN_IF_ERROR(
       vk_check(vkCreatePipelineLayout(device_, &pli, nullptr, &pl), "vkCreatePipelineLayout"));
   e->layout = VkPipelineLayoutHandle(device_, pl);
-  const uint32_t spec[2] = {lx, ly};
-  VkSpecializationMapEntry me[2] = {{0, 0, sizeof(uint32_t)},
-                                    {1, sizeof(uint32_t), sizeof(uint32_t)}};
+  // Constant ids 0 and 1: the workgroup size; 2 + i: spec[i].
+  std::vector<uint32_t> values = {lx, ly};
+  values.insert(values.end(), spec.begin(), spec.end());
+  std::vector<VkSpecializationMapEntry> me(values.size());
+  for (uint32_t i = 0; i < me.size(); ++i)
+    me[i] = {i, static_cast<uint32_t>(i * sizeof(uint32_t)), sizeof(uint32_t)};
   VkSpecializationInfo si{};
-  si.mapEntryCount = 2;
-  si.pMapEntries = me;
-  si.dataSize = sizeof(spec);
-  si.pData = spec;
+  si.mapEntryCount = static_cast<uint32_t>(me.size());
+  si.pMapEntries = me.data();
+  si.dataSize = values.size() * sizeof(uint32_t);
+  si.pData = values.data();
   VkComputePipelineCreateInfo cpi{};
   cpi.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO;
   cpi.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
@@ -676,6 +689,13 @@ Expected<const VkPipelineEntry*> VkContext::pipeline(const std::string& variant,
   const VkPipelineEntry* out = e.get();
   pipelines_[key] = std::move(e);
   return out;
+}
+
+size_t VkContext::pipelines_built(const std::string& variant) {
+  std::lock_guard<std::mutex> l(mu_);
+  size_t n = 0;
+  for (const auto& [key, e] : pipelines_) n += e->name == variant ? 1 : 0;
+  return n;
 }
 
 Expected<std::shared_ptr<device::DeviceBuffer>> VkContext::allocate(size_t bytes) {

@@ -174,9 +174,19 @@ class VkContext {
   uint64_t max_window_bytes() const;
 
   // The pipeline of shader variant `variant` (see shaders/CMakeLists.txt) with `bindings`
-  // storage buffers and workgroup size (lx, ly) as specialization constants 0 and 1.
+  // storage buffers, workgroup size (lx, ly) as specialization constants 0 and 1 and `spec[i]` as
+  // constant_id 2 + i (shape values known at plan time; a shader reads 0 as "take the push
+  // constant"). Pipelines are cached per (variant, bindings, lx, ly, spec) and built through the
+  // on-disk VkPipelineCache.
   Expected<const VkPipelineEntry*> pipeline(const std::string& variant, uint32_t bindings,
-                                            uint32_t lx, uint32_t ly = 1);
+                                            uint32_t lx, uint32_t ly = 1,
+                                            const std::vector<uint32_t>& spec = {});
+  // How many pipelines of shader variant `variant` were built (one per workgroup size and
+  // specialization values; tests).
+  size_t pipelines_built(const std::string& variant);
+  // Whether ops pass plan-time shape values as specialization constants (default on;
+  // KILN_VK_SPECIALIZE=0 keeps them all in push constants, for comparison and tests).
+  bool specialize() const { return specialize_; }
 
   Expected<std::shared_ptr<device::DeviceBuffer>> allocate(size_t bytes);
 
@@ -240,6 +250,7 @@ class VkContext {
   VkFeatures features_;
   VkPhysicalDeviceProperties props_{};
   bool validation_ = false;
+  bool specialize_ = true;
   std::string cache_file_;
   uint64_t max_binding_ = 0;
   uint32_t timestamp_bits_ = 0;  // timestampValidBits of the compute queue family (0: none)

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -114,14 +115,41 @@ class Push {
   uint32_t next_ = 4;
 };
 
-// One grid-stride dispatch of `variant` over n items (workgroup 64).
+// Plan-time shape values as specialization constants 2.. of a pipeline (VkContext::pipeline):
+// empty when the context does not specialize (KILN_VK_SPECIALIZE=0) or a value does not fit a
+// uint; a shader reads 0 as "use the push constant", so an empty list keeps the push path.
+inline std::vector<uint32_t> spec_values(const VkContext& ctx, std::initializer_list<int64_t> v) {
+  if (!ctx.specialize()) return {};
+  std::vector<uint32_t> out;
+  out.reserve(v.size());
+  for (int64_t x : v) {
+    if (!fits_u32(x)) return {};
+    out.push_back(static_cast<uint32_t>(x));
+  }
+  return out;
+}
+
+// shaders/matmul.comp's constants: M, N, K and the element strides sam, sak, sbk, sbn.
+inline std::vector<uint32_t> gemm_spec(const VkContext& ctx, int64_t M, int64_t N, int64_t K,
+                                       int64_t sam, int64_t sak, int64_t sbk, int64_t sbn) {
+  return spec_values(ctx, {M, N, K, sam, sak, sbk, sbn});
+}
+
+// One grid-stride dispatch of `variant` over n items (workgroup `local`, at most the device's
+// limits), with `spec` as its specialization constants 2.. (see spec_values).
 inline Expected<VkStep> make_step(VkContext& ctx, const std::string& variant,
                                   std::vector<VkTensorRef> refs, const Push& push, int64_t n,
-                                  uint32_t local = 64) {
+                                  uint32_t local = 64, const std::vector<uint32_t>& spec = {}) {
   if (push.overflow()) return internal_error(variant + ": too many push constants");
+  // The workgroup size is a specialization constant: chosen here, within the device's limits.
+  const VulkanDeviceInfo& info = ctx.info();
+  if (info.max_compute_work_group_size[0] > 0)
+    local = std::min(local, info.max_compute_work_group_size[0]);
+  if (info.max_compute_work_group_invocations > 0)
+    local = std::min(local, info.max_compute_work_group_invocations);
   VkStep s;
   KILN_ASSIGN_OR_RETURN(s.pipe,
-                        ctx.pipeline(variant, static_cast<uint32_t>(refs.size()), local, 1));
+                        ctx.pipeline(variant, static_cast<uint32_t>(refs.size()), local, 1, spec));
   s.refs = std::move(refs);
   s.push = push.words();
   s.groups[0] = grid_groups(n, local);

@@ -1,0 +1,159 @@
+// Vulkan specialization constants, with the validation layer on: shapes known at plan time
+// (MatMul / Gemm / conv GEMM, Softmax, LayerNormalization, the elementwise op codes) are
+// specialization constants; odd sizes match the CPU reference, as they do with
+// KILN_VK_SPECIALIZE=0 (everything through push constants), and each GEMM shape gets its own
+// pipeline.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/cpu/executor.h"
+#include "runtime/device/hybrid_executor.h"
+#include "runtime/tools/conformance.h"
+#include "runtime/vulkan/vulkan_backend.h"
+#include "tests/opcases/op_case.h"
+
+namespace kiln::testing {
+namespace {
+
+// A backend with the validation layer; `specialize` false sets KILN_VK_SPECIALIZE=0 while the
+// context is created (the context reads it once).
+std::unique_ptr<vulkan::VulkanBackend> make_backend(bool specialize, std::string* why) {
+  setenv("KILN_VK_VALIDATION", "1", 1);
+  if (!specialize) setenv("KILN_VK_SPECIALIZE", "0", 1);
+  auto r = vulkan::VulkanBackend::create("vulkan");
+  if (!specialize) unsetenv("KILN_VK_SPECIALIZE");
+  if (!r) {
+    *why = r.status().message();
+    return nullptr;
+  }
+  return std::move(*r);
+}
+
+vulkan::VulkanBackend* spec_backend(bool specialize, std::string* why) {
+  static std::string reason_on, reason_off;
+  static std::unique_ptr<vulkan::VulkanBackend> on = make_backend(true, &reason_on);
+  static std::unique_ptr<vulkan::VulkanBackend> off = make_backend(false, &reason_off);
+  *why = specialize ? reason_on : reason_off;
+  return specialize ? on.get() : off.get();
+}
+
+// Runs `c` on the CPU and on `b`; the node must run on the device. Returns both output lists.
+struct Outputs {
+  std::vector<Tensor> cpu, dev;
+};
+Outputs run_case(vulkan::VulkanBackend* b, const OpCase& c) {
+  Outputs o;
+  BuiltCase bc = build_case(c);
+  EXPECT_TRUE(bc.graph->verify().is_ok()) << c.name;
+  cpu::Executor ref(*bc.graph, 1);
+  auto want = ref.run(bc.feeds);
+  EXPECT_TRUE(want.has_value()) << c.name << ": " << want.status().to_string();
+  if (!want) return o;
+  device::HybridExecutor dev(*bc.graph, b, 1);
+  EXPECT_TRUE(dev.prepare().is_ok()) << c.name;
+  auto got = dev.run(bc.feeds);
+  EXPECT_TRUE(got.has_value()) << c.name << ": " << got.status().to_string();
+  if (!got) return o;
+  EXPECT_EQ(dev.last_assignment().size(), 1u);
+  if (!dev.last_assignment().empty()) {
+    EXPECT_TRUE(dev.last_assignment()[0].on_device)
+        << c.name << " ran on the CPU: " << dev.last_assignment()[0].reason;
+  }
+  o.cpu = std::move(*want);
+  o.dev = std::move(*got);
+  return o;
+}
+
+void expect_close(const Outputs& o, const OpCase& c, const std::string& what) {
+  ASSERT_EQ(o.cpu.size(), o.dev.size()) << c.name;
+  for (size_t i = 0; i < o.cpu.size(); ++i) {
+    tools::Comparison cmp = tools::compare_tensors(o.dev[i], o.cpu[i], c.rtol, c.atol);
+    EXPECT_TRUE(cmp.ok) << c.name << " (" << what << ") output " << i << ": " << cmp.message;
+  }
+}
+
+OpCase fcase(std::string name, std::string op, int opset, std::vector<InputSpec> in,
+             double tol = 1e-4, std::map<std::string, ir::Attribute> attrs = {}) {
+  OpCase c;
+  c.name = std::move(name);
+  c.op = std::move(op);
+  c.opset = opset;
+  c.inputs = std::move(in);
+  c.attrs = std::move(attrs);
+  c.atol = tol;
+  c.rtol = tol;
+  return c;
+}
+
+// Odd sizes (1, 13, 127, not multiples of the tiles) and the vec4 GEMM shapes.
+std::vector<OpCase> spec_cases() {
+  std::vector<OpCase> v;
+  v.push_back(fcase("MatMul/1x13x127", "MatMul", 13, {in_f32({1, 13}), in_f32({13, 127})}));
+  v.push_back(fcase("MatMul/13x127x13", "MatMul", 13, {in_f32({13, 127}), in_f32({127, 13})}));
+  v.push_back(fcase("MatMul/127x1x1", "MatMul", 13, {in_f32({127, 1}), in_f32({1, 1})}));
+  v.push_back(fcase("MatMul/vec4_127x64x36", "MatMul", 13, {in_f32({127, 64}), in_f32({64, 36})}));
+  v.push_back(fcase("MatMul/batched_3x13x20x12", "MatMul", 13,
+                    {in_f32({3, 13, 20}), in_f32({3, 20, 12})}));
+  v.push_back(fcase("Gemm/transB_bias_13x33x20", "Gemm", 13,
+                    {in_f32({13, 33}), in_f32({20, 33}), in_f32({20})}, 1e-4,
+                    {{"transB", attr_i(1)}, {"alpha", attr_f(0.5f)}, {"beta", attr_f(2.0f)}}));
+  v.push_back(fcase("Conv/pointwise_1x12x5x4_to_13", "Conv", 13,
+                    {in_f32({1, 12, 5, 4}), in_f32({13, 12, 1, 1}), in_f32({13})}));
+  v.push_back(fcase("Softmax/13x127", "Softmax", 13, {in_f32({13, 127}, -5, 5)}));
+  v.push_back(fcase("Softmax/axis1_3x13x5", "Softmax", 13, {in_f32({3, 13, 5}, -5, 5)}, 1e-4,
+                    {{"axis", attr_i(1)}}));
+  v.push_back(fcase("LogSoftmax/1x127", "LogSoftmax", 13, {in_f32({1, 127}, -5, 5)}));
+  v.push_back(fcase("LayerNormalization/13x127", "LayerNormalization", 17,
+                    {in_f32({13, 127}), in_f32({127}), in_f32({127})}));
+  v.push_back(fcase("LayerNormalization/no_bias_3x13x5", "LayerNormalization", 17,
+                    {in_f32({3, 13, 5}), in_f32({13, 5})}, 1e-4, {{"axis", attr_i(1)}}));
+  v.push_back(fcase("Add/row_13x127", "Add", 13, {in_f32({13, 127}), in_f32({127})}));
+  v.push_back(fcase("Mul/bcast_13x1x5", "Mul", 13, {in_f32({13, 1, 5}), in_f32({3, 1})}));
+  v.push_back(fcase("Sigmoid/127", "Sigmoid", 13, {in_f32({127}, -8, 8)}));
+  v.push_back(fcase("Tanh/1", "Tanh", 13, {in_f32({1})}));
+  return v;
+}
+
+TEST(VulkanSpecialization, OddShapesMatchCpuWithAndWithoutSpecialization) {
+  std::string why;
+  vulkan::VulkanBackend* on = spec_backend(true, &why);
+  if (!on) GTEST_SKIP() << "no Vulkan device: " << why;
+  vulkan::VulkanBackend* off = spec_backend(false, &why);
+  ASSERT_NE(off, nullptr) << why;
+  ASSERT_TRUE(on->context().specialize());
+  ASSERT_FALSE(off->context().specialize());
+  const uint64_t before = vulkan::validation_message_count();
+  for (const OpCase& c : spec_cases()) {
+    SCOPED_TRACE(c.name);
+    expect_close(run_case(on, c), c, "specialized");
+    expect_close(run_case(off, c), c, "push constants");
+  }
+  // Specialized: one scalar GEMM pipeline per shape (5 MatMul/Gemm shapes and the conv GEMM);
+  // through push constants: one for all.
+  EXPECT_GE(on->context().pipelines_built("matmul_f32"), 6u);
+  EXPECT_EQ(off->context().pipelines_built("matmul_f32"), 1u);
+  EXPECT_GE(on->context().pipelines_built("softmax_f32"), 3u);
+  EXPECT_EQ(off->context().pipelines_built("softmax_f32"), 1u);
+  EXPECT_EQ(vulkan::validation_message_count(), before)
+      << "the Vulkan validation layer reported messages (see the log above)";
+}
+
+TEST(VulkanSpecialization, SameShapeReusesThePipeline) {
+  std::string why;
+  vulkan::VulkanBackend* on = spec_backend(true, &why);
+  if (!on) GTEST_SKIP() << "no Vulkan device: " << why;
+  const OpCase c =
+      fcase("MatMul/reuse_7x29x11", "MatMul", 13, {in_f32({7, 29}), in_f32({29, 11})});
+  expect_close(run_case(on, c), c, "first plan");
+  const size_t n = on->context().pipelines_built("matmul_f32");
+  expect_close(run_case(on, c), c, "second plan");
+  EXPECT_EQ(on->context().pipelines_built("matmul_f32"), n);
+}
+
+}  // namespace
+}  // namespace kiln::testing
