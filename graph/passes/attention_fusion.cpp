@@ -33,13 +33,25 @@ namespace kiln::passes {
 
 namespace {
 
+// A Shape node, or a Transpose / Reshape whose results only Shape nodes read (T5 reads the key
+// length off a transposed copy of the key heads): it reads sizes, not values.
+bool shape_reader(const ir::Node* u, int depth = 0) {
+  if (is_op(u, "Shape")) return true;
+  if (depth > 2 || !(is_op(u, "Transpose") || is_op(u, "Reshape"))) return false;
+  const ir::Value* o = u->output(0);
+  if (!o || o->is_graph_output() || o->users().empty()) return false;
+  for (const ir::Node* x : o->users())
+    if (!shape_reader(x, depth + 1)) return false;
+  return true;
+}
+
 // The one reader of `v` besides Shape nodes (the exporters read sizes off the intermediate
 // values; those Shape nodes die with the match when only the match used them), or nullptr.
 ir::Node* sole_user(const ir::Value* v) {
   if (!v || v->is_graph_output()) return nullptr;
   ir::Node* only = nullptr;
   for (ir::Node* u : v->users()) {
-    if (is_op(u, "Shape")) continue;
+    if (shape_reader(u)) continue;
     if (only && only != u) return nullptr;
     only = u;
   }
@@ -49,7 +61,7 @@ ir::Node* sole_user(const ir::Value* v) {
 bool sole_use(const ir::Value* v) {
   if (!v || v->is_graph_output()) return false;
   size_t n = 0;
-  for (ir::Node* u : v->users()) n += is_op(u, "Shape") ? 0 : 1;
+  for (ir::Node* u : v->users()) n += shape_reader(u) ? 0 : 1;
   return n == 1;
 }
 
@@ -91,7 +103,7 @@ ir::Value* strip_scale(ir::Value* v, double* scale, std::vector<const ir::Value*
 struct Proj {
   ir::Value* x = nullptr;
   const Tensor* w = nullptr;
-  const Tensor* b = nullptr;
+  const Tensor* b = nullptr;  // nullptr: no bias (then only MultiHeadAttention takes it)
   int64_t col0 = 0;  // first column of this projection in w / b
   int64_t num_heads = -1;
   int64_t head_size = -1;
@@ -181,6 +193,15 @@ bool match_linear(ir::Value* v, Proj* p, std::vector<const ir::Value*>* mids) {
     return true;
   }
   ir::Node* add = producer_if(lin, "Add");
+  if (!add && !split) {  // a projection without bias (T5): MatMul(X, W) alone
+    ir::Node* mm = producer_if(lin, "MatMul");
+    const Tensor* w = mm ? constant_of(mm->input(1)) : nullptr;
+    if (!w || w->rank() != 2 || w->dtype() != DType::kFloat32) return false;
+    p->x = mm->input(0);
+    p->w = w;
+    p->b = nullptr;
+    return true;
+  }
   if (!add || add->inputs().size() != 2) return false;
   if (split && (!sole_use(lin) || !sole_use(split->output(0)) || !sole_use(split->output(1)) ||
                 !sole_use(split->output(2))))
@@ -429,6 +450,30 @@ void trace_mask(ir::Value* v, MaskTrace* t, std::set<const ir::Value*>* seen) {
   for (ir::Value* i : p->inputs()) trace_mask(i, t, seen);
 }
 
+// True when the additive operand of the scores reads a float table through a Gather (T5's
+// relative position bias): then it is an attention bias, not a mask to rebuild.
+bool reads_float_table(const ir::Value* v, std::set<const ir::Value*>* seen) {
+  if (!v || seen->size() > 400 || !seen->insert(v).second) return false;
+  ir::Node* p = v->producer();
+  if (!p || is_op(p, "Shape") || is_op(p, "Size")) return false;
+  if (is_op(p, "Gather")) {
+    const Tensor* t = constant_of(p->input(0));
+    if (t && t->numel() > 1 && is_float_type(t->dtype())) return true;
+  }
+  for (ir::Value* i : p->inputs())
+    if (i && !constant_of(i) && reads_float_table(i, seen)) return true;
+  return false;
+}
+
+// An attention bias MultiHeadAttention can take: rank 4, [B or 1, N or 1, S, T] as far as the
+// shape is known (a known 1 in the last two dims would be a broadcast it does not do).
+bool is_bias_shape(const ir::Value* v, int64_t n) {
+  if (rank_of(v) != 4) return false;
+  const auto& d = v->info().dims;
+  if (d[1].known() && d[1].value != 1 && d[1].value != n) return false;
+  return !(d[2].known() && d[2].value == 1) && !(d[3].known() && d[3].value == 1);
+}
+
 ir::Value* raw_mask_int32(ir::Graph& g, ir::Value* in) {
   if (in->info().dtype == DType::kInt32) return in;
   for (ir::Node* u : in->users()) {
@@ -567,14 +612,18 @@ class AttentionPattern : public RewritePattern {
     } else if (!match_proj(pv->input(1), false, &v_scale, &v, &mids) || v_scale != 1.0) {
       return false;
     }
-    if (q.x != k.x || q.x != v.x || !q.x) return false;        // self-attention only
-    if (rank_of(q.x) >= 0 && rank_of(q.x) != 3) return false;  // X is [batch, seq, hidden]
+    if (!q.x || !k.x || k.x != v.x) return false;
+    const bool cross = q.x != k.x;  // K and V from another sequence (T5's encoder output)
+    for (const ir::Value* x : {q.x, k.x})
+      if (rank_of(x) >= 0 && rank_of(x) != 3) return false;  // X is [batch, seq, hidden]
     if (!all_sole_use(mids)) return false;
     const int64_t hidden_in = q.w->shape()[0];
     const int64_t hq = q.w->shape()[1] / (q.w == k.w ? 3 : 1);
     for (const Proj* pr : {&k, &v})
-      if (pr->w->shape()[0] != hidden_in || pr->w->shape()[1] / (pr->w == q.w ? 3 : 1) != hq)
+      if ((!cross && pr->w->shape()[0] != hidden_in) ||
+          pr->w->shape()[1] / (pr->w == q.w ? 3 : 1) != hq)
         return false;
+    if (k.w->shape()[0] != v.w->shape()[0]) return false;
     if ((q.w == k.w) != (q.w == v.w)) return false;
     int64_t n = -1, h = -1;
     for (const Proj* pr : {&q, &k, &v}) {
@@ -609,8 +658,13 @@ class AttentionPattern : public RewritePattern {
       if (!same_dim(pkv.past_k, pkv.past_v, 2)) return false;
     }
     ir::Value* mask32 = nullptr;
+    ir::Value* attn_bias = nullptr;  // T5's position bias (+ mask), added to the scores as is
     bool causal = false;
-    if (mask) {
+    std::set<const ir::Value*> table_seen;
+    if (mask && reads_float_table(mask, &table_seen)) {
+      if (!is_bias_shape(mask, n) || dtype_of(mask) != DType::kFloat32) return false;
+      attn_bias = mask;
+    } else if (mask) {
       MaskTrace t;
       std::set<const ir::Value*> seen;
       trace_mask(mask, &t, &seen);
@@ -632,17 +686,23 @@ class AttentionPattern : public RewritePattern {
     if (causal) attrs.push_back({"unidirectional", make_int_attr(1)});
     const double default_scale = 1.0 / std::sqrt(static_cast<double>(h));
     if (!near(scale, default_scale, 1e-6)) attrs.push_back({"scale", make_float_attr(scale)});
-    if (pkv.kcat) {
-      // MultiHeadAttention(q, k, v, -, key_padding_mask, -, past_key, past_value) -> output,
-      // present_key, present_value: the presents keep their graph output names.
-      ir::Value* present_k = pkv.kcat->output(0);
-      ir::Value* present_v = pkv.vcat->output(0);
-      g.remove_node(pkv.kcat);
-      g.remove_node(pkv.vcat);
-      std::vector<ir::Value*> ins{q.flat, k.flat,      v.flat,     nullptr,
-                                  mask32, nullptr,     pkv.past_k, pkv.past_v};
+    if (pkv.kcat || cross || attn_bias || !q.b || !k.b || !v.b) {
+      // MultiHeadAttention(q, k, v, -, key_padding_mask, attention_bias[, past_key,
+      // past_value]) -> output[, present_key, present_value]: the presents keep their graph
+      // output names. The projections (with their biases) stay in place.
+      if (!q.flat || !k.flat || !v.flat) return false;
+      std::vector<ir::Value*> ins{q.flat, k.flat, v.flat, nullptr, mask32, attn_bias};
+      std::vector<ir::Value*> presents;
+      if (pkv.kcat) {
+        presents = {pkv.kcat->output(0), pkv.vcat->output(0)};
+        g.remove_node(pkv.kcat);
+        g.remove_node(pkv.vcat);
+        ins.push_back(pkv.past_k);
+        ins.push_back(pkv.past_v);
+      }
+      while (!ins.back()) ins.pop_back();
       KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, root, "MultiHeadAttention", kMsDomain,
-                                                       ins, attrs, {present_k, present_v}));
+                                                       ins, attrs, presents));
       (void)f;
       ctx.stats.add("MultiHeadAttention");
       return true;

@@ -90,6 +90,10 @@ void print_vulkan(const vulkan::VulkanDeviceInfo& d, bool verbose) {
       "cooperative matrix: %s%s\n",
       yes_no(d.storage_buffer_16bit), yes_no(d.storage_buffer_8bit), yes_no(d.integer_dot_product),
       yes_no(d.cooperative_matrix), d.cooperative_matrix_nv ? " (NV extension: yes)" : "");
+  if (d.integer_dot_product)
+    std::printf("      4x8-bit packed dot product accelerated: unsigned %s, signed %s, mixed %s\n",
+                yes_no(d.idot_4x8_unsigned_accelerated), yes_no(d.idot_4x8_signed_accelerated),
+                yes_no(d.idot_4x8_mixed_accelerated));
   std::printf(
       "      maxStorageBufferRange: %s, maxComputeSharedMemorySize: %s, "
       "max invocations: %u, max work group: %ux%ux%u, push constants: %u B\n",
@@ -159,6 +163,9 @@ nlohmann::json vulkan_json(const vulkan::VulkanDeviceInfo& d) {
           {"storage_buffer_16bit", d.storage_buffer_16bit},
           {"storage_buffer_8bit", d.storage_buffer_8bit},
           {"integer_dot_product", d.integer_dot_product},
+          {"idot_4x8_unsigned_accelerated", d.idot_4x8_unsigned_accelerated},
+          {"idot_4x8_signed_accelerated", d.idot_4x8_signed_accelerated},
+          {"idot_4x8_mixed_accelerated", d.idot_4x8_mixed_accelerated},
           {"cooperative_matrix", d.cooperative_matrix},
           {"cooperative_matrix_nv", d.cooperative_matrix_nv},
           {"max_storage_buffer_range", d.max_storage_buffer_range},

@@ -160,6 +160,10 @@ VulkanDeviceInfo describe(VkPhysicalDevice pd, int index) {
   if (has_sg_ctl) chain(&sg_ctl);
   const bool has_driver = v12 || ext("VK_KHR_driver_properties");
   if (has_driver) chain(&driver);
+  VkPhysicalDeviceShaderIntegerDotProductProperties idot_props{};
+  idot_props.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES;
+  const bool has_idot_props = v13 || ext("VK_KHR_shader_integer_dot_product");
+  if (has_idot_props) chain(&idot_props);
   if (v11)
     vkGetPhysicalDeviceProperties2(pd, &props2);
   else
@@ -182,6 +186,12 @@ VulkanDeviceInfo describe(VkPhysicalDevice pd, int index) {
     d.subgroup_size = subgroup.subgroupSize;
     d.subgroup_operations = subgroup_op_names(subgroup.supportedOperations);
     d.subgroup_ops_in_compute = (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) != 0;
+  }
+  if (has_idot_props) {
+    d.idot_4x8_unsigned_accelerated = idot_props.integerDotProduct4x8BitPackedUnsignedAccelerated;
+    d.idot_4x8_signed_accelerated = idot_props.integerDotProduct4x8BitPackedSignedAccelerated;
+    d.idot_4x8_mixed_accelerated =
+        idot_props.integerDotProduct4x8BitPackedMixedSignednessAccelerated;
   }
   if (has_sg_ctl) {
     d.min_subgroup_size = sg_ctl.minSubgroupSize;

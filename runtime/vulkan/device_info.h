@@ -42,6 +42,11 @@ struct VulkanDeviceInfo {
   bool storage_buffer_16bit = false;
   bool storage_buffer_8bit = false;
   bool integer_dot_product = false;    // VK_KHR_shader_integer_dot_product feature
+  // Its properties: the packed 4 x 8-bit dot products run on dot-product hardware (else the
+  // driver emulates them; still exact).
+  bool idot_4x8_unsigned_accelerated = false;
+  bool idot_4x8_signed_accelerated = false;
+  bool idot_4x8_mixed_accelerated = false;
   bool cooperative_matrix = false;     // VK_KHR_cooperative_matrix extension present
   bool cooperative_matrix_nv = false;  // VK_NV_cooperative_matrix extension present
 

@@ -370,7 +370,8 @@ Status VkContext::init(const std::string& spec) {
   app.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO;
   app.pApplicationName = "kiln";
   app.pEngineName = "kiln";
-  app.apiVersion = loader >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : VK_API_VERSION_1_1;
+  const uint32_t app_api = loader >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : VK_API_VERSION_1_1;
+  app.apiVersion = app_api;
   VkDebugUtilsMessengerCreateInfoEXT mci = messenger_info();
   VkInstanceCreateInfo ici{};
   ici.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO;
@@ -476,10 +477,30 @@ Status VkContext::init(const std::string& spec) {
     if (!v12) dev_exts.push_back("VK_KHR_shader_float16_int8");
     chain(&f16i8);
   }
+  VkPhysicalDeviceShaderIntegerDotProductFeatures idot{};
+  idot.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES;
+  const bool v13 = info_.api_version_raw >= VK_API_VERSION_1_3 && app_api >= VK_API_VERSION_1_3;
+  const bool idot_ext = has_ext("VK_KHR_shader_integer_dot_product");
+  if (info_.integer_dot_product && (v13 || idot_ext)) {
+    idot.shaderIntegerDotProduct = VK_TRUE;
+    features_.integer_dot_product = true;
+    if (!v13) dev_exts.push_back("VK_KHR_shader_integer_dot_product");
+    chain(&idot);
+  }
+  features_.cooperative_matrix = info_.cooperative_matrix;
   features_.subgroups =
       info_.subgroup_ops_in_compute &&
       std::find(info_.subgroup_operations.begin(), info_.subgroup_operations.end(), "arithmetic") !=
           info_.subgroup_operations.end();
+  spdlog::info(
+      "Vulkan device '{}': 16-bit storage {}, 8-bit storage {}, shaderFloat16 {}, shaderInt8 {}, "
+      "integer dot product {} (4x8 packed accelerated: {}), subgroups {} (size {}), "
+      "cooperative matrix {}",
+      info_.name, features_.storage_16bit ? "on" : "off", features_.storage_8bit ? "on" : "off",
+      features_.float16 ? "on" : "off", features_.int8 ? "on" : "off",
+      features_.integer_dot_product ? "on" : "off",
+      info_.idot_4x8_unsigned_accelerated ? "yes" : "no", features_.subgroups ? "on" : "off",
+      info_.subgroup_size, features_.cooperative_matrix ? "present (not used)" : "absent");
 
   float prio = 1.0f;
   VkDeviceQueueCreateInfo qci{};

@@ -84,6 +84,11 @@ struct VkFeatures {
   bool int8 = false;
   bool int16 = false;
   bool subgroups = false;  // basic + arithmetic in compute shaders
+  // shaderIntegerDotProduct (Vulkan 1.3 or VK_KHR_shader_integer_dot_product): the packed
+  // 4 x 8-bit OpUDot / OpSDot in shaders (the int8 GEMM's dot-product variant).
+  bool integer_dot_product = false;
+  // VK_KHR_cooperative_matrix is present (detected and reported; no shader uses it yet).
+  bool cooperative_matrix = false;
   // uint8 storage with 8-bit arithmetic: bool tensors in shaders.
   bool bytes() const { return storage_8bit && int8; }
   // uint16 storage (float16 tensors moved as raw bits); gathers also need 16-bit arithmetic.

@@ -811,6 +811,59 @@ TEST(AttentionFusion, KvCacheWithUnshiftedCausalMaskIsNotMatched) {
   EXPECT_EQ(count_op(*f.after, "Softmax"), 1);
 }
 
+// T5 attention: projections without bias, no scaling (Mul by 1 on q and k), and a relative
+// position bias Gather(table, buckets) -> [1, N, S, T] added to the scores. `cross`: K and V
+// project another sequence (the encoder output) of length 5.
+void t5_attention(B& b, bool cross) {
+  constexpr int64_t kS = 3, kT = 5;
+  const int64_t t = cross ? kT : kS;
+  ir::Value* x = b.input("x", DType::kFloat32, {2, kS, kHid});
+  ir::Value* src = cross ? b.input("enc", DType::kFloat32, {2, kT, kHid}) : x;
+  ir::Value* buckets = b.input("buckets", DType::kInt64, {kS, t});
+  auto proj = [&](ir::Value* in, int64_t len, uint32_t seed) {
+    return b.op("MatMul", {in, b.fv({kHid, kHid}, randv(kHid * kHid, seed))}, {},
+                info(DType::kFloat32, {2, len, kHid}));
+  };
+  ir::Value* qh = b.op("Mul", {heads(b, proj(x, kS, 51), {0, 2, 1, 3}), b.f(1.f)});
+  ir::Value* kh = b.op("Mul", {heads(b, proj(src, t, 52), {0, 2, 3, 1}), b.f(1.f)});
+  ir::Value* vh = heads(b, proj(src, t, 53), {0, 2, 1, 3});
+  ir::Value* pb = b.op("Gather", {b.fv({8, kHeads}, randv(8 * kHeads, 54)), buckets}, {},
+                       info(DType::kFloat32, {kS, t, kHeads}));
+  pb = b.op("Transpose", {pb}, {{"perm", ints_a({2, 0, 1})}},
+            info(DType::kFloat32, {kHeads, kS, t}));
+  pb = b.op("Unsqueeze", {pb, b.iv({0})}, {}, info(DType::kFloat32, {1, kHeads, kS, t}));
+  ir::ValueInfo sc = info(DType::kFloat32, {2, kHeads, kS, t});
+  ir::Value* scores = b.op("Add", {b.op("MatMul", {qh, kh}, {}, sc), pb}, {}, sc);
+  ir::Value* p = b.op("Softmax", {scores}, {{"axis", int_a(-1)}});
+  ir::Value* ctxv = b.op("MatMul", {p, vh}, {}, info(DType::kFloat32, {2, kHeads, kS, kHead}));
+  ir::Value* tr = b.op("Transpose", {ctxv}, {{"perm", ints_a({0, 2, 1, 3})}},
+                       info(DType::kFloat32, {2, kS, kHeads, kHead}));
+  b.output(b.op("Reshape", {tr, b.iv({0, 0, -1})}, {}, info(DType::kFloat32, {2, kS, kHid})));
+}
+
+TEST(AttentionFusion, T5PositionBiasBecomesAttentionBias) {
+  for (bool cross : {false, true}) {
+    Fused f = fuse(
+        17, [&](B& b) { t5_attention(b, cross); }, make_attention_fusion());
+    ASSERT_EQ(count_op(*f.after, "MultiHeadAttention"), 1) << "cross " << cross << "\n"
+                                                           << f.after->dump();
+    EXPECT_EQ(count_op(*f.after, "Softmax"), 0);
+    EXPECT_EQ(count_op(*f.after, "Attention"), 0);
+    for (const ir::Node* n : f.after->nodes()) {
+      if (n->op_type() != "MultiHeadAttention") continue;
+      ASSERT_EQ(n->inputs().size(), 6u);  // q, k, v, -, -, attention_bias
+      EXPECT_EQ(n->input(3), nullptr);
+      EXPECT_EQ(n->input(4), nullptr);
+      ASSERT_NE(n->input(5), nullptr);
+      EXPECT_EQ(n->input(5)->producer()->op_type(), "Unsqueeze");
+      ASSERT_NE(n->attr("scale"), nullptr);  // T5 does not scale the scores
+      EXPECT_EQ(n->attr("scale")->f, 1.f);
+      EXPECT_EQ(n->input(1)->producer()->input(0)->name(), cross ? "enc" : "x");
+    }
+    expect_same_outputs(f, 1e-5f);
+  }
+}
+
 // Nodes with omitted inputs and odd arities where the patterns look: every fusion pass must
 // leave them alone without crashing.
 TEST(ExtendedPasses, MalformedNeighbourhoodsAreLeftAlone) {
