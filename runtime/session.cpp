@@ -71,6 +71,7 @@ Expected<std::unique_ptr<Session>> Session::load(const std::string& path,
     passes::PassContext pc;
     pc.level = options.optimization_level;
     pc.target = s->backend_ ? dev.substr(0, dev.find(':')) : "cpu";
+    pc.session_only_ops = true;
     KILN_RETURN_IF_ERROR(passes::optimize(*s->model_->graph, pc).with_context(path));
     if (options.precision == "fp16") {
       KILN_RETURN_IF_ERROR(

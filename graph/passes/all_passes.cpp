@@ -1,7 +1,8 @@
 // The level-99 ("all") pass list (see pass.h and all_passes.h), run after levels 1 and 2:
 // Conv + BatchNormalization folding first (so that the activation after a folded BN meets its
 // Conv), then Conv + activation, then the dynamic-quantization MatMul fusions
-// (MatMulIntegerToFloat, then DynamicQuantizeMatMul where the quantized activation is not shared).
+// (MatMulIntegerToFloat, then DynamicQuantizeMatMul where the quantized activation is not shared),
+// then elementwise chains into FusedElementwise (last: it takes what the others left).
 //
 // Conv + BatchNormalization lives here, not at level 1 where ONNX Runtime puts ConvBNFusion: the
 // device test suites and benchmarks compare level-1 graphs, which keep the BatchNormalization
@@ -18,6 +19,7 @@ void add_all_passes(PassManager& pm) {
   pm.add(make_conv_activation_fusion());
   pm.add(make_matmul_integer_to_float_fusion());
   pm.add(make_dynamic_quantize_matmul_fusion());
+  pm.add(make_elementwise_chain_fusion());
 }
 
 }  // namespace kiln::passes

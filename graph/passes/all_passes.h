@@ -25,5 +25,9 @@ std::unique_ptr<Pass> make_matmul_integer_to_float_fusion();
 // DynamicQuantizeLinear + MatMulIntegerToFloat -> com.microsoft DynamicQuantizeMatMul where the
 // quantized activation feeds that one MatMul (a shared one is quantized once, left unfused).
 std::unique_ptr<Pass> make_dynamic_quantize_matmul_fusion();
+// Chains/trees of float32 elementwise nodes -> ai.kiln FusedElementwise (one kernel per tree;
+// runtime/device/fused_program.h), only when PassContext::session_only_ops and for the cpu,
+// opencl and vulkan targets (`assume_target` skips the target check, for tests).
+std::unique_ptr<Pass> make_elementwise_chain_fusion(bool assume_target = false);
 
 }  // namespace kiln::passes

@@ -38,6 +38,9 @@ struct PassContext {
   // The backend the graph will run on ("cpu", "opencl", "vulkan"): level-99 passes may fuse
   // differently per backend. Passes at levels 1 and 2 must not depend on it.
   std::string target = "cpu";
+  // True when the graph only runs inside a kiln Session and is never written out: passes may
+  // then write kiln-internal ops (ai.kiln FusedElementwise) that other runtimes cannot load.
+  bool session_only_ops = false;
   PassStats stats;
 };
 

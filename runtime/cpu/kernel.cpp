@@ -115,6 +115,7 @@ const KernelRegistry& cpu_registry() {
     register_nn_kernels(r);
     register_quant_kernels(r);
     register_contrib_kernels(r);
+    register_fused_kernels(r);
     return r;
   }();
   return reg;

@@ -107,5 +107,6 @@ void register_linalg_kernels(KernelRegistry& r);
 void register_nn_kernels(KernelRegistry& r);
 void register_quant_kernels(KernelRegistry& r);
 void register_contrib_kernels(KernelRegistry& r);  // com.microsoft (ONNX Runtime contrib ops)
+void register_fused_kernels(KernelRegistry& r);    // ai.kiln FusedElementwise (level 99)
 
 }  // namespace kiln::cpu

@@ -64,6 +64,7 @@ void register_vk_data_extra(VkOpRegistry& r);   // Pad, Tile, ArgMax/ArgMin (ops
 void register_vk_nn(VkOpRegistry& r);           // Conv, pools, BatchNormalization, Resize...
 void register_vk_contrib(VkOpRegistry& r);      // com.microsoft ops, fused attention
 void register_vk_quant(VkOpRegistry& r);        // int8: (De)QuantizeLinear, MatMulInteger...
+void register_vk_fused(VkOpRegistry& r);        // ai.kiln FusedElementwise (interpreter shader)
 const VkOpRegistry& vk_registry();
 
 // A float32 MatMul whose 2-D weight is above the binding limit, split along K from the registry's

@@ -65,6 +65,7 @@ std::vector<OpCase> nn_extra_cases();       // cases_nn_extra.cpp
 std::vector<OpCase> data_extra_cases();     // cases_data_extra.cpp
 std::vector<OpCase> contrib_extra_cases();  // cases_contrib_extra.cpp
 std::vector<OpCase> fp16_cases();           // cases_fp16.cpp: float16 storage variants
+std::vector<OpCase> fused_cases();          // cases_fused.cpp: ai.kiln FusedElementwise
 const std::vector<OpCase>& all_op_cases();
 
 // A one-node graph for the case, and deterministic feeds (seeded by the case name).

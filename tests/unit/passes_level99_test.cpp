@@ -17,6 +17,7 @@
 #include "runtime/core/thread_pool.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/device/fused_program.h"
 
 namespace kiln::cpu {
 Status contrib_fused_conv_kernel(OpContext& ctx);
@@ -512,6 +513,255 @@ TEST(DynamicQuantizeMatMulFusion, NotWhenTheQuantizedActivationIsShared) {
   EXPECT_EQ(count_op(*f.after, "MatMulIntegerToFloat"), 1);
   EXPECT_EQ(count_op(*f.after, "DynamicQuantizeLinear"), 1);
   expect_same_outputs(f);
+}
+
+// ---- Elementwise chains -> ai.kiln FusedElementwise ------------------------------------------
+// The fused graph must give bit-equal results (tolerance 0): each instruction computes what the
+// reference kernel of its op computes (runtime/device/fused_program.h).
+
+Fused fuse_chain(int opset, const Build& build, std::string target = "cpu",
+                 bool session_only = true) {
+  Fused r;
+  r.before = std::make_unique<ir::Graph>();
+  r.after = std::make_unique<ir::Graph>();
+  B b1(*r.before, opset), b2(*r.after, opset);
+  build(b1);
+  build(b2);
+  PassContext ctx;
+  ctx.level = 99;
+  ctx.target = std::move(target);
+  ctx.session_only_ops = session_only;
+  auto changed = make_elementwise_chain_fusion()->run(*r.after, ctx);
+  EXPECT_TRUE(changed.has_value()) << changed.status().message();
+  Status v = r.after->verify();
+  EXPECT_TRUE(v.is_ok()) << v.message();
+  r.stats = ctx.stats;
+  return r;
+}
+
+int count_fused(const ir::Graph& g) {
+  int n = 0;
+  for (const ir::Node* x : g.nodes())
+    n += x->op_type() == "FusedElementwise" && x->domain() == "ai.kiln" ? 1 : 0;
+  return n;
+}
+
+ir::Value* scalar_c(B& b, float v) {
+  return b.c(Tensor::scalar<float>(v));
+}
+
+// x -> Add(3) -> Clip(0, 6) -> Div(6) -> Mul(x, .): the hard-swish exporters write (MobileNetV3).
+Build hard_swish(std::vector<int64_t> shape) {
+  return [=](B& b) {
+    ir::Value* x = b.input("x", DType::kFloat32, shape);
+    ir::ValueInfo f = info(DType::kFloat32, shape);
+    ir::Value* a = b.op("Add", {x, scalar_c(b, 3.f)}, f);
+    ir::Value* c = b.op("Clip", {a, scalar_c(b, 0.f), scalar_c(b, 6.f)}, f);
+    ir::Value* d = b.op("Div", {c, scalar_c(b, 6.f)}, f);
+    b.output(b.op("Mul", {x, d}, f));
+  };
+}
+
+TEST(ElementwiseChainFusion, HardSwishChainBecomesOneNode) {
+  for (std::vector<int64_t> shape :
+       std::vector<std::vector<int64_t>>{{1}, {13}, {2, 127}, {1, 3, 13, 13}}) {
+    Fused f = fuse_chain(13, hard_swish(shape));
+    ASSERT_EQ(f.after->num_nodes(), 1u);
+    EXPECT_EQ(count_fused(*f.after), 1);
+    EXPECT_EQ(f.stats.get("FusedElementwise"), 1);
+    EXPECT_EQ(f.stats.get("elementwise_nodes_fused"), 4);
+    const ir::Node* n = f.after->nodes()[0];
+    ASSERT_EQ(n->inputs().size(), 1u);  // x only: the scalars are immediates
+    EXPECT_EQ(n->input(0)->name(), "x");
+    EXPECT_EQ(f.after->outputs()[0]->name(), f.before->outputs()[0]->name());
+    auto prog = device::fused::decode(*n);
+    ASSERT_TRUE(prog.has_value()) << prog.status().message();
+    EXPECT_EQ(prog->to_string(),
+              "r1 = Add(r0, 3); r2 = Clip(r1) [0, 6]; r3 = Div(r2, 6); r4 = Mul(r0, r3)");
+    EXPECT_EQ(f.after->opset("ai.kiln"), 1);
+    expect_same_outputs(f, 0.f);
+  }
+}
+
+// A tree with three inputs that broadcast: Sigmoid(x + bias) * Tanh(y) - 0.5, x [2, 13, 127],
+// bias [13, 1] (a constant), y [127].
+TEST(ElementwiseChainFusion, BroadcastingTreeWithSeveralInputs) {
+  for (int64_t c : {1, 13}) {
+    for (int64_t w : {1, 13, 127}) {
+      Fused f = fuse_chain(13, [=](B& b) {
+        ir::Value* x = b.input("x", DType::kFloat32, {2, c, w});
+        ir::Value* y = b.input("y", DType::kFloat32, {w});
+        ir::ValueInfo o = info(DType::kFloat32, {2, c, w});
+        ir::Value* s = b.op("Sigmoid", {b.op("Add", {x, b.fv({c, 1}, 3)}, o)}, o);
+        ir::Value* t = b.op("Tanh", {y}, info(DType::kFloat32, {w}));
+        b.output(b.op("Sub", {b.op("Mul", {s, t}, o), scalar_c(b, 0.5f)}, o));
+      });
+      ASSERT_EQ(f.after->num_nodes(), 1u) << c << "x" << w;
+      // A one-element bias ([1, 1] next to rank 3) becomes an immediate.
+      EXPECT_EQ(f.after->nodes()[0]->inputs().size(), c == 1 ? 2u : 3u);
+      EXPECT_EQ(f.stats.get("elementwise_nodes_fused"), 5);
+      expect_same_outputs(f, 0.f);
+    }
+  }
+}
+
+// Every op the pass fuses, inside x -> Abs -> Add(0.25) -> OP [(., y)] -> Neg (positive operands
+// for Log, Sqrt and Pow), compared bit for bit with the unfused nodes.
+TEST(ElementwiseChainFusion, EveryOpBitEqualToTheUnfusedNodes) {
+  struct OpC {
+    std::string op;
+    int inputs;  // 1 unary, 2 binary with y, 3 binary with an immediate
+    std::map<std::string, ir::Attribute> attrs;
+  };
+  const std::vector<OpC> ops = {
+      {"Add", 2, {}},        {"Sub", 2, {}},         {"Mul", 2, {}},
+      {"Div", 2, {}},        {"Pow", 2, {}},         {"Max", 2, {}},
+      {"Min", 2, {}},        {"Pow", 3, {}},         {"Sub", 3, {}},
+      {"Relu", 1, {}},       {"Sigmoid", 1, {}},     {"Tanh", 1, {}},
+      {"Exp", 1, {}},        {"Log", 1, {}},         {"Sqrt", 1, {}},
+      {"Neg", 1, {}},        {"Abs", 1, {}},         {"Erf", 1, {}},
+      {"Reciprocal", 1, {}}, {"HardSwish", 1, {}},   {"LeakyRelu", 1, {{"alpha", float_a(0.3f)}}},
+      {"HardSigmoid", 1, {{"alpha", float_a(0.25f)}, {"beta", float_a(0.4f)}}},
+  };
+  for (const OpC& oc : ops) {
+    for (int64_t n : {1, 13, 127}) {
+      Fused f = fuse_chain(14, [&](B& b) {
+        ir::ValueInfo o = info(DType::kFloat32, {3, n});
+        ir::Value* x = b.input("x", DType::kFloat32, {3, n});
+        ir::Value* a = b.op("Add", {b.op("Abs", {x}, o), scalar_c(b, 0.25f)}, o);
+        ir::Value* r;
+        if (oc.inputs == 1) {
+          r = b.op(oc.op, {a}, o, oc.attrs);
+        } else if (oc.inputs == 2) {
+          ir::Value* y = b.input("y", DType::kFloat32, {n});
+          r = b.op(oc.op, {a, y}, o, oc.attrs);
+        } else {
+          r = b.op(oc.op, {scalar_c(b, 1.5f), a}, o, oc.attrs);  // immediate first
+        }
+        b.output(b.op("Neg", {r}, o));
+      });
+      ASSERT_EQ(f.after->num_nodes(), 1u) << oc.op;
+      EXPECT_EQ(f.stats.get("elementwise_nodes_fused"), 4) << oc.op;
+      std::string trace = oc.op;
+      trace += " n=";
+      trace += std::to_string(n);
+      SCOPED_TRACE(trace);
+      expect_same_outputs(f, 0.f);
+    }
+  }
+}
+
+TEST(ElementwiseChainFusion, ClipBoundsAsAttributesAndConstants) {
+  for (int opset : {6, 13}) {
+    Fused f = fuse_chain(opset, [&](B& b) {
+      ir::ValueInfo o = info(DType::kFloat32, {13});
+      ir::Value* x = b.input("x", DType::kFloat32, {13});
+      ir::Value* e = b.op("Exp", {x}, o);
+      ir::Value* c = opset < 11 ? b.op("Clip", {e}, o, {{"min", float_a(0.5f)}, {"max", float_a(2.f)}})
+                                : b.op("Clip", {e, scalar_c(b, 0.5f), scalar_c(b, 2.f)}, o);
+      b.output(c);
+    });
+    ASSERT_EQ(f.after->num_nodes(), 1u) << opset;
+    expect_same_outputs(f, 0.f);
+  }
+}
+
+TEST(ElementwiseChainFusion, LongChainsSplitAtTheInstructionLimit) {
+  Fused f = fuse_chain(13, [](B& b) {
+    ir::ValueInfo o = info(DType::kFloat32, {127});
+    ir::Value* v = b.input("x", DType::kFloat32, {127});
+    for (int i = 0; i < 40; ++i) v = b.op(i % 2 ? "Neg" : "Sigmoid", {v}, o);
+    b.output(v);
+  });
+  EXPECT_EQ(count_fused(*f.after), 2);
+  EXPECT_EQ(f.after->num_nodes(), 2u);
+  EXPECT_EQ(f.stats.get("elementwise_nodes_fused"), 40);
+  expect_same_outputs(f, 0.f);
+}
+
+TEST(ElementwiseChainFusion, TooManyInputsStayOutside) {
+  // Add of six inputs in a chain: at most four inputs per fused node.
+  Fused f = fuse_chain(13, [](B& b) {
+    ir::ValueInfo o = info(DType::kFloat32, {13});
+    ir::Value* v = b.input("x0", DType::kFloat32, {13});
+    for (int i = 1; i < 6; ++i) {
+      std::string name = "x";
+      name += std::to_string(i);
+      v = b.op("Add", {v, b.input(name, DType::kFloat32, {13})}, o);
+    }
+    b.output(v);
+  });
+  for (const ir::Node* n : f.after->nodes())
+    EXPECT_LE(n->inputs().size(), static_cast<size_t>(device::fused::kMaxInputs));
+  EXPECT_GE(count_fused(*f.after), 1);
+  expect_same_outputs(f, 0.f);
+}
+
+TEST(ElementwiseChainFusion, NotAcrossSharedOrEscapingValuesNorOtherTypes) {
+  // The Exp output is also a graph output; the Relu output has two readers.
+  Fused f = fuse_chain(13, [](B& b) {
+    ir::ValueInfo o = info(DType::kFloat32, {13});
+    ir::Value* x = b.input("x", DType::kFloat32, {13});
+    ir::Value* e = b.op("Exp", {x}, o);
+    b.output(e);
+    ir::Value* r = b.op("Relu", {e}, o);
+    b.output(b.op("Neg", {r}, o));
+    b.output(b.op("Abs", {r}, o));
+  });
+  EXPECT_EQ(count_fused(*f.after), 0);
+  EXPECT_EQ(f.after->num_nodes(), 4u);
+  // int64 Add -> Neg, a single op, and a graph that leaves the session: nothing.
+  Fused g = fuse_chain(13, [](B& b) {
+    ir::ValueInfo o = info(DType::kInt64, {13});
+    ir::Value* x = b.input("x", DType::kInt64, {13});
+    b.output(b.op("Neg", {b.op("Add", {x, x}, o)}, o));
+  });
+  EXPECT_EQ(count_fused(*g.after), 0);
+  Fused h = fuse_chain(13, [](B& b) {
+    ir::Value* x = b.input("x", DType::kFloat32, {13});
+    b.output(b.op("Relu", {x}, info(DType::kFloat32, {13})));
+  });
+  EXPECT_EQ(count_fused(*h.after), 0);
+  Fused k = fuse_chain(13, hard_swish({13}), "cpu", /*session_only=*/false);
+  EXPECT_EQ(count_fused(*k.after), 0);
+  Fused u = fuse_chain(13, hard_swish({13}), "tpu");
+  EXPECT_EQ(count_fused(*u.after), 0);
+  for (const char* t : {"opencl", "vulkan"})
+    EXPECT_EQ(count_fused(*fuse_chain(13, hard_swish({13}), t).after), 1) << t;
+}
+
+// A scalar constant of rank 2 next to a rank-1 value widens the result: it stays an input.
+TEST(ElementwiseChainFusion, RankWideningConstantStaysAnInput) {
+  Fused f = fuse_chain(13, [](B& b) {
+    ir::Value* x = b.input("x", DType::kFloat32, {13});
+    ir::Value* a = b.op("Add", {x, b.c(Tensor::from_vector<float>({1, 1}, {2.f}))},
+                        info(DType::kFloat32, {1, 13}));
+    b.output(b.op("Relu", {a}, info(DType::kFloat32, {1, 13})));
+  });
+  ASSERT_EQ(f.after->num_nodes(), 1u);
+  EXPECT_EQ(f.after->nodes()[0]->inputs().size(), 2u);
+  expect_same_outputs(f, 0.f);
+}
+
+TEST(FusedElementwiseKernel, BadProgramsNameTheNode) {
+  ir::Graph g;
+  B b(g, 13);
+  g.opsets()["ai.kiln"] = 1;
+  ir::Value* x = b.input("x", DType::kFloat32, {4});
+  ir::Value* y = *g.add_value("y", info(DType::kFloat32, {4}));
+  ir::Node* n = *g.add_node("FusedElementwise", "ai.kiln", {x}, {y}, "fz");
+  g.add_output(y);
+  device::fused::Program p;
+  p.num_inputs = 1;
+  p.instrs.push_back({device::fused::Op::kAdd, 0, 1, 0, 0});  // reads r1 before it exists
+  for (auto& [k, a] : device::fused::encode(p)) n->set_attr(k, a);
+  cpu::Executor e(g, 1);
+  ASSERT_TRUE(e.prepare().is_ok());
+  auto r = e.run({{"x", Tensor::from_vector<float>({4}, {1, 2, 3, 4})}});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.status().message().find("fz"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("bad operands"), std::string::npos)
+      << r.status().message();
 }
 
 }  // namespace
