@@ -89,8 +89,9 @@ struct TensorRange {
 enum class CalibrationMethod { kMinMax, kPercentile };
 
 // Runs the float graph on the CPU reference path for every input set and records, for each
-// float activation feeding a node quantize_static would quantize, its min / max (kMinMax) or the
-// `percentile` and 100 - `percentile` percentiles over all sets (kPercentile).
+// float activation feeding a node quantize_static would quantize (with options.format
+// kQOperator also that node's output), its min / max (kMinMax) or the `percentile` and
+// 100 - `percentile` percentiles over all sets (kPercentile).
 Expected<std::map<std::string, TensorRange>> calibrate(
     const ir::Graph& g, const QuantizeOptions& options,
     const std::vector<std::map<std::string, Tensor>>& input_sets, CalibrationMethod method,
@@ -101,5 +102,11 @@ Expected<std::map<std::string, TensorRange>> calibrate(
 // the parameters of its range. Nodes whose activation has no range are skipped (reported).
 Status quantize_static(ir::Graph& g, const QuantizeOptions& options,
                        const std::map<std::string, TensorRange>& ranges, QuantizeReport* report);
+// Static quantization in QOperator format (ONNX Runtime's quantize_static QOperator):
+// QuantizeLinear -> QLinearMatMul / QLinearConv chains with output parameters from the ranges
+// of the nodes' outputs; see quantize_static.cpp. options.format is not read by either.
+Status quantize_static_qoperator(ir::Graph& g, const QuantizeOptions& options,
+                                 const std::map<std::string, TensorRange>& ranges,
+                                 QuantizeReport* report);
 
 }  // namespace kiln::passes

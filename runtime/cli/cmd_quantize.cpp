@@ -1,6 +1,6 @@
 // kiln quantize IN OUT: INT8 quantization of a model (graph/passes/quantize.h), dynamic
-// (QOperator or weight-only QDQ) or static with calibration (QDQ); writes the result as ONNX and
-// prints the sizes before and after and the counts of quantized nodes.
+// (QOperator or weight-only QDQ) or static with calibration (QDQ or QOperator); writes the
+// result as ONNX and prints the sizes before and after and the counts of quantized nodes.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -34,8 +34,10 @@ const char* kHelp =
     "\n"
     "  --format F          qoperator (default without --calibrate): DynamicQuantizeLinear +\n"
     "                      MatMulInteger + Cast + Mul, activations quantized at run time;\n"
-    "                      qdq: int8 weights through DequantizeLinear (activations float unless\n"
-    "                      --calibrate)\n"
+    "                      with --calibrate: QuantizeLinear + QLinearMatMul / QLinearConv with\n"
+    "                      calibrated output scales (Gemm with a bias stays float);\n"
+    "                      qdq (default with --calibrate): int8 weights through\n"
+    "                      DequantizeLinear (activations float unless --calibrate)\n"
     "  --per-channel       one scale / zero point per output channel (column of B)\n"
     "  --reduce-range      7-bit weights: [-64, 64] for int8, [0, 127] for uint8\n"
     "  --symmetric         symmetric weights (default for int8; zero point 0, range [-127, 127])\n"
@@ -46,8 +48,9 @@ const char* kHelp =
     "                      Runtime's ConvInteger; Gather: constant tables to uint8, as ONNX\n"
     "                      Runtime; Attention: com.microsoft Attention -> QAttention, qoperator)\n"
     "  --nodes-to-exclude  comma-separated node names left in float\n"
-    "  --calibrate DIR     static quantization (QDQ): DIR holds input sets, each a subfolder of\n"
-    "                      NAME.npy (one per graph input), or NAME.npy files directly (one set)\n"
+    "  --calibrate DIR     static quantization (QDQ or QOperator): DIR holds input sets,\n"
+    "                      each a subfolder of NAME.npy (one per graph input), or NAME.npy\n"
+    "                      files directly (one set)\n"
     "  --method M          calibration: minmax (default) or percentile\n"
     "  --percentile P      for --method percentile: the range is [P(100-p), P(p)] (default 99.99)\n"
     "  --threads N         CPU threads for calibration (default: all)\n"
@@ -171,10 +174,6 @@ int cmd_quantize(int argc, char** argv) {
     o.format = passes::QuantFormat::kQDQ;
   else
     return fail({kExitUsage, "--format must be qoperator or qdq, got '" + format + "'"});
-  if (calibrate && o.format != passes::QuantFormat::kQDQ)
-    return fail({kExitUsage,
-                 "--calibrate produces a QDQ model; --format qoperator is for "
-                 "dynamic quantization"});
   if (!calibrate && (args.has("method") || args.has("percentile")))
     return fail({kExitUsage, "--method and --percentile need --calibrate DIR"});
   const std::string method_s = args.get("method", "minmax");
@@ -207,8 +206,10 @@ int cmd_quantize(int argc, char** argv) {
     if (!sets) return fail({kExitFailure, sets.status().message()});
     auto ranges = passes::calibrate(g, o, *sets, method, percentile, static_cast<int>(threads));
     if (!ranges) return fail({kExitFailure, in + ": calibration: " + ranges.status().message()});
-    if (Status st = passes::quantize_static(g, o, *ranges, &report); !st.is_ok())
-      return fail({kExitFailure, in + ": " + st.message()});
+    const Status st = o.format == passes::QuantFormat::kQOperator
+                          ? passes::quantize_static_qoperator(g, o, *ranges, &report)
+                          : passes::quantize_static(g, o, *ranges, &report);
+    if (!st.is_ok()) return fail({kExitFailure, in + ": " + st.message()});
   } else if (Status st = passes::quantize_dynamic(g, o, &report); !st.is_ok()) {
     return fail({kExitFailure, in + ": " + st.message()});
   }

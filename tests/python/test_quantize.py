@@ -168,7 +168,6 @@ def test_usage_errors(kiln, tmp_path):
         ["--op-types", "LSTM"],
         ["--op-types", ","],
         ["--method", "minmax"],
-        ["--calibrate", str(INPUTS), "--format", "qoperator"],
         ["--calibrate", str(INPUTS), "--method", "entropy"],
         ["--calibrate", str(INPUTS), "--method", "percentile", "--percentile", "20"],
         ["--bogus"],
