@@ -14,6 +14,19 @@
 #version 450
 #extension GL_EXT_shader_8bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int8 : require
+#ifdef DOT
+// -DDOT (with -DWORDS): packed 4 x 8-bit unsigned dot products (OpUDot, SPV_KHR_integer_dot_
+// product, through GL_EXT_spirv_intrinsics; the device needs shaderIntegerDotProduct). Bytes are
+// taken as u = x ^ mask (0..255), so with zu the zero points the same way
+// sum (ua - zua)(ub - zub) = sum ua ub - zub sum ua - zua sum ub + K zua zub (mod 2^32),
+// the row and column sums are dot products with 0x01010101, and B's 4 x 4 byte blocks (4 rows of
+// k, 4 columns) are transposed in registers into per-column words of 4 k values.
+#extension GL_EXT_spirv_intrinsics : require
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018],
+                  id = 4451)
+uint udot4(uint x, uint y, spirv_literal int packed_format);
+#define UDOT(x, y) udot4(x, y, 0)  // PackedVectorFormat4x8Bit
+#endif
 
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
 #ifdef WORDS
@@ -88,7 +101,40 @@ void main() {
   uvec4 d0 = uvec4(0u), d1 = uvec4(0u), d2 = uvec4(0u), d3 = uvec4(0u);
   const uint bo2d = (col2 - col) / 4u;  // word distance of the second column group
 #endif
-#ifdef WORDS
+#if defined(WORDS) && defined(DOT)
+  // K % 4 == 0, N % 4 == 0 and word-aligned A and B (checked on the host).
+  const uint am4 = pc.amask * 0x01010101u, bm4 = pc.bmask * 0x01010101u, ones = 0x01010101u;
+  uint bo = (bbase + col) / 4u;
+  const uint nw = pc.N / 4u;
+  uvec4 sa = uvec4(0u), sb = uvec4(0u);  // sums of the rows of A, of the columns of B
+  for (uint k = 0u; k < pc.K; k += 4u, bo += 4u * nw) {
+    const uint w0 = b32[bo] ^ bm4, w1 = b32[bo + nw] ^ bm4;
+    const uint w2 = b32[bo + 2u * nw] ^ bm4, w3 = b32[bo + 3u * nw] ^ bm4;
+    // Transpose: t0 = (k0 c0, k1 c0, k0 c2, k1 c2), t1 = (k0 c1, k1 c1, k0 c3, k1 c3), ...
+    const uint t0 = (w0 & 0x00FF00FFu) | ((w1 & 0x00FF00FFu) << 8u);
+    const uint t1 = ((w0 >> 8u) & 0x00FF00FFu) | (w1 & 0xFF00FF00u);
+    const uint t2 = (w2 & 0x00FF00FFu) | ((w3 & 0x00FF00FFu) << 8u);
+    const uint t3 = ((w2 >> 8u) & 0x00FF00FFu) | (w3 & 0xFF00FF00u);
+    const uvec4 bc = uvec4((t0 & 0xFFFFu) | (t2 << 16u), (t1 & 0xFFFFu) | (t3 << 16u),
+                           (t0 >> 16u) | (t2 & 0xFFFF0000u), (t1 >> 16u) | (t3 & 0xFFFF0000u));
+    const uvec4 aw = uvec4(a32[(r0 + k) / 4u], a32[(r1 + k) / 4u], a32[(r2 + k) / 4u],
+                           a32[(r3 + k) / 4u]) ^ uvec4(am4);
+#define DSTEP(acc, av) \
+  acc += uvec4(UDOT(av, bc.x), UDOT(av, bc.y), UDOT(av, bc.z), UDOT(av, bc.w));
+    DSTEP(acc0, aw.x) DSTEP(acc1, aw.y) DSTEP(acc2, aw.z) DSTEP(acc3, aw.w)
+    sa += uvec4(UDOT(aw.x, ones), UDOT(aw.y, ones), UDOT(aw.z, ones), UDOT(aw.w, ones));
+    sb += uvec4(UDOT(bc.x, ones), UDOT(bc.y, ones), UDOT(bc.z, ones), UDOT(bc.w, ones));
+  }
+  {
+    const uint zua = uint(azb);
+    const uvec4 zub = uvec4(bzv);
+    const uvec4 corr = uvec4(pc.K * zua) * zub - uvec4(zua) * sb;
+    acc0 += corr - zub * sa.x;
+    acc1 += corr - zub * sa.y;
+    acc2 += corr - zub * sa.z;
+    acc3 += corr - zub * sa.w;
+  }
+#elif defined(WORDS)
   // K % 4 == 0, N % 4 == 0 and word-aligned A and B (checked on the host): each iteration
   // reads one word (4 values of k) per row of A and one word (4 columns) per row of B.
   const uvec4 sh = uvec4(0u, 8u, 16u, 24u);

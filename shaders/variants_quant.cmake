@@ -8,5 +8,7 @@ list(APPEND KILN_SHADER_VARIANTS
   "qgemm_4x4|quant_gemm.comp|"
   "qgemm_4x4_words|quant_gemm.comp|-DWORDS"
   "qgemm_4x8_words|quant_gemm.comp|-DWORDS -DTN8"
+  # packed 4 x 8-bit dot products (OpUDot): picked when shaderIntegerDotProduct is enabled
+  "qgemm_4x4_dot|quant_gemm.comp|-DWORDS -DDOT"
   "qlinear_requant|quant_requant.comp|"
 )

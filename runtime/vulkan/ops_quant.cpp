@@ -378,6 +378,24 @@ Expected<int> b_stride(const Shape& ps, const QGemm& g, const char* what) {
   return b_param_stride(ps, g.N, g.b_vec, g.out_batch_rank, what);
 }
 
+// The GEMM step's packed-word variant, run when the rows of A and B are whole words (the
+// offsets are checked at enqueue); the loop then takes 4 values of k per iteration. With
+// shaderIntegerDotProduct enabled: qgemm_4x4_dot (packed 4 x 8-bit OpUDot); else 4 x 8 blocks of
+// unpacked words. KILN_VK_QGEMM=4x4 or 4x8 picks the unpacked-word variant (for measurements and
+// tests).
+Status add_word_variant(const VkContext& ctx, QuantKernel& k, const QGemm& g, uint32_t lx,
+                        uint32_t ly, int64_t gx, int64_t gy, int64_t nb) {
+  if (g.K % 4 != 0 || g.N % 4 != 0 || g.K > 4 * kMaxLoop) return Status::ok();
+  const char* e = std::getenv("KILN_VK_QGEMM");
+  const std::string forced = e ? e : "";
+  const bool dot = ctx.features().integer_dot_product && forced != "4x4" && forced != "4x8";
+  const bool tn8 = !dot && forced != "4x4";
+  const uint32_t wg[3] = {static_cast<uint32_t>(tn8 ? (g.N + 8 * lx - 1) / (8 * lx) : gx),
+                          static_cast<uint32_t>(gy), static_cast<uint32_t>(nb)};
+  const char* variant = dot ? "qgemm_4x4_dot" : (tn8 ? "qgemm_4x8_words" : "qgemm_4x4_words");
+  return k.set_word_variant(variant, {0, 1}, lx, ly, wg);
+}
+
 Support qmatmul_supports(const VkContext& ctx, const ir::Node& n,
                          const std::vector<InputInfo>& in) {
   if (Support s = need_bytes(ctx); !s.ok) return s;
@@ -457,17 +475,7 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(VkContext& ctx, const ir
                                     in_ref(f.b_scale, 4), in_ref(f.bias, 4), out_ref(0, 4)},
                                    {false, false, false, false, false, false, false, true}, p,
                                    groups, lx, ly));
-  // Packed-word loads when the rows of A and B are whole words (the offsets are checked at
-  // enqueue); the loop then takes 4 values of k per iteration.
-  // 4 x 8 blocks unless KILN_VK_QGEMM=4x4 (for measurements).
-  if (g.K % 4 == 0 && g.N % 4 == 0 && g.K <= 4 * kMaxLoop) {
-    const char* e = std::getenv("KILN_VK_QGEMM");
-    const bool tn8 = !(e && std::string(e) == "4x4");
-    const uint32_t wg[3] = {static_cast<uint32_t>(tn8 ? (g.N + 8 * lx - 1) / (8 * lx) : gx),
-                            static_cast<uint32_t>(gy), static_cast<uint32_t>(nb)};
-    KILN_RETURN_IF_ERROR(
-        k->set_word_variant(tn8 ? "qgemm_4x8_words" : "qgemm_4x4_words", {0, 1}, lx, ly, wg));
-  }
+  KILN_RETURN_IF_ERROR(add_word_variant(ctx, *k, g, lx, ly, gx, gy, nb));
   return std::unique_ptr<DeviceKernel>(std::move(k));
 }
 
@@ -533,14 +541,7 @@ Expected<std::unique_ptr<DeviceKernel>> qlinear_prepare(VkContext& ctx, const ir
                   {in_ref(0, 1), in_ref(3, 1), in_ref(2, 1), in_ref(5, 1), in_ref(-1, 4),
                    in_ref(-1, 4), in_ref(-1, 4), scratch_ref(acc, 4)},
                   {false, false, false, false, false, false, false, true}, p, groups, lx, ly));
-  if (g.K % 4 == 0 && g.N % 4 == 0 && g.K <= 4 * kMaxLoop) {
-    const char* e = std::getenv("KILN_VK_QGEMM");
-    const bool tn8 = !(e && std::string(e) == "4x4");
-    const uint32_t wg[3] = {static_cast<uint32_t>(tn8 ? (g.N + 8 * lx - 1) / (8 * lx) : gx),
-                            static_cast<uint32_t>(gy), static_cast<uint32_t>(nb)};
-    KILN_RETURN_IF_ERROR(
-        k->set_word_variant(tn8 ? "qgemm_4x8_words" : "qgemm_4x4_words", {0, 1}, lx, ly, wg));
-  }
+  KILN_RETURN_IF_ERROR(add_word_variant(ctx, *k, g, lx, ly, gx, gy, nb));
   Params r;
   r.u(total).u(g.N).u(bs_stride).u(mask_of(yt));
   r.u(yt == DType::kInt8 ? -128 : 0).u(yt == DType::kInt8 ? 127 : 255);

@@ -1,8 +1,12 @@
-// Vulkan specialization constants, with the validation layer on: shapes known at plan time
-// (MatMul / Gemm / conv GEMM, Softmax, LayerNormalization, the elementwise op codes) are
-// specialization constants; odd sizes match the CPU reference, as they do with
-// KILN_VK_SPECIALIZE=0 (everything through push constants), and each GEMM shape gets its own
-// pipeline.
+// Vulkan specialization constants and the int8 dot-product GEMM, with the validation layer on:
+// - shapes known at plan time (MatMul / Gemm / conv GEMM, Softmax, LayerNormalization, the
+//   elementwise op codes) are specialization constants: odd sizes match the CPU reference, as
+//   they do with KILN_VK_SPECIALIZE=0 (everything through push constants), and each GEMM shape
+//   gets its own pipeline;
+// - where shaderIntegerDotProduct is enabled, MatMulInteger / QLinearMatMul /
+//   MatMulIntegerToFloat with K and N multiples of 4 run qgemm_4x4_dot (packed 4 x 8-bit OpUDot):
+//   bit-exact against the CPU and against the unpacked-word variant (KILN_VK_QGEMM=4x8), zero
+//   points, u8/s8 mixes, wrapping sums included.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -75,6 +79,11 @@ void expect_close(const Outputs& o, const OpCase& c, const std::string& what) {
     tools::Comparison cmp = tools::compare_tensors(o.dev[i], o.cpu[i], c.rtol, c.atol);
     EXPECT_TRUE(cmp.ok) << c.name << " (" << what << ") output " << i << ": " << cmp.message;
   }
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() && a.nbytes() == b.nbytes() &&
+         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
 }
 
 OpCase fcase(std::string name, std::string op, int opset, std::vector<InputSpec> in,
@@ -153,6 +162,128 @@ TEST(VulkanSpecialization, SameShapeReusesThePipeline) {
   const size_t n = on->context().pipelines_built("matmul_f32");
   expect_close(run_case(on, c), c, "second plan");
   EXPECT_EQ(on->context().pipelines_built("matmul_f32"), n);
+}
+
+// Optional features are enabled only where the device reports them.
+TEST(VulkanFeatures, EnabledOnlyWhenPresent) {
+  std::string why;
+  vulkan::VulkanBackend* b = spec_backend(true, &why);
+  if (!b) GTEST_SKIP() << "no Vulkan device: " << why;
+  const vulkan::VkFeatures& f = b->context().features();
+  const vulkan::VulkanDeviceInfo& d = b->context().info();
+  EXPECT_TRUE(!f.storage_16bit || d.storage_buffer_16bit);
+  EXPECT_TRUE(!f.storage_8bit || d.storage_buffer_8bit);
+  EXPECT_TRUE(!f.float16 || d.shader_float16);
+  EXPECT_TRUE(!f.int8 || d.shader_int8);
+  EXPECT_TRUE(!f.int16 || d.shader_int16);
+  EXPECT_TRUE(!f.integer_dot_product || d.integer_dot_product);
+  EXPECT_EQ(f.cooperative_matrix, d.cooperative_matrix);
+  // A Vulkan 1.3 device (lavapipe is one) that reports the dot-product feature gets it enabled.
+  if (d.integer_dot_product && d.api_version_raw >= VK_API_VERSION_1_3) {
+    EXPECT_TRUE(f.integer_dot_product);
+  }
+}
+
+// ---- int8 GEMM through integer dot products ------------------------------------------------------
+
+InputSpec q8(DType t, Shape s, bool constant = false) {
+  InputSpec i;
+  i.dtype = t;
+  i.shape = std::move(s);
+  i.lo = t == DType::kInt8 ? -128 : 0;
+  i.hi = t == DType::kInt8 ? 128 : 256;
+  i.constant = constant;
+  return i;
+}
+InputSpec fill(InputSpec s, std::vector<double> v) {
+  s.values = std::move(v);
+  return s;
+}
+InputSpec zp(DType t, double v) {
+  InputSpec i;
+  i.dtype = t;
+  i.values = {v};
+  i.constant = true;
+  return i;
+}
+InputSpec cf32(Shape s, double lo, double hi) {
+  InputSpec i = in_f32(std::move(s), lo, hi);
+  i.constant = true;
+  return i;
+}
+OpCase qcase(std::string name, std::string op, int opset, std::vector<InputSpec> in,
+             std::string domain = "") {
+  OpCase c;
+  c.name = std::move(name);
+  c.op = std::move(op);
+  c.domain = std::move(domain);
+  c.opset = opset;
+  c.inputs = std::move(in);
+  c.atol = 0;
+  c.rtol = 0;
+  return c;
+}
+
+// K and N multiples of 4 (the packed-word and dot-product variants), odd M.
+std::vector<OpCase> dot_cases() {
+  const DType u8 = DType::kUInt8, s8 = DType::kInt8;
+  std::vector<OpCase> v;
+  v.push_back(qcase("MatMulInteger/u8u8_zp128_3_13x64x20", "MatMulInteger", 10,
+                    {q8(u8, {13, 64}), q8(u8, {64, 20}, true), zp(u8, 128), zp(u8, 3)}));
+  v.push_back(qcase("MatMulInteger/u8s8_per_column_zp_1x4x4", "MatMulInteger", 10,
+                    {q8(u8, {1, 4}), q8(s8, {4, 4}, true), zp(u8, 131), q8(s8, {4}, true)}));
+  v.push_back(qcase("MatMulInteger/s8u8_no_zp_127x36x12", "MatMulInteger", 10,
+                    {q8(s8, {127, 36}), q8(u8, {36, 12})}));
+  v.push_back(qcase("MatMulInteger/s8s8_zp_batched_3x1x5x32_by_2x32x12", "MatMulInteger", 10,
+                    {q8(s8, {3, 1, 5, 32}), q8(s8, {2, 32, 12}), zp(s8, -9), zp(s8, 100)}));
+  // 255 x -128 on every k, zero points at the far ends: the wrapping sums (K = 70000).
+  v.push_back(qcase("MatMulInteger/u8s8_wrap_K70000", "MatMulInteger", 10,
+                    {fill(q8(u8, {3, 70000}), {255}), fill(q8(s8, {70000, 8}, true), {-128}),
+                     zp(u8, 0), zp(s8, 127)}));
+  v.push_back(qcase("MatMulInteger/s8s8_extremes_K4100", "MatMulInteger", 10,
+                    {fill(q8(s8, {5, 4100}), {127, -128}), fill(q8(s8, {4100, 16}), {-128, 127}),
+                     zp(s8, -128), zp(s8, 127)}));
+  v.push_back(qcase("QLinearMatMul/u8s8_per_column_13x64x36", "QLinearMatMul", 10,
+                    {q8(u8, {13, 64}), cf32({}, 0.01, 0.02), zp(u8, 128), q8(s8, {64, 36}, true),
+                     cf32({36}, 0.002, 0.006), q8(s8, {36}, true), cf32({}, 0.03, 0.06),
+                     zp(u8, 120)}));
+  OpCase f = qcase("MatMulIntegerToFloat/u8s8_13x64x40", "MatMulIntegerToFloat", 1,
+                   {q8(u8, {13, 64}), q8(s8, {64, 40}, true), cf32({}, 0.01, 0.02),
+                    cf32({40}, 0.001, 0.01), zp(u8, 128), q8(s8, {40}, true), cf32({40}, -1, 1)},
+                   "com.microsoft");
+  v.push_back(std::move(f));
+  return v;
+}
+
+TEST(VulkanInt8Dot, BitExactAgainstCpuAndWordVariant) {
+  std::string why;
+  vulkan::VulkanBackend* b = spec_backend(true, &why);
+  if (!b) GTEST_SKIP() << "no Vulkan device: " << why;
+  if (!b->context().features().integer_dot_product)
+    GTEST_SKIP() << "the Vulkan device has no shaderIntegerDotProduct";
+  if (!b->context().features().bytes()) GTEST_SKIP() << "no 8-bit storage / shaderInt8";
+  const uint64_t before = vulkan::validation_message_count();
+  unsetenv("KILN_VK_QGEMM");
+  for (const OpCase& c : dot_cases()) {
+    SCOPED_TRACE(c.name);
+    const size_t dots = b->context().pipelines_built("qgemm_4x4_dot");
+    Outputs d = run_case(b, c);
+    EXPECT_GE(b->context().pipelines_built("qgemm_4x4_dot"), dots > 0 ? dots : 1u)
+        << "the dot-product variant was not built";
+    setenv("KILN_VK_QGEMM", "4x8", 1);
+    Outputs w = run_case(b, c);
+    unsetenv("KILN_VK_QGEMM");
+    ASSERT_EQ(d.dev.size(), d.cpu.size());
+    ASSERT_EQ(w.dev.size(), d.dev.size());
+    for (size_t i = 0; i < d.dev.size(); ++i) {
+      EXPECT_TRUE(same_bits(d.dev[i], d.cpu[i])) << "dot variant vs CPU, output " << i << ": "
+                                                 << tools::compare_tensors(d.dev[i], d.cpu[i], 0, 0)
+                                                        .message;
+      EXPECT_TRUE(same_bits(w.dev[i], d.dev[i])) << "word variant vs dot variant, output " << i;
+    }
+  }
+  EXPECT_EQ(vulkan::validation_message_count(), before)
+      << "the Vulkan validation layer reported messages (see the log above)";
 }
 
 }  // namespace
