@@ -1,11 +1,12 @@
 // The fast int8 GEMM (runtime/cpu/fast/qgemm.h) against the reference loops of gemm_ref.h, bit
 // for bit (tolerance: none, integer results must be identical), for every micro-kernel this CPU
-// runs (each forced explicitly): odd sizes (M, N, K in 1, 3, 13, 127, 130, 257), zero points 0,
-// 128, 255 and per column / per row, u8 x s8 values that saturate vpmaddubsw (A = 255, B = -128)
-// with a K large enough to wrap int32, s8 x s8, u8 x u8, s8 x u8, strided B, prepacked B, and 1 vs
-// 2 threads; the vectorised DynamicQuantizeLinear loops against the scalar ones (NaN, infinities,
-// -0, ties); and MatMulInteger / DynamicQuantizeLinear / DynamicQuantizeMatMul nodes through the
-// executor against the reference computed here.
+// runs (each forced explicitly: generic, AVX2, AVX512-VNNI, AMX): odd sizes (M, N, K in 1, 3,
+// 13, 127, 130, 257), zero points 0, 128, 255 and per column / per row, u8 x s8 values that
+// saturate vpmaddubsw (A = 255, B = -128) with a K large enough to wrap int32, s8 x s8, u8 x u8,
+// s8 x u8, strided B, prepacked B, and 1 vs 2 threads; the float output stage; the vectorised
+// DynamicQuantizeLinear loops against the scalar ones (NaN, infinities, -0, ties); and
+// MatMulInteger / DynamicQuantizeLinear / DynamicQuantizeMatMul nodes through the executor against
+// the reference computed here.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -32,6 +33,7 @@ std::vector<QgemmIsa> isas() {
   std::vector<QgemmIsa> out{QgemmIsa::kGeneric};
   if (fast::qgemm_isa_supported(QgemmIsa::kAvx2)) out.push_back(QgemmIsa::kAvx2);
   if (fast::qgemm_isa_supported(QgemmIsa::kAvx512Vnni)) out.push_back(QgemmIsa::kAvx512Vnni);
+  if (fast::qgemm_isa_supported(QgemmIsa::kAmx)) out.push_back(QgemmIsa::kAmx);
   return out;
 }
 
@@ -140,6 +142,7 @@ TEST(CpuFastQgemm, IsaNames) {
   EXPECT_TRUE(fast::qgemm_isa_supported(QgemmIsa::kGeneric));
   EXPECT_NE(fast::qgemm_best_isa(), QgemmIsa::kAuto);
   EXPECT_STREQ(fast::qgemm_isa_name(QgemmIsa::kAvx512Vnni), "avx512vnni");
+  EXPECT_STREQ(fast::qgemm_isa_name(QgemmIsa::kAmx), "amx");
 }
 
 TEST(CpuFastQgemm, AllOddSizesU8xS8) {
@@ -289,10 +292,10 @@ TEST(CpuFastQgemm, FloatOutputStageBitExact) {
               std::vector<float> y(static_cast<size_t>(M * (N + 2)), -3.5f);
               fast::QFloatOutput out = base;
               out.y = y.data();
-              ASSERT_TRUE(variant < 2 ? fast::qgemm_f32(M, N, K, o.qa(), o.azp(), o.qb(), o.bzp(),
-                                                        out, tp, isa)
-                                      : fast::qgemm_packed_f32(M, o.qa(), o.azp(), *packed,
-                                                               o.bzp(), out, tp));
+              ASSERT_TRUE(
+                  variant < 2
+                      ? fast::qgemm_f32(M, N, K, o.qa(), o.azp(), o.qb(), o.bzp(), out, tp, isa)
+                      : fast::qgemm_packed_f32(M, o.qa(), o.azp(), *packed, o.bzp(), out, tp));
               for (int64_t m = 0; m < M; ++m) {
                 for (int64_t n = 0; n < N; ++n)
                   ASSERT_EQ(std::memcmp(&y[m * (N + 2) + n], &ref[m * N + n], sizeof(float)), 0)

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -21,6 +22,9 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <cpuid.h>
 #endif
 
 namespace kiln::cpu::fast {
@@ -78,11 +82,14 @@ struct KernelInfo {
   int64_t mr, nr, ku;
   bool wide;  // int16 elements (AVX2) instead of uint8 A / int8 B
   TileFn fn;
+  bool rowmajor_a = false;  // AMX: A packed as rows of kc rounded up to 64 bytes
 };
 
 KernelInfo kernel_info(QgemmIsa isa) {
   using namespace qdetail;
   switch (isa) {
+    case QgemmIsa::kAmx:
+      return {isa, kAmxMr, kAmxNr, kAmxKu, false, tiles_amx, true};
     case QgemmIsa::kAvx512Vnni:
       return {isa, kVnniMr, kVnniNr, kVnniKu, false, tiles_vnni};
     case QgemmIsa::kAvx2:
@@ -92,9 +99,34 @@ KernelInfo kernel_info(QgemmIsa isa) {
   }
 }
 
+bool cpu_supports(QgemmIsa isa);
+
+// AMX-TILE and AMX-INT8 (CPUID 7.0 EDX bits 24, 25), the tile state enabled in XCR0 (bits 17,
+// 18), AVX512-VNNI for the epilogue, and the OS's permission (asked once).
+bool amx_usable() {
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+  static const bool ok = [] {
+    if (!cpu_supports(QgemmIsa::kAvx512Vnni)) return false;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    if (!(d & (1u << 24)) || !(d & (1u << 25))) return false;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;  // OSXSAVE
+    uint32_t lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return false;
+    return qdetail::amx_request_permission();
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
 bool cpu_supports(QgemmIsa isa) {
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
   switch (isa) {
+    case QgemmIsa::kAmx:
+      return amx_usable();
     case QgemmIsa::kAvx512Vnni:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
@@ -120,11 +152,14 @@ QgemmIsa detect_best() {
   QgemmIsa best = QgemmIsa::kGeneric;
   if (cpu_supports(QgemmIsa::kAvx2)) best = QgemmIsa::kAvx2;
   if (cpu_supports(QgemmIsa::kAvx512Vnni)) best = QgemmIsa::kAvx512Vnni;
+  if (best == QgemmIsa::kAvx512Vnni && cpu_supports(QgemmIsa::kAmx)) best = QgemmIsa::kAmx;
   // KILN_QGEMM_ISA narrows the choice (never widens it past what the CPU has).
   if (const char* env = std::getenv("KILN_QGEMM_ISA")) {
     const std::string v(env);
     if (v == "generic") best = QgemmIsa::kGeneric;
-    if (v == "avx2" && best == QgemmIsa::kAvx512Vnni) best = QgemmIsa::kAvx2;
+    if (v == "avx2" && (best == QgemmIsa::kAvx512Vnni || best == QgemmIsa::kAmx))
+      best = QgemmIsa::kAvx2;
+    if (v == "avx512vnni" && best == QgemmIsa::kAmx) best = QgemmIsa::kAvx512Vnni;
   }
   return best;
 }
@@ -282,9 +317,36 @@ void pack_a_typed(const QOperand& a, int64_t ic, int64_t mc, int64_t pc, int64_t
   }
 }
 
+// AMX: A(ic .. ic+mc, pc .. pc+kc) as MR-row panels [ir_begin, ir_end) of rows kpa bytes long
+// (a' = A, or A ^ 0x80 for int8; zero past kc and past mc).
+void pack_a_rows(const QOperand& a, int64_t ic, int64_t mc, int64_t pc, int64_t kc, int64_t mr,
+                 int64_t kpa, int64_t ir_begin, int64_t ir_end, uint8_t* dst) {
+  for (int64_t ir = ir_begin; ir < ir_end; ++ir) {
+    uint8_t* d = dst + (ir - ir_begin) * mr * kpa;
+    const int64_t mm = std::min(mr, mc - ir * mr);
+    for (int64_t i = 0; i < mr; ++i) {
+      uint8_t* di = d + i * kpa;
+      if (i >= mm) {
+        std::memset(di, 0, static_cast<size_t>(kpa));
+        continue;
+      }
+      const uint8_t* s = static_cast<const uint8_t*>(a.data) + (ic + ir * mr + i) * a.rs + pc;
+      if (a.is_signed) {
+        for (int64_t k = 0; k < kc; ++k) di[k] = static_cast<uint8_t>(s[k] ^ 0x80);
+      } else {
+        std::memcpy(di, s, static_cast<size_t>(kc));
+      }
+      if (kpa > kc) std::memset(di + kc, 0, static_cast<size_t>(kpa - kc));
+    }
+  }
+}
+
 void pack_a_panels(const KernelInfo& ki, const QOperand& a, int64_t ic, int64_t mc, int64_t pc,
                    int64_t kc, int64_t ir_begin, int64_t ir_end, void* dst) {
-  if (ki.wide)
+  if (ki.rowmajor_a)
+    pack_a_rows(a, ic, mc, pc, kc, ki.mr, round_up(kc, 64), ir_begin, ir_end,
+                static_cast<uint8_t*>(dst));
+  else if (ki.wide)
     pack_a_typed<int16_t, 2>(a, ic, mc, pc, kc, ki.mr, ir_begin, ir_end,
                              static_cast<int16_t*>(dst));
   else
@@ -416,11 +478,12 @@ bool driver(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, const QOperan
     for (int64_t pc = 0; pc < K; pc += kKc) {
       const int64_t kc = std::min(kKc, K - pc);
       const int64_t kp = round_up(kc, ki.ku);
+      const int64_t kpa = ki.rowmajor_a ? round_up(kc, 64) : kp;  // A's packed depth
       // The A block is packed once and shared by every column block and thread.
-      char* pa = static_cast<char*>(scratch_a().get(static_cast<size_t>(n_ir * mr * kp * eb)));
+      char* pa = static_cast<char*>(scratch_a().get(static_cast<size_t>(n_ir * mr * kpa * eb)));
       if (!pa) return false;
       run_parallel(pool, n_ir, std::max<int64_t>(1, n_ir / threads), [&](int64_t rb, int64_t re) {
-        pack_a_panels(ki, a, ic, mc, pc, kc, rb, re, pa + rb * mr * kp * eb);
+        pack_a_panels(ki, a, ic, mc, pc, kc, rb, re, pa + rb * mr * kpa * eb);
       });
       for (int64_t jc = 0; jc < N; jc += kNc) {
         const int64_t nc = std::min(kNc, N - jc);
@@ -429,7 +492,8 @@ bool driver(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, const QOperan
         if (packed) {
           pb = static_cast<const char*>(packed->data.get()) + packed_offset(K, N, ki, jc, pc) * eb;
         } else {
-          void* buf = scratch_b().get(static_cast<size_t>(n_jr * nr * kp * eb));
+          void* buf = scratch_b().get(static_cast<size_t>(n_jr * nr * kp * eb) +
+                                      (ki.rowmajor_a ? qdetail::kAmxSlackBytes : 0));
           if (!buf) return false;
           run_parallel(
               pool, n_jr, std::max<int64_t>(1, n_jr / threads),
@@ -440,6 +504,7 @@ bool driver(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, const QOperan
         job.mc = mc;
         job.nc = nc;
         job.kp = kp;
+        job.kpa = kpa;
         job.pa = pa;
         job.pb = pb;
         job.c = c ? c + ic * ldc + jc : nullptr;
@@ -481,6 +546,8 @@ const char* qgemm_isa_name(QgemmIsa isa) {
       return "avx2";
     case QgemmIsa::kAvx512Vnni:
       return "avx512vnni";
+    case QgemmIsa::kAmx:
+      return "amx";
   }
   return "?";
 }
@@ -508,7 +575,9 @@ std::shared_ptr<const PackedQB> qgemm_prepack_b(int64_t K, int64_t N, const QOpe
     const int64_t ncb = std::min(kNc, N - jc);
     total += (ncb + ki.nr - 1) / ki.nr * ki.nr * round_up(K, ki.ku);
   }
-  const size_t bytes = (static_cast<size_t>(total * elem_bytes(ki)) + 63) / 64 * 64;
+  const size_t bytes = (static_cast<size_t>(total * elem_bytes(ki)) +
+                        (ki.rowmajor_a ? qdetail::kAmxSlackBytes : 0) + 63) /
+                       64 * 64;
   p->data.reset(std::aligned_alloc(64, bytes));
   if (!p->data) return nullptr;
   p->size_bytes = bytes;

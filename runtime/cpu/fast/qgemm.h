@@ -26,7 +26,9 @@ namespace kiln::cpu::fast {
 
 // Which micro-kernel runs. kAuto takes the best one the CPU supports (the environment variable
 // KILN_QGEMM_ISA=generic|avx2|avx512vnni narrows that choice, for tests and measurements).
-enum class QgemmIsa { kAuto, kGeneric, kAvx2, kAvx512Vnni };
+// kAmx: AMX-INT8 tiles (tdpbusd, 32 x 32 output tiles), where the CPU has them and the OS grants
+// the tile state; B packed as for VNNI, A row-major.
+enum class QgemmIsa { kAuto, kGeneric, kAvx2, kAvx512Vnni, kAmx };
 
 const char* qgemm_isa_name(QgemmIsa isa);
 // True when this CPU can run `isa` (kAuto and kGeneric always can).

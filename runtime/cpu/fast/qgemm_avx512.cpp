@@ -81,8 +81,8 @@ void tile(const TileJob& job, const uint8_t* __restrict a, const int8_t* __restr
     mask[v] = lane_mask(n - 16 * v);
     cb[v] = _mm512_maskz_loadu_epi32(mask[v], job.cb + j0 + 16 * v);
     bz[v] = _mm512_maskz_loadu_epi32(mask[v], job.bz + j0 + 16 * v);
-    sc[v] = to_float ? _mm512_maskz_loadu_ps(mask[v], job.scale + j0 + 16 * v)
-                     : _mm512_setzero_ps();
+    sc[v] =
+        to_float ? _mm512_maskz_loadu_ps(mask[v], job.scale + j0 + 16 * v) : _mm512_setzero_ps();
     bi[v] = to_float && job.bias ? _mm512_maskz_loadu_ps(mask[v], job.bias + j0 + 16 * v)
                                  : _mm512_setzero_ps();
   }

@@ -24,6 +24,7 @@ namespace kiln::cpu::fast::qdetail {
 // of earlier slices (it is read only when accumulate is set).
 struct TileJob {
   int64_t mc = 0, nc = 0, kp = 0;
+  int64_t kpa = 0;  // AMX only: A is packed row-major, rows of kpa (kc rounded up to 64) bytes
   const void* pa = nullptr;
   const void* pb = nullptr;
   int32_t* c = nullptr;
@@ -44,10 +45,17 @@ using TileFn = void (*)(const TileJob& job, int64_t t_begin, int64_t t_end);
 constexpr int kGenericMr = 4, kGenericNr = 16, kGenericKu = 4;
 constexpr int kAvx2Mr = 4, kAvx2Nr = 16, kAvx2Ku = 2;
 constexpr int kVnniMr = 12, kVnniNr = 32, kVnniKu = 4;
+constexpr int kAmxMr = 32, kAmxNr = 32, kAmxKu = 4;
+// Bytes past the end of packed B that the AMX loop may read (and multiply by A's zero padding):
+// at most 15 rows of 4 k x 32 columns.
+constexpr int64_t kAmxSlackBytes = 2048;
 
 void tiles_generic(const TileJob& job, int64_t t_begin, int64_t t_end);
 void tiles_avx2(const TileJob& job, int64_t t_begin, int64_t t_end);
 void tiles_vnni(const TileJob& job, int64_t t_begin, int64_t t_end);
+void tiles_amx(const TileJob& job, int64_t t_begin, int64_t t_end);
+// Asks the OS for the AMX tile state (Linux: arch_prctl ARCH_REQ_XCOMP_PERM); false if refused.
+bool amx_request_permission();
 
 // The epilogue of one element (wrapping arithmetic), shared by the scalar edge paths. Static:
 // each file keeps its own copy, compiled for its instruction set (the linker must not pick one
