@@ -5,7 +5,11 @@
 //   [4..11] collapsed output dims  [12 + 8k ..] input k's strides over them
 //   [44 + 5j ..] instruction j: opcode, a, b, float bits of p0, p1
 // Bindings 1..4 are the inputs (unused ones repeat input 0), binding 5 the output. Registers are
-// a local array: inputs first, then one per instruction. Each op is spelled as unary.comp and
+// a local array: inputs first, then one per instruction. Where the backend specializes
+// (VkContext::specialize), the program also comes as specialization constants (id 2: the
+// instruction count, 3: the input count, 4 + 5j..: instruction j's words), so the driver compiles
+// straight-line code for it (constant register indices, the op's case only); a zero count keeps
+// the interpreter loop over binding 0. Each op is spelled as unary.comp and
 // binary.comp spell the unfused one, except Clip, Max and Min, which follow the CPU reference's
 // NaN and lo > hi rules.
 #version 450
@@ -27,6 +31,57 @@ layout(push_constant) uniform PC {
 #define MAX_REGS 36
 #define INSTR_BASE 44
 #define CONST_OPERAND 0xFFFFFFFEu
+
+
+// Specialization constants (see the file comment); S_NINSTR 0: interpret binding 0.
+layout(constant_id = 2) const uint S_NINSTR = 0u;
+layout(constant_id = 3) const uint S_NIN = 1u;
+#define SLOT_CONSTS(J) \
+  layout(constant_id = 4 + 5 * J) const uint S_OP_##J = 0u; \
+  layout(constant_id = 5 + 5 * J) const uint S_A_##J = 0u; \
+  layout(constant_id = 6 + 5 * J) const uint S_B_##J = 0u; \
+  layout(constant_id = 7 + 5 * J) const float S_P0_##J = 0.0; \
+  layout(constant_id = 8 + 5 * J) const float S_P1_##J = 0.0;
+SLOT_CONSTS(0)
+SLOT_CONSTS(1)
+SLOT_CONSTS(2)
+SLOT_CONSTS(3)
+SLOT_CONSTS(4)
+SLOT_CONSTS(5)
+SLOT_CONSTS(6)
+SLOT_CONSTS(7)
+SLOT_CONSTS(8)
+SLOT_CONSTS(9)
+SLOT_CONSTS(10)
+SLOT_CONSTS(11)
+SLOT_CONSTS(12)
+SLOT_CONSTS(13)
+SLOT_CONSTS(14)
+SLOT_CONSTS(15)
+SLOT_CONSTS(16)
+SLOT_CONSTS(17)
+SLOT_CONSTS(18)
+SLOT_CONSTS(19)
+SLOT_CONSTS(20)
+SLOT_CONSTS(21)
+SLOT_CONSTS(22)
+SLOT_CONSTS(23)
+SLOT_CONSTS(24)
+SLOT_CONSTS(25)
+SLOT_CONSTS(26)
+SLOT_CONSTS(27)
+SLOT_CONSTS(28)
+SLOT_CONSTS(29)
+SLOT_CONSTS(30)
+SLOT_CONSTS(31)
+
+// Instruction J of a specialized program (nothing when J is past its end).
+#define RUN_SLOT(J) \
+  if (J < S_NINSTR) { \
+    const float va = S_A_##J == CONST_OPERAND ? S_P0_##J : r[min(S_A_##J, uint(MAX_REGS - 1))]; \
+    const float vb = S_B_##J == CONST_OPERAND ? S_P0_##J : r[min(S_B_##J, uint(MAX_REGS - 1))]; \
+    r[min(S_NIN + J, uint(MAX_REGS - 1))] = apply(S_OP_##J, va, vb, S_P0_##J, S_P1_##J); \
+  }
 
 float load_input(uint k, uint e) {
   switch (k) {
@@ -71,8 +126,9 @@ float apply(uint op, float a, float b, float p0, float p1) {
 
 void main() {
   const uint base = pc.off[0];
-  const uint ninstr = prog[base + 0u];
-  const uint nin = prog[base + 1u];
+  const bool spec = S_NINSTR != 0u;
+  const uint ninstr = spec ? S_NINSTR : prog[base + 0u];
+  const uint nin = spec ? S_NIN : prog[base + 1u];
   const uint rank = prog[base + 2u];
   const bool dense = prog[base + 3u] != 0u;
   for (uint i = gl_GlobalInvocationID.x; i < pc.n; i += GRID_STRIDE) {
@@ -90,14 +146,49 @@ void main() {
       }
       r[k] = load_input(k, e);
     }
-    for (uint j = 0u; j < ninstr; ++j) {
-      const uint w = base + INSTR_BASE + 5u * j;
-      const uint a = prog[w + 1u], b = prog[w + 2u];
-      const float p0 = uintBitsToFloat(prog[w + 3u]);
-      const float p1 = uintBitsToFloat(prog[w + 4u]);
-      const float va = a == CONST_OPERAND ? p0 : r[min(a, uint(MAX_REGS - 1))];
-      const float vb = b == CONST_OPERAND ? p0 : (b < uint(MAX_REGS) ? r[b] : 0.0);
-      r[nin + j] = apply(prog[w], va, vb, p0, p1);
+    if (spec) {
+      RUN_SLOT(0)
+      RUN_SLOT(1)
+      RUN_SLOT(2)
+      RUN_SLOT(3)
+      RUN_SLOT(4)
+      RUN_SLOT(5)
+      RUN_SLOT(6)
+      RUN_SLOT(7)
+      RUN_SLOT(8)
+      RUN_SLOT(9)
+      RUN_SLOT(10)
+      RUN_SLOT(11)
+      RUN_SLOT(12)
+      RUN_SLOT(13)
+      RUN_SLOT(14)
+      RUN_SLOT(15)
+      RUN_SLOT(16)
+      RUN_SLOT(17)
+      RUN_SLOT(18)
+      RUN_SLOT(19)
+      RUN_SLOT(20)
+      RUN_SLOT(21)
+      RUN_SLOT(22)
+      RUN_SLOT(23)
+      RUN_SLOT(24)
+      RUN_SLOT(25)
+      RUN_SLOT(26)
+      RUN_SLOT(27)
+      RUN_SLOT(28)
+      RUN_SLOT(29)
+      RUN_SLOT(30)
+      RUN_SLOT(31)
+    } else {
+      for (uint j = 0u; j < ninstr; ++j) {
+        const uint w = base + INSTR_BASE + 5u * j;
+        const uint a = prog[w + 1u], b = prog[w + 2u];
+        const float p0 = uintBitsToFloat(prog[w + 3u]);
+        const float p1 = uintBitsToFloat(prog[w + 4u]);
+        const float va = a == CONST_OPERAND ? p0 : r[min(a, uint(MAX_REGS - 1))];
+        const float vb = b == CONST_OPERAND ? p0 : (b < uint(MAX_REGS) ? r[b] : 0.0);
+        r[nin + j] = apply(prog[w], va, vb, p0, p1);
+      }
     }
     y[pc.off[5] + i] = r[nin + ninstr - 1u];
   }

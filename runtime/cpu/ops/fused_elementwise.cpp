@@ -82,8 +82,11 @@ void run_instr(const fz::Instr& in, const float* a, const float* b, float* y, in
     case fz::Op::kHardSwish:
       return unary_loop(a, y, n,
                         [](float u) { return u * std::max(0.0f, std::min(1.0f, u / 6.0f + 0.5f)); });
-    default:  // Sigmoid Tanh Exp Log: the libm calls dominate
-      return unary_loop(a, y, n, [op = in.op](float u) { return fz::eval_op(op, u, 0, 0, 0); });
+    case fz::Op::kSigmoid:
+      return unary_loop(a, y, n, [](float u) { return fz::eval_op(fz::Op::kSigmoid, u, 0, 0, 0); });
+    case fz::Op::kTanh: return unary_loop(a, y, n, [](float u) { return std::tanh(u); });
+    case fz::Op::kExp: return unary_loop(a, y, n, [](float u) { return std::exp(u); });
+    case fz::Op::kLog: return unary_loop(a, y, n, [](float u) { return std::log(u); });
   }
 }
 
