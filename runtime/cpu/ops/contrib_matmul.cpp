@@ -7,6 +7,8 @@
 // the reference loops.
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <new>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -181,6 +183,10 @@ Status read_per_column(const OpContext& ctx, const Tensor& t, int64_t n, const s
                             ? " must be a scalar or 1-D of B's column count " + std::to_string(n)
                             : " must be a scalar"));
   out->clear();
+  if (t.dtype() == DType::kFloat32) {  // the common case, without a per-element dtype switch
+    out->assign(t.data<float>(), t.data<float>() + t.numel());
+    return Status::ok();
+  }
   for (int64_t i = 0; i < t.numel(); ++i) out->push_back(t.get_as_double(i));
   return Status::ok();
 }
@@ -212,7 +218,10 @@ Status run_quant_matmul(OpContext& ctx, QuantMatMulArgs& q, const Tensor& b_scal
       return ctx.invalid("bias of shape " + shape_to_string(bias->shape()) +
                          " must be 1-D of size " + std::to_string(N));
     q.bias.clear();
-    for (int64_t i = 0; i < N; ++i) q.bias.push_back(static_cast<float>(bias->get_as_double(i)));
+    if (bias->dtype() == DType::kFloat32)
+      q.bias.assign(bias->data<float>(), bias->data<float>() + N);
+    else
+      for (int64_t i = 0; i < N; ++i) q.bias.push_back(static_cast<float>(bias->get_as_double(i)));
   }
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, out_type, plan->out_shape));
   if (y->numel() == 0) return Status::ok();
@@ -421,7 +430,17 @@ Status contrib_dynamic_quantize_matmul_kernel(OpContext& ctx) {
   if (b_scale.dtype() != DType::kFloat32) return ctx.invalid("b_scale must be float");
   const Tensor* bias = ctx.has_input(4) ? &ctx.input(4) : nullptr;
   if (bias && bias->dtype() != DType::kFloat32) return ctx.invalid("bias must be float");
-  KILN_ASSIGN_OR_RETURN(Tensor aq, Tensor::create(DType::kUInt8, a.shape()));
+  // The quantized A lives only inside this call: a per-thread buffer kept between calls (no
+  // zero-filled allocation per call). The kernel does not run reentrantly on one thread.
+  thread_local std::shared_ptr<uint8_t> aq_buf;
+  thread_local size_t aq_cap = 0;
+  const size_t aq_bytes = static_cast<size_t>(std::max<int64_t>(a.numel(), 1));
+  if (aq_cap < aq_bytes) {
+    aq_buf.reset(new (std::nothrow) uint8_t[aq_bytes], std::default_delete<uint8_t[]>());
+    aq_cap = aq_buf ? aq_bytes : 0;
+    if (!aq_buf) return ctx.runtime("out of memory for the quantized A");
+  }
+  Tensor aq = Tensor::wrap(DType::kUInt8, a.shape(), aq_buf, 0);
   float scale = 1;
   uint8_t zp = 0;
   if (fast_qgemm_enabled()) {
