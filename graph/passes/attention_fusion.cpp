@@ -20,7 +20,12 @@
 // the sequence axis; that becomes MultiHeadAttention(q, k, v, key_padding_mask, past_key,
 // past_value) -> output, present_key, present_value with the projections left in place, and the
 // causal condition must then compare key positions with query positions shifted by the past
-// length (dim 2 of a past input), which is what unidirectional means with a past.
+// length (dim 2 of a past input), which is what unidirectional means with a past. A one-input
+// Concat (the cache started empty) gives the presents without past inputs.
+// T5 (projections without bias, Mul by 1 on q and k, a relative position bias read from a
+// Gather of a float table added to the scores): MultiHeadAttention with that sum as
+// attention_bias and scale=1; K and V may project another sequence (cross-attention) or be the
+// cached encoder keys / values [B, N, L, h] used as they are (decoder with past).
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -264,16 +269,27 @@ ir::Value* strip_identity(ir::Value* v) {
 }
 
 // Concat(past, new, axis=-2 or 2) of [B, N, P, h] and [B, N, S, h] heads: the KV cache's
-// present (a graph output). Its readers besides `reader` may only be Shape nodes.
-ir::Node* match_past_concat(ir::Value* v, const ir::Node* reader) {
+// present (a graph output); or a one-input Concat(new), what is left of it when the cache
+// starts empty (T5's first decoder step: the presents without a past). Its readers besides
+// `reader` may only be Shape nodes. `past` gets the past input (nullptr for none), `fresh` the
+// new heads.
+ir::Node* match_past_concat(ir::Value* v, const ir::Node* reader, ir::Value** past,
+                            ir::Value** fresh) {
   ir::Node* cat = producer_if(v, "Concat");
-  if (!cat || cat->inputs().size() != 2) return nullptr;
-  auto axis = int_attr_of(cat, "axis");
-  if (!axis || (*axis != -2 && *axis != 2)) return nullptr;
+  if (!cat || cat->inputs().size() < 1 || cat->inputs().size() > 2 || !cat->input(0))
+    return nullptr;
   for (ir::Node* u : v->users())
     if (u != reader && !is_op(u, "Shape")) return nullptr;
-  ir::Value* past = strip_identity(cat->input(0));
-  if (!past || !past->is_graph_input() || (rank_of(past) >= 0 && rank_of(past) != 4))
+  if (cat->inputs().size() == 1) {
+    *past = nullptr;
+    *fresh = cat->input(0);
+    return cat;
+  }
+  auto axis = int_attr_of(cat, "axis");
+  if (!axis || (*axis != -2 && *axis != 2)) return nullptr;
+  *past = strip_identity(cat->input(0));
+  *fresh = cat->input(1);
+  if (!*past || !(*past)->is_graph_input() || (rank_of(*past) >= 0 && rank_of(*past) != 4))
     return nullptr;
   return cat;
 }
@@ -293,19 +309,65 @@ bool match_past_key(ir::Value* kt, double* scale, Proj* k, PastKv* pkv,
   ir::Node* t = kt ? kt->producer() : nullptr;
   if (!has_perm(t, {0, 1, 3, 2})) return false;
   mids->push_back(kt);
-  pkv->kcat = match_past_concat(t->input(0), t);
+  ir::Value* fresh = nullptr;
+  pkv->kcat = match_past_concat(t->input(0), t, &pkv->past_k, &fresh);
   if (!pkv->kcat) return false;
-  pkv->past_k = strip_identity(pkv->kcat->input(0));
   double k_scale = 1.0;  // a scale on the new keys only would leave the past unscaled
-  return match_proj(pkv->kcat->input(1), false, &k_scale, k, mids) && k_scale == 1.0;
+  return match_proj(fresh, false, &k_scale, k, mids) && k_scale == 1.0;
 }
 
 bool match_past_value(ir::Node* pv, Proj* v, PastKv* pkv, std::vector<const ir::Value*>* mids) {
-  pkv->vcat = match_past_concat(pv->input(1), pv);
+  ir::Value* fresh = nullptr;
+  pkv->vcat = match_past_concat(pv->input(1), pv, &pkv->past_v, &fresh);
   if (!pkv->vcat) return false;
-  pkv->past_v = strip_identity(pkv->vcat->input(0));
   double v_scale = 1.0;
-  return match_proj(pkv->vcat->input(1), false, &v_scale, v, mids) && v_scale == 1.0;
+  return match_proj(fresh, false, &v_scale, v, mids) && v_scale == 1.0;
+}
+
+// True when `v` is computed from an output of `target` (a backward walk over producers).
+bool depends_on(const ir::Value* v, const ir::Node* target, std::set<const ir::Value*>* seen) {
+  if (!v || seen->size() > 4000 || !seen->insert(v).second) return false;
+  ir::Node* p = v->producer();
+  if (!p) return false;
+  if (p == target) return true;
+  for (const ir::Value* i : p->inputs())
+    if (depends_on(i, target, seen)) return true;
+  return false;
+}
+
+// Before a present's Concat goes: its Shape readers read the new heads instead when there is
+// no past (same shape); with a past they stay on the present, which must then not feed the
+// fused node's inputs (T5 reads the key length off it for the position bias). False: a cycle.
+bool reroute_present_shapes(ir::Graph& g, ir::Node* cat, const std::vector<ir::Value*>& ins) {
+  ir::Value* present = cat->output(0);
+  if (cat->inputs().size() == 1) {
+    std::vector<ir::Node*> shapes;
+    for (ir::Node* u : present->users())
+      if (is_op(u, "Shape")) shapes.push_back(u);
+    for (ir::Node* u : shapes) g.set_node_input(u, 0, cat->input(0));
+    return true;
+  }
+  for (const ir::Value* in : ins) {
+    std::set<const ir::Value*> seen;
+    if (depends_on(in, cat, &seen)) return false;
+  }
+  return true;
+}
+
+// Cached cross-attention K / V used as they are (T5's decoder with past: the encoder keys and
+// values come in as past_key_values.N.encoder.* [B, N, L, h]): the key side is [scale]
+// Transpose(K, 0 1 3 2) [scale], the value side V itself, each a (copy of a) graph input.
+bool match_cached_kv(ir::Value* kt, ir::Node* pv, double* scale, ir::Value** k, ir::Value** v,
+                     std::vector<const ir::Value*>* mids) {
+  kt = strip_scale(kt, scale, mids);
+  ir::Node* t = kt ? kt->producer() : nullptr;
+  if (!has_perm(t, {0, 1, 3, 2})) return false;
+  mids->push_back(kt);
+  *k = strip_identity(t->input(0));
+  *v = strip_identity(pv->input(1));
+  for (ir::Value* x : {*k, *v})
+    if (!x || !x->is_graph_input() || rank_of(x) != 4) return false;
+  return *k != *v;
 }
 
 // Dim `i` of `a` and `b` is the same (equal known sizes or the same symbolic name).
@@ -515,7 +577,10 @@ bool is_heads_reshape(const ir::Value* shape, int64_t n, int64_t h, const Proj& 
   auto d3 = ints_of(cat->input(3));
   bool head_ok = (d3 && d3->size() == 1 && (*d3)[0] == h) || is_dim_of(cat->input(3), v.heads, 3) ||
                  is_dim_of(cat->input(3), pv->output(0), 3);
-  bool seq_ok = is_dim_of(cat->input(2), q.heads, 2) ||
+  auto d2 = ints_of(cat->input(2));  // folded where the sequence length is static (1 new token)
+  const ir::Dim* seq = rank_of(q.x) == 3 ? &q.x->info().dims[1] : nullptr;
+  bool seq_ok = (d2 && d2->size() == 1 && seq && seq->known() && (*d2)[0] == seq->value) ||
+                is_dim_of(cat->input(2), q.heads, 2) ||
                 is_dim_of(cat->input(2), pv->output(0), 2) || is_dim_of(cat->input(2), q.x, 1);
   return head_ok && seq_ok;
 }
@@ -597,6 +662,7 @@ class AttentionPattern : public RewritePattern {
     mids.push_back(s);
     Proj q, k, v;
     PastKv pkv;  // set when K and V are concatenated after a KV cache (GPT-2 with past)
+    ir::Value *kv_k = nullptr, *kv_v = nullptr;  // cached cross-attention K / V (BNSH)
     if (!match_proj(qk->input(0), false, &scale, &q, &mids)) return false;
     const size_t n_mids = mids.size();
     const double q_scale = scale;
@@ -604,27 +670,40 @@ class AttentionPattern : public RewritePattern {
       mids.resize(n_mids);
       scale = q_scale;
       k = Proj{};
-      if (!match_past_key(qk->input(1), &scale, &k, &pkv, &mids)) return false;
+      if (!match_past_key(qk->input(1), &scale, &k, &pkv, &mids)) {
+        mids.resize(n_mids);
+        scale = q_scale;
+        k = Proj{};
+        pkv = PastKv{};
+        if (!match_cached_kv(qk->input(1), pv, &scale, &kv_k, &kv_v, &mids)) return false;
+      }
     }
+    const bool cached = kv_k != nullptr;
     double v_scale = 1.0;
-    if (pkv.kcat) {
+    if (cached) {
+      // K and V are the cached inputs themselves.
+    } else if (pkv.kcat) {
       if (!match_past_value(pv, &v, &pkv, &mids)) return false;
     } else if (!match_proj(pv->input(1), false, &v_scale, &v, &mids) || v_scale != 1.0) {
       return false;
     }
-    if (!q.x || !k.x || k.x != v.x) return false;
-    const bool cross = q.x != k.x;  // K and V from another sequence (T5's encoder output)
+    if (!q.x || (!cached && (!k.x || k.x != v.x))) return false;
+    // K and V from another sequence (T5's encoder output) or its cache.
+    const bool cross = cached || q.x != k.x;
     for (const ir::Value* x : {q.x, k.x})
-      if (rank_of(x) >= 0 && rank_of(x) != 3) return false;  // X is [batch, seq, hidden]
+      if (x && rank_of(x) >= 0 && rank_of(x) != 3) return false;  // X is [batch, seq, hidden]
     if (!all_sole_use(mids)) return false;
     const int64_t hidden_in = q.w->shape()[0];
-    const int64_t hq = q.w->shape()[1] / (q.w == k.w ? 3 : 1);
-    for (const Proj* pr : {&k, &v})
-      if ((!cross && pr->w->shape()[0] != hidden_in) ||
-          pr->w->shape()[1] / (pr->w == q.w ? 3 : 1) != hq)
-        return false;
-    if (k.w->shape()[0] != v.w->shape()[0]) return false;
-    if ((q.w == k.w) != (q.w == v.w)) return false;
+    const int64_t hq = q.w->shape()[1] / (!cached && q.w == k.w ? 3 : 1);
+    if (cached && q.col0 != 0) return false;
+    if (!cached) {
+      for (const Proj* pr : {&k, &v})
+        if ((!cross && pr->w->shape()[0] != hidden_in) ||
+            pr->w->shape()[1] / (pr->w == q.w ? 3 : 1) != hq)
+          return false;
+      if (k.w->shape()[0] != v.w->shape()[0]) return false;
+      if ((q.w == k.w) != (q.w == v.w)) return false;
+    }
     int64_t n = -1, h = -1;
     for (const Proj* pr : {&q, &k, &v}) {
       if (pr->num_heads > 0) n = pr->num_heads;
@@ -646,10 +725,20 @@ class AttentionPattern : public RewritePattern {
     } else {
       return false;
     }
+    if (cached) {
+      for (const ir::Value* x : {kv_k, kv_v}) {
+        const auto& dims = x->info().dims;
+        if ((dims[1].known() && dims[1].value != n) || (dims[3].known() && dims[3].value != h))
+          return false;
+      }
+      if (!same_dim(kv_k, kv_v, 2) || !same_dim(kv_k, kv_v, 1)) return false;
+    }
     if (pkv.kcat) {
       // past_key / past_value are [B, N, P, h]; the new K and V are projections to [B, S, N*h].
       if (!q.flat || !k.flat || !v.flat || rank_of(q.x) != 3) return false;
+      if ((pkv.past_k == nullptr) != (pkv.past_v == nullptr)) return false;
       for (ir::Value* pst : {pkv.past_k, pkv.past_v}) {
+        if (!pst) continue;
         const auto& dims = pst->info().dims;
         if (!pst->info().has_shape || dims.size() != 4) return false;
         if ((dims[1].known() && dims[1].value != n) || (dims[3].known() && dims[3].value != h))
@@ -672,7 +761,7 @@ class AttentionPattern : public RewritePattern {
       causal = t.causal;
       // With a KV cache the causal condition must shift the query positions by the past length
       // (what unidirectional means there); without one it must not.
-      if (causal && (t.past != nullptr) != (pkv.kcat != nullptr)) return false;
+      if (causal && (t.past != nullptr) != (pkv.past_k != nullptr)) return false;
       if (t.past && !same_dim(t.past, pkv.past_k, 2)) return false;
       ir::Value* in = *t.inputs.begin();
       if (rank_of(in) != 2) return false;
@@ -687,18 +776,24 @@ class AttentionPattern : public RewritePattern {
     const double default_scale = 1.0 / std::sqrt(static_cast<double>(h));
     if (!near(scale, default_scale, 1e-6)) attrs.push_back({"scale", make_float_attr(scale)});
     if (pkv.kcat || cross || attn_bias || !q.b || !k.b || !v.b) {
+      ir::Value* kin = cached ? kv_k : k.flat;
+      ir::Value* vin = cached ? kv_v : v.flat;
       // MultiHeadAttention(q, k, v, -, key_padding_mask, attention_bias[, past_key,
       // past_value]) -> output[, present_key, present_value]: the presents keep their graph
       // output names. The projections (with their biases) stay in place.
-      if (!q.flat || !k.flat || !v.flat) return false;
-      std::vector<ir::Value*> ins{q.flat, k.flat, v.flat, nullptr, mask32, attn_bias};
+      if (!q.flat || !kin || !vin) return false;
+      std::vector<ir::Value*> ins{q.flat, kin, vin, nullptr, mask32, attn_bias};
       std::vector<ir::Value*> presents;
       if (pkv.kcat) {
         presents = {pkv.kcat->output(0), pkv.vcat->output(0)};
+        if (!reroute_present_shapes(g, pkv.kcat, ins) || !reroute_present_shapes(g, pkv.vcat, ins))
+          return false;
         g.remove_node(pkv.kcat);
         g.remove_node(pkv.vcat);
-        ins.push_back(pkv.past_k);
-        ins.push_back(pkv.past_v);
+        if (pkv.past_k) {
+          ins.push_back(pkv.past_k);
+          ins.push_back(pkv.past_v);
+        }
       }
       while (!ins.back()) ins.pop_back();
       KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, root, "MultiHeadAttention", kMsDomain,

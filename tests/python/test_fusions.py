@@ -239,3 +239,40 @@ def test_gpt2_with_past_greedy_decode_level2(kiln, repo_root, tmp_path):
                 nxt[n.replace("present.", "past_key_values.")] = o[n]
             state[who] = nxt
         assert np.array_equal(state["kiln"]["input_ids"], state["ort"]["input_ids"]), step
+
+
+# T5 seq2seq exports -> MultiHeadAttention count at level 2 (two layers). The decoder's
+# self-attention reads the relative position bias, its cross-attention the encoder mask; in
+# decoder_with_past the cross K/V are the cached past_key_values.N.encoder.* used as they are.
+# Layer 0's self-attention in decoder_with_past stays unfused: its position bias reads the key
+# length off present.0.decoder.key, which the fused node would produce (a cycle).
+T5_ATTENTION = {"t5_gen_encoder": 2, "t5_gen_decoder": 4, "t5_gen_decoder_with_past": 3}
+
+
+@pytest.mark.parametrize("name", sorted(T5_ATTENTION))
+def test_t5_attention_fusion(kiln, devices, repo_root, tmp_path, name):
+    """kiln optimize --level 2 fuses T5's attention into MultiHeadAttention (scale 1, position
+    bias as attention_bias, presents as outputs); the optimized file gives the zoo's expected
+    outputs (1e-4) in onnxruntime, and kiln at level 2 does on every device it has."""
+    src = zoo(repo_root) / f"{name}.onnx"
+    out, js = tmp_path / "opt.onnx", tmp_path / "opt.json"
+    res = kiln("optimize", src, out, "--level", 2, "--json", js, "--quiet")
+    assert res.returncode == 0, res.describe()
+    model = onnx.load(str(out))
+    mha = [n for n in model.graph.node if n.op_type == "MultiHeadAttention"]
+    assert len(mha) == T5_ATTENTION[name]
+    assert json.loads(js.read_text())["counts"]["MultiHeadAttention"] == T5_ATTENTION[name]
+    for n in mha:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        assert attrs["scale"] == 1.0 and attrs["num_heads"] == 4
+
+    feeds = load_npys(zoo(repo_root) / name / "inputs")
+    expected = load_npys(zoo(repo_root) / name / "expected")
+    sess = ort_session(out)
+    ort_out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    assert max_err(ort_out, expected) <= TOL
+    for device in ("cpu", "opencl", "vulkan"):
+        if device != "cpu" and not devices.get(device, {}).get("devices"):
+            continue
+        got = kiln_outputs(kiln, src, feeds, tmp_path / device, "--level", 2, "--device", device)
+        assert max_err(got, expected) <= TOL, device

@@ -696,13 +696,18 @@ TEST(AttentionFusion, OtherPositionComparisonsAreNotMatched) {
 // the presents are graph outputs; the causal condition compares key positions Range(0, total)
 // with query positions Range(0, seq) + past length. `offset`: false spells the query positions
 // without the past length (not what unidirectional means with a past: must not fuse).
-constexpr int64_t kPast = 4, kSeq = 3;
+// `with_past` false: the cache starts empty and the presents are one-input Concats of the new
+// heads (T5's first decoder step).
+constexpr int64_t kPastLen = 4, kSeq = 3;
 
-void gpt2_past_attention(B& b, bool causal, bool offset, bool packed) {
+void gpt2_past_attention(B& b, bool causal, bool offset, bool packed, bool with_past = true) {
+  const int64_t kPast = with_past ? kPastLen : 0;
   ir::Value* x = b.input("x", DType::kFloat32, {2, kSeq, kHid});
   ir::Value* am = b.input("attention_mask", DType::kInt64, {2, kPast + kSeq});
-  ir::Value* pk = b.input("past_key", DType::kFloat32, {2, kHeads, kPast, kHead});
-  ir::Value* pv = b.input("past_value", DType::kFloat32, {2, kHeads, kPast, kHead});
+  ir::Value* pk =
+      with_past ? b.input("past_key", DType::kFloat32, {2, kHeads, kPast, kHead}) : nullptr;
+  ir::Value* pv =
+      with_past ? b.input("past_value", DType::kFloat32, {2, kHeads, kPast, kHead}) : nullptr;
   ir::ValueInfo h3 = info(DType::kFloat32, {2, kSeq, kHid});
   auto lin = [&](int64_t cols, uint32_t seed) {
     ir::Value* mm = b.op("MatMul", {x, b.fv({kHid, cols}, randv(kHid * cols, seed))}, {},
@@ -726,13 +731,21 @@ void gpt2_past_attention(B& b, bool causal, bool offset, bool packed) {
   }
   ir::ValueInfo kv4 = info(DType::kFloat32, {2, kHeads, kPast + kSeq, kHead});
   ir::Value* qh = heads(b, q, {0, 2, 1, 3});
-  ir::Value* kcat = b.op("Concat", {pk, heads(b, k, {0, 2, 1, 3})}, {{"axis", int_a(-2)}}, kv4);
-  ir::Value* vcat = b.op("Concat", {pv, heads(b, v, {0, 2, 1, 3})}, {{"axis", int_a(-2)}}, kv4);
+  auto cat = [&](ir::Value* past, ir::Value* fresh) {
+    std::vector<ir::Value*> ins{fresh};
+    if (past) ins.insert(ins.begin(), past);
+    return b.op("Concat", ins, {{"axis", int_a(-2)}}, kv4);
+  };
+  ir::Value* kcat = cat(pk, heads(b, k, {0, 2, 1, 3}));
+  ir::Value* vcat = cat(pv, heads(b, v, {0, 2, 1, 3}));
   ir::Value* kt = b.op("Transpose", {kcat}, {{"perm", ints_a({0, 1, 3, 2})}},
                        info(DType::kFloat32, {2, kHeads, kHead, kPast + kSeq}));
   ir::ValueInfo sc = info(DType::kFloat32, {2, kHeads, kSeq, kPast + kSeq});
   ir::Value* scores = b.op("MatMul", {qh, kt}, {}, sc);
   scores = b.op("Div", {scores, b.f(std::sqrt(static_cast<float>(kHead)))});
+  // The key length read off the present, as T5 does for its position bias.
+  b.output(b.op("Cast", {b.op("Shape", {kcat}, {}, info(DType::kInt64, {4}))}, {{"to", int_a(1)}},
+                info(DType::kFloat32, {4})));
   ir::Value* m = b.op("Unsqueeze", {am, b.iv({1, 2})}, {}, info(DType::kInt64, {2, 1, 1, -1}));
   m = b.op("Cast", {m}, {{"to", int_a(1)}}, info(DType::kFloat32, {2, 1, 1, -1}));
   auto dim = [&](ir::Value* of, int64_t i) {
@@ -748,7 +761,7 @@ void gpt2_past_attention(B& b, bool causal, bool offset, bool packed) {
     ir::Value* kpos = b.op("Unsqueeze", {range(dim(am, 1)), b.iv({0, 1, 2})}, {},
                            info(DType::kInt64, {1, 1, 1, -1}));
     ir::Value* qr = range(dim(x, 1));
-    if (offset) qr = b.op("Add", {qr, dim(pk, 2)}, {}, info(DType::kInt64, {-1}));
+    if (offset && pk) qr = b.op("Add", {qr, dim(pk, 2)}, {}, info(DType::kInt64, {-1}));
     ir::Value* qpos =
         b.op("Unsqueeze", {qr, b.iv({0, 1, 3})}, {}, info(DType::kInt64, {1, 1, -1, 1}));
     ir::Value* le = b.op("LessOrEqual", {kpos, qpos}, {}, info(DType::kBool, {1, 1, -1, -1}));
@@ -803,6 +816,23 @@ TEST(AttentionFusion, KvCacheBecomesMultiHeadAttentionWithPast) {
   }
 }
 
+TEST(AttentionFusion, EmptyCachePresentsBecomeMultiHeadAttentionOutputs) {
+  Fused f = fuse(
+      14, [&](B& b) { gpt2_past_attention(b, true, false, false, false); },
+      make_attention_fusion());
+  ASSERT_EQ(count_op(*f.after, "MultiHeadAttention"), 1) << f.after->dump();
+  EXPECT_EQ(count_op(*f.after, "Concat"), 0);
+  for (const ir::Node* n : f.after->nodes()) {
+    if (n->op_type() != "MultiHeadAttention") continue;
+    ASSERT_EQ(n->inputs().size(), 5u);  // q, k, v, -, key_padding_mask: no past
+    ASSERT_EQ(n->outputs().size(), 3u);
+    EXPECT_TRUE(n->output(1)->is_graph_output());
+    EXPECT_TRUE(n->output(2)->is_graph_output());
+    EXPECT_EQ(n->attr("unidirectional")->i, 1);
+  }
+  expect_same_outputs(f, 1e-5f);
+}
+
 TEST(AttentionFusion, KvCacheWithUnshiftedCausalMaskIsNotMatched) {
   // kv <= q with q from 0 while keys hold the past first: not unidirectional with a past.
   Fused f = fuse(
@@ -813,8 +843,9 @@ TEST(AttentionFusion, KvCacheWithUnshiftedCausalMaskIsNotMatched) {
 
 // T5 attention: projections without bias, no scaling (Mul by 1 on q and k), and a relative
 // position bias Gather(table, buckets) -> [1, N, S, T] added to the scores. `cross`: K and V
-// project another sequence (the encoder output) of length 5.
-void t5_attention(B& b, bool cross) {
+// project another sequence (the encoder output) of length 5; `cached`: K and V are the cached
+// encoder keys / values [B, N, 5, h] themselves (T5's decoder with past).
+void t5_attention(B& b, bool cross, bool cached = false) {
   constexpr int64_t kS = 3, kT = 5;
   const int64_t t = cross ? kT : kS;
   ir::Value* x = b.input("x", DType::kFloat32, {2, kS, kHid});
@@ -825,8 +856,17 @@ void t5_attention(B& b, bool cross) {
                 info(DType::kFloat32, {2, len, kHid}));
   };
   ir::Value* qh = b.op("Mul", {heads(b, proj(x, kS, 51), {0, 2, 1, 3}), b.f(1.f)});
-  ir::Value* kh = b.op("Mul", {heads(b, proj(src, t, 52), {0, 2, 3, 1}), b.f(1.f)});
-  ir::Value* vh = heads(b, proj(src, t, 53), {0, 2, 1, 3});
+  ir::Value *kh, *vh;
+  if (cached) {
+    ir::Value* kc = b.input("enc_key", DType::kFloat32, {2, kHeads, kT, kHead});
+    vh = b.input("enc_value", DType::kFloat32, {2, kHeads, kT, kHead});
+    kh = b.op("Transpose", {kc}, {{"perm", ints_a({0, 1, 3, 2})}},
+              info(DType::kFloat32, {2, kHeads, kHead, kT}));
+    kh = b.op("Mul", {kh, b.f(1.f)});
+  } else {
+    kh = b.op("Mul", {heads(b, proj(src, t, 52), {0, 2, 3, 1}), b.f(1.f)});
+    vh = heads(b, proj(src, t, 53), {0, 2, 1, 3});
+  }
   ir::Value* pb = b.op("Gather", {b.fv({8, kHeads}, randv(8 * kHeads, 54)), buckets}, {},
                        info(DType::kFloat32, {kS, t, kHeads}));
   pb = b.op("Transpose", {pb}, {{"perm", ints_a({2, 0, 1})}},
@@ -842,10 +882,11 @@ void t5_attention(B& b, bool cross) {
 }
 
 TEST(AttentionFusion, T5PositionBiasBecomesAttentionBias) {
-  for (bool cross : {false, true}) {
+  for (int variant = 0; variant < 3; ++variant) {
+    const bool cross = variant > 0, cached = variant == 2;
     Fused f = fuse(
-        17, [&](B& b) { t5_attention(b, cross); }, make_attention_fusion());
-    ASSERT_EQ(count_op(*f.after, "MultiHeadAttention"), 1) << "cross " << cross << "\n"
+        17, [&](B& b) { t5_attention(b, cross, cached); }, make_attention_fusion());
+    ASSERT_EQ(count_op(*f.after, "MultiHeadAttention"), 1) << "variant " << variant << "\n"
                                                            << f.after->dump();
     EXPECT_EQ(count_op(*f.after, "Softmax"), 0);
     EXPECT_EQ(count_op(*f.after, "Attention"), 0);
@@ -858,7 +899,12 @@ TEST(AttentionFusion, T5PositionBiasBecomesAttentionBias) {
       EXPECT_EQ(n->input(5)->producer()->op_type(), "Unsqueeze");
       ASSERT_NE(n->attr("scale"), nullptr);  // T5 does not scale the scores
       EXPECT_EQ(n->attr("scale")->f, 1.f);
-      EXPECT_EQ(n->input(1)->producer()->input(0)->name(), cross ? "enc" : "x");
+      if (cached) {
+        EXPECT_EQ(n->input(1)->name(), "enc_key");
+        EXPECT_EQ(n->input(2)->name(), "enc_value");
+      } else {
+        EXPECT_EQ(n->input(1)->producer()->input(0)->name(), cross ? "enc" : "x");
+      }
     }
     expect_same_outputs(f, 1e-5f);
   }
