@@ -335,9 +335,10 @@ bool depends_on(const ir::Value* v, const ir::Node* target, std::set<const ir::V
   return false;
 }
 
-// Before a present's Concat goes: its Shape readers read the new heads instead when there is
-// no past (same shape); with a past they stay on the present, which must then not feed the
-// fused node's inputs (T5 reads the key length off it for the position bias). False: a cycle.
+// Before a present's Concat goes, its Shape readers (T5 reads the key length off the present
+// for its position bias) must stop waiting for the fused node: without a past they read the
+// new heads (same shape), with one the sum of the past's and the new heads' shapes. False: the
+// present would still feed the fused node's inputs (a cycle).
 bool reroute_present_shapes(ir::Graph& g, ir::Node* cat, const std::vector<ir::Value*>& ins) {
   ir::Value* present = cat->output(0);
   if (cat->inputs().size() == 1) {
@@ -346,6 +347,37 @@ bool reroute_present_shapes(ir::Graph& g, ir::Node* cat, const std::vector<ir::V
       if (is_op(u, "Shape")) shapes.push_back(u);
     for (ir::Node* u : shapes) g.set_node_input(u, 0, cat->input(0));
     return true;
+  }
+  // With a past: Shape(present) = Shape(past) + Shape(new) * [0, 0, 1, 0] (they differ only
+  // along the sequence axis), so that the readers do not wait for the fused node.
+  std::vector<ir::Node*> shapes;
+  for (ir::Node* u : present->users())
+    if (is_op(u, "Shape") && !u->attr("start") && !u->attr("end") &&
+        !u->output(0)->is_graph_output())
+      shapes.push_back(u);
+  if (!shapes.empty()) {
+    ir::ValueInfo info;
+    info.dtype = DType::kInt64;
+    info.has_shape = true;
+    info.dims = {ir::Dim{4, ""}};
+    ir::Value* axis = add_constant(g, "present_seq_axis",
+                                   Tensor::from_vector<int64_t>({4}, {0, 0, 1, 0}));
+    ir::Value* s_past = new_value(g, present->name() + "_past_shape", info);
+    ir::Value* s_new = new_value(g, present->name() + "_new_shape", info);
+    ir::Value* s_seq = new_value(g, present->name() + "_new_len", info);
+    ir::Value* s_all = new_value(g, present->name() + "_shape", info);
+    const std::string base = present->name() + "_shape";
+    if (!g.add_node("Shape", "", {cat->input(0)}, {s_past}, g.unique_name(base + "_past"))
+             .has_value() ||
+        !g.add_node("Shape", "", {cat->input(1)}, {s_new}, g.unique_name(base + "_new"))
+             .has_value() ||
+        !g.add_node("Mul", "", {s_new, axis}, {s_seq}, g.unique_name(base + "_len")).has_value() ||
+        !g.add_node("Add", "", {s_past, s_seq}, {s_all}, g.unique_name(base + "_sum")).has_value())
+      return false;
+    for (ir::Node* u : shapes) {
+      g.replace_all_uses(u->output(0), s_all);
+      g.remove_node(u);
+    }
   }
   for (const ir::Value* in : ins) {
     std::set<const ir::Value*> seen;
