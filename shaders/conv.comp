@@ -51,6 +51,27 @@ layout(push_constant) uniform PC {
   int out_[3];
 } pc;
 
+// Plan-time values (constant ids 2..14; 0: read the push constant): kernel sizes, strides,
+// dilations, begin pads + 1 and channels per group, so the kernel loops have constant bounds.
+layout(constant_id = 2) const int SPEC_K0 = 0;
+layout(constant_id = 3) const int SPEC_K1 = 0;
+layout(constant_id = 4) const int SPEC_K2 = 0;
+layout(constant_id = 5) const int SPEC_S0 = 0;
+layout(constant_id = 6) const int SPEC_S1 = 0;
+layout(constant_id = 7) const int SPEC_S2 = 0;
+layout(constant_id = 8) const int SPEC_D0 = 0;
+layout(constant_id = 9) const int SPEC_D1 = 0;
+layout(constant_id = 10) const int SPEC_D2 = 0;
+layout(constant_id = 11) const int SPEC_PB0_1 = 0;
+layout(constant_id = 12) const int SPEC_PB1_1 = 0;
+layout(constant_id = 13) const int SPEC_PB2_1 = 0;
+layout(constant_id = 14) const uint SPEC_CG = 0u;
+#define P_K(i) (SPEC_K##i != 0 ? SPEC_K##i : pc.k[i])
+#define P_S(i) (SPEC_S##i != 0 ? SPEC_S##i : pc.s[i])
+#define P_D(i) (SPEC_D##i != 0 ? SPEC_D##i : pc.d[i])
+#define P_PB(i) (SPEC_PB##i##_1 != 0 ? SPEC_PB##i##_1 - 1 : pc.pb[i])
+#define P_CG (SPEC_CG != 0u ? SPEC_CG : pc.cg)
+
 // Columns F..F+3 of the block: input columns clamped into the row (pF, pF1..pF3) and whether
 // they are inside it (vF).
 #define PIXELS(F)                                         \
@@ -102,7 +123,7 @@ layout(push_constant) uniform PC {
   }
 #else
 #define CHANNEL_LOOP(L)                      \
-  for (uint c = 0u; c < pc.cg; ++c) {        \
+  for (uint c = 0u; c < P_CG; ++c) {        \
     LOADS(L)                                 \
     FMA0 FMA4 FMA8                           \
     xo += insz;                              \
@@ -113,9 +134,9 @@ layout(push_constant) uniform PC {
 void main() {
   const int rows = pc.out_[0] * pc.out_[1];
   const uint total = pc.N * pc.groups * pc.mblocks * uint(rows) * pc.pblocks;
-  const uint ksz = uint(pc.k[0] * pc.k[1] * pc.k[2]);
+  const uint ksz = uint(P_K(0) * P_K(1) * P_K(2));
   const uint insz = uint(pc.in_[0] * pc.in_[1] * pc.in_[2]);
-  const int s2 = pc.s[2], d2 = pc.d[2], k2n = pc.k[2], in2 = pc.in_[2];
+  const int s2 = P_S(2), d2 = P_D(2), k2n = P_K(2), in2 = pc.in_[2];
   for (uint it = gl_GlobalInvocationID.x; it < total; it += GRID_STRIDE) {
     uint t = it;
     const int pbk = int(t % pc.pblocks);
@@ -129,8 +150,8 @@ void main() {
     const int o0 = row / pc.out_[1], o1 = row % pc.out_[1];
     const int o2s = pbk * TP;
     const uint m0 = grp * pc.mg + mb * uint(TM), mend = grp * pc.mg + pc.mg;
-    const uint xg = pc.off[0] + (n * pc.C + grp * pc.cg) * insz;
-    const uint wstride = pc.cg * ksz;
+    const uint xg = pc.off[0] + (n * pc.C + grp * P_CG) * insz;
+    const uint wstride = P_CG * ksz;
 #define WROW(j) (pc.off[1] + min(m0 + uint(j), mend - 1u) * wstride)
     const uint wr0 = WROW(0);
 #if TM >= 4
@@ -139,8 +160,8 @@ void main() {
 #if TM == 8
     const uint wr4 = WROW(4), wr5 = WROW(5), wr6 = WROW(6), wr7 = WROW(7);
 #endif
-    const int b0 = o0 * pc.s[0] - pc.pb[0], b1 = o1 * pc.s[1] - pc.pb[1];
-    const int b2 = o2s * s2 - pc.pb[2];
+    const int b0 = o0 * P_S(0) - P_PB(0), b1 = o1 * P_S(1) - P_PB(1);
+    const int b2 = o2s * s2 - P_PB(2);
     vec4 a0 = vec4(0.0);
 #if TP == 8
     vec4 e0 = vec4(0.0);
@@ -162,14 +183,14 @@ void main() {
 #endif
     // Taps outer, input channels inner: the per-tap work (bounds, offsets) happens once per
     // tap, and the channel loop only steps two offsets (lavapipe pays for every loop level).
-    for (int q0 = 0; q0 < pc.k[0]; ++q0) {
-      const int i0 = b0 + q0 * pc.d[0];
+    for (int q0 = 0; q0 < P_K(0); ++q0) {
+      const int i0 = b0 + q0 * P_D(0);
       if (i0 < 0 || i0 >= pc.in_[0]) continue;
-      for (int q1 = 0; q1 < pc.k[1]; ++q1) {
-        const int i1 = b1 + q1 * pc.d[1];
+      for (int q1 = 0; q1 < P_K(1); ++q1) {
+        const int i1 = b1 + q1 * P_D(1);
         if (i1 < 0 || i1 >= pc.in_[1]) continue;
         const uint xrow = xg + uint((i0 * pc.in_[1] + i1) * in2);
-        const uint kb = uint((q0 * pc.k[1] + q1) * k2n);
+        const uint kb = uint((q0 * P_K(1) + q1) * k2n);
 #ifdef DW
         if (dw3) {
           // Kernel width 3, stride 1, dilation 1: the 8 pixels' three taps read 10 columns,

@@ -152,8 +152,15 @@ Expected<VkStep> direct_step(VkContext& ctx, const ConvPlan& p, Path path) {
   push3(pu, g.d);
   push3(pu, g.pb);
   push3(pu, g.out);
+  // Strides, dilations and begin pads (+ 1) are specialization constants of conv.comp. The
+  // kernel sizes and channels per group (ids 2..4, 14) stay push constants (0 here): as constant
+  // loop bounds lavapipe unrolls the kernel loops fully and the 3x3 conv 1x32x56x56 -> 64 ran at
+  // 5.35 instead of 5.82 GFLOP/s.
+  const std::vector<uint32_t> spec =
+      spec_values(ctx, {0, 0, 0, g.s[0], g.s[1], g.s[2], g.d[0], g.d[1], g.d[2], g.pb[0] + 1,
+                        g.pb[1] + 1, g.pb[2] + 1, 0});
   return make_step(ctx, variant, {in_ref(0), in_ref(1), in_ref(p.bias ? 2 : 1), out_ref(0)}, pu,
-                   items, kLocal);
+                   items, kLocal, spec);
 }
 
 Support conv_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {

@@ -1,6 +1,7 @@
 // Vulkan specialization constants and the int8 dot-product GEMM, with the validation layer on:
-// - shapes known at plan time (MatMul / Gemm / conv GEMM, Softmax, LayerNormalization, the
-//   elementwise op codes) are specialization constants: odd sizes match the CPU reference, as
+// - shapes known at plan time (MatMul / Gemm / conv GEMM, direct Conv, Softmax,
+//   LayerNormalization, the elementwise op codes) are specialization constants: odd sizes match
+//   the CPU reference, as
 //   they do with KILN_VK_SPECIALIZE=0 (everything through push constants), and each GEMM shape
 //   gets its own pipeline;
 // - where shaderIntegerDotProduct is enabled, MatMulInteger / QLinearMatMul /
@@ -113,6 +114,17 @@ std::vector<OpCase> spec_cases() {
                     {{"transB", attr_i(1)}, {"alpha", attr_f(0.5f)}, {"beta", attr_f(2.0f)}}));
   v.push_back(fcase("Conv/pointwise_1x12x5x4_to_13", "Conv", 13,
                     {in_f32({1, 12, 5, 4}), in_f32({13, 12, 1, 1}), in_f32({13})}));
+  // The direct conv kernels: kernel, stride, dilation, pads and channels per group specialized.
+  v.push_back(fcase("Conv/3x3_stride2_pad1_1x5x13x13_to_7", "Conv", 13,
+                    {in_f32({1, 5, 13, 13}), in_f32({7, 5, 3, 3}), in_f32({7})}, 1e-4,
+                    {{"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})}}));
+  v.push_back(fcase("Conv/depthwise_dilated_2x6x9x11", "Conv", 13,
+                    {in_f32({2, 6, 9, 11}), in_f32({6, 1, 3, 3})}, 1e-4,
+                    {{"group", attr_i(6)}, {"dilations", attr_ints({2, 1})},
+                     {"pads", attr_ints({2, 0, 1, 1})}}));
+  v.push_back(fcase("Conv/1d_k5_1x3x127_to_13", "Conv", 13,
+                    {in_f32({1, 3, 127}), in_f32({13, 3, 5})}, 1e-4,
+                    {{"pads", attr_ints({2, 2})}}));
   v.push_back(fcase("Softmax/13x127", "Softmax", 13, {in_f32({13, 127}, -5, 5)}));
   v.push_back(fcase("Softmax/axis1_3x13x5", "Softmax", 13, {in_f32({3, 13, 5}, -5, 5)}, 1e-4,
                     {{"axis", attr_i(1)}}));
@@ -147,6 +159,8 @@ TEST(VulkanSpecialization, OddShapesMatchCpuWithAndWithoutSpecialization) {
   EXPECT_GE(on->context().pipelines_built("matmul_f32"), 6u);
   EXPECT_EQ(off->context().pipelines_built("matmul_f32"), 1u);
   EXPECT_GE(on->context().pipelines_built("softmax_f32"), 3u);
+  EXPECT_EQ(off->context().pipelines_built("conv_dw"), 1u);
+  EXPECT_EQ(on->context().pipelines_built("conv_dw"), 1u);
   EXPECT_EQ(off->context().pipelines_built("softmax_f32"), 1u);
   EXPECT_EQ(vulkan::validation_message_count(), before)
       << "the Vulkan validation layer reported messages (see the log above)";
