@@ -1,5 +1,7 @@
 #include "runtime/core/tensor.h"
 
+#include "runtime/core/tensor_uninit.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -102,8 +104,14 @@ class StoragePool {
   size_t free_bytes_ = 0;
 };
 
-// 64-byte aligned storage of at least `bytes` bytes, zero-filled.
-std::shared_ptr<uint8_t> allocate_storage(size_t bytes) {
+#if KILN_POOL_DEFAULT_ON
+constexpr int kUninitFill = -1;  // no fill
+#else
+constexpr int kUninitFill = 0xFF;  // sanitizer builds: NaN / -1 everywhere
+#endif
+
+// 64-byte aligned storage of at least `bytes` bytes, filled with `fill` (-1: left as it is).
+std::shared_ptr<uint8_t> allocate_storage(size_t bytes, int fill = 0) {
   size_t alloc = (bytes + 63) / 64 * 64;
   if (alloc == 0) alloc = 64;
   StoragePool& pool = StoragePool::get();
@@ -112,13 +120,13 @@ std::shared_ptr<uint8_t> allocate_storage(size_t bytes) {
     void* p = pool.take(cls);
     if (!p) p = std::aligned_alloc(64, cls);
     if (!p) return nullptr;
-    std::memset(p, 0, alloc);
+    if (fill >= 0) std::memset(p, fill, alloc);
     return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p),
                                     [cls](uint8_t* q) { StoragePool::get().give(q, cls); });
   }
   void* p = std::aligned_alloc(64, alloc);
   if (!p) return nullptr;
-  std::memset(p, 0, alloc);
+  if (fill >= 0) std::memset(p, fill, alloc);
   return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
 }
 
@@ -154,6 +162,17 @@ int64_t numel_of(const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
+}
+
+Expected<Tensor> create_uninitialized(DType dtype, const Shape& shape) {
+  // Tensor::create's checks; zero-filling a small tensor costs nothing worth skipping.
+  KILN_ASSIGN_OR_RETURN(int64_t n, checked_numel(shape));
+  const size_t bytes = is_storable(dtype) ? static_cast<size_t>(n) * dtype_size(dtype) : 0;
+  if (bytes < StoragePool::kMinPooled || static_cast<uint64_t>(n) > max_tensor_bytes() / 8)
+    return Tensor::create(dtype, shape);
+  std::shared_ptr<uint8_t> storage = allocate_storage(bytes, kUninitFill);
+  if (!storage) return out_of_memory("failed to allocate " + std::to_string(bytes) + " bytes");
+  return Tensor::wrap(dtype, shape, std::move(storage), 0);
 }
 
 Expected<Tensor> Tensor::create(DType dtype, const Shape& shape) {

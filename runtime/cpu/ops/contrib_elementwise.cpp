@@ -10,6 +10,7 @@
 #include "runtime/cpu/fast/vec_math.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
+#include "runtime/cpu/output_alloc.h"
 
 namespace kiln::cpu {
 
@@ -40,7 +41,7 @@ Status unary_with_bias(OpContext& ctx, const Tensor* bias, const Tensor* skip, F
     return ctx.invalid("input 'skip' of " + std::string(dtype_name(skip->dtype())) +
                        shape_to_string(skip->shape()) + " must match X " + dtype_name(x.dtype()) +
                        shape_to_string(x.shape()));
-  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.dtype(), x.shape()));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, allocate_output_uninit(ctx, 0, x.dtype(), x.shape()));
   const int64_t n = x.numel();
   const int64_t c = x.rank() > 0 ? x.dim(-1) : 1;
   bool ok = false;
@@ -79,7 +80,7 @@ Status gelu_f32(OpContext& ctx, const Tensor* bias, bool tanh) {
   const auto fn = tanh ? fast::vec_gelu_tanh : fast::vec_gelu_erf;
   const Tensor& x = ctx.input(0);
   if (bias) KILN_RETURN_IF_ERROR(check_last_dim_bias(ctx, x, *bias, "bias"));
-  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.dtype(), x.shape()));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, allocate_output_uninit(ctx, 0, x.dtype(), x.shape()));
   const int64_t n = x.numel();
   const int64_t c = x.rank() > 0 ? x.dim(-1) : 1;
   if (c <= 0 || n == 0) return Status::ok();

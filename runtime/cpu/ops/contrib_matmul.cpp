@@ -17,6 +17,7 @@
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 #include "runtime/cpu/ops/gemm_ref.h"
+#include "runtime/cpu/output_alloc.h"
 
 namespace kiln::cpu {
 
@@ -223,7 +224,7 @@ Status run_quant_matmul(OpContext& ctx, QuantMatMulArgs& q, const Tensor& b_scal
     else
       for (int64_t i = 0; i < N; ++i) q.bias.push_back(static_cast<float>(bias->get_as_double(i)));
   }
-  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, out_type, plan->out_shape));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, allocate_output_uninit(ctx, 0, out_type, plan->out_shape));
   if (y->numel() == 0) return Status::ok();
   bool ok = false;
   Status st;
@@ -274,7 +275,7 @@ Status contrib_fused_matmul_kernel(OpContext& ctx) {
   auto plan = plan_matmul(va.shape, vb.shape);
   if (!plan) return ctx.invalid(plan.status().message());
   const MatMulPlan& p = *plan;
-  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, a.dtype(), p.out_shape));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, allocate_output_uninit(ctx, 0, a.dtype(), p.out_shape));
   if (y->numel() == 0) return Status::ok();
   // Matrix strides of each view (a 1-D A is one row, a 1-D B one column).
   const size_t ra = va.shape.size(), rb = vb.shape.size();
@@ -347,7 +348,7 @@ Status contrib_fused_gemm_kernel(OpContext& ctx) {
                          std::to_string(M) + ", " + std::to_string(N) + "]");
     c_strides = broadcast_strides(cs, {M, N});
   }
-  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, a.dtype(), {M, N}));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, allocate_output_uninit(ctx, 0, a.dtype(), {M, N}));
   if (y->numel() == 0) return Status::ok();
   const int64_t a_rs = ta ? 1 : K, a_cs = ta ? M : 1, b_rs = tb ? 1 : N, b_cs = tb ? K : 1;
   bool ok = false;

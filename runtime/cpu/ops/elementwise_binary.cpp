@@ -12,6 +12,7 @@
 #include "runtime/cpu/fast/vec_math.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
+#include "runtime/cpu/output_alloc.h"
 
 namespace kiln::cpu {
 namespace {
@@ -137,7 +138,7 @@ template <typename Out, typename A, typename B, typename F>
 Status binary_apply(OpContext& ctx, const Tensor& a, const Shape& as, const Tensor& b,
                     const Shape& bs, F f) {
   KILN_ASSIGN_OR_RETURN(Shape shape, out_shape(ctx, {as, bs}));
-  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, dtype_of<Out>(), shape));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, allocate_output_uninit(ctx, 0, dtype_of<Out>(), shape));
   const A* pa = a.data<A>();
   const B* pb = b.data<B>();
   Out* py = y->data<Out>();
@@ -231,7 +232,7 @@ Status arith_fast_f32(OpContext& ctx, const Tensor& a, const Tensor& b, const Sh
                                  : op == Arith::kMul ? fast::VecBinOp::kMul
                                                      : fast::VecBinOp::kDiv;
   KILN_ASSIGN_OR_RETURN(Shape shape, out_shape(ctx, {a.shape(), bs}));
-  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, shape));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, allocate_output_uninit(ctx, 0, DType::kFloat32, shape));
   const float* pa = a.data<float>();
   const float* pb = b.data<float>();
   float* py = y->data<float>();
@@ -384,7 +385,7 @@ Status pow_kernel(OpContext& ctx) {
   if (a.dtype() == DType::kFloat32 && e.numel() == 1 && e.get_as_double(0) == 2.0 &&
       fast::elementwise_fast_enabled()) {
     KILN_ASSIGN_OR_RETURN(Shape shape, out_shape(ctx, {a.shape(), bs}));
-    KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, shape));
+    KILN_ASSIGN_OR_RETURN(Tensor * y, allocate_output_uninit(ctx, 0, DType::kFloat32, shape));
     const float* x = a.data<float>();
     float* py = y->data<float>();
     ctx.parallel_for(a.numel(), kGrain, [&](int64_t rb, int64_t re) {
