@@ -26,6 +26,7 @@ const ClOpRegistry& cl_registry() {
     register_cl_nn(r);
     register_cl_contrib(r);
     register_cl_quant(r);
+    register_cl_qconv(r);
     register_cl_fused(r);
     return r;
   }();

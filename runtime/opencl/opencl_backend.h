@@ -70,6 +70,7 @@ void register_cl_data(ClOpRegistry& r);     // data movement and shape aliases
 void register_cl_nn(ClOpRegistry& r);       // Conv, pools, Resize
 void register_cl_contrib(ClOpRegistry& r);  // com.microsoft: Gelu family, skip norms, attention
 void register_cl_quant(ClOpRegistry& r);    // int8: (De)QuantizeLinear, MatMulInteger...
+void register_cl_qconv(ClOpRegistry& r);    // int8: ConvInteger, QLinearConv
 void register_cl_fused(ClOpRegistry& r);    // ai.kiln FusedElementwise (generated per program)
 const ClOpRegistry& cl_registry();
 

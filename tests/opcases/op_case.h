@@ -61,6 +61,7 @@ std::vector<OpCase> data_cases();
 std::vector<OpCase> nn_cases();
 std::vector<OpCase> contrib_cases();
 std::vector<OpCase> quant_cases();          // cases_quant.cpp: int8 ops
+std::vector<OpCase> qconv_cases();          // cases_qconv.cpp: ConvInteger, QLinearConv
 std::vector<OpCase> nn_extra_cases();       // cases_nn_extra.cpp
 std::vector<OpCase> data_extra_cases();     // cases_data_extra.cpp
 std::vector<OpCase> contrib_extra_cases();  // cases_contrib_extra.cpp
