@@ -22,6 +22,7 @@
 #include "runtime/cpu/ops/contrib_attention.h"
 #include "runtime/cpu/ops/gemm_ref.h"
 #include "runtime/cpu/ops/packed_weights.h"
+#include "runtime/cpu/output_alloc.h"
 
 namespace kiln::cpu {
 
@@ -50,7 +51,8 @@ Expected<Tensor> as_float(const OpContext& ctx, const Tensor& t, const std::stri
 
 // Writes float values into output i with dtype `t` and the given shape.
 Status emit(OpContext& ctx, size_t i, DType t, const Shape& shape, const float* src) {
-  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(i, t, shape));
+  // Every element is written below (or the dtype is refused).
+  KILN_ASSIGN_OR_RETURN(Tensor * y, allocate_output_uninit(ctx, i, t, shape));
   bool ok = false;
   visit_dtype(t, [&](auto tag) {
     using T = decltype(tag);

@@ -12,6 +12,7 @@
 #include "runtime/cpu/fast/vec_math.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
+#include "runtime/cpu/output_alloc.h"
 
 namespace kiln::cpu {
 
@@ -98,7 +99,11 @@ Status skip_layer_norm_impl(OpContext& ctx, bool simplified) {
   const int64_t skip_rows = skip.numel() / h;
   Shape stat_shape = x.shape();
   stat_shape.back() = 1;
-  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.dtype(), x.shape()));
+  // The vectorised float32 path below writes every row of Y.
+  const bool fast_path = x.dtype() == DType::kFloat32 && fast::elementwise_fast_enabled();
+  KILN_ASSIGN_OR_RETURN(Tensor * y, fast_path
+                                        ? allocate_output_uninit(ctx, 0, x.dtype(), x.shape())
+                                        : ctx.allocate_output(0, x.dtype(), x.shape()));
   Tensor *mean_out = nullptr, *inv_out = nullptr, *sum_out = nullptr;
   if (ctx.wants_output(1)) {
     KILN_ASSIGN_OR_RETURN(mean_out, ctx.allocate_output(1, DType::kFloat32, stat_shape));
@@ -109,7 +114,7 @@ Status skip_layer_norm_impl(OpContext& ctx, bool simplified) {
   if (ctx.wants_output(3)) {
     KILN_ASSIGN_OR_RETURN(sum_out, ctx.allocate_output(3, x.dtype(), x.shape()));
   }
-  if (x.dtype() == DType::kFloat32 && fast::elementwise_fast_enabled()) {
+  if (fast_path) {
     const float* xd = x.data<float>();
     const float* sd = skip.data<float>();
     const float* gd = gamma.data<float>();

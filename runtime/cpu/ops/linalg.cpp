@@ -13,6 +13,7 @@
 #include "runtime/cpu/ops/common.h"
 #include "runtime/cpu/ops/gemm_ref.h"
 #include "runtime/cpu/ops/packed_weights.h"
+#include "runtime/cpu/output_alloc.h"
 
 namespace kiln::cpu {
 
@@ -166,7 +167,11 @@ Status matmul_kernel(OpContext& ctx) {
     using T = decltype(tag);
     if constexpr (is_matmul_type<T>()) {
       typed = true;
-      auto y = ctx.allocate_output(0, a.dtype(), plan->out_shape);
+      // The fast float32 GEMM writes every element (beta 0 ignores Y's contents); K == 0 and
+      // the typed loops keep the zero-filled output.
+      const bool writes_all = std::is_same_v<T, float> && fast_f32_gemm() && plan->K > 0;
+      auto y = writes_all ? allocate_output_uninit(ctx, 0, a.dtype(), plan->out_shape)
+                          : ctx.allocate_output(0, a.dtype(), plan->out_shape);
       if (!y) {
         st = y.status();
         return;
@@ -291,7 +296,11 @@ Status gemm_kernel(OpContext& ctx) {
     using T = decltype(tag);
     if constexpr (is_matmul_type<T>()) {
       typed = true;
-      auto y = ctx.allocate_output(0, a.dtype(), {M, N});
+      // The fast float32 GEMM writes every element (Y = C broadcast, or beta 0 ignoring Y; K == 0
+      // scales zeros); the typed loops keep the zero-filled output.
+      const bool writes_all = std::is_same_v<T, float> && fast_f32_gemm();
+      auto y = writes_all ? allocate_output_uninit(ctx, 0, a.dtype(), {M, N})
+                          : ctx.allocate_output(0, a.dtype(), {M, N});
       if (!y) {
         st = y.status();
         return;
