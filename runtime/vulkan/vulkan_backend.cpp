@@ -23,6 +23,7 @@ const VkOpRegistry& vk_registry() {
     register_vk_nn(r);
     register_vk_contrib(r);
     register_vk_quant(r);
+    register_vk_qconv(r);
     register_vk_fused(r);
     return r;
   }();

@@ -64,6 +64,7 @@ void register_vk_data_extra(VkOpRegistry& r);   // Pad, Tile, ArgMax/ArgMin (ops
 void register_vk_nn(VkOpRegistry& r);           // Conv, pools, BatchNormalization, Resize...
 void register_vk_contrib(VkOpRegistry& r);      // com.microsoft ops, fused attention
 void register_vk_quant(VkOpRegistry& r);        // int8: (De)QuantizeLinear, MatMulInteger...
+void register_vk_qconv(VkOpRegistry& r);        // int8: ConvInteger, QLinearConv (ops_qconv.cpp)
 void register_vk_fused(VkOpRegistry& r);        // ai.kiln FusedElementwise (interpreter shader)
 const VkOpRegistry& vk_registry();
 

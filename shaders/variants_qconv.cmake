@@ -1,0 +1,5 @@
+# Shader variants for runtime/vulkan/ops_qconv.cpp ("name|file.comp|defines").
+list(APPEND KILN_SHADER_VARIANTS
+  "qconv_i32|qconv.comp|"
+  "qconv_requant|qconv.comp|-DREQUANT"
+)
