@@ -4,10 +4,16 @@
 // matrix: one work-item per (batch, head, query row), online softmax over tiles of TILE keys
 // (running max and sum, the accumulator rescaled once per tile), Q and the accumulator held in
 // float4 registers (head sizes up to MAXH; float4 loads when the head sizes are multiples of 4,
-// a scalar path otherwise). Q, K and V are read in place through strides from [B, S, N * H]
-// tensors or from the packed projection [B * S, 3 * D]; the MHA bias is folded in as
-// q.bias_k (per row) and bias_v * sum(p) (at the end). Causal rows stop at key s. Attention's
-// packed input projection runs before it on the tuned GEMM of kernels/matmul.cl.
+// a scalar path otherwise). Q, K and V are read in place through strides (batch, row, head)
+// from [B, S, N * H] tensors, BNSH [B, N, T, H] tensors (cached cross-attention K / V, or the
+// present K / V) or the packed projection [B * S, 3 * D]; the MHA bias is added to Q and, when
+// K / V are read from the node inputs, folded in as q.bias_k (per row) and bias_v * sum(p) (at
+// the end). Causal rows stop at key past + s. Attention's packed input projection runs before it
+// on the tuned GEMM of kernels/matmul.cl.
+//
+// kv_present: present [B, N, P + L, h] = concat(past [B, N, P, h], new heads (+ bias)) along the
+// sequence axis, the new heads read through strides from [B, L, N * h], BNSH [B, N, L, h] or the
+// packed projection; one work-item per element.
 
 #define MAXH 128
 #define H4MAX (MAXH / 4)
@@ -34,14 +40,16 @@ inline float hsum4(float4 v) {
   return (v.x + v.y) + (v.z + v.w);
 }
 
-// dims: B, N, S, T (keys), H, Hv, mask_mode, flags (1 causal, 2 bias, 4 attention_bias).
+// dims: B, N, S, T (keys, past included), H, Hv, mask_mode, flags (1 causal, 2 bias added to
+// Q, 4 attention_bias, 8 bias of K / V folded in).
 // strides: q batch, q row, k batch, k row, v batch, v row, attention_bias batch, head.
 // cols: the column of head 0 in a Q, K, V row; D (bias offset of K), bias offset of V.
+// heads: the head strides of Q, K, V; the past length (causal rows stop at key past + s).
 __kernel void attend(__global const float* q, int q_off, __global const float* k, int k_off,
                      __global const float* v, int v_off, __global const float* bias, int bias_off,
                      __global const int* mask, int mask_off, __global const float* ab, int ab_off,
                      __global float* out, int out_off, int8 dims, int8 strides, int4 cols,
-                     float scale, float filter) {
+                     float scale, float filter, int4 heads) {
   const int B = dims.s0, N = dims.s1, S = dims.s2, nT = dims.s3, H = dims.s4, Hv = dims.s5;
   const int mode = dims.s6, flags = dims.s7;
   const int s = get_global_id(0);
@@ -53,13 +61,15 @@ __kernel void attend(__global const float* q, int q_off, __global const float* k
 
   float4 q4[H4MAX];
   float4 acc[H4MAX];
-  __global const float* qp = q + q_off + b * strides.s0 + s * strides.s1 + cols.s0 + n * H;
+  __global const float* qp = q + q_off + b * strides.s0 + s * strides.s1 + cols.s0 + n * heads.s0;
   for (int i = 0; i < H4; ++i) q4[i] = load4(qp, i, H, vecq);
   float qbk = 0.0f;  // q . bias_k
   if (flags & 2) {
     __global const float* bq = bias + bias_off + n * H;
-    __global const float* bk = bias + bias_off + cols.s3 + n * H;
     for (int i = 0; i < H4; ++i) q4[i] += load4(bq, i, H, vecq);
+  }
+  if (flags & 8) {
+    __global const float* bk = bias + bias_off + cols.s3 + n * H;
     float4 d = (float4)(0.0f);
     for (int i = 0; i < H4; ++i) d += q4[i] * load4(bk, i, H, vecq);
     qbk = hsum4(d);
@@ -67,7 +77,7 @@ __kernel void attend(__global const float* q, int q_off, __global const float* k
   for (int i = 0; i < Hv4; ++i) acc[i] = (float4)(0.0f);
 
   int tend = nT;
-  if (flags & 1) tend = min(nT, s + 1);
+  if (flags & 1) tend = min(nT, heads.s3 + s + 1);
   int len = nT, start = 0;
   if (mode == M_LENGTHS || mode == M_START_END) len = clamp(mask[mask_off + b], 0, nT);
   if (mode == M_START_END) start = clamp(mask[mask_off + B + b], 0, nT);
@@ -75,8 +85,8 @@ __kernel void attend(__global const float* q, int q_off, __global const float* k
   if (mode == M_RAW2D) mrow += b * nT;
   if (mode == M_RAW3D) mrow += (b * S + s) * nT;
   __global const float* abrow = ab + ab_off + b * strides.s6 + n * strides.s7 + s * nT;
-  __global const float* kbase = k + k_off + b * strides.s2 + cols.s1 + n * H;
-  __global const float* vbase = v + v_off + b * strides.s4 + cols.s2 + n * Hv;
+  __global const float* kbase = k + k_off + b * strides.s2 + cols.s1 + n * heads.s1;
+  __global const float* vbase = v + v_off + b * strides.s4 + cols.s2 + n * heads.s2;
 
   float m = -INFINITY, l = 0.0f;
   float sc[TILE];
@@ -118,7 +128,7 @@ __kernel void attend(__global const float* q, int q_off, __global const float* k
   __global const float* bv = bias + bias_off + 2 * cols.s3 + n * Hv;
   for (int i = 0; i < Hv4; ++i) {
     float4 r = acc[i] * inv;
-    if (flags & 2) r += load4(bv, i, Hv, vecv);
+    if (flags & 8) r += load4(bv, i, Hv, vecv);
     if (vecv) {
       vstore4(r, i, op);
     } else {
@@ -129,4 +139,27 @@ __kernel void attend(__global const float* q, int q_off, __global const float* k
       if (h + 3 < Hv) op[h + 3] = r.w;
     }
   }
+}
+
+// dims: B, N, P (past), L (new), h, source strides of batch, row, head.
+// cols: the column of head 0 in a source row; the bias offset (-1: no bias); the element offsets
+// in dst and past of this half (Attention's packed [2, B, N, T, h] present / past).
+__kernel void kv_present(__global const float* past, int past_off, __global const float* src,
+                         int src_off, __global const float* bias, int bias_off,
+                         __global float* dst, int dst_off, int8 dims, int4 cols) {
+  const int N = dims.s1, P = dims.s2, L = dims.s3, h = dims.s4;
+  const int nT = P + L;
+  const int e = get_global_id(0);
+  const int bn = get_global_id(1);
+  if (e >= nT * h || bn >= dims.s0 * N) return;
+  const int t = e / h, i = e % h;
+  const int b = bn / N, n = bn % N;
+  float x;
+  if (t < P) {
+    x = past[past_off + cols.s3 + (bn * P + t) * h + i];
+  } else {
+    x = src[src_off + b * dims.s5 + (t - P) * dims.s6 + n * dims.s7 + cols.s0 + i];
+    if (cols.s1 >= 0) x += bias[bias_off + cols.s1 + n * h + i];
+  }
+  dst[dst_off + cols.s2 + bn * nT * h + e] = x;
 }

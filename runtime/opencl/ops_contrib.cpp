@@ -2,7 +2,8 @@
 // BiasAdd, SkipLayerNormalization / SkipSimplifiedLayerNormalization /
 // SimplifiedLayerNormalization and EmbedLayerNormalization (kernels/contrib.cl), and fused
 // Attention / MultiHeadAttention (kernels/attention.cl; Attention's packed Q/K/V projection runs
-// on the tuned GEMM of ops_matmul.cpp into the kernel's scratch). Semantics follow the CPU
+// on the tuned GEMM of ops_matmul.cpp into the kernel's scratch; 3-D or BNSH key / value, past /
+// present key-value state gathered by kv_present). Semantics follow the CPU
 // references in runtime/cpu/ops/contrib_*.cpp; anything those kernels accept but these do not
 // handle is refused in supports() with a reason.
 #include <algorithm>
@@ -400,8 +401,12 @@ constexpr int64_t kMaxHead = 128;
 enum MaskMode { kNoMask = 0, kRaw2d = 1, kLengths = 2, kStartEnd = 3, kRaw3d = 4 };
 
 struct AttnForm {
-  bool packed = false;  // Attention: input x packed weights
-  int64_t B = 0, N = 0, S = 0, T = 0, H = 0, Hv = 0, Din = 0, cols = 0;
+  bool packed = false;   // Attention: input x packed weights
+  bool bnsh = false;     // MultiHeadAttention: 4-D key / value [B, N, L, H] (no K / V bias)
+  bool past = false;     // past_key / past_value (Attention: packed past [2, B, N, P, H])
+  bool present = false;  // K / V gathered into present [B, N, T, H] (an output or scratch)
+  // T = P + L keys: P from the past, L new ones.
+  int64_t B = 0, N = 0, S = 0, T = 0, P = 0, L = 0, H = 0, Hv = 0, Din = 0, cols = 0;
   int mask = -1, ab = -1, bias = -1;
   MaskMode mode = kNoMask;
   bool causal = false;
@@ -433,8 +438,7 @@ Expected<AttnForm> attn_form(const ir::Node& n, const std::vector<InputInfo>& in
     if (attr_i(n, "do_rotary", 0) != 0) return unsupported("do_rotary");
     if (attr_i(n, "past_present_share_buffer", 0) != 0)
       return unsupported("past_present_share_buffer");
-    if (has(in, 4) || has(in, 6)) return unsupported("past state runs on the CPU");
-    if (wants_output(n, 1)) return unsupported("the present output runs on the CPU");
+    if (has(in, 6)) return unsupported("past_sequence_length runs on the CPU");
     if (!is_f32(in, 1) || in[1].desc.shape.size() != 2 || in[1].desc.shape[0] != xs[2])
       return unsupported("weights must be float32 [hidden, 3 * D]");
     f.Din = xs[2];
@@ -453,7 +457,20 @@ Expected<AttnForm> attn_form(const ir::Node& n, const std::vector<InputInfo>& in
       return invalid_argument("hidden sizes not divisible by num_heads");
     f.H = sizes[0] / f.N;
     f.Hv = sizes[2] / f.N;
-    f.T = f.S;
+    f.L = f.S;
+    f.past = has(in, 4);
+    f.present = f.past || wants_output(n, 1);
+    if (f.present && f.H != f.Hv)
+      return invalid_argument("past / present need equal Q/K and V head sizes");
+    if (f.past) {
+      const Shape& ps = in[4].desc.shape;
+      if (!is_f32(in, 4) || ps.size() != 5 || ps[0] != 2 || ps[1] != f.B || ps[2] != f.N ||
+          ps[4] != f.H)
+        return invalid_argument("past of shape " + shape_to_string(ps) + " must be float32 [2, " +
+                                std::to_string(f.B) + ", " + std::to_string(f.N) + ", past_seq, " +
+                                std::to_string(f.H) + "]");
+      f.P = ps[3];
+    }
     if (has(in, 2)) {
       if (!is_f32(in, 2) || in[2].desc.shape != Shape{f.cols})
         return invalid_argument("bias must be float32 1-D of the weights' columns");
@@ -462,23 +479,46 @@ Expected<AttnForm> attn_form(const ir::Node& n, const std::vector<InputInfo>& in
     if (has(in, 3)) f.mask = 3;
     if (has(in, 5)) f.ab = 5;
   } else {
-    if (has(in, 6) || has(in, 7) || has(in, 8) || has(in, 9))
-      return unsupported("past / cache inputs run on the CPU");
-    for (size_t o = 1; o < 4; ++o)
-      if (wants_output(n, o)) return unsupported("present / qk outputs run on the CPU");
+    if (has(in, 8) || has(in, 9))
+      return unsupported("past_sequence_length / cache_indirection run on the CPU");
+    if (wants_output(n, 3)) return unsupported("the qk output runs on the CPU");
     if (!is_f32(in, 1) || !is_f32(in, 2))
       return unsupported("only separate float32 key and value run on OpenCL");
     const Shape& ks = in[1].desc.shape;
     const Shape& vs = in[2].desc.shape;
-    if (ks.size() != 3 || vs.size() != 3)
-      return unsupported("only 3-D key / value (no packed or BNSH forms) run on OpenCL");
-    if (xs[2] % f.N != 0 || vs[2] % f.N != 0)
-      return invalid_argument("hidden sizes not divisible by num_heads");
-    if (ks[0] != f.B || ks[2] != xs[2] || vs[0] != f.B || vs[1] != ks[1])
-      return invalid_argument("key / value shapes do not fit the query");
+    if (xs[2] % f.N != 0) return invalid_argument("hidden size not divisible by num_heads");
     f.H = xs[2] / f.N;
-    f.Hv = vs[2] / f.N;
-    f.T = ks[1];
+    if (ks.size() == 3 && vs.size() == 3) {
+      if (vs[2] % f.N != 0) return invalid_argument("value hidden size not divisible by num_heads");
+      if (ks[0] != f.B || ks[2] != xs[2] || vs[0] != f.B || vs[1] != ks[1])
+        return invalid_argument("key / value shapes do not fit the query");
+      f.Hv = vs[2] / f.N;
+      f.L = ks[1];
+    } else if (ks.size() == 4 && vs.size() == 4) {
+      if (ks[0] != f.B || ks[1] != f.N || ks[3] != f.H || vs[0] != f.B || vs[1] != f.N ||
+          vs[2] != ks[2])
+        return invalid_argument("BNSH key / value of shapes " + shape_to_string(ks) + " / " +
+                                shape_to_string(vs) + " do not fit the query");
+      f.bnsh = true;
+      f.Hv = vs[3];
+      f.L = ks[2];
+    } else {
+      return unsupported("only 3-D or BNSH 4-D key / value (no packed forms) run on OpenCL");
+    }
+    f.past = has(in, 6) || has(in, 7);
+    if (f.past) {
+      if (!is_f32(in, 6) || !is_f32(in, 7))
+        return invalid_argument("past_key and past_value must be given together, float32");
+      if (f.bnsh) return invalid_argument("past_key / past_value cannot be used with a 4-D key");
+      const Shape& pk = in[6].desc.shape;
+      const Shape& pv = in[7].desc.shape;
+      if (pk.size() != 4 || pk[0] != f.B || pk[1] != f.N || pk[3] != f.H || pv.size() != 4 ||
+          pv[0] != f.B || pv[1] != f.N || pv[2] != pk[2] || pv[3] != f.Hv)
+        return invalid_argument("past_key / past_value of shapes " + shape_to_string(pk) + " / " +
+                                shape_to_string(pv) + " must be [batch, heads, past_seq, head]");
+      f.P = pk[2];
+    }
+    f.present = f.past || wants_output(n, 1) || wants_output(n, 2);
     if (has(in, 3)) {
       if (!is_f32(in, 3) || in[3].desc.shape != Shape{2 * f.N * f.H + f.N * f.Hv})
         return invalid_argument("bias must be float32 1-D of size 2 * D + Dv");
@@ -487,6 +527,7 @@ Expected<AttnForm> attn_form(const ir::Node& n, const std::vector<InputInfo>& in
     if (has(in, 4)) f.mask = 4;
     if (has(in, 5)) f.ab = 5;
   }
+  f.T = f.P + f.L;
   if (f.H <= 0 || f.Hv <= 0) return invalid_argument("head sizes must be positive");
   if (f.H > kMaxHead || f.Hv > kMaxHead)
     return unsupported("head sizes above " + std::to_string(kMaxHead) + " run on the CPU");
@@ -520,7 +561,7 @@ Expected<std::unique_ptr<DeviceKernel>> attn_prepare(ClContext& ctx, const ir::N
   KILN_RETURN_IF_ERROR(kern->init_dummy());
   const int64_t D = f.N * f.H;
   BufArg q = in_arg(0), k = in_arg(1), v = in_arg(2);
-  int64_t qb = f.S * D, qs = D, kb = f.T * D, ks = D, vb = f.T * f.N * f.Hv, vs = f.N * f.Hv;
+  int64_t qb = f.S * D, qs = D, kb = f.L * D, ks = D, vb = f.L * f.N * f.Hv, vs = f.N * f.Hv;
   int64_t qc = 0, kc = 0, vc = 0;
   if (f.packed) {
     // The packed projection [B * S, Din] x [Din, cols] + bias through the tuned GEMM.
@@ -538,18 +579,94 @@ Expected<std::unique_ptr<DeviceKernel>> attn_prepare(ClContext& ctx, const ir::N
     kc = D;
     vc = 2 * D;
   }
+  // Head strides of Q, K, V: D-wide rows hold the heads side by side.
+  int64_t hq = f.H, hk = f.H, hv = f.Hv;
+  const bool mha_bias = !f.packed && f.bias >= 0;
+  bool fold_kv_bias = mha_bias;
+  if (f.bnsh) {  // [B, N, L, H] read in place, no K / V bias (as the CPU reference)
+    kb = f.N * f.L * f.H;
+    ks = f.H;
+    hk = f.L * f.H;
+    vb = f.N * f.L * f.Hv;
+    vs = f.Hv;
+    hv = f.L * f.Hv;
+    fold_kv_bias = false;
+  }
+  std::vector<TensorDesc> outs{TensorDesc{DType::kFloat32, {f.B, f.S, f.N * f.Hv}}};
+  if (f.present) {
+    // present K / V [B, N, T, h] = concat(past, new heads + bias); attention then reads them.
+    // Attention's present is one [2, B, N, T, H] output (K half, then V half).
+    const int64_t kn = f.B * f.N * f.T * f.H, vn = f.B * f.N * f.T * f.Hv;
+    if (kn + vn > INT_MAX || (f.packed && f.B * f.S * f.cols > INT_MAX))
+      return unsupported("present K / V of more than 2^31 elements run on the CPU");
+    BufArg pk{}, pv{};
+    int64_t pk_off = 0, pv_off = 0, past_v_off = 0;
+    if (f.packed) {
+      pk = pv = wants_output(n, 1)
+                    ? out_arg(1)
+                    : BufArg{BufArg::kScratch, kern->add_scratch(static_cast<size_t>(2 * kn) * 4)};
+      pv_off = kn;
+      past_v_off = f.B * f.N * f.P * f.H;
+      outs.push_back(TensorDesc{DType::kFloat32, {2, f.B, f.N, f.T, f.H}});
+    } else {
+      pk = wants_output(n, 1)
+               ? out_arg(1)
+               : BufArg{BufArg::kScratch, kern->add_scratch(static_cast<size_t>(kn) * 4)};
+      pv = wants_output(n, 2)
+               ? out_arg(2)
+               : BufArg{BufArg::kScratch, kern->add_scratch(static_cast<size_t>(vn) * 4)};
+      outs.push_back(TensorDesc{DType::kFloat32, {f.B, f.N, f.T, f.H}});
+      outs.push_back(TensorDesc{DType::kFloat32, {f.B, f.N, f.T, f.Hv}});
+    }
+    const int past_k_in = f.past ? (f.packed ? 4 : 6) : -1;
+    const int past_v_in = f.past ? (f.packed ? 4 : 7) : -1;
+    struct Half {
+      BufArg past, src, dst;
+      int64_t h, sb, ss, sh, col, bias_col, dst_off, past_off;
+    };
+    const Half halves[2] = {
+        {in_arg(past_k_in), k, pk, f.H, kb, ks, hk, kc, mha_bias && !f.bnsh ? D : -1, pk_off, 0},
+        {in_arg(past_v_in), v, pv, f.Hv, vb, vs, hv, vc, mha_bias && !f.bnsh ? 2 * D : -1, pv_off,
+         past_v_off}};
+    for (const Half& h : halves) {
+      KILN_ASSIGN_OR_RETURN(cl::Kernel ck, ctx.kernel("attention", "-DT=float", "kv_present"));
+      auto& C = kern->add_launch(
+          std::move(ck), {h.past, h.src, in_arg(mha_bias ? f.bias : -1), h.dst},
+          cl::NDRange(round_up(static_cast<size_t>(f.T * h.h), 64), static_cast<size_t>(f.B * f.N)),
+          cl::NDRange(64, 1));
+      kern->set(C, 0, to_int8({f.B, f.N, f.P, f.L, h.h, h.sb, h.ss, h.sh}));
+      cl_int4 cc{};
+      cc.s[0] = static_cast<cl_int>(h.col);
+      cc.s[1] = static_cast<cl_int>(h.bias_col);
+      cc.s[2] = static_cast<cl_int>(h.dst_off);
+      cc.s[3] = static_cast<cl_int>(h.past_off);
+      kern->set(C, 1, cc);
+    }
+    // Attention reads the present: BNSH [B, N, T, h], column 0.
+    k = pk;
+    v = pv;
+    kb = f.N * f.T * f.H;
+    ks = f.H;
+    hk = f.T * f.H;
+    vb = f.N * f.T * f.Hv;
+    vs = f.Hv;
+    hv = f.T * f.Hv;
+    kc = pk_off;
+    vc = pv_off;
+    fold_kv_bias = false;
+  }
   KILN_ASSIGN_OR_RETURN(cl::Kernel ak, ctx.kernel("attention", "-DT=float", "attend"));
   // One work-item per work-group: PoCL does not vectorise across work-items holding private
   // float4 arrays, and single-item groups measured fastest (3.7 ms vs 4.0 ms with 16 at
   // 1x128x12x64).
   const size_t local0 = 1;
-  const bool mha_bias = !f.packed && f.bias >= 0;
   auto& A = kern->add_launch(
       std::move(ak),
       {q, k, v, in_arg(mha_bias ? f.bias : -1), in_arg(f.mask), in_arg(f.ab), out_arg(0)},
       cl::NDRange(round_up(static_cast<size_t>(f.S), local0), static_cast<size_t>(f.B * f.N)),
       cl::NDRange(local0, 1));
-  int flags = (f.causal ? 1 : 0) | (mha_bias ? 2 : 0) | (f.ab >= 0 ? 4 : 0);
+  int flags =
+      (f.causal ? 1 : 0) | (mha_bias ? 2 : 0) | (f.ab >= 0 ? 4 : 0) | (fold_kv_bias ? 8 : 0);
   int64_t ab_b = 0, ab_n = 0;
   if (f.ab >= 0) {
     const Shape& a = in[f.ab].desc.shape;
@@ -566,7 +683,13 @@ Expected<std::unique_ptr<DeviceKernel>> attn_prepare(ClContext& ctx, const ir::N
   kern->set(A, 2, cols);
   kern->set(A, 3, f.scale);
   kern->set(A, 4, f.filter);
-  kern->set_outputs(output_descs(n, {TensorDesc{DType::kFloat32, {f.B, f.S, f.N * f.Hv}}}));
+  cl_int4 heads{};
+  heads.s[0] = static_cast<cl_int>(hq);
+  heads.s[1] = static_cast<cl_int>(hk);
+  heads.s[2] = static_cast<cl_int>(hv);
+  heads.s[3] = static_cast<cl_int>(f.P);
+  kern->set(A, 5, heads);
+  kern->set_outputs(output_descs(n, outs));
   return std::unique_ptr<DeviceKernel>(std::move(kern));
 }
 

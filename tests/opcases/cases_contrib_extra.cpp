@@ -219,6 +219,55 @@ void add_attention_forms(std::vector<OpCase>& v) {
   }
 }
 
+void add_attention_cache(std::vector<OpCase>& v) {
+  // MultiHeadAttention decoder steps: past_key / past_value [B, N, P, H] of length 0, 1, 7 and
+  // 1 or 7 new keys, with present_key / present_value = concat(past, new + bias), a key padding
+  // mask over the P + L keys, causal for the 7-row prompts (rows see keys up to P + s).
+  for (int64_t hs : {64, 32}) {
+    for (int64_t p : {0, 1, 7}) {
+      for (int64_t s : {1, 7}) {
+        const int64_t b = 2, n = 3, d = n * hs, t = p + s;
+        std::string tag =
+            "h" + std::to_string(hs) + "_p" + std::to_string(p) + "_s" + std::to_string(s);
+        OpCase c = attn("ms.MultiHeadAttention/x_cache_" + tag, "MultiHeadAttention",
+                        {in_f32({b, s, d}), in_f32({b, s, d}), in_f32({b, s, d}),
+                         const_f32({3 * d}), i32_values({b, t}, pad_mask(b, t)), omitted(),
+                         in_f32({b, n, p, hs}), in_f32({b, n, p, hs})},
+                        n);
+        c.attrs["unidirectional"] = attr_i(1);
+        c.num_outputs = 3;
+        v.push_back(c);
+      }
+    }
+  }
+  // No mask, no bias, not causal, key lengths: the plain GPT-2 step form, past 7, one new row.
+  {
+    OpCase c =
+        attn("ms.MultiHeadAttention/x_cache_lengths_h64_p7_s1", "MultiHeadAttention",
+             {in_f32({3, 1, 128}), in_f32({3, 1, 128}), in_f32({3, 1, 128}), omitted(),
+              i32_values({3}, {8, 5, 1}), omitted(), in_f32({3, 2, 7, 64}), in_f32({3, 2, 7, 64})},
+             2);
+    c.num_outputs = 3;
+    v.push_back(c);
+  }
+  // Cross-attention on cached BNSH key / value [B, N, L, H] (T5 decoder), with a key padding
+  // mask, Q bias, and an attention_bias over the L keys.
+  for (auto [hs, s, l] :
+       {std::tuple<int64_t, int64_t, int64_t>{64, 1, 13}, {32, 7, 5}, {32, 1, 1}}) {
+    const int64_t b = 2, n = 3, d = n * hs;
+    std::string tag =
+        "h" + std::to_string(hs) + "_s" + std::to_string(s) + "_l" + std::to_string(l);
+    v.push_back(attn("ms.MultiHeadAttention/x_bnsh_cross_" + tag, "MultiHeadAttention",
+                     {in_f32({b, s, d}), in_f32({b, n, l, hs}), in_f32({b, n, l, hs}),
+                      const_f32({3 * d}), i32_values({b, l}, pad_mask(b, l)), omitted()},
+                     n));
+    v.push_back(attn("ms.MultiHeadAttention/x_bnsh_ab_" + tag, "MultiHeadAttention",
+                     {in_f32({b, s, d}), in_f32({b, n, l, hs}), in_f32({b, n, l, hs}), omitted(),
+                      omitted(), in_f32({1, n, s, l}, -2, 2)},
+                     n));
+  }
+}
+
 }  // namespace
 
 std::vector<OpCase> contrib_extra_cases() {
@@ -227,11 +276,11 @@ std::vector<OpCase> contrib_extra_cases() {
   add_fused_matmul(v);
   add_attention_sizes(v);
   add_attention_forms(v);
-  // Forms the OpenCL attention kernel refuses in supports() (past/present state, packed QKV/KV,
-  // BNSH key/value, the [B, 1, M, M] mask): there they run on the CPU path, still compared.
+  add_attention_cache(v);
+  // Forms the OpenCL attention kernel refuses in supports() (packed QKV/KV, the [B, 1, M, M]
+  // mask): there they run on the CPU path, still compared.
   for (OpCase& c : v)
-    for (const char* form :
-         {"/x_past_present", "/x_present_only", "/x_packed", "/x_bnsh", "/x_mask4d"})
+    for (const char* form : {"/x_packed", "/x_mask4d"})
       if (c.name.find(form) != std::string::npos) c.cpu_ok_on = {"opencl"};
   return v;
 }
