@@ -250,6 +250,21 @@ void add_attention_cache(std::vector<OpCase>& v) {
     c.num_outputs = 3;
     v.push_back(c);
   }
+  // Attention with a packed past [2, B, N, P, H] (P 1 and 7) and the present output, head size
+  // 64, 1 or 7 new rows, a key padding mask over the P + S keys, causal.
+  for (int64_t p : {1, 7}) {
+    for (int64_t s : {1, 7}) {
+      const int64_t b = 2, n = 2, hs = 64, d = n * hs, t = p + s;
+      std::string tag = "h64_p" + std::to_string(p) + "_s" + std::to_string(s);
+      OpCase c = attn("ms.Attention/x_cache_" + tag, "Attention",
+                      {in_f32({b, s, 16}), const_f32({16, 3 * d}, -0.5, 0.5), const_f32({3 * d}),
+                       i32_values({b, t}, pad_mask(b, t)), in_f32({2, b, n, p, hs})},
+                      n);
+      c.attrs["unidirectional"] = attr_i(1);
+      c.num_outputs = 2;
+      v.push_back(c);
+    }
+  }
   // Cross-attention on cached BNSH key / value [B, N, L, H] (T5 decoder), with a key padding
   // mask, Q bias, and an attention_bias over the L keys.
   for (auto [hs, s, l] :
