@@ -5,6 +5,8 @@
 //   x (float) -> QuantizeLinear(x_s, x_zp) (uint8, shared by every quantized reader of x)
 //   MatMul(x, W)      -> QLinearMatMul(x_q, x_s, x_zp, W_q, W_s, W_zp, y_s, y_zp)
 //   Gemm(x, W) (no C) -> QLinearMatMul (W^T stored when transB; alpha folded into W_s)
+//   Gemm(x, W, C)     -> com.microsoft QGemm(x_q, x_s, x_zp, W_q, W_s, W_zp, C_q, y_s, y_zp)
+//                        (C constant; C_q int32 = round(C * beta / (x_s * W_s[n])), as ORT)
 //   Conv(x, W, B)     -> QLinearConv(x_q, x_s, x_zp, W_q, W_s, W_zp, y_s, y_zp, B_q)
 //                        B_q int32 = round(B / float(x_s * W_s[m])) (zero point 0), as ORT
 //   y_q -> DequantizeLinear -> y for float readers and graph outputs only: a quantized reader of
@@ -12,8 +14,7 @@
 // y_s / y_zp come from y's calibrated range (uint8, asymmetric). Weights: per tensor, or with
 // per_channel per output channel (QLinearConv: axis 0; QLinearMatMul: per column of a 2-D B,
 // which ONNX Runtime's QLinearMatMul kernel accepts). Gather tables are quantized as in the
-// dynamic QOperator format (ORT's GatherQuant). Gemm with a bias is left in float: ORT writes
-// com.microsoft QGemm there, which kiln has no kernel for.
+// dynamic QOperator format (ORT's GatherQuant).
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -23,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "graph/passes/fusion_util.h"
 #include "graph/passes/quantize.h"
 #include "graph/passes/util.h"
 #include "runtime/cpu/executor.h"
@@ -117,14 +119,17 @@ class StaticQOperator {
       }
       if (n->op_type() == "Gemm") {
         const float beta = n->attr("beta") ? n->attr("beta")->f : 1.0f;
-        if (n->input(2) && beta != 0.0f && !all_zero(constant_of(n->input(2)))) {
-          r_->skipped.push_back(n->describe() +
-                                ": Gemm with a bias C (ONNX Runtime writes com.microsoft QGemm "
-                                "there, which kiln has no kernel for); left in float");
-          continue;
-        }
         if (rank_known(x) != 2) {
           r_->skipped.push_back(n->describe() + ": A is not known to be 2-D");
+          continue;
+        }
+        if (n->input(2) && beta != 0.0f && !all_zero(constant_of(n->input(2)))) {
+          const std::string why = qgemm_bias_problem(n);
+          if (!why.empty()) {
+            r_->skipped.push_back(n->describe() + ": " + why + "; left in float");
+            continue;
+          }
+          KILN_RETURN_IF_ERROR(rewrite_qgemm(n, x));
           continue;
         }
       }
@@ -276,6 +281,73 @@ class StaticQOperator {
                              .status());
     KILN_RETURN_IF_ERROR(finish(y, yq));
     r_->quantized[gemm ? "Gemm" : "MatMul"]++;
+    return Status::ok();
+  }
+
+  // Why Gemm `n`'s bias C keeps it from becoming QGemm ("" when it does not): C must be a
+  // constant float32 scalar, [N] or [1, N] (one int32 value per output column, at that column's
+  // scale).
+  static std::string qgemm_bias_problem(const ir::Node* n) {
+    const Tensor* c = constant_of(n->input(2));
+    if (!c || c->dtype() != DType::kFloat32) return "C (bias) is not a constant float32 tensor";
+    const Tensor* w = constant_of(n->input(1));
+    const bool trans_b = n->attr("transB") && n->attr("transB")->i != 0;
+    const int64_t N = w ? (trans_b ? w->dim(0) : w->dim(1)) : -1;
+    const bool ok = c->numel() == 1 ? c->rank() <= 2
+                                    : (c->numel() == N && c->dim(-1) == N && c->rank() <= 2);
+    if (!ok)
+      return "C (bias) of shape " + shape_to_string(c->shape()) +
+             " is not a scalar, [N] or [1, N] (QGemm quantizes it per output column)";
+    for (int64_t i = 0; i < c->numel(); ++i)
+      if (!std::isfinite(c->data<float>()[i])) return "C (bias) has non-finite values";
+    return "";
+  }
+
+  // Gemm(x, W, C) with a constant bias -> com.microsoft QGemm(x_q, x_s, x_zp, W_q, W_s, W_zp,
+  // C_q, y_s, y_zp) with alpha, transA and transB kept, as ONNX Runtime's QLinearGemm writes it:
+  // W quantized as stored (per column of B: axis 1, or axis 0 with transB), C_q int32 =
+  // round(C * beta / (x_s * W_s[n])) at zero point 0 (ORT's quantize_bias_static). QGemm adds C_q
+  // to the int32 product before multiplying by alpha * x_s * W_s, so for alpha != 1 the bias
+  // scale is divided by alpha here (ORT's quantizer omits that; the same values when alpha is 1).
+  Status rewrite_qgemm(ir::Node* n, ir::Value* x) {
+    const bool trans_b = n->attr("transB") && n->attr("transB")->i != 0;
+    const float alpha = n->attr("alpha") ? n->attr("alpha")->f : 1.0f;
+    const float beta = n->attr("beta") ? n->attr("beta")->f : 1.0f;
+    ir::Value* y = n->output(0);
+    const std::string base = n->name().empty() ? y->name() : n->name();
+    KILN_ASSIGN_OR_RETURN(QTensor a, activation(x));
+    const int axis = o_.per_channel ? (trans_b ? 0 : 1) : -1;
+    const QTensor w = weight(n->input(1), axis, false, 1.0f);
+    KILN_ASSIGN_OR_RETURN(QTensor yq, output(y));
+    ir::Value* c = n->input(2);
+    const Tensor& ct = *constant_of(c);
+    const int64_t cols = static_cast<int64_t>(w.scales.size());
+    const Shape cq_shape = ct.numel() == 1 && cols > 1 ? Shape{cols} : ct.shape();
+    Tensor cq = Tensor::create(DType::kInt32, cq_shape).value();
+    for (int64_t i = 0; i < cq.numel(); ++i) {
+      float s = a.scales[0] * w.scales[cols == 1 ? 0 : i % cols];
+      if (beta != 1.0f) s = s / beta;
+      if (alpha != 1.0f) s = s * alpha;
+      const float b = ct.data<float>()[ct.numel() == 1 ? 0 : i];
+      double q = std::nearbyint(static_cast<double>(b) / s);
+      if (std::isnan(q)) q = 0;
+      cq.data<int32_t>()[i] = static_cast<int32_t>(std::clamp(q, -2147483648.0, 2147483647.0));
+    }
+    r_->float_weight_bytes += static_cast<int64_t>(ct.nbytes());
+    r_->quant_weight_bytes += static_cast<int64_t>(cq.nbytes());
+    ir::Value* cv = add_const(c->name() + "_quantized", std::move(cq));
+    const auto attrs = n->attributes();
+    g_.remove_node(n);
+    ensure_ms_domain(g_);
+    KILN_ASSIGN_OR_RETURN(
+        ir::Node * q,
+        g_.add_node("QGemm", "com.microsoft",
+                    {a.q, a.scale, a.zp, w.q, w.scale, w.zp, cv, yq.scale, yq.zp}, {yq.q},
+                    g_.unique_name(base + "_quant")));
+    for (const auto& [k, v] : attrs)
+      if (k != "beta") q->set_attr(k, v);
+    KILN_RETURN_IF_ERROR(finish(y, yq));
+    r_->quantized["Gemm"]++;
     return Status::ok();
   }
 

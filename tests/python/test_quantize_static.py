@@ -1,6 +1,7 @@
 """Static INT8 quantization in QOperator format (`kiln quantize --calibrate DIR --format
 qoperator`) and the level-2 QDQ fusions of Conv and Gemm (graph/passes/qdq_fusion.cpp), on the
-zoo's ResNet (tests/models/zoo/resnet.onnx: 12 Conv, a Gemm with bias) and BERT (bert_op14).
+zoo's ResNet (tests/models/zoo/resnet.onnx: 12 Conv, a Gemm with bias -> com.microsoft QGemm)
+and BERT (bert_op14), and the QGemm kernel itself against ONNX Runtime.
 
 QOperator checks: the structure is ONNX Runtime's quantize_static(QOperator) with the same op
 types (QuantizeLinear on float activations, QLinearConv / QLinearMatMul, DequantizeLinear only in
@@ -144,8 +145,18 @@ def test_qoperator_structure(qop, variant):
             assert p is None or p.op_type != "DequantizeLinear", n.name
     if variant.startswith("resnet"):
         assert ops.count("QLinearConv") == 12, ops
-        assert rep["quantized"] == {"Conv": 12}, rep
-        assert any("Gemm" in s and "QGemm" in s for s in rep["skipped"]), rep["skipped"]
+        assert rep["quantized"] == {"Conv": 12, "Gemm": 1}, rep
+        # The classifier Gemm (with bias) -> com.microsoft QGemm with an int32 bias.
+        assert ops.count("QGemm") == 1 and "Gemm" not in ops, ops
+        qg = next(n for n in m.graph.node if n.op_type == "QGemm")
+        assert qg.domain == "com.microsoft" and len(qg.input) == 9, qg
+        c = onnx.numpy_helper.to_array(inits[qg.input[6]])
+        w = onnx.numpy_helper.to_array(inits[qg.input[3]])
+        n_out = w.shape[0] if any(a.name == "transB" and a.i for a in qg.attribute) \
+            else w.shape[1]
+        assert c.dtype == np.int32 and c.size == n_out, c
+        assert onnx.numpy_helper.to_array(inits[qg.input[4]]).size == \
+            (n_out if variant.endswith("per_channel") else 1)
         # Every QLinearConv reads a QuantizeLinear's or another quantized node's uint8 output
         # (in ResNet each Conv is followed by Relu or Add, float readers: chains of quantized
         # nodes are checked in tests/unit/quantize_static_test.cpp).
@@ -179,14 +190,18 @@ def test_qoperator_same_ops_as_ort(qop, calib, variant, tmp_path):
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     base = variant.split("_")[0]
     theirs = tmp_path / "ort.onnx"
-    ops = ["Conv"] if base == "resnet" else ["MatMul"]
+    ops = ["Conv", "Gemm"] if base == "resnet" else ["MatMul"]
     quantize_static(str(MODELS[base][0]), str(theirs), Reader(calib[base]) if base == "resnet"
                     else Reader_one(calib[base]), quant_format=QuantFormat.QOperator,
                     per_channel=variant.endswith("per_channel"), op_types_to_quantize=ops,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     a, b = onnx.load(str(qop[variant][0])), onnx.load(str(theirs))
-    qa = sorted(n.name for n in a.graph.node if n.op_type.startswith("QLinear"))
-    qb = sorted(n.name for n in b.graph.node if n.op_type.startswith("QLinear"))
+    quant_ops = ("QLinearConv", "QLinearMatMul", "QGemm")
+    qa = sorted(n.name for n in a.graph.node if n.op_type in quant_ops)
+    qb = sorted(n.name for n in b.graph.node if n.op_type in quant_ops)
+    if base == "resnet":
+        assert [n.op_type for n in a.graph.node].count("QGemm") == 1
+        assert [n.op_type for n in b.graph.node].count("QGemm") == 1
     # ORT also makes QLinearMatMul of the two activation MatMuls in attention (kiln: constant
     # weights only).
     assert set(qa) <= set(qb) and len(qa) >= 12, (qa, qb)
@@ -195,13 +210,17 @@ def test_qoperator_same_ops_as_ort(qop, calib, variant, tmp_path):
     na, nb = {n.name: n for n in a.graph.node}, {n.name: n for n in b.graph.node}
     for name in qa:
         x, y = na[name], nb[name]
-        for i in (3, 4, 5) + ((8,) if len(x.input) == 9 else ()):  # w_q, w_s, w_zp, bias
-            if i == 8:  # the bias depends on x_scale: within one step of it
+        assert x.op_type == y.op_type, name
+        # w_q, w_s, w_zp, bias (QLinearConv: input 8, QGemm: input 6); x_scale, y_scale.
+        bias = 6 if x.op_type == "QGemm" else 8
+        y_s = 7 if x.op_type == "QGemm" else 6
+        for i in (3, 4, 5) + ((bias,) if len(x.input) > bias else ()):
+            if i == bias:  # the bias depends on x_scale: within one step of it
                 assert np.max(np.abs(ia[x.input[i]].astype(np.int64) - ib[y.input[i]])) <= \
                     np.max(np.abs(ib[y.input[i]])) * 1e-3 + 1, name
                 continue
             np.testing.assert_array_equal(ia[x.input[i]], ib[y.input[i]], err_msg=name)
-        for i in (1, 6):  # x_scale, y_scale from calibration
+        for i in (1, y_s):  # x_scale, y_scale from calibration
             np.testing.assert_allclose(ia[x.input[i]], ib[y.input[i]], rtol=1e-4, err_msg=name)
 
 
@@ -297,6 +316,10 @@ def test_qoperator_runs_on_devices(kiln, qop, devices, kind, variant, tmp_path):
     on_device = QLINEARCONV_ON_DEVICE[kind]
     assert len(conv) == (12 if base == "resnet" and not on_device else 0), lines
     assert all("kernel for QLinearConv" in ln for ln in conv), conv
+    # The classifier's com.microsoft QGemm: on the CPU too, with the reason.
+    qgemm = [ln for ln in lines if "(com.microsoft.QGemm)" in ln]
+    assert len(qgemm) == (1 if base == "resnet" else 0), lines
+    assert all("kernel for com.microsoft.QGemm" in ln for ln in qgemm), qgemm
     for name, r in cpu.items():
         err, scale = float(np.max(np.abs(got[name] - r))), float(np.max(np.abs(r)))
         print(f"\n{variant} on {kind} {name}: vs cpu max abs {err:.3g} (of {scale:.3g})")
@@ -393,3 +416,106 @@ def test_qdq_fusion_fused_vs_unfused_vs_ort(kiln, ort_qdq, name, tmp_path):
               f"{e_ort == 0}")
         assert e_fu <= 0.02 * scale and cosine(fused[out], unfused[out]) >= 0.9999, (name, e_fu)
         assert e_k <= 1e-3 * scale and cosine(fused[out], r) >= 0.99999, (name, e_k)
+
+
+# ---- com.microsoft QGemm (runtime/cpu/ops/contrib_qgemm.cpp) ---------------------------------
+
+def qgemm_case(rng, tag, m, k, n, a_signed, b_signed, trans_a, trans_b, per_col, alpha, bias,
+               quant_out):
+    """One QGemm node (nodes, inits, feeds, output name)."""
+    from onnx import TensorProto, helper, numpy_helper
+    ta = np.int8 if a_signed else np.uint8
+    tb = np.int8 if b_signed else np.uint8
+    lo_a, hi_a = (-128, 128) if a_signed else (0, 256)
+    lo_b, hi_b = (-128, 128) if b_signed else (0, 256)
+    a = rng.integers(lo_a, hi_a, (k, m) if trans_a else (m, k)).astype(ta)
+    b = rng.integers(lo_b, hi_b, (n, k) if trans_b else (k, n)).astype(tb)
+    nb = n if per_col else 1
+    shape_b = [n] if per_col else []
+    inits = [
+        numpy_helper.from_array(np.float32(rng.uniform(0.005, 0.05)), f"{tag}_as"),
+        numpy_helper.from_array(np.array(rng.integers(lo_a, hi_a), dtype=ta), f"{tag}_az"),
+        numpy_helper.from_array(b, f"{tag}_b"),
+        numpy_helper.from_array(rng.uniform(0.001, 0.02, nb).astype(np.float32).reshape(shape_b),
+                                f"{tag}_bs"),
+        numpy_helper.from_array(rng.integers(lo_b, hi_b, nb).astype(tb).reshape(shape_b),
+                                f"{tag}_bz"),
+    ]
+    ins = [f"{tag}_a", f"{tag}_as", f"{tag}_az", f"{tag}_b", f"{tag}_bs", f"{tag}_bz"]
+    if bias is not None:
+        c = rng.integers(-40000, 40000, bias).astype(np.int32)
+        inits.append(numpy_helper.from_array(c, f"{tag}_c"))
+        ins.append(f"{tag}_c")
+    elif quant_out:
+        ins.append("")
+    if quant_out:
+        ty = ta
+        inits += [numpy_helper.from_array(np.float32(rng.uniform(0.2, 2.0) * np.sqrt(k)),
+                                          f"{tag}_ys"),
+                  numpy_helper.from_array(np.array(rng.integers(lo_a // 2, hi_a // 2 + 1),
+                                                   dtype=ty), f"{tag}_yz")]
+        ins += [f"{tag}_ys", f"{tag}_yz"]
+    node = helper.make_node("QGemm", ins, [f"{tag}_y"], domain="com.microsoft", alpha=alpha,
+                            transA=int(trans_a), transB=int(trans_b))
+    elem = (TensorProto.INT8 if a_signed else TensorProto.UINT8) if quant_out else \
+        TensorProto.FLOAT
+    vin = helper.make_tensor_value_info(f"{tag}_a", TensorProto.INT8 if a_signed
+                                        else TensorProto.UINT8, list(a.shape))
+    vout = helper.make_tensor_value_info(f"{tag}_y", elem, [m, n])
+    return node, inits, vin, vout, {f"{tag}_a": a}
+
+
+QGEMM_CASES = [
+    # m, k, n, a_signed, b_signed, transA, transB, per_col, alpha, bias shape, quantized out
+    (1, 7, 5, False, True, False, True, False, 1.0, [5], True),
+    (13, 33, 17, False, True, False, False, True, 1.0, [17], True),
+    (127, 65, 31, False, False, False, True, True, 0.75, [1, 31], True),
+    (13, 129, 10, True, True, False, True, True, 1.0, [10], True),
+    (127, 17, 9, True, True, True, False, False, 1.0, [127, 9], True),
+    (13, 5, 3, False, True, True, True, False, 2.0, [], True),
+    (1, 2049, 7, False, True, False, True, True, 1.0, [7], False),
+    (13, 31, 19, False, True, False, False, True, 0.5, [13, 1], False),
+    (127, 9, 33, True, True, False, True, False, 1.0, None, False),
+    (13, 15, 11, False, False, False, False, False, 1.0, None, True),
+]
+
+
+@pytest.mark.parametrize("gemm", ["fast", "ref"])
+def test_qgemm_kernel_equals_ort(kiln, gemm, tmp_path, monkeypatch):
+    """QGemm nodes of odd sizes (M 1 / 13 / 127, odd K, transA / transB, per tensor / per
+    column, alpha, int32 bias of every broadcast shape, float and 8-bit outputs) in kiln (fast
+    int8 GEMM, and the reference loops under KILN_CPU_GEMM=ref) vs ONNX Runtime: 8-bit outputs
+    exactly equal; float outputs within 1e-6 relative (both compute float(acc) * scale with the
+    same float32 scale: measured bit-equal)."""
+    from onnx import helper
+    rng = np.random.default_rng(7)
+    nodes, inits, vins, vouts, feeds = [], [], [], [], {}
+    for i, case in enumerate(QGEMM_CASES):
+        nd, it, vi, vo, fd = qgemm_case(rng, f"q{i}", *case)
+        nodes.append(nd), inits.extend(it), vins.append(vi), vouts.append(vo), feeds.update(fd)
+    graph = helper.make_graph(nodes, "qgemm", vins, vouts, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    path = tmp_path / "qgemm.onnx"
+    onnx.save(model, str(path))
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for name, v in feeds.items():
+        np.save(inputs / f"{name}.npy", v)
+    ref = ort_run(path, feeds, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    out = tmp_path / "out"
+    if gemm == "ref":
+        monkeypatch.setenv("KILN_CPU_GEMM", "ref")
+    res = kiln("run", path, "--inputs", inputs, "--output-dir", out, "--quiet", timeout=300)
+    assert res.returncode == 0, res.describe()
+    for name, r in ref.items():
+        g = np.load(out / f"{name}.npy")
+        assert g.dtype == r.dtype and g.shape == r.shape, name
+        if r.dtype != np.float32:
+            d = np.abs(g.astype(np.int32) - r.astype(np.int32))
+            assert d.max() == 0, (name, int((d != 0).sum()), d.size)
+        else:
+            err = float(np.max(np.abs(g - r) / (np.abs(r) + 1e-30)))
+            print(f"\n{name}: max relative error {err:.3g}")
+            assert err <= 1e-6, (name, err)

@@ -221,7 +221,7 @@ TEST(QuantizeStaticQOperator, ConvWithInt32BiasPerTensorAndPerChannel) {
   }
 }
 
-TEST(QuantizeStaticQOperator, GemmWithoutBiasTransBAndGemmWithBiasSkipped) {
+TEST(QuantizeStaticQOperator, GemmWithoutBiasTransBAndGemmWithBiasToQGemm) {
   for (bool with_bias : {false, true}) {
     auto make = [&] {
       auto g = std::make_unique<ir::Graph>();
@@ -249,9 +249,36 @@ TEST(QuantizeStaticQOperator, GemmWithoutBiasTransBAndGemmWithBiasSkipped) {
       ASSERT_TRUE(quantize(*g, {3, 17}, o, &rep).is_ok());
       auto h = histogram(*g);
       if (with_bias) {
-        EXPECT_EQ(h["Gemm"], 1);
-        ASSERT_EQ(rep.skipped.size(), 1u);
-        EXPECT_NE(rep.skipped[0].find("QGemm"), std::string::npos) << rep.skipped[0];
+        // com.microsoft QGemm: W as stored ([N, K] with transB kept), scales without alpha,
+        // C int32 = round(C / (x_s * W_s[n] * alpha)) (alpha is applied to the sum with C).
+        EXPECT_EQ(h["Gemm"], 0);
+        EXPECT_EQ(h["QGemm"], 1);
+        EXPECT_TRUE(rep.skipped.empty());
+        ir::Node* q = only(*g, "QGemm");
+        ASSERT_NE(q, nullptr);
+        ASSERT_EQ(q->inputs().size(), 9u);
+        EXPECT_EQ(q->domain(), "com.microsoft");
+        EXPECT_EQ(q->attr("transB")->i, 1);
+        EXPECT_FLOAT_EQ(q->attr("alpha")->f, 0.5f);
+        const Tensor& wq = init(*g, q->input(3));
+        EXPECT_EQ(wq.shape(), (Shape{6, 17}));
+        const Tensor& ws = init(*g, q->input(4));
+        EXPECT_EQ(ws.numel(), pc ? 6 : 1);
+        expect_weight(f->find_value("W")->initializer(), wq, ws, init(*g, q->input(5)), 0);
+        const float xs = init(*g, q->input(1)).data<float>()[0];
+        const Tensor& cq = init(*g, q->input(6));
+        ASSERT_EQ(cq.dtype(), DType::kInt32);
+        const Tensor& c = f->find_value("C")->initializer();
+        for (int64_t n = 0; n < 6; ++n) {
+          const float sc = xs * ws.data<float>()[ws.numel() == 1 ? 0 : n] * 0.5f;
+          EXPECT_EQ(cq.data<int32_t>()[n],
+                    static_cast<int32_t>(std::nearbyint(double{c.data<float>()[n]} / sc)))
+              << n;
+        }
+        // On a calibration set (seed 100): the output then lies in the calibrated range (with
+        // the bias, other inputs' outputs go past it and are clipped by the uint8 output).
+        const Tensor x = random_tensor({3, 17}, 100, -2, 2);
+        expect_close(run1(*g, x), run1(*f, x));
         continue;
       }
       EXPECT_EQ(h["QLinearMatMul"], 1);

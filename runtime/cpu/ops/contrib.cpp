@@ -30,6 +30,8 @@ Status contrib_attention_kernel(OpContext& ctx);
 Status contrib_multi_head_attention_kernel(OpContext& ctx);
 // contrib_qattention.cpp
 Status contrib_qattention_kernel(OpContext& ctx);
+// contrib_qgemm.cpp
+Status contrib_qgemm_kernel(OpContext& ctx);
 // reduction_norm.cpp: ONNX LayerNormalization (opset 17), whose semantics ONNX Runtime's
 // default-domain contrib LayerNormalization (opsets 1-16) shares.
 Status layer_norm_kernel(OpContext& ctx);
@@ -52,6 +54,7 @@ void register_contrib_kernels(KernelRegistry& r) {
   r.add(ms, "Attention", contrib_attention_kernel);
   r.add(ms, "MultiHeadAttention", contrib_multi_head_attention_kernel);
   r.add(ms, "QAttention", contrib_qattention_kernel);
+  r.add(ms, "QGemm", contrib_qgemm_kernel);
   // Default domain, as ONNX Runtime registers them (the ONNX LayerNormalization kernel covers
   // opset 17 and later in reduction.cpp).
   r.add("", "SimplifiedLayerNormalization", simplified_layer_norm_kernel);
