@@ -335,6 +335,133 @@ __kernel void qgemm_nt(QGEMM_ARGS) {
   }
 }
 
+// ---- Integer GEMM through 4 x 8-bit dot products (cl_khr_integer_dot_product) -----------------
+//
+// DOT4U(a, b): the unsigned dot product of two uchar4 (4 bytes of k packed in one 32-bit word),
+// a uint. With cl_khr_integer_dot_product the host passes -DKILN_DOT4=1 (the device reports
+// CL_DEVICE_INTEGER_DOT_PRODUCT_INPUT_4x8BIT_KHR: dot(uchar4, uchar4)) or -DKILN_DOT4=2 (only the
+// packed form: dot_4x8packed_uu_uint); only the non-saturating builtins are used, so every sum
+// wraps in 32 bits like the CPU reference. Without them (PoCL here) the portable expression runs,
+// so the packing, signedness and zero-point correction below are tested on any device. The
+// mapping to the builtins is not run in the tests (PoCL lacks the extension); it was only compiled
+// (clang 14, spir64, CL3.0 with the extension and its 4x8-bit feature macros).
+#if defined(KILN_DOT4) && defined(cl_khr_integer_dot_product)
+#if KILN_DOT4 == 1
+#define DOT4U(a, b) dot((uchar4)(a), (uchar4)(b))
+#else
+#define DOT4U(a, b) dot_4x8packed_uu_uint(as_uint((uchar4)(a)), as_uint((uchar4)(b)))
+#endif
+#else
+#define DOT4U(a, b)                                                                             \
+  ((uint)(a).x * (uint)(b).x + (uint)(a).y * (uint)(b).y + (uint)(a).z * (uint)(b).z +          \
+   (uint)(a).w * (uint)(b).w)
+#endif
+
+inline uint dot16u(uchar16 a, uchar16 b) {
+  return DOT4U(a.s0123, b.s0123) + DOT4U(a.s4567, b.s4567) + DOT4U(a.s89ab, b.s89ab) +
+         DOT4U(a.scdef, b.scdef);
+}
+
+// Integer GEMM on BT [N, K] (qtranspose_b) with one unsigned dot product for every u8 / s8 mix:
+// bytes are taken as u = x ^ mask (0..255; x - zp == u - zu with zu = zp ^ mask), so
+//   sum_k (ua - zua)(ub - zub) = sum ua ub - zub sum ua - zua sum ub + K zua zub   (mod 2^32),
+// the row sums of A and column sums of B being dot products with (1, 1, 1, 1). All sums are
+// uint and wrap exactly as the CPU's uint32 accumulator. 4 x 4 outputs per work-item, K in steps
+// of 16 bytes (four packed words per row / column), then 4, then single bytes; clamped rows and
+// masked stores. gid0: column block, gid1: row block, gid2: batch.
+__kernel void qgemm_dot(QGEMM_ARGS) {
+  const int n0 = get_global_id(0) * 4, m0 = get_global_id(1) * 4, b = get_global_id(2);
+  if (m0 >= M || n0 >= N) return;
+  const __global uchar* a = A + a_off + batch_offset(b, nb, bdims, a_bstrides);
+  const __global uchar* bm = B + b_off + batch_offset(b, nb, bdims, b_bstrides);
+  const uint za = has_azp ? (uint)(AZ[az_off] ^ amask) : (uint)amask;
+  const uchar16 am16 = (uchar16)(amask), bm16 = (uchar16)(bmask), ones16 = (uchar16)(1);
+  const __global uchar* ar[4];
+  const __global uchar* br[4];
+  uint zb[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) ar[i] = a + min(m0 + i, M - 1) * K;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int c = min(n0 + j, N - 1);
+    br[j] = bm + c * K;
+    zb[j] = has_bzp ? (uint)(BZ[bz_off + c * bzp_stride] ^ bmask) : (uint)bmask;
+  }
+  uint acc[4][4], ra[4], cb[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    ra[i] = 0u;
+    cb[i] = 0u;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j] = 0u;
+  }
+  int k = 0;
+  for (; k + 16 <= K; k += 16) {
+    uchar16 av[4], bv[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      av[i] = vload16(0, ar[i] + k) ^ am16;
+      ra[i] += dot16u(av[i], ones16);
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      bv[j] = vload16(0, br[j] + k) ^ bm16;
+      cb[j] += dot16u(bv[j], ones16);
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[i][j] += dot16u(av[i], bv[j]);
+  }
+  const uchar4 am4 = (uchar4)(amask), bm4 = (uchar4)(bmask), ones4 = (uchar4)(1);
+  for (; k + 4 <= K; k += 4) {
+    uchar4 av[4], bv[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      av[i] = vload4(0, ar[i] + k) ^ am4;
+      ra[i] += DOT4U(av[i], ones4);
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      bv[j] = vload4(0, br[j] + k) ^ bm4;
+      cb[j] += DOT4U(bv[j], ones4);
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[i][j] += DOT4U(av[i], bv[j]);
+  }
+  for (; k < K; ++k) {
+    uint av[4], bv[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      av[i] = (uint)(ar[i][k] ^ amask);
+      ra[i] += av[i];
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      bv[j] = (uint)(br[j][k] ^ bmask);
+      cb[j] += bv[j];
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
+  }
+  const int cbase = c_off + b * M * N;
+  for (int i = 0; i < 4; ++i) {
+    const int m = m0 + i;
+    if (m >= M) break;
+    for (int j = 0; j < 4; ++j) {
+      const int n = n0 + j;
+      if (n >= N) break;
+      const uint s = acc[i][j] - zb[j] * ra[i] - za * cb[j] + (uint)K * za * zb[j];
+      store_one(C, cbase, m * N + n, s, float_out, AS, as_off, BS, bs_off + n * bs_stride, BIAS,
+                bias_off + n, has_bias);
+    }
+  }
+}
+
 // Copies the bytes of B [nbb][K][N] (dense) to BT [nbb][N][K] for qgemm_nt, 16 x 16 per
 // work-item. gid0: block of 16 columns of B, gid1: block of 16 rows, gid2: matrix.
 __kernel void qtranspose_b(__global const uchar* B, int b_off, __global uchar* BT, int bt_off,

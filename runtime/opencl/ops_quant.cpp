@@ -373,30 +373,83 @@ Expected<QGemm> qgemm_geometry(const Shape& a_in, const Shape& b_in) {
   return g;
 }
 
-// Which GEMM kernel runs: qgemm_nt on a transposed copy of B (dot products along K, the fast
-// one) when K >= 16, else qgemm_nn (16 columns per work-item) when N >= 16, else the general
-// 4 x 4 qgemm. KILN_CL_QGEMM=nt|nn|gen forces one (for measurements).
-enum class QVariant { kGeneral, kNN, kNT };
+// How the device computes qgemm_dot's 4 x 8-bit dot products: the build options of kernels/
+// quant.cl for it ("-DKILN_DOT4=1": dot(uchar4, uchar4), "=2": dot_4x8packed_uu_uint, "": the
+// portable expression) and whether the builtins are there and accelerated. Needs
+// cl_khr_integer_dot_product with a 4x8-bit input capability; where the device answers the
+// acceleration query, the unsigned form must be reported accelerated (every u8 / s8 mix runs as
+// an unsigned dot product).
+struct DotSupport {
+  bool use = false;
+  std::string options;
+};
 
-QVariant choose_variant(const QGemm& g) {
+DotSupport dot_support(ClContext& ctx) {
+  DotSupport d;
+  if (!ctx.info().integer_dot_product) return d;
+  cl_device_integer_dot_product_capabilities_khr caps = 0;
+  if (clGetDeviceInfo(ctx.device()(), CL_DEVICE_INTEGER_DOT_PRODUCT_CAPABILITIES_KHR, sizeof(caps),
+                      &caps, nullptr) != CL_SUCCESS)
+    return d;
+  cl_device_info accel_query = 0;
+  if (caps & CL_DEVICE_INTEGER_DOT_PRODUCT_INPUT_4x8BIT_KHR) {
+    d.options = "-DKILN_DOT4=1";
+    accel_query = CL_DEVICE_INTEGER_DOT_PRODUCT_ACCELERATION_PROPERTIES_8BIT_KHR;
+  } else if (caps & CL_DEVICE_INTEGER_DOT_PRODUCT_INPUT_4x8BIT_PACKED_KHR) {
+    d.options = "-DKILN_DOT4=2";
+    accel_query = CL_DEVICE_INTEGER_DOT_PRODUCT_ACCELERATION_PROPERTIES_4x8BIT_PACKED_KHR;
+  } else {
+    return d;
+  }
+  cl_device_integer_dot_product_acceleration_properties_khr props{};
+  const cl_int err = clGetDeviceInfo(ctx.device()(), accel_query, sizeof(props), &props, nullptr);
+  d.use = err != CL_SUCCESS || props.unsigned_accelerated == CL_TRUE;
+  return d;
+}
+
+// Which GEMM kernel runs: qgemm_dot (4 x 8-bit dot products on a transposed copy of B) where the
+// device has accelerated cl_khr_integer_dot_product and K >= 4; otherwise qgemm_nt on a
+// transposed copy of B (dot products along K with exact float FMA, the fast one on PoCL) when
+// K >= 16, else qgemm_nn (16 columns per work-item) when N >= 16, else the general 4 x 4 qgemm.
+// KILN_CL_QGEMM=dot|nt|nn|gen forces one (for tests and measurements; "dot" without the
+// extension runs qgemm_dot's portable expression).
+enum class QVariant { kGeneral, kNN, kNT, kDot };
+
+QVariant choose_variant(const QGemm& g, const DotSupport& dot) {
   if (const char* e = std::getenv("KILN_CL_QGEMM")) {
     const std::string s = e;
     if (s == "gen") return QVariant::kGeneral;
     if (s == "nn" && g.N >= 16) return QVariant::kNN;
     if (s == "nt") return QVariant::kNT;
+    if (s == "dot") return QVariant::kDot;
   }
+  if (dot.use && g.K >= 4) return QVariant::kDot;
   if (g.K >= 16) return QVariant::kNT;
   return g.N >= 16 ? QVariant::kNN : QVariant::kGeneral;
 }
 
+bool transposes_b(QVariant v) {
+  return v == QVariant::kNT || v == QVariant::kDot;
+}
+
 const char* variant_kernel(QVariant v) {
-  return v == QVariant::kNT ? "qgemm_nt" : v == QVariant::kNN ? "qgemm_nn" : "qgemm";
+  return v == QVariant::kDot  ? "qgemm_dot"
+         : v == QVariant::kNT ? "qgemm_nt"
+         : v == QVariant::kNN ? "qgemm_nn"
+                              : "qgemm";
 }
 
 const char* variant_name(QVariant v) {
-  return v == QVariant::kNT   ? "qtranspose_b+qgemm_nt_4x4_k16"
+  return v == QVariant::kDot  ? "qtranspose_b+qgemm_dot_4x4"
+         : v == QVariant::kNT ? "qtranspose_b+qgemm_nt_4x4_k16"
          : v == QVariant::kNN ? "qgemm_nn_4x16"
                               : "qgemm_4x4";
+}
+
+// The GEMM kernel of variant v (qgemm_dot with the device's dot-product options).
+Expected<cl::Kernel> gemm_kernel(ClContext& ctx, QVariant v, const DotSupport& dot) {
+  if (v == QVariant::kDot) return ctx.kernel("quant", dot.options, variant_kernel(v));
+  return quant_kernel(ctx, variant_kernel(v));
 }
 
 // b's per-tensor / per-column parameter stride for this GEMM (device::quant::b_param_stride).
@@ -432,7 +485,8 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(ClContext& ctx, const ir
   KILN_ASSIGN_OR_RETURN(QMatMulForm f, qmatmul_form(n, in));
   KILN_ASSIGN_OR_RETURN(QGemm g, qgemm_geometry(in[0].desc.shape, in[1].desc.shape));
   const bool float_out = n.op_type() != "MatMulInteger";
-  const QVariant v = choose_variant(g);
+  const DotSupport dot = dot_support(ctx);
+  const QVariant v = choose_variant(g, dot);
   auto k = std::make_unique<QuantKernel>(
       ctx, std::string(f.dynamic ? "dql+" : "") + variant_name(v) + (float_out ? "_f32" : "_i32"));
   KILN_RETURN_IF_ERROR(k->init({TensorDesc{float_out ? DType::kFloat32 : DType::kInt32, g.out}}));
@@ -458,7 +512,7 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(ClContext& ctx, const ir
   }
   if (f.b_scale >= 0) bs_stride = numel_of(in[f.b_scale].desc.shape) == 1 ? 0 : 1;
   BufArg b = in_arg(f.b);
-  if (v == QVariant::kNT) {
+  if (transposes_b(v)) {
     KILN_ASSIGN_OR_RETURN(int bt, k->add_shared_scratch(static_cast<size_t>(g.b_mats * g.K * g.N)));
     KILN_ASSIGN_OR_RETURN(cl::Kernel tk, quant_kernel(ctx, "qtranspose_b"));
     size_t T = k->add_launch(
@@ -470,7 +524,7 @@ Expected<std::unique_ptr<DeviceKernel>> qmatmul_prepare(ClContext& ctx, const ir
     k->set(T, 1, static_cast<cl_int>(g.N));
     b = scratch_arg(bt);
   }
-  KILN_ASSIGN_OR_RETURN(cl::Kernel ck, quant_kernel(ctx, variant_kernel(v)));
+  KILN_ASSIGN_OR_RETURN(cl::Kernel ck, gemm_kernel(ctx, v, dot));
   const size_t bx = v == QVariant::kNN ? 16 : 4, by = 4, lx = 4, ly = 4;
   const size_t wx = (static_cast<size_t>(g.N) + bx - 1) / bx;
   const size_t wy = (static_cast<size_t>(g.M) + by - 1) / by;
@@ -527,7 +581,8 @@ Expected<std::unique_ptr<DeviceKernel>> qlinear_prepare(ClContext& ctx, const ir
   KILN_ASSIGN_OR_RETURN(QGemm g, qgemm_geometry(in[0].desc.shape, in[3].desc.shape));
   KILN_RETURN_IF_ERROR(qlinear_check(in, &g));
   const DType yt = in[7].desc.dtype;
-  const QVariant v = choose_variant(g);
+  const DotSupport dot = dot_support(ctx);
+  const QVariant v = choose_variant(g, dot);
   auto k = std::make_unique<QuantKernel>(ctx, std::string(variant_name(v)) + "+qlinear_requant");
   KILN_RETURN_IF_ERROR(k->init({TensorDesc{yt, g.out}}));
   const int64_t nb = numel_of(g.batch);
@@ -536,7 +591,7 @@ Expected<std::unique_ptr<DeviceKernel>> qlinear_prepare(ClContext& ctx, const ir
   KILN_ASSIGN_OR_RETURN(const int bs_stride, b_stride(in[4].desc.shape, g, "b_scale"));
   KILN_ASSIGN_OR_RETURN(int acc, k->add_scratch(static_cast<size_t>(total) * sizeof(cl_int)));
   BufArg b = in_arg(3);
-  if (v == QVariant::kNT) {
+  if (transposes_b(v)) {
     KILN_ASSIGN_OR_RETURN(int bt, k->add_shared_scratch(static_cast<size_t>(g.b_mats * g.K * g.N)));
     KILN_ASSIGN_OR_RETURN(cl::Kernel tk, quant_kernel(ctx, "qtranspose_b"));
     size_t T = k->add_launch(
@@ -548,7 +603,7 @@ Expected<std::unique_ptr<DeviceKernel>> qlinear_prepare(ClContext& ctx, const ir
     k->set(T, 1, static_cast<cl_int>(g.N));
     b = scratch_arg(bt);
   }
-  KILN_ASSIGN_OR_RETURN(cl::Kernel ck, quant_kernel(ctx, variant_kernel(v)));
+  KILN_ASSIGN_OR_RETURN(cl::Kernel ck, gemm_kernel(ctx, v, dot));
   const size_t bx = v == QVariant::kNN ? 16 : 4, by = 4, lx = 4, ly = 4;
   const size_t wx = (static_cast<size_t>(g.N) + bx - 1) / bx;
   const size_t wy = (static_cast<size_t>(g.M) + by - 1) / by;
