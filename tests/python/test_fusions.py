@@ -276,3 +276,25 @@ def test_t5_attention_fusion(kiln, devices, repo_root, tmp_path, name):
             continue
         got = kiln_outputs(kiln, src, feeds, tmp_path / device, "--level", 2, "--device", device)
         assert max_err(got, expected) <= TOL, device
+
+
+@pytest.mark.parametrize("name", ["gpt2_with_past", "t5_gen_decoder", "t5_gen_decoder_with_past",
+                                  "t5_gen_encoder"])
+def test_fused_attention_runs_on_opencl(kiln, devices, repo_root, tmp_path, name):
+    """At level 2 on OpenCL the fused MultiHeadAttention nodes (past_key / past_value with
+    present outputs in GPT-2 and the T5 self-attention, cached BNSH K/V in the T5
+    cross-attention) all run on the device: `kiln run --verbose` lists no MultiHeadAttention
+    among the nodes placed on the CPU, and the outputs still match the zoo's (1e-4)."""
+    if not devices.get("opencl", {}).get("devices"):
+        pytest.skip("no opencl device")
+    src = zoo(repo_root) / f"{name}.onnx"
+    res = kiln("run", src, "--inputs", zoo(repo_root) / name / "inputs", "--output-dir",
+               tmp_path / "out", "--level", 2, "--device", "opencl", "--verbose")
+    assert res.returncode == 0, res.describe()
+    cpu_nodes = [ln for ln in res.stdout.splitlines() if ln.strip().startswith("cpu: node")]
+    assert any("placement:" in ln for ln in res.stdout.splitlines()), res.describe()
+    # Node::describe(): "node 'NAME' (com.microsoft.MultiHeadAttention)".
+    on_cpu = [ln for ln in cpu_nodes if "Attention)" in ln]
+    assert not on_cpu, "\n".join(on_cpu)
+    expected = load_npys(zoo(repo_root) / name / "expected")
+    assert max_err(load_npys(tmp_path / "out"), expected) <= TOL
