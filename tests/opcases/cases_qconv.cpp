@@ -84,6 +84,9 @@ void add_conv_integer(std::vector<OpCase>& v) {
      {{"group", attr_i(13)}, {"auto_pad", attr_s("SAME_UPPER")}, {"strides", attr_ints({2, 2})}});
   ci("u8u8_1d_group3_k3", {q(u8, {1, 6, 13}), q(u8, {9, 2, 3}), scalar(u8, 7), scalar(u8, 250)},
      {{"group", attr_i(3)}});
+  ci("s8s8_nonsquare_k1x3_stride1x2_batch2",
+     {q(s8, {2, 5, 13, 7}), q(s8, {3, 5, 1, 3}, true), scalar(s8, 1), q(s8, {3}, true)},
+     {{"strides", attr_ints({1, 2})}, {"pads", attr_ints({0, 1, 0, 2})}});
   // 255 * -128 over 8000 * 9 taps: the int32 sum wraps around (as the CPU's int64 cast to int32).
   ci("wrap_72000_taps",
      {filled(q(u8, {1, 8000, 3, 3}), 255), filled(q(s8, {2, 8000, 3, 3}, true), -128)});
@@ -119,6 +122,10 @@ void add_qlinear_conv(std::vector<OpCase>& v) {
      {q(s8, {3, 6, 13}), f32(0.05), scalar(s8, -3), q(s8, {9, 2, 3}, true), f32(0.02),
       scalar(s8, 0), f32(0.1), scalar(u8, 60), bias(9)},
      {{"group", attr_i(3)}, {"strides", attr_ints({2})}, {"pads", attr_ints({1, 1})}});
+  qc("u8s8s8_3d_k3_pad1_stride2_per_channel",
+     {q(u8, {1, 3, 7, 5, 6}), f32(0.02), scalar(u8, 128), q(s8, {5, 3, 3, 3, 3}, true),
+      const_f32({5}, 0.001, 0.004), q(s8, {5}, true), f32(0.03), scalar(s8, 2), bias(5)},
+     {{"strides", attr_ints({2, 1, 2})}, {"pads", attr_ints({1, 1, 1, 1, 0, 1})}});
   // Saturation both ways: y_zero_point 255 (uint8) and -128 (int8), large multipliers.
   qc("saturate_u8_zp255",
      {q(u8, {1, 3, 13, 13}), f32(0.1), scalar(u8, 128), q(s8, {5, 3, 3, 3}, true), f32(0.1),
