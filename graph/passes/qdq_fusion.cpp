@@ -5,9 +5,12 @@
 //     -> QLinearMatMul(a_q, a_s, a_zp, w_q, w_s, w_zp, y_s, y_zp)
 //   QuantizeLinear(Gemm(DQ(a), DQ(w)) without C, alpha 1, transA 0)
 //     -> QLinearMatMul (with transB: w_q transposed once, a new constant; per-row w becomes
-//        per-column). Gemm with a bias C stays: ONNX Runtime fuses it into com.microsoft QGemm,
-//        which kiln has no kernel for (the unfused float path keeps results close to ONNX
-//        Runtime's).
+//        per-column).
+//   QuantizeLinear(Gemm(DQ(a), DQ(w), C), y_s, y_zp), C [N] or [1, N], constant w
+//     -> com.microsoft QGemm(a_q, a_s, a_zp, w_q, w_s, w_zp, C_q, y_s, y_zp) with alpha, transA,
+//        transB, as ONNX Runtime fuses it; C_q as the Conv bias below with the values scaled by
+//        beta / alpha (QGemm multiplies the sum with C_q by alpha): passed through when it is
+//        DQ(int32) at x_s * w_s and alpha = beta = 1, else requantized.
 //   QuantizeLinear(Conv(DQ(x), DQ(w), bias), y_s, y_zp)
 //     -> QLinearConv(x_q, x_s, x_zp, w_q, w_s, w_zp, y_s, y_zp, bias_q)
 //      bias: DequantizeLinear(b_q int32, b_s, 0) with b_s == float(x_s * w_s) elementwise (what
@@ -100,6 +103,58 @@ std::optional<std::vector<float>> scale_values(const ir::Value* v) {
   return std::vector<float>(t->data<float>(), t->data<float>() + t->numel());
 }
 
+template <typename F>
+std::optional<ir::Value*> requantized(ir::Graph& g, ir::Value* b, const std::vector<double>& f,
+                                      F bias_scale) {
+  const int64_t m = static_cast<int64_t>(f.size());
+  Tensor t = Tensor::create(DType::kInt32, {m}).value();
+  for (int64_t i = 0; i < m; ++i) {
+    double v = std::nearbyint(f[i] / static_cast<double>(bias_scale(i)));
+    if (!std::isfinite(v)) return std::nullopt;
+    t.data<int32_t>()[i] = static_cast<int32_t>(std::clamp(v, -2147483648.0, 2147483647.0));
+  }
+  return add_constant(g, b->name() + "_int32", std::move(t));
+}
+
+// The bias as int32 with scale x_s * w_s[m] and zero point 0 (see the top of the file), m
+// values. `mul` (QGemm: beta / alpha, Conv: 1) multiplies the bias values; an int32 bias passes
+// through unchanged only when mul is 1.
+std::optional<ir::Value*> bias_int32(ir::Graph& g, ir::Value* b, float xs,
+                                     const std::vector<float>& ws, int64_t m, double mul = 1.0) {
+  auto bias_scale = [&](int64_t i) { return xs * ws[ws.size() == 1 ? 0 : i]; };
+  if (ir::Node* bn = producer_if(b, "DequantizeLinear")) {
+    // DequantizeLinear(b_q int32, b_s[, 0]).
+    if (bn->inputs().size() < 2 || int_attr_of(bn, "block_size").value_or(0) != 0)
+      return std::nullopt;
+    const Tensor* bq = constant_of(bn->input(0));
+    const auto bs = scale_values(bn->input(1));
+    if (!bq || !bs || bq->dtype() != DType::kInt32 || bq->numel() != m) return std::nullopt;
+    if (bs->size() != 1 && static_cast<int64_t>(bs->size()) != m) return std::nullopt;
+    if (bs->size() != 1 && int_attr_of(bn, "axis").value_or(1) != 0 && bq->rank() != 1)
+      return std::nullopt;
+    if (ir::Value* bz = bn->input(2)) {
+      const Tensor* zt = constant_of(bz);
+      if (!zt) return std::nullopt;
+      for (int64_t i = 0; i < zt->numel(); ++i)
+        if (zt->get_as_double(i) != 0) return std::nullopt;
+    }
+    bool same = true;
+    for (int64_t i = 0; i < m; ++i)
+      same = same && (*bs)[bs->size() == 1 ? 0 : i] == bias_scale(i);
+    if (same && bq->rank() == 1 && mul == 1.0) return bn->input(0);
+    std::vector<double> f(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i)
+      f[i] = static_cast<double>(bq->data<int32_t>()[i]) *
+             static_cast<double>((*bs)[bs->size() == 1 ? 0 : i]) * mul;
+    return requantized(g, b, f, bias_scale);
+  }
+  const Tensor* bt = constant_of(b);
+  if (!bt || bt->dtype() != DType::kFloat32 || bt->numel() != m) return std::nullopt;
+  std::vector<double> f(bt->data<float>(), bt->data<float>() + m);
+  for (double& v : f) v *= mul;
+  return requantized(g, b, f, bias_scale);
+}
+
 class QdqMatMulPattern : public RewritePattern {
  public:
   std::string name() const override { return "qdq_fusion"; }
@@ -150,7 +205,8 @@ class QdqGemmPattern : public RewritePattern {
     if (!output_q_fits(q)) return false;
     ir::Node* gm = producer_if(q->input(0), "Gemm");
     if (!gm || !used_once(q->input(0)) || gm->inputs().size() < 2) return false;
-    if (gm->input(2) && float_attr_of(gm, "beta").value_or(1.0f) != 0.0f) return false;
+    if (gm->input(2) && float_attr_of(gm, "beta").value_or(1.0f) != 0.0f)
+      return to_qgemm(g, q, gm, ctx);
     if (int_attr_of(gm, "transA").value_or(0) != 0) return false;
     if (float_attr_of(gm, "alpha").value_or(1.0f) != 1.0f) return false;
     const bool trans_b = int_attr_of(gm, "transB").value_or(0) != 0;
@@ -187,6 +243,56 @@ class QdqGemmPattern : public RewritePattern {
                                                      {}));
     (void)f;
     ctx.stats.add("QLinearMatMul");
+    return true;
+  }
+
+ private:
+  // DQ(a), DQ(w), C -> Gemm -> Q => com.microsoft QGemm(a_q, a_s, a_zp, w_q, w_s, w_zp, C_q,
+  // y_s, y_zp) with alpha, transA and transB (see the top of the file).
+  static Expected<bool> to_qgemm(ir::Graph& g, ir::Node* q, ir::Node* gm, PassContext& ctx) {
+    const bool trans_b = int_attr_of(gm, "transB").value_or(0) != 0;
+    const float alpha = float_attr_of(gm, "alpha").value_or(1.0f);
+    const float beta = float_attr_of(gm, "beta").value_or(1.0f);
+    if (!std::isfinite(alpha) || alpha == 0.0f || !std::isfinite(beta)) return false;
+    auto a = dq_parts(producer_if(gm->input(0), "DequantizeLinear"));
+    ir::Node* wn = producer_if(gm->input(1), "DequantizeLinear");
+    auto w = dq_parts(wn);
+    if (!a || !w || !single_value(a->scale) || !single_value(a->zp)) return false;
+    // QGemm's y has A's type (ONNX Runtime's kernels: u8 -> u8, s8 -> s8).
+    if (dtype_of(q->input(2)) != dtype_of(a->zp)) return false;
+    const Tensor* wt = constant_of(w->x);
+    if (!wt || wt->rank() != 2) return false;
+    const int64_t n = wt->dim(trans_b ? 0 : 1);
+    if (!single_value(w->scale) || !single_value(w->zp)) {
+      // Per output column: axis 1 of B, or axis 0 of B^T.
+      const int64_t axis = int_attr_of(wn, "axis").value_or(1);
+      const int64_t want = trans_b ? 0 : 1;
+      if (axis != want && !(axis == -1 && want == 1)) return false;
+      if (n <= 0 || !shape_is_1d(w->scale, n) || !shape_is_1d(w->zp, n)) return false;
+    }
+    // C: [N] or [1, N] (constant, or DequantizeLinear of a constant int32), one value per
+    // output column.
+    ir::Value* c = gm->input(2);
+    const ir::Node* cdq = producer_if(c, "DequantizeLinear");
+    const Tensor* ct = constant_of(cdq ? cdq->input(0) : c);
+    if (!ct || ct->numel() != n || ct->rank() < 1 || ct->rank() > 2 || ct->dim(-1) != n)
+      return false;
+    const auto xs = scale_values(a->scale);
+    const auto ws = scale_values(w->scale);
+    if (!xs || !ws) return false;
+    auto cq = bias_int32(g, c, (*xs)[0], *ws, n,
+                         static_cast<double>(beta) / static_cast<double>(alpha));
+    if (!cq) return false;
+    std::vector<std::pair<std::string, ir::Attribute>> av;
+    for (const auto& [k, v] : gm->attributes())
+      if (k == "alpha" || k == "transA" || k == "transB") av.emplace_back(k, v);
+    ensure_ms_domain(g);
+    KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, q, "QGemm", kMsDomain,
+                                                     {a->x, a->scale, a->zp, w->x, w->scale,
+                                                      w->zp, *cq, q->input(1), q->input(2)},
+                                                     av));
+    (void)f;
+    ctx.stats.add("QGemm");
     return true;
   }
 };
@@ -231,55 +337,6 @@ class QdqConvPattern : public RewritePattern {
     return true;
   }
 
- private:
-  // The bias as int32 with scale x_s * w_s[m] and zero point 0 (see the top of the file).
-  static std::optional<ir::Value*> bias_int32(ir::Graph& g, ir::Value* b, float xs,
-                                              const std::vector<float>& ws, int64_t m) {
-    auto bias_scale = [&](int64_t i) { return xs * ws[ws.size() == 1 ? 0 : i]; };
-    if (ir::Node* bn = producer_if(b, "DequantizeLinear")) {
-      // DequantizeLinear(b_q int32, b_s[, 0]).
-      if (bn->inputs().size() < 2 || int_attr_of(bn, "block_size").value_or(0) != 0)
-        return std::nullopt;
-      const Tensor* bq = constant_of(bn->input(0));
-      const auto bs = scale_values(bn->input(1));
-      if (!bq || !bs || bq->dtype() != DType::kInt32 || bq->numel() != m) return std::nullopt;
-      if (bs->size() != 1 && static_cast<int64_t>(bs->size()) != m) return std::nullopt;
-      if (bs->size() != 1 && int_attr_of(bn, "axis").value_or(1) != 0 && bq->rank() != 1)
-        return std::nullopt;
-      if (ir::Value* bz = bn->input(2)) {
-        const Tensor* zt = constant_of(bz);
-        if (!zt) return std::nullopt;
-        for (int64_t i = 0; i < zt->numel(); ++i)
-          if (zt->get_as_double(i) != 0) return std::nullopt;
-      }
-      bool same = true;
-      for (int64_t i = 0; i < m; ++i)
-        same = same && (*bs)[bs->size() == 1 ? 0 : i] == bias_scale(i);
-      if (same && bq->rank() == 1) return bn->input(0);
-      std::vector<double> f(static_cast<size_t>(m));
-      for (int64_t i = 0; i < m; ++i)
-        f[i] = static_cast<double>(bq->data<int32_t>()[i]) *
-               static_cast<double>((*bs)[bs->size() == 1 ? 0 : i]);
-      return requantized(g, b, f, bias_scale);
-    }
-    const Tensor* bt = constant_of(b);
-    if (!bt || bt->dtype() != DType::kFloat32 || bt->numel() != m) return std::nullopt;
-    std::vector<double> f(bt->data<float>(), bt->data<float>() + m);
-    return requantized(g, b, f, bias_scale);
-  }
-
-  template <typename F>
-  static std::optional<ir::Value*> requantized(ir::Graph& g, ir::Value* b,
-                                               const std::vector<double>& f, F bias_scale) {
-    const int64_t m = static_cast<int64_t>(f.size());
-    Tensor t = Tensor::create(DType::kInt32, {m}).value();
-    for (int64_t i = 0; i < m; ++i) {
-      double v = std::nearbyint(f[i] / static_cast<double>(bias_scale(i)));
-      if (!std::isfinite(v)) return std::nullopt;
-      t.data<int32_t>()[i] = static_cast<int32_t>(std::clamp(v, -2147483648.0, 2147483647.0));
-    }
-    return add_constant(g, b->name() + "_int32", std::move(t));
-  }
 };
 
 }  // namespace

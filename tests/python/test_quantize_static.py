@@ -398,7 +398,15 @@ def test_qdq_fusion_fused_vs_unfused_vs_ort(kiln, ort_qdq, name, tmp_path):
     if name.startswith("resnet"):
         assert ops.count("QLinearConv") == 12, ops
         assert "Conv" not in ops, ops
-        assert ops.count("Gemm") == 1, ops  # the classifier has a bias: ORT's QGemm, not fused
+        # The classifier has a bias: com.microsoft QGemm, as ONNX Runtime fuses it; its int32
+        # bias (DequantizeLinear at x_s * w_s in ORT's file) is passed through.
+        assert ops.count("QGemm") == 1 and "Gemm" not in ops, ops
+        qg = next(n for n in opt.graph.node if n.op_type == "QGemm")
+        src = onnx.load(str(model))
+        dq_in = {n.output[0]: n.input[0] for n in src.graph.node
+                 if n.op_type == "DequantizeLinear"}
+        gemm = next(n for n in src.graph.node if n.op_type == "Gemm")
+        assert qg.input[6] == dq_in[gemm.input[2]], (qg.input, gemm.input)
     else:
         assert ops.count("QLinearMatMul") == 2 and "Gemm" not in ops, ops
     feeds = load_dir(inputs)

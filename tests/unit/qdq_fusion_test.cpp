@@ -421,7 +421,7 @@ void build_gemm(ir::Graph& g, int64_t m, int64_t k, int64_t n, bool trans_b, boo
   g.add_output(y);
 }
 
-TEST(QdqFusion, GemmBecomesQLinearMatMulUnlessItHasABias) {
+TEST(QdqFusion, GemmBecomesQLinearMatMulOrWithABiasQGemm) {
   for (bool tb : {false, true}) {
     for (bool pc : {false, true}) {
       for (bool bias : {false, true}) {
@@ -436,7 +436,24 @@ TEST(QdqFusion, GemmBecomesQLinearMatMulUnlessItHasABias) {
           ASSERT_TRUE(changed.has_value()) << changed.status().message();
           ASSERT_TRUE(after.verify().is_ok());
           EXPECT_EQ(count_op(after, "QLinearMatMul"), bias ? 0 : 1);
-          EXPECT_EQ(count_op(after, "Gemm"), bias ? 1 : 0);
+          EXPECT_EQ(count_op(after, "QGemm"), bias ? 1 : 0);
+          EXPECT_EQ(count_op(after, "Gemm"), 0);
+          for (const ir::Node* nd : after.nodes()) {
+            if (nd->op_type() != "QGemm") continue;
+            // w as stored (transB kept), the float bias 0.1 as int32 at x_s * w_s[n].
+            EXPECT_EQ(nd->domain(), "com.microsoft");
+            ASSERT_EQ(nd->inputs().size(), 9u);
+            EXPECT_EQ(nd->input(3)->initializer().shape(), tb ? (Shape{n, k}) : (Shape{k, n}));
+            EXPECT_EQ(nd->attr("transB") ? nd->attr("transB")->i : 0, tb ? 1 : 0);
+            const Tensor& cq = nd->input(6)->initializer();
+            ASSERT_EQ(cq.dtype(), DType::kInt32);
+            ASSERT_EQ(cq.numel(), n);
+            for (int64_t i = 0; i < n; ++i) {
+              const float wsv = pc ? 0.004f + 0.001f * static_cast<float>(i % 7) : 0.0061f;
+              EXPECT_EQ(cq.data<int32_t>()[i],
+                        static_cast<int32_t>(std::nearbyint(double{0.1f} / (0.0173f * wsv))));
+            }
+          }
           if (!bias && tb) {
             for (const ir::Node* nd : after.nodes()) {
               if (nd->op_type() == "QLinearMatMul") {
