@@ -134,6 +134,14 @@ void add_qlinear_conv(std::vector<OpCase>& v) {
   qc("saturate_s8_zp_minus128",
      {filled(q(u8, {1, 5, 7, 7}), 255), f32(0.1), scalar(u8, 0), q(s8, {3, 5, 3, 3}, true),
       f32(0.1), scalar(s8, 0), f32(0.3), scalar(s8, -128)});
+  // 4000 * 9 = 36000 taps: the int32 sum could overflow, so OpenCL refuses it (runs on the CPU).
+  OpCase big = make("window_36000_taps_refused", "QLinearConv",
+                    {filled(q(u8, {1, 4000, 3, 3}), 255), f32(0.0001), scalar(u8, 0),
+                     filled(q(s8, {2, 4000, 3, 3}, true), -128), f32(0.0001), scalar(s8, 0),
+                     f32(0.01), scalar(u8, 0)},
+                    {});
+  big.cpu_ok_on = {"opencl"};
+  v.push_back(big);
   // Multiplier 0.5 with small sums: every odd sum is a tie, rounded half to even.
   qc("ties_half_even",
      {ranged(q(u8, {1, 3, 13, 13}), 126, 131), f32(0.5), scalar(u8, 128),
