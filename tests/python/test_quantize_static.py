@@ -424,6 +424,13 @@ def test_qdq_fusion_fused_vs_unfused_vs_ort(kiln, ort_qdq, name, tmp_path):
               f"{e_ort == 0}")
         assert e_fu <= 0.02 * scale and cosine(fused[out], unfused[out]) >= 0.9999, (name, e_fu)
         assert e_k <= 1e-3 * scale and cosine(fused[out], r) >= 0.99999, (name, e_k)
+    # kiln's fused file (QGemm, QLinearConv) loads and runs in ONNX Runtime, with its results
+    # (measured: bit-equal).
+    theirs = ort_run(tmp_path / "opt.onnx", feeds)
+    for out, r in ref.items():
+        e = float(np.max(np.abs(theirs[out] - r)))
+        print(f"{name} {out}: ORT on kiln's fused file vs ORT {e:.3g}")
+        assert e <= 1e-3 * float(np.max(np.abs(r))), (name, e)
 
 
 # ---- com.microsoft QGemm (runtime/cpu/ops/contrib_qgemm.cpp) ---------------------------------
