@@ -6,14 +6,15 @@
 // float4 registers (head sizes up to MAXH; float4 loads when the head sizes are multiples of 4,
 // a scalar path otherwise). Q, K and V are read in place through strides (batch, row, head)
 // from [B, S, N * H] tensors, BNSH [B, N, T, H] tensors (cached cross-attention K / V, or the
-// present K / V) or the packed projection [B * S, 3 * D]; the MHA bias is added to Q and, when
-// K / V are read from the node inputs, folded in as q.bias_k (per row) and bias_v * sum(p) (at
-// the end). Causal rows stop at key past + s. Attention's packed input projection runs before it
-// on the tuned GEMM of kernels/matmul.cl.
+// present K / V), packed QKV [B, S, N, 3, H] / KV [B, L, N, 2, H] or the packed projection
+// [B * S, 3 * D]; the MHA bias is added to Q and, when K / V are read from the node inputs,
+// folded in as q.bias_k (per row) and bias_v * sum(p) (at the end). Causal rows stop at key
+// past + s. Attention's packed input projection runs before it on the tuned GEMM of
+// kernels/matmul.cl.
 //
 // kv_present: present [B, N, P + L, h] = concat(past [B, N, P, h], new heads (+ bias)) along the
-// sequence axis, the new heads read through strides from [B, L, N * h], BNSH [B, N, L, h] or the
-// packed projection; one work-item per element.
+// sequence axis, the new heads read through strides from [B, L, N * h], BNSH
+// [B, N, L, h], packed QKV / KV or the packed projection; one work-item per element.
 
 #define MAXH 128
 #define H4MAX (MAXH / 4)

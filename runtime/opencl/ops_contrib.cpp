@@ -2,8 +2,8 @@
 // BiasAdd, SkipLayerNormalization / SkipSimplifiedLayerNormalization /
 // SimplifiedLayerNormalization and EmbedLayerNormalization (kernels/contrib.cl), and fused
 // Attention / MultiHeadAttention (kernels/attention.cl; Attention's packed Q/K/V projection runs
-// on the tuned GEMM of ops_matmul.cpp into the kernel's scratch; 3-D or BNSH key / value, past /
-// present key-value state gathered by kv_present). Semantics follow the CPU
+// on the tuned GEMM of ops_matmul.cpp into the kernel's scratch; 3-D, BNSH or packed key / value,
+// packed QKV, past / present key-value state gathered by kv_present). Semantics follow the CPU
 // references in runtime/cpu/ops/contrib_*.cpp; anything those kernels accept but these do not
 // handle is refused in supports() with a reason.
 #include <algorithm>
@@ -401,10 +401,12 @@ constexpr int64_t kMaxHead = 128;
 enum MaskMode { kNoMask = 0, kRaw2d = 1, kLengths = 2, kStartEnd = 3, kRaw3d = 4 };
 
 struct AttnForm {
-  bool packed = false;   // Attention: input x packed weights
-  bool bnsh = false;     // MultiHeadAttention: 4-D key / value [B, N, L, H] (no K / V bias)
-  bool past = false;     // past_key / past_value (Attention: packed past [2, B, N, P, H])
-  bool present = false;  // K / V gathered into present [B, N, T, H] (an output or scratch)
+  bool packed = false;      // Attention: input x packed weights
+  bool bnsh = false;        // MultiHeadAttention: 4-D key / value [B, N, L, H] (no K / V bias)
+  bool packed_qkv = false;  // MultiHeadAttention: query [B, S, N, 3, H], no key / value
+  bool packed_kv = false;   // MultiHeadAttention: key [B, L, N, 2, H], no value
+  bool past = false;        // past_key / past_value (Attention: packed past [2, B, N, P, H])
+  bool present = false;     // K / V gathered into present [B, N, T, H] (an output or scratch)
   // T = P + L keys: P from the past, L new ones.
   int64_t B = 0, N = 0, S = 0, T = 0, P = 0, L = 0, H = 0, Hv = 0, Din = 0, cols = 0;
   int mask = -1, ab = -1, bias = -1;
@@ -431,7 +433,9 @@ Expected<AttnForm> attn_form(const ir::Node& n, const std::vector<InputInfo>& in
   if (f.N <= 0) return invalid_argument("num_heads must be positive");
   if (!is_f32(in, 0)) return unsupported("only float32 attention runs on OpenCL");
   const Shape& xs = in[0].desc.shape;
-  if (xs.size() != 3) return unsupported("the input / query must be 3-D [batch, seq, hidden]");
+  f.packed_qkv = !f.packed && xs.size() == 5;
+  if (xs.size() != 3 && !f.packed_qkv)
+    return unsupported("the input / query must be 3-D [batch, seq, hidden] (or packed QKV)");
   f.B = xs[0];
   f.S = xs[1];
   if (f.packed) {
@@ -482,19 +486,40 @@ Expected<AttnForm> attn_form(const ir::Node& n, const std::vector<InputInfo>& in
     if (has(in, 8) || has(in, 9))
       return unsupported("past_sequence_length / cache_indirection run on the CPU");
     if (wants_output(n, 3)) return unsupported("the qk output runs on the CPU");
-    if (!is_f32(in, 1) || !is_f32(in, 2))
-      return unsupported("only separate float32 key and value run on OpenCL");
-    const Shape& ks = in[1].desc.shape;
-    const Shape& vs = in[2].desc.shape;
-    if (xs[2] % f.N != 0) return invalid_argument("hidden size not divisible by num_heads");
-    f.H = xs[2] / f.N;
-    if (ks.size() == 3 && vs.size() == 3) {
+    const Shape none;
+    const Shape& ks = has(in, 1) ? in[1].desc.shape : none;
+    const Shape& vs = has(in, 2) ? in[2].desc.shape : none;
+    if (f.packed_qkv) {
+      if (has(in, 1) || has(in, 2))
+        return invalid_argument("packed QKV query takes no key / value");
+      if (xs[2] != f.N || xs[3] != 3)
+        return invalid_argument("packed QKV query of shape " + shape_to_string(xs) +
+                                " must be [batch, seq, num_heads, 3, head_size]");
+      f.H = f.Hv = xs[4];
+      f.L = f.S;
+    } else if (xs[2] % f.N != 0) {
+      return invalid_argument("hidden size not divisible by num_heads");
+    } else if (!is_f32(in, 1) || (has(in, 2) && !is_f32(in, 2))) {
+      return unsupported("only float32 key and value run on OpenCL");
+    } else if (ks.size() == 5) {
+      f.H = f.Hv = xs[2] / f.N;
+      if (has(in, 2)) return invalid_argument("packed KV key takes no value");
+      if (ks[0] != f.B || ks[2] != f.N || ks[3] != 2 || ks[4] != f.H)
+        return invalid_argument("packed KV key of shape " + shape_to_string(ks) +
+                                " must be [batch, kv_seq, num_heads, 2, head_size]");
+      f.packed_kv = true;
+      f.L = ks[1];
+    } else if (!has(in, 2)) {
+      return invalid_argument("a 3-D or 4-D key needs a value");
+    } else if (ks.size() == 3 && vs.size() == 3) {
+      f.H = xs[2] / f.N;
       if (vs[2] % f.N != 0) return invalid_argument("value hidden size not divisible by num_heads");
       if (ks[0] != f.B || ks[2] != xs[2] || vs[0] != f.B || vs[1] != ks[1])
         return invalid_argument("key / value shapes do not fit the query");
       f.Hv = vs[2] / f.N;
       f.L = ks[1];
     } else if (ks.size() == 4 && vs.size() == 4) {
+      f.H = xs[2] / f.N;
       if (ks[0] != f.B || ks[1] != f.N || ks[3] != f.H || vs[0] != f.B || vs[1] != f.N ||
           vs[2] != ks[2])
         return invalid_argument("BNSH key / value of shapes " + shape_to_string(ks) + " / " +
@@ -503,7 +528,7 @@ Expected<AttnForm> attn_form(const ir::Node& n, const std::vector<InputInfo>& in
       f.Hv = vs[3];
       f.L = ks[2];
     } else {
-      return unsupported("only 3-D or BNSH 4-D key / value (no packed forms) run on OpenCL");
+      return invalid_argument("key / value must be 3-D, BNSH 4-D or packed KV 5-D");
     }
     f.past = has(in, 6) || has(in, 7);
     if (f.past) {
@@ -583,7 +608,20 @@ Expected<std::unique_ptr<DeviceKernel>> attn_prepare(ClContext& ctx, const ir::N
   int64_t hq = f.H, hk = f.H, hv = f.Hv;
   const bool mha_bias = !f.packed && f.bias >= 0;
   bool fold_kv_bias = mha_bias;
-  if (f.bnsh) {  // [B, N, L, H] read in place, no K / V bias (as the CPU reference)
+  if (f.packed_qkv) {  // [B, S, N, 3, H]: head n's Q, K, V side by side
+    q = k = v = in_arg(0);
+    qb = kb = vb = f.S * f.N * 3 * f.H;
+    qs = ks = vs = f.N * 3 * f.H;
+    hq = hk = hv = 3 * f.H;
+    kc = f.H;
+    vc = 2 * f.H;
+  } else if (f.packed_kv) {  // [B, L, N, 2, H]
+    k = v = in_arg(1);
+    kb = vb = f.L * f.N * 2 * f.H;
+    ks = vs = f.N * 2 * f.H;
+    hk = hv = 2 * f.H;
+    vc = f.H;
+  } else if (f.bnsh) {  // [B, N, L, H] read in place, no K / V bias (as the CPU reference)
     kb = f.N * f.L * f.H;
     ks = f.H;
     hk = f.L * f.H;

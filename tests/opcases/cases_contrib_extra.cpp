@@ -265,6 +265,23 @@ void add_attention_cache(std::vector<OpCase>& v) {
       v.push_back(c);
     }
   }
+  // Packed KV [B, L, N, 2, H] and packed QKV [B, S, N, 3, H] with past / present and bias.
+  {
+    OpCase kv = attn("ms.MultiHeadAttention/x_cache_packed_kv_h32_p7_s1", "MultiHeadAttention",
+                     {in_f32({2, 1, 96}), in_f32({2, 1, 3, 2, 32}), omitted(), const_f32({288}),
+                      i32_values({2, 8}, pad_mask(2, 8)), omitted(), in_f32({2, 3, 7, 32}),
+                      in_f32({2, 3, 7, 32})},
+                     3);
+    kv.num_outputs = 3;
+    v.push_back(kv);
+    OpCase qkv = attn("ms.MultiHeadAttention/x_cache_packed_qkv_h64_p1_s7", "MultiHeadAttention",
+                      {in_f32({2, 7, 2, 3, 64}), omitted(), omitted(), const_f32({384}), omitted(),
+                       omitted(), in_f32({2, 2, 1, 64}), in_f32({2, 2, 1, 64})},
+                      2);
+    qkv.attrs["unidirectional"] = attr_i(1);
+    qkv.num_outputs = 3;
+    v.push_back(qkv);
+  }
   // Cross-attention on cached BNSH key / value [B, N, L, H] (T5 decoder), with a key padding
   // mask, Q bias, and an attention_bias over the L keys.
   for (auto [hs, s, l] :
@@ -292,10 +309,10 @@ std::vector<OpCase> contrib_extra_cases() {
   add_attention_sizes(v);
   add_attention_forms(v);
   add_attention_cache(v);
-  // Forms the OpenCL attention kernel refuses in supports() (packed QKV/KV, the [B, 1, M, M]
-  // mask): there they run on the CPU path, still compared.
+  // A form the OpenCL attention kernel refuses in supports() (the [B, 1, M, M] mask): there it
+  // runs on the CPU path, still compared.
   for (OpCase& c : v)
-    for (const char* form : {"/x_packed", "/x_mask4d"})
+    for (const char* form : {"/x_mask4d"})
       if (c.name.find(form) != std::string::npos) c.cpu_ok_on = {"opencl"};
   return v;
 }
