@@ -156,15 +156,13 @@ Status contrib_qgemm_kernel(OpContext& ctx) {
         bzp_stride, acc.data());
     }
   }
-  if (c) {
-    const int32_t* cd = c->data<int32_t>();
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = 0; n < N; ++n) {
-        const uint32_t s = static_cast<uint32_t>(acc[m * N + n]) +
-                           static_cast<uint32_t>(cd[m * c_rs + n * c_cs]);
-        acc[m * N + n] = static_cast<int32_t>(s);
-      }
-  }
+  // acc + C (int32, wrapping), as MLAS accumulates onto the broadcast bias.
+  const int32_t* cd = c ? c->data<int32_t>() : nullptr;
+  auto sum = [&](int64_t m, int64_t n) {
+    if (!cd) return acc[m * N + n];
+    return static_cast<int32_t>(static_cast<uint32_t>(acc[m * N + n]) +
+                                static_cast<uint32_t>(cd[m * c_rs + n * c_cs]));
+  };
 
   // Output scales in ONNX Runtime's order: (alpha * a_scale) * b_scale[n], then / y_scale.
   const float as_v = a_scale.data<float>()[0];
@@ -180,7 +178,7 @@ Status contrib_qgemm_kernel(OpContext& ctx) {
     ctx.parallel_for(M, 16, [&](int64_t mb, int64_t me) {
       for (int64_t m = mb; m < me; ++m)
         for (int64_t n = 0; n < N; ++n)
-          yd[m * N + n] = static_cast<float>(acc[m * N + n]) * scale[n];
+          yd[m * N + n] = static_cast<float>(sum(m, n)) * scale[n];
     });
     return Status::ok();
   }
@@ -194,7 +192,7 @@ Status contrib_qgemm_kernel(OpContext& ctx) {
       for (int64_t n = 0; n < N; ++n) {
         // MLAS clamps to [qmin - zp, qmax - zp] before rounding half to even (the same values
         // as rounding first: the bounds are integers).
-        float v = static_cast<float>(acc[m * N + n]) * scale[n];
+        float v = static_cast<float>(sum(m, n)) * scale[n];
         v = v >= lo ? std::min(v, hi) : lo;  // NaN: qmin, as the vectorised MLAS path
         const int32_t q = static_cast<int32_t>(std::nearbyint(v)) + yz;
         if (ys)
