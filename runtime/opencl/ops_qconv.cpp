@@ -1,13 +1,15 @@
 // OpenCL ConvInteger and QLinearConv (kernels/qconv.cl): a direct int8 convolution, one output
-// element per work-item, for 1 to 3 spatial axes, groups (depthwise included), strides, dilations,
-// pads and auto_pad (the geometry is the CPU reference's, through device::conv_shape), int8 /
-// uint8 x and w, w's scale and zero point per tensor or per output channel, an int32 bias.
-// ConvInteger's int32 output and QLinearConv's requantized 8-bit output are bit-identical to the
-// CPU reference (runtime/cpu/ops/nn_conv.cpp). Refused with the reason (and run on the CPU):
-// other dtypes, parameter shapes the CPU rejects, QLinearConv windows whose int32 sum could
-// overflow (C/group * kernel size above 33025, where the CPU's int64 sum would differ), multipliers
-// known on the host not to be finite (the CPU reports those), and tensors of 2^31 elements or more.
+// pixel of 4 (or 1) output channels per work-item, for 1 to 3 spatial axes, groups (depthwise
+// included), strides, dilations, pads and auto_pad (the geometry is the CPU reference's, through
+// device::conv_shape), int8 / uint8 x and w, w's scale and zero point per tensor or per output
+// channel, an int32 bias. ConvInteger's int32 output and QLinearConv's requantized 8-bit output are
+// bit-identical to the CPU reference (runtime/cpu/ops/nn_conv.cpp). Refused with the reason (and
+// run on the CPU): other dtypes, parameter shapes the CPU rejects, QLinearConv windows whose int32
+// sum could overflow (C/group * kernel size above 33025, where the CPU's int64 sum would differ),
+// multipliers known on the host not to be finite (the CPU reports those), and tensors of 2^31
+// elements or more.
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <string>
@@ -121,7 +123,7 @@ Expected<QConvPlan> qconv_plan(const ir::Node& node, const std::vector<InputInfo
 
 class QConvKernel : public SkipEmptyKernel {
  public:
-  QConvKernel(ClContext& ctx, cl::Kernel k, const QConvPlan& p, bool has_xz, bool has_wz,
+  QConvKernel(ClContext& ctx, cl::Kernel k, const QConvPlan& p, int mb, bool has_xz, bool has_wz,
               bool has_bias)
       : SkipEmptyKernel(std::move(k), p.qlinear ? "qlinear_conv" : "qconv_integer",
                         p.qlinear ? std::vector<int>{0, 3, 2, 5, 1, 4, 6, 7, has_bias ? 8 : 0}
@@ -135,6 +137,8 @@ class QConvKernel : public SkipEmptyKernel {
     set_fixed(a++, static_cast<cl_int>(s.m));
     set_fixed(a++, static_cast<cl_int>(s.cg));
     set_fixed(a++, static_cast<cl_int>(s.mg));
+    const int64_t mblocks = (s.mg + mb - 1) / mb;
+    set_fixed(a++, static_cast<cl_int>(mblocks));
     if (p.qlinear) {
       set_fixed(a++, static_cast<cl_int>(p.ws_stride));
       set_fixed(a++, static_cast<cl_int>(p.wz_stride));
@@ -160,7 +164,7 @@ class QConvKernel : public SkipEmptyKernel {
     const int64_t plane = g.out_size();
     const size_t l0 = pick_local(plane);
     global_ = cl::NDRange(round_up(static_cast<size_t>(std::max<int64_t>(plane, 1)), l0),
-                          static_cast<size_t>(std::max<int64_t>(s.m, 1)),
+                          static_cast<size_t>(std::max<int64_t>(s.group * mblocks, 1)),
                           static_cast<size_t>(std::max<int64_t>(s.n, 1)));
     local_ = cl::NDRange(l0, 1, 1);
     empty_ = numel_of(s.out) == 0;
@@ -175,10 +179,16 @@ Support qconv_supports(const ir::Node& node, const std::vector<InputInfo>& in) {
 Expected<std::unique_ptr<DeviceKernel>> qconv_prepare(ClContext& ctx, const ir::Node& node,
                                                       const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(QConvPlan p, qconv_plan(node, in));
-  KILN_ASSIGN_OR_RETURN(cl::Kernel k, ctx.kernel("qconv", "-cl-fp32-correctly-rounded-divide-sqrt",
-                                                 p.qlinear ? "qlinear_conv" : "qconv_integer"));
+  // Four output channels per work-item where a group has that many (x read once for them);
+  // KILN_CL_QCONV_MB=1 forces one (for measurements).
+  const char* force = std::getenv("KILN_CL_QCONV_MB");
+  const int mb = p.shape.mg >= 4 && !(force && std::string(force) == "1") ? 4 : 1;
+  KILN_ASSIGN_OR_RETURN(
+      cl::Kernel k,
+      ctx.kernel("qconv", "-cl-fp32-correctly-rounded-divide-sqrt -DQC_MB=" + std::to_string(mb),
+                 p.qlinear ? "qlinear_conv" : "qconv_integer"));
   return std::unique_ptr<DeviceKernel>(
-      std::make_unique<QConvKernel>(ctx, std::move(k), p, !p.qlinear && has(in, 2),
+      std::make_unique<QConvKernel>(ctx, std::move(k), p, mb, !p.qlinear && has(in, 2),
                                     !p.qlinear && has(in, 3), p.qlinear && has(in, 8)));
 }
 
