@@ -1,8 +1,8 @@
 // ConvInteger and QLinearConv (runtime/vulkan/ops_qconv.cpp), two entries:
 //
-// default  the direct integer convolution: one invocation per output element of Y [N, M, out...]
-//          sums (x - x_zp) * (w - w_zp) over its group's input channels and the kernel taps
-//          inside the input (pads contribute nothing, as in the CPU reference's
+// default  the direct integer convolution: one invocation per 4 outputs of a row of Y
+//          [N, M, out...] sums (x - x_zp) * (w - w_zp) over its group's input channels and the
+//          kernel taps inside the input (pads contribute nothing, as in the CPU reference's
 //          runtime/cpu/ops/nn_conv.cpp), in 32-bit integers that wrap like the CPU's int32 output
 //          of its int64 sums. x and w are uint8_t storage; an int8 byte u holds (u ^ 0x80) - 128,
 //          so with mask 0x80 (int8) or 0 (uint8) one shader serves every u8/s8 combination.
@@ -47,6 +47,8 @@ layout(push_constant) uniform PC {
   uint out_[3];
 } pc;
 
+// Four consecutive outputs of a row per invocation (o2 = 4 * block + j): each weight is read once
+// for the four, x bytes outside the input (pads, the row's end) are not read.
 void main() {
   const uint xmask = (pc.flags & X_S8) != 0u ? 0x80u : 0u;
   const uint wmask = (pc.flags & W_S8) != 0u ? 0x80u : 0u;
@@ -54,40 +56,55 @@ void main() {
   const uint plane = pc.out_[0] * pc.out_[1] * pc.out_[2];
   const uint in_sz = uint(pc.in_[0] * pc.in_[1] * pc.in_[2]);
   const uint ksz = pc.k[0] * pc.k[1] * pc.k[2];
+  const uint pblocks = (pc.out_[2] + 3u) / 4u;
+  const uint rows = pc.out_[0] * pc.out_[1];
   for (uint e = gl_GlobalInvocationID.x; e < pc.total; e += GRID_STRIDE) {
-    const uint p = e % plane;
-    const uint nm = e / plane;
+    const uint blk = e % pblocks;
+    const uint row = (e / pblocks) % rows;
+    const uint nm = e / (pblocks * rows);
     const uint m = nm % pc.M, n = nm / pc.M;
     const uint grp = m / pc.mg;
     const int wzp = (pc.flags & HAS_WZP) != 0u
                         ? int(uint(wz[pc.off[3] + m * pc.wzp_stride]) ^ wmask)
                         : int(wmask);
-    const int o2 = int(p % pc.out_[2]);
-    const int o1 = int((p / pc.out_[2]) % pc.out_[1]);
-    const int o0 = int(p / (pc.out_[2] * pc.out_[1]));
+    const int o1 = int(row % pc.out_[1]);
+    const int o0 = int(row / pc.out_[1]);
+    const ivec4 o2 = ivec4(blk * 4u) + ivec4(0, 1, 2, 3);
+    const bvec4 live = lessThan(o2, ivec4(pc.out_[2]));
     const uint xbase = pc.off[0] + (n * pc.M / pc.mg * pc.cg + grp * pc.cg) * in_sz;
     const uint wbase = pc.off[1] + m * pc.cg * ksz;
-    int acc = 0;
+    ivec4 acc = ivec4(0);
     for (uint k0 = 0u; k0 < pc.k[0]; ++k0) {
       const int i0 = o0 * pc.s[0] + int(k0) * pc.d[0] - pc.pb[0];
       if (i0 < 0 || i0 >= pc.in_[0]) continue;
       for (uint k1 = 0u; k1 < pc.k[1]; ++k1) {
         const int i1 = o1 * pc.s[1] + int(k1) * pc.d[1] - pc.pb[1];
         if (i1 < 0 || i1 >= pc.in_[1]) continue;
+        const uint xrow = xbase + uint((i0 * pc.in_[1] + i1) * pc.in_[2]);
         for (uint k2 = 0u; k2 < pc.k[2]; ++k2) {
-          const int i2 = o2 * pc.s[2] + int(k2) * pc.d[2] - pc.pb[2];
-          if (i2 < 0 || i2 >= pc.in_[2]) continue;
-          const uint xi = xbase + uint((i0 * pc.in_[1] + i1) * pc.in_[2] + i2);
+          const ivec4 i2 = o2 * pc.s[2] + int(k2) * pc.d[2] - pc.pb[2];
+          const bvec4 ok = bvec4(uvec4(live) & uvec4(greaterThanEqual(i2, ivec4(0))) &
+                                 uvec4(lessThan(i2, ivec4(pc.in_[2]))));
+          if (!any(ok)) continue;
+          // Outside taps read element xrow (inside the input) and are masked to 0.
+          const uvec4 xi = uvec4(xrow) + uvec4(ok.x ? i2.x : 0, ok.y ? i2.y : 0,
+                                               ok.z ? i2.z : 0, ok.w ? i2.w : 0);
+          const ivec4 xzv = ivec4(ok.x ? xzp : 0, ok.y ? xzp : 0, ok.z ? xzp : 0, ok.w ? xzp : 0);
+          const ivec4 on = ivec4(ok);
           const uint wi = wbase + (k0 * pc.k[1] + k1) * pc.k[2] + k2;
           for (uint c = 0u; c < pc.cg; ++c) {
-            const int xv = int(uint(x[xi + c * in_sz]) ^ xmask) - xzp;
-            const int wv = int(uint(w[wi + c * ksz]) ^ wmask) - wzp;
-            acc += xv * wv;
+            const uint cx = c * in_sz;
+            const ivec4 xv = ivec4(uint(x[xi.x + cx]) ^ xmask, uint(x[xi.y + cx]) ^ xmask,
+                                   uint(x[xi.z + cx]) ^ xmask, uint(x[xi.w + cx]) ^ xmask) * on -
+                             xzv;
+            acc += xv * (int(uint(w[wi + c * ksz]) ^ wmask) - wzp);
           }
         }
       }
     }
-    y[pc.off[4] + e] = acc;
+    const uint ybase = pc.off[4] + nm * plane + row * pc.out_[2];
+    for (uint j = 0u; j < 4u; ++j)
+      if (live[j]) y[ybase + uint(o2[j])] = acc[j];
   }
 }
 

@@ -1,5 +1,5 @@
 // Vulkan ConvInteger and QLinearConv (shaders/qconv.comp): a direct integer convolution, one
-// invocation per output element, int8 / uint8 x and w (8-bit storage), 32-bit accumulation,
+// invocation per 4 outputs of a row, int8 / uint8 x and w (8-bit storage), 32-bit accumulation,
 // groups (depthwise included), strides, pads, auto_pad and dilations over 1 to 3 spatial axes,
 // w_zero_point / w_scale per tensor or per output channel. ConvInteger writes the int32 sums;
 // QLinearConv writes them to a scratch buffer, then qconv_requant adds the int32 bias and
@@ -152,6 +152,11 @@ bool scalar_or_channels(const Shape& s, int64_t m) {
   return is_scalar_like(s) || (s.size() == 1 && s[0] == m);
 }
 
+// Invocations of qconv_i32: one per 4 outputs of a row.
+int64_t conv_items(const device::ConvShape& p) {
+  return p.n * p.m * p.g.out[0] * p.g.out[1] * ((p.g.out[2] + 3) / 4);
+}
+
 Status no_bias(const InputInfo&, DType) {
   return internal_error("unexpected bias");
 }
@@ -222,9 +227,11 @@ Expected<QConvPlan> qconv_plan(const VkContext& ctx, const ir::Node& n,
     return unsupported("C/group x kernel size = " + std::to_string(terms) +
                        " is above the requantization's limit of " +
                        std::to_string(kMaxQLinearTerms) + " (sums within +-2^30)");
-  // Loop iterations of one invocation: outputs per invocation x (taps x (channels + 1) + rows).
-  const int64_t per_inv = std::max<int64_t>(1, (out + 65535 * kLocal - 1) / (65535 * kLocal));
-  const int64_t iters = p.g.k_size() * (p.cg + 1) + p.g.k[0] * (p.g.k[1] + 1) + 1;
+  // Loop iterations of one invocation: blocks of 4 outputs per invocation x (taps x (channels +
+  // 1) + rows + 4 stores).
+  const int64_t per_inv =
+      std::max<int64_t>(1, (conv_items(p) + 65535 * kLocal - 1) / (65535 * kLocal));
+  const int64_t iters = p.g.k_size() * (p.cg + 1) + p.g.k[0] * (p.g.k[1] + 1) + 5;
   if (per_inv * iters > kMaxLoop)
     return unsupported("the convolution needs " + std::to_string(per_inv * iters) +
                        " loop iterations per invocation, above lavapipe's limit of " +
@@ -252,7 +259,8 @@ Expected<std::unique_ptr<DeviceKernel>> qconv_prepare(VkContext& ctx, const ir::
   if (total == 0) return std::unique_ptr<DeviceKernel>(std::move(k));
   const cpu::nn::Geom& g = p.g;
   Params c;
-  c.u(total).u(p.m).u(p.cg).u(p.mg);
+  const int64_t items = conv_items(p);
+  c.u(items).u(p.m).u(p.cg).u(p.mg);
   c.u((q.x_zp >= 0 ? 1u : 0u) | (q.w_zp >= 0 ? 2u : 0u) | s8_flag(in[0].desc.dtype, 4u) |
       s8_flag(in[q.w].desc.dtype, 8u));
   c.u(q.wzp_stride);
@@ -260,7 +268,7 @@ Expected<std::unique_ptr<DeviceKernel>> qconv_prepare(VkContext& ctx, const ir::
   const Ref acc = q.qlinear ? Ref{Ref::kScratch, 0, 4} : Ref{Ref::kOutput, 0, 4};
   KILN_RETURN_IF_ERROR(k->add_step(
       "qconv_i32", {in_ref(0, 1), in_ref(q.w, 1), in_ref(q.x_zp, 1), in_ref(q.w_zp, 1), acc}, c,
-      total));
+      items));
   if (q.qlinear) {
     Params r;
     r.u(total).u(g.out_size()).u(p.m).u(q.ws_stride);
