@@ -25,6 +25,7 @@
 #define M_LENGTHS 2    // [B]: keys t >= length are masked
 #define M_START_END 3  // [2B]: lengths, then start positions
 #define M_RAW3D 4      // [B, S, T]
+#define M_RAW4D 5      // [B, 1, M, M]: query row s reads row past + s
 
 inline float4 load4(__global const float* p, int h4, int n, int vec) {
   if (vec) return vload4(h4, p);
@@ -46,11 +47,12 @@ inline float hsum4(float4 v) {
 // strides: q batch, q row, k batch, k row, v batch, v row, attention_bias batch, head.
 // cols: the column of head 0 in a Q, K, V row; D (bias offset of K), bias offset of V.
 // heads: the head strides of Q, K, V; the past length (causal rows stop at key past + s).
+// mask_m: M of the [B, 1, M, M] mask.
 __kernel void attend(__global const float* q, int q_off, __global const float* k, int k_off,
                      __global const float* v, int v_off, __global const float* bias, int bias_off,
                      __global const int* mask, int mask_off, __global const float* ab, int ab_off,
                      __global float* out, int out_off, int8 dims, int8 strides, int4 cols,
-                     float scale, float filter, int4 heads) {
+                     float scale, float filter, int4 heads, int mask_m) {
   const int B = dims.s0, N = dims.s1, S = dims.s2, nT = dims.s3, H = dims.s4, Hv = dims.s5;
   const int mode = dims.s6, flags = dims.s7;
   const int s = get_global_id(0);
@@ -85,6 +87,7 @@ __kernel void attend(__global const float* q, int q_off, __global const float* k
   __global const int* mrow = mask + mask_off;
   if (mode == M_RAW2D) mrow += b * nT;
   if (mode == M_RAW3D) mrow += (b * S + s) * nT;
+  if (mode == M_RAW4D) mrow += (b * mask_m + heads.s3 + s) * mask_m;
   __global const float* abrow = ab + ab_off + b * strides.s6 + n * strides.s7 + s * nT;
   __global const float* kbase = k + k_off + b * strides.s2 + cols.s1 + n * heads.s1;
   __global const float* vbase = v + v_off + b * strides.s4 + cols.s2 + n * heads.s2;
@@ -101,7 +104,7 @@ __kernel void attend(__global const float* q, int q_off, __global const float* k
       for (int i = 0; i < H4; ++i) d += q4[i] * load4(kp, i, H, vecq);
       float add = 0.0f;
       if (flags & 4) add += abrow[t];
-      if (mode == M_RAW2D || mode == M_RAW3D) {
+      if (mode == M_RAW2D || mode == M_RAW3D || mode == M_RAW4D) {
         if (mrow[t] <= 0) add += filter;
       } else if (mode != M_NONE) {
         if (t >= len || t < start) add += filter;

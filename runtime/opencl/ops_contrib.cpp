@@ -398,7 +398,7 @@ Expected<std::unique_ptr<DeviceKernel>> norm_prepare(ClContext& ctx, const ir::N
 
 constexpr int64_t kMaxHead = 128;
 
-enum MaskMode { kNoMask = 0, kRaw2d = 1, kLengths = 2, kStartEnd = 3, kRaw3d = 4 };
+enum MaskMode { kNoMask = 0, kRaw2d = 1, kLengths = 2, kStartEnd = 3, kRaw3d = 4, kRaw4d = 5 };
 
 struct AttnForm {
   bool packed = false;      // Attention: input x packed weights
@@ -415,13 +415,16 @@ struct AttnForm {
   float scale = 1, filter = -10000.0f;
 };
 
-Expected<MaskMode> mask_mode(const InputInfo& m, int64_t B, int64_t S, int64_t T) {
+// `allow_4d`: Attention's [B, 1, M, M] form (M >= T; query row s reads mask row past + s).
+Expected<MaskMode> mask_mode(const InputInfo& m, int64_t B, int64_t S, int64_t T, bool allow_4d) {
   if (m.desc.dtype != DType::kInt32) return unsupported("only an int32 mask runs on OpenCL");
   const Shape& s = m.desc.shape;
   if (s.size() == 1 && s[0] == B) return kLengths;
   if (s.size() == 1 && s[0] == 2 * B) return kStartEnd;
   if (s.size() == 2 && s[0] == B && s[1] == T) return kRaw2d;
   if (s.size() == 3 && s[0] == B && s[1] == S && s[2] == T) return kRaw3d;
+  if (allow_4d && s.size() == 4 && s[0] == B && s[1] == 1 && s[2] == s[3] && s[2] >= T)
+    return kRaw4d;
   return unsupported("mask of shape " + shape_to_string(s) +
                      " is not a form the OpenCL kernel runs");
 }
@@ -558,7 +561,7 @@ Expected<AttnForm> attn_form(const ir::Node& n, const std::vector<InputInfo>& in
     return unsupported("head sizes above " + std::to_string(kMaxHead) + " run on the CPU");
   if (f.T <= 0) return unsupported("an empty key sequence runs on the CPU");
   if (f.mask >= 0) {
-    KILN_ASSIGN_OR_RETURN(f.mode, mask_mode(in[f.mask], f.B, f.S, f.T));
+    KILN_ASSIGN_OR_RETURN(f.mode, mask_mode(in[f.mask], f.B, f.S, f.T, f.packed));
   }
   if (f.ab >= 0) {
     const Shape& a = in[f.ab].desc.shape;
@@ -727,6 +730,8 @@ Expected<std::unique_ptr<DeviceKernel>> attn_prepare(ClContext& ctx, const ir::N
   heads.s[2] = static_cast<cl_int>(hv);
   heads.s[3] = static_cast<cl_int>(f.P);
   kern->set(A, 5, heads);
+  // The [B, 1, M, M] mask's row length M.
+  kern->set(A, 6, static_cast<cl_int>(f.mode == kRaw4d ? in[f.mask].desc.shape[3] : 0));
   kern->set_outputs(output_descs(n, outs));
   return std::unique_ptr<DeviceKernel>(std::move(kern));
 }

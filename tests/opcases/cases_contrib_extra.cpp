@@ -250,6 +250,18 @@ void add_attention_cache(std::vector<OpCase>& v) {
     c.num_outputs = 3;
     v.push_back(c);
   }
+  // Attention with a packed past and the [B, 1, M, M] mask (M 11 > P + S = 9): rows P + s.
+  {
+    const int64_t b = 2, s = 3, p = 6, n = 2, hs = 32, d = n * hs, m = 11;
+    std::vector<double> mask4;
+    for (int64_t i = 0; i < b * m * m; ++i) mask4.push_back((i * 7 + i / m) % 5 != 0 ? 1 : 0);
+    OpCase c = attn("ms.Attention/x_cache_mask4d_p6_s3", "Attention",
+                    {in_f32({b, s, 16}), const_f32({16, 3 * d}, -0.5, 0.5), const_f32({3 * d}),
+                     i32_values({b, 1, m, m}, mask4), in_f32({2, b, n, p, hs})},
+                    n);
+    c.num_outputs = 2;
+    v.push_back(c);
+  }
   // Attention with a packed past [2, B, N, P, H] (P 1 and 7) and the present output, head size
   // 64, 1 or 7 new rows, a key padding mask over the P + S keys, causal.
   for (int64_t p : {1, 7}) {
@@ -309,11 +321,6 @@ std::vector<OpCase> contrib_extra_cases() {
   add_attention_sizes(v);
   add_attention_forms(v);
   add_attention_cache(v);
-  // A form the OpenCL attention kernel refuses in supports() (the [B, 1, M, M] mask): there it
-  // runs on the CPU path, still compared.
-  for (OpCase& c : v)
-    for (const char* form : {"/x_mask4d"})
-      if (c.name.find(form) != std::string::npos) c.cpu_ok_on = {"opencl"};
   return v;
 }
 
