@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -209,6 +210,18 @@ Expected<QConvPlan> qconv_plan(const VkContext& ctx, const ir::Node& n,
       return invalid_argument("w_scale must be a scalar or 1-D with one value per output "
                               "channel (" + std::to_string(p.m) + ")");
     q.ws_stride = numel_of(in[4].desc.shape) == 1 ? 0 : 1;
+    // Scales known here: a multiplier that is not finite is an error of the CPU kernel, so the
+    // node goes there (scales fed at run time are not checked: the device saturates).
+    const Tensor *xsv = in[1].host_value, *wsv = in[4].host_value, *ysv = in[6].host_value;
+    if (xsv && wsv && ysv) {
+      for (int64_t m = 0; m < p.m; ++m) {
+        const float mult =
+            xsv->data<float>()[0] * wsv->data<float>()[q.ws_stride * m] / ysv->data<float>()[0];
+        if (!std::isfinite(mult))
+          return invalid_argument("x_scale * w_scale / y_scale is not finite for output channel " +
+                                  std::to_string(m));
+      }
+    }
     if (has(in, 8)) {
       if (in[8].desc.dtype != DType::kInt32) return invalid_argument("bias B must be int32");
       if (in[8].desc.shape != Shape{p.m}) return invalid_argument("bias must be 1-D of M values");

@@ -206,5 +206,25 @@ TEST(VulkanQConv, LargeQLinearSumsFallBackWithReason) {
   EXPECT_EQ(vulkan::validation_message_count(), before);
 }
 
+// Constant scales whose multiplier is not finite (y_scale 0) are the CPU kernel's error: the node
+// is not taken by the device, and the run reports it.
+TEST(VulkanQConv, NonFiniteConstantMultiplierIsTheCpuError) {
+  std::string why;
+  auto b = make_backend(&why);
+  if (!b) GTEST_SKIP() << "no Vulkan device: " << why;
+  const uint64_t before = vulkan::validation_message_count();
+  OpCase c = make("y_scale_zero", "QLinearConv",
+                  {q(u8, {1, 3, 5, 5}), f32(0.01), scalar(u8, 128), q(u8, {2, 3, 3, 3}, true),
+                   f32(0.01), scalar(u8, 128), f32(0.0), scalar(u8, 128)});
+  BuiltCase bc = build_case(c);
+  device::HybridExecutor dev(*bc.graph, b.get(), 1);
+  ASSERT_TRUE(dev.prepare().is_ok());
+  auto got = dev.run(bc.feeds);
+  ASSERT_FALSE(got.has_value());
+  EXPECT_NE(got.status().message().find("not finite"), std::string::npos)
+      << got.status().to_string();
+  EXPECT_EQ(vulkan::validation_message_count(), before);
+}
+
 }  // namespace
 }  // namespace kiln::testing
