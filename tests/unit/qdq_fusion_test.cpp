@@ -376,7 +376,7 @@ TEST(QdqFusion, ConvBecomesQLinearConv) {
 
 // x float [m, k] -> Q -> DQ -> Gemm(DQ(w int8 [k, n] or [n, k] with transB), C?) -> Q -> y.
 void build_gemm(ir::Graph& g, int64_t m, int64_t k, int64_t n, bool trans_b, bool per_col,
-                bool bias) {
+                bool bias, float alpha = 1.0f, float beta = 1.0f) {
   g.opsets()[""] = 13;
   int id = 0;
   auto nm = [&] { return std::string("v").append(std::to_string(id++)); };
@@ -413,8 +413,14 @@ void build_gemm(ir::Graph& g, int64_t m, int64_t k, int64_t n, bool trans_b, boo
                        {{"axis", int_a(trans_b ? 0 : 1)}});
   std::vector<ir::Value*> in = {xd, wd};
   if (bias) in.push_back(cst(Tensor::from_vector<float>({n}, std::vector<float>(n, 0.1f))));
-  ir::Value* mm =
-      node("Gemm", in, info(DType::kFloat32, {m, n}), {{"transB", int_a(trans_b ? 1 : 0)}});
+  std::map<std::string, ir::Attribute> attrs{{"transB", int_a(trans_b ? 1 : 0)}};
+  if (alpha != 1.0f || beta != 1.0f) {
+    ir::Attribute fa, fb;
+    fa.type = fb.type = ir::AttrType::kFloat;
+    fa.f = alpha, fb.f = beta;
+    attrs["alpha"] = fa, attrs["beta"] = fb;
+  }
+  ir::Value* mm = node("Gemm", in, info(DType::kFloat32, {m, n}), attrs);
   ir::Value* y = node("QuantizeLinear",
                       {mm, cst(Tensor::scalar<float>(0.05f)), cst(Tensor::scalar<uint8_t>(120))},
                       info(DType::kUInt8, {m, n}));
@@ -464,6 +470,37 @@ TEST(QdqFusion, GemmBecomesQLinearMatMulOrWithABiasQGemm) {
           expect_close_any(before, after);
         }
       }
+    }
+  }
+}
+
+// alpha and beta: the bias is requantized with beta / alpha folded in (QGemm applies alpha to
+// the sum with C); fused vs unfused as above.
+TEST(QdqFusion, GemmWithBiasAlphaBetaBecomesQGemm) {
+  for (bool tb : {false, true}) {
+    for (bool pc : {false, true}) {
+      ir::Graph before, after;
+      build_gemm(before, 13, 37, 9, tb, pc, true, 0.5f, 3.0f);
+      build_gemm(after, 13, 37, 9, tb, pc, true, 0.5f, 3.0f);
+      PassContext ctx;
+      ctx.level = 2;
+      auto changed = make_qdq_fusion()->run(after, ctx);
+      ASSERT_TRUE(changed.has_value()) << changed.status().message();
+      ASSERT_TRUE(after.verify().is_ok());
+      ASSERT_EQ(count_op(after, "QGemm"), 1);
+      for (const ir::Node* nd : after.nodes()) {
+        if (nd->op_type() != "QGemm") continue;
+        EXPECT_FLOAT_EQ(nd->attr("alpha")->f, 0.5f);
+        EXPECT_EQ(nd->attr("beta"), nullptr);
+        const Tensor& cq = nd->input(6)->initializer();
+        for (int64_t i = 0; i < 9; ++i) {
+          const float wsv = pc ? 0.004f + 0.001f * static_cast<float>(i % 7) : 0.0061f;
+          EXPECT_EQ(cq.data<int32_t>()[i],
+                    static_cast<int32_t>(
+                        std::nearbyint(double{0.1f} * (3.0 / 0.5) / (0.0173f * wsv))));
+        }
+      }
+      expect_close_any(before, after);
     }
   }
 }
