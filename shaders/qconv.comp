@@ -8,10 +8,10 @@
 //          so with mask 0x80 (int8) or 0 (uint8) one shader serves every u8/s8 combination.
 //          x_zero_point per tensor, w_zero_point per tensor or per output channel.
 //          Bindings: 0 X, 1 W, 2 x_zp, 3 w_zp (u8), 4 Y (int32).
-// -DREQUANT QLinearConv's output stage over those sums C (the host keeps |C| <= 2^30):
+// -DREQUANT QLinearConv's output stage over those sums C (the host keeps |C| < 2^31, no wrap):
 //          y = saturate(roundEven(double(C + bias[m]) * double(mult[m])) + y_zp),
 //          mult[m] = x_scale * w_scale[m] / y_scale (float), as the CPU evaluates it. C + bias
-//          is a sign and a 32-bit magnitude (< 3 * 2^30); its exact product with mult's 24-bit
+//          is a sign and a 32-bit magnitude (< 2^32); its exact product with mult's 24-bit
 //          significand (< 2^56, a uvec2 of 32-bit halves: no shaderInt64) is rounded to 53
 //          significant bits (the double multiply), then to an integer half to even.
 //          Bindings: 0 C (int32), 1 bias (int32), 2 x_scale, 3 w_scale, 4 y_scale (f32),
@@ -199,7 +199,7 @@ void main() {
     precise const float mult = xw / y_s;
     const int cv = c[pc.off[0] + e];
     const int bv = (pc.flags & HAS_BIAS) != 0u ? bias[pc.off[1] + m] : 0;
-    // cv + bv as a sign and a magnitude (|cv| <= 2^30, so the sum's magnitude fits a uint).
+    // cv + bv as a sign and a magnitude (|cv| < 2^31, |bv| <= 2^31: it fits a uint).
     bool neg;
     uint ac;
     const uint mc = mag(cv), mb = mag(bv);

@@ -8,8 +8,9 @@
 // Results are bit-identical to the CPU's. Geometry comes from runtime/device/nn_params
 // (conv_shape, the same checks as the float Conv). Refused (CPU fallback, with the reason): no
 // 8-bit storage on the device, float16 scales, per-channel x / y parameters, QLinearConv sums
-// that could leave +-2^30 (C/group x kernel size above 16512: the requantization takes
-// |acc| <= 2^30) and shapes beyond the shader's 32-bit indices or lavapipe's loop limit.
+// that could leave int32 (C/group x kernel size above 33025, as on OpenCL: the requantization
+// takes |acc| < 2^31 plus an int32 bias as a 32-bit magnitude) and shapes beyond the shader's
+// 32-bit indices or lavapipe's loop limit.
 #include <algorithm>
 #include <array>
 #include <climits>
@@ -33,8 +34,8 @@ constexpr uint32_t kOffsets = 8;  // push words 0..7: element offsets of the bin
 constexpr uint32_t kLocal = 64;
 // llvmpipe (lavapipe) stops an invocation's loops after 65535 iterations in all.
 constexpr int64_t kMaxLoop = 60000;
-// QLinearConv: the requantization takes sums within +-2^30 (255 * 255 * 16512 < 2^30).
-constexpr int64_t kMaxQLinearTerms = 16512;
+// QLinearConv: the sums must not wrap (255 * 255 * 33025 < 2^31), so |acc + bias| < 2^32.
+constexpr int64_t kMaxQLinearTerms = 33025;
 constexpr device::DeviceTarget kTarget{"Vulkan", "Vulkan shader", true};
 
 // Push-constant parameters after the 8 offsets.
@@ -88,8 +89,8 @@ class QConvKernel : public DeviceKernel {
                   int64_t items) {
     if (p.overflow()) return internal_error(variant + ": too many push constants");
     Step s;
-    KILN_ASSIGN_OR_RETURN(s.pipe, ctx_.pipeline(variant, static_cast<uint32_t>(refs.size()),
-                                                kLocal));
+    KILN_ASSIGN_OR_RETURN(s.pipe,
+                          ctx_.pipeline(variant, static_cast<uint32_t>(refs.size()), kLocal));
     s.refs = std::move(refs);
     s.push = p.words();
     s.groups = grid_groups(items, kLocal);
@@ -115,7 +116,8 @@ class QConvKernel : public DeviceKernel {
         } else if (r.kind == Ref::kScratch) {
           t = &scratch_;
         }
-        const bool write = r.kind == Ref::kOutput || (r.kind == Ref::kScratch && k + 1 == s.refs.size());
+        const bool write =
+            r.kind == Ref::kOutput || (r.kind == Ref::kScratch && k + 1 == s.refs.size());
         uint32_t off = 0;
         KILN_ASSIGN_OR_RETURN(VkBinding b, ctx_.bind(*t, r.elem_size, write, &off));
         d.push[k] = off;
@@ -171,8 +173,8 @@ Expected<QConvPlan> qconv_plan(const VkContext& ctx, const ir::Node& n,
   if (q.qlinear) {
     for (size_t i = 0; i < 8; ++i)
       if (!has(in, i))
-        return invalid_argument("QLinearConv needs all of inputs 0..7 (input " +
-                                std::to_string(i) + " is missing)");
+        return invalid_argument("QLinearConv needs all of inputs 0..7 (input " + std::to_string(i) +
+                                " is missing)");
     q.w = 3;
     q.x_zp = 2;
     q.w_zp = 5;
@@ -186,29 +188,34 @@ Expected<QConvPlan> qconv_plan(const VkContext& ctx, const ir::Node& n,
   KILN_ASSIGN_OR_RETURN(q.p, device::conv_shape(n, {in[0], in[q.w]}, kTarget, no_bias));
   const device::ConvShape& p = q.p;
   if (q.x_zp >= 0) {
-    if (in[q.x_zp].desc.dtype != xt) return invalid_argument("x_zero_point's dtype differs from x's");
+    if (in[q.x_zp].desc.dtype != xt)
+      return invalid_argument("x_zero_point's dtype differs from x's");
     if (!is_scalar_like(in[q.x_zp].desc.shape))
       return unsupported("x_zero_point must be a scalar on Vulkan");
   }
   if (q.w_zp >= 0) {
     const Shape& s = in[q.w_zp].desc.shape;
-    if (in[q.w_zp].desc.dtype != wt) return invalid_argument("w_zero_point's dtype differs from w's");
+    if (in[q.w_zp].desc.dtype != wt)
+      return invalid_argument("w_zero_point's dtype differs from w's");
     if (!scalar_or_channels(s, p.m))
-      return invalid_argument("w_zero_point must be a scalar or 1-D with one value per output "
-                              "channel (" + std::to_string(p.m) + ")");
+      return invalid_argument(
+          "w_zero_point must be a scalar or 1-D with one value per output "
+          "channel (" +
+          std::to_string(p.m) + ")");
     q.wzp_stride = numel_of(s) == 1 ? 0 : 1;
   }
   if (q.qlinear) {
     if (!is_8bit(in[7].desc.dtype)) return unsupported("y_zero_point must be int8 or uint8");
     for (int s : {1, 4, 6})
-      if (in[s].desc.dtype != DType::kFloat32)
-        return unsupported("only float32 scales on Vulkan");
+      if (in[s].desc.dtype != DType::kFloat32) return unsupported("only float32 scales on Vulkan");
     for (int s : {1, 6, 7})
       if (!is_scalar_like(in[s].desc.shape))
         return unsupported("x_scale / y_scale / y_zero_point must be scalars on Vulkan");
     if (!scalar_or_channels(in[4].desc.shape, p.m))
-      return invalid_argument("w_scale must be a scalar or 1-D with one value per output "
-                              "channel (" + std::to_string(p.m) + ")");
+      return invalid_argument(
+          "w_scale must be a scalar or 1-D with one value per output "
+          "channel (" +
+          std::to_string(p.m) + ")");
     q.ws_stride = numel_of(in[4].desc.shape) == 1 ? 0 : 1;
     // Scales known here: a multiplier that is not finite is an error of the CPU kernel, so the
     // node goes there (scales fed at run time are not checked: the device saturates).
@@ -239,7 +246,7 @@ Expected<QConvPlan> qconv_plan(const VkContext& ctx, const ir::Node& n,
   if (q.qlinear && terms > kMaxQLinearTerms)
     return unsupported("C/group x kernel size = " + std::to_string(terms) +
                        " is above the requantization's limit of " +
-                       std::to_string(kMaxQLinearTerms) + " (sums within +-2^30)");
+                       std::to_string(kMaxQLinearTerms) + " (sums within int32)");
   // Loop iterations of one invocation: blocks of 4 outputs per invocation x (taps x (channels +
   // 1) + rows + 4 stores).
   const int64_t per_inv =
@@ -286,11 +293,11 @@ Expected<std::unique_ptr<DeviceKernel>> qconv_prepare(VkContext& ctx, const ir::
     Params r;
     r.u(total).u(g.out_size()).u(p.m).u(q.ws_stride);
     r.u((q.bias ? 1u : 0u) | s8_flag(yt, 2u));
-    KILN_RETURN_IF_ERROR(k->add_step("qconv_requant",
-                                     {Ref{Ref::kScratch, 0, 4}, in_ref(q.bias ? 8 : -1, 4),
-                                      in_ref(1, 4), in_ref(4, 4), in_ref(6, 4), in_ref(7, 1),
-                                      Ref{Ref::kOutput, 0, 1}},
-                                     r, total));
+    KILN_RETURN_IF_ERROR(
+        k->add_step("qconv_requant",
+                    {Ref{Ref::kScratch, 0, 4}, in_ref(q.bias ? 8 : -1, 4), in_ref(1, 4),
+                     in_ref(4, 4), in_ref(6, 4), in_ref(7, 1), Ref{Ref::kOutput, 0, 1}},
+                    r, total));
   }
   return std::unique_ptr<DeviceKernel>(std::move(k));
 }

@@ -3,9 +3,9 @@
 // fails). Both the shared OpCases of these ops (all_op_cases()) and the cases below must run on
 // the device, except the ones the kernel refuses on purpose (checked with their reason): the
 // 72000-tap wrap-around case (lavapipe's loop limit) and QLinearConvs whose sums could leave
-// +-2^30 (at most 2 such shared cases). The cases here add what the shared list lacks: 3-D convs, batch 2, width 127, runtime
-// zero points, int32 bias at the extremes (the sign / magnitude sum of the requantization),
-// multipliers that underflow to 0 and saturate.
+// int32 (at most 2 such shared cases). The cases here add what the shared list lacks: 3-D convs,
+// batch 2, width 127, runtime zero points, int32 bias at the extremes (the sign / magnitude sum of
+// the requantization), sums at the int32 limit, multipliers that underflow to 0 and saturate.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -69,21 +69,21 @@ OpCase make(std::string name, std::string op, std::vector<InputSpec> in, Attrs a
 
 std::vector<OpCase> own_cases() {
   std::vector<OpCase> v;
-  v.push_back(make("u8s8_3d_c3_m5_k3_pads_stride2", "ConvInteger",
-                   {q(u8, {1, 3, 5, 7, 9}), q(s8, {5, 3, 3, 3, 3}, true), scalar(u8, 17),
-                    q(s8, {5}, true)},
-                   {{"pads", attr_ints({1, 0, 1, 1, 2, 0})}, {"strides", attr_ints({2, 1, 2})}}));
-  v.push_back(make("s8u8_batch2_w127_1d_dilation2_runtime_zero_points", "ConvInteger",
-                   {q(s8, {2, 5, 127}), q(u8, {13, 5, 3}), scalar(s8, -7, false),
-                    scalar(u8, 200, false)},
-                   {{"dilations", attr_ints({2})}, {"pads", attr_ints({2, 1})}}));
-  v.push_back(make("u8u8_depthwise_c13_k3_stride2_dilation2_per_channel", "ConvInteger",
-                   {q(u8, {1, 13, 13, 13}), q(u8, {13, 1, 3, 3}, true), scalar(u8, 255),
-                    q(u8, {13}, true)},
-                   {{"group", attr_i(13)},
-                    {"strides", attr_ints({2, 2})},
-                    {"dilations", attr_ints({2, 2})},
-                    {"pads", attr_ints({1, 1, 2, 2})}}));
+  v.push_back(
+      make("u8s8_3d_c3_m5_k3_pads_stride2", "ConvInteger",
+           {q(u8, {1, 3, 5, 7, 9}), q(s8, {5, 3, 3, 3, 3}, true), scalar(u8, 17), q(s8, {5}, true)},
+           {{"pads", attr_ints({1, 0, 1, 1, 2, 0})}, {"strides", attr_ints({2, 1, 2})}}));
+  v.push_back(
+      make("s8u8_batch2_w127_1d_dilation2_runtime_zero_points", "ConvInteger",
+           {q(s8, {2, 5, 127}), q(u8, {13, 5, 3}), scalar(s8, -7, false), scalar(u8, 200, false)},
+           {{"dilations", attr_ints({2})}, {"pads", attr_ints({2, 1})}}));
+  v.push_back(
+      make("u8u8_depthwise_c13_k3_stride2_dilation2_per_channel", "ConvInteger",
+           {q(u8, {1, 13, 13, 13}), q(u8, {13, 1, 3, 3}, true), scalar(u8, 255), q(u8, {13}, true)},
+           {{"group", attr_i(13)},
+            {"strides", attr_ints({2, 2})},
+            {"dilations", attr_ints({2, 2})},
+            {"pads", attr_ints({1, 1, 2, 2})}}));
   // QLinearConv inputs: x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale,
   // y_zero_point, bias.
   v.push_back(make("s8s8u8_3d_per_channel_bias", "QLinearConv",
@@ -100,8 +100,8 @@ std::vector<OpCase> own_cases() {
                    {{"pads", attr_ints({1, 1, 1, 1})}}));
   v.push_back(make("u8s8u8_tiny_and_huge_multipliers_group2", "QLinearConv",
                    {q(u8, {2, 6, 13, 13}), f32(1e-4), scalar(u8, 9), q(s8, {4, 3, 3, 3}, true),
-                    const_f32({4}, 1, 2),
-                    scalar(s8, -1), f32(1e-30), scalar(u8, 100), bias_values({5, -5, 0, 100000})},
+                    const_f32({4}, 1, 2), scalar(s8, -1), f32(1e-30), scalar(u8, 100),
+                    bias_values({5, -5, 0, 100000})},
                    {{"group", attr_i(2)}, {"strides", attr_ints({2, 2})}}));
   v.push_back(make("s8s8s8_underflow_to_zero_point", "QLinearConv",
                    {q(s8, {1, 3, 13, 13}), f32(1e-20), scalar(s8, 0), q(s8, {5, 3, 1, 1}, true),
@@ -110,6 +110,16 @@ std::vector<OpCase> own_cases() {
                    {q(u8, {1, 13, 1, 1}), in_f32({}, 0.01, 0.02), scalar(u8, 128, false),
                     q(u8, {3, 13, 1, 1}), in_f32({3}, 0.001, 0.01), q(u8, {3}),
                     in_f32({}, 0.001, 0.003), scalar(u8, 3, false), bias_values({-7, 8, 9})}));
+  // Sums at the limit: (255 - 0) * (-128 - 127) over 3669 x 9 = 33021 taps (-2147190525 inside,
+  // fewer taps at the padded border) plus bias -2^31 / 2^31 - 1: |acc + bias| near 2^32.
+  InputSpec x255 = q(u8, {1, 3669, 5, 5});
+  x255.values = {255};
+  InputSpec wm128 = q(s8, {2, 3669, 3, 3}, true);
+  wm128.values = {-128};
+  v.push_back(make("u8s8s8_sums_at_the_int32_limit", "QLinearConv",
+                   {x255, f32(1.5e-4), scalar(u8, 0), wm128, f32(1.5e-4), scalar(s8, 127), f32(1.0),
+                    scalar(s8, 0), bias_values({-2147483648.0, 2147483647})},
+                   {{"pads", attr_ints({1, 1, 1, 1})}}));
   return v;
 }
 
@@ -183,22 +193,22 @@ TEST(VulkanQConv, EveryCaseRunsOnDeviceBitExact) {
     }
   }
   EXPECT_LE(limited, 2) << "more shared cases than expected hit the kernel's limits";
-  std::printf("[ vulkan   ] %zu ConvInteger / QLinearConv cases, %d on the device\n",
-              cases.size(), on_device);
+  std::printf("[ vulkan   ] %zu ConvInteger / QLinearConv cases, %d on the device\n", cases.size(),
+              on_device);
   EXPECT_GE(on_device, static_cast<int>(own_cases().size()));
   EXPECT_EQ(vulkan::validation_message_count(), before)
       << "the Vulkan validation layer reported messages (see the log above)";
 }
 
-// A QLinearConv whose sums could leave +-2^30 (C/group x kernel = 2025 x 9 > 16512) runs on the
+// A QLinearConv whose sums could leave int32 (C/group x kernel = 3700 x 9 > 33025) runs on the
 // CPU, with the reason; the results still agree.
 TEST(VulkanQConv, LargeQLinearSumsFallBackWithReason) {
   std::string why;
   auto b = make_backend(&why);
   if (!b) GTEST_SKIP() << "no Vulkan device: " << why;
   const uint64_t before = vulkan::validation_message_count();
-  OpCase c = make("sums_above_2p30", "QLinearConv",
-                  {q(u8, {1, 2025, 3, 3}), f32(0.01), scalar(u8, 128), q(u8, {2, 2025, 3, 3}, true),
+  OpCase c = make("sums_above_int32", "QLinearConv",
+                  {q(u8, {1, 3700, 3, 3}), f32(0.01), scalar(u8, 128), q(u8, {2, 3700, 3, 3}, true),
                    f32(0.01), scalar(u8, 128), f32(5.0), scalar(u8, 128)});
   std::string reason;
   EXPECT_FALSE(check_case(b.get(), c, &reason));
