@@ -1,4 +1,4 @@
-// ConvInteger and QLinearConv (runtime/vulkan/ops_qconv.cpp), two entries:
+// ConvInteger and QLinearConv (runtime/vulkan/ops_qconv.cpp), two entries (the first in two variants):
 //
 // default  the direct integer convolution: one invocation per 4 outputs of a row of Y
 //          [N, M, out...] sums (x - x_zp) * (w - w_zp) over its group's input channels and the
@@ -47,6 +47,87 @@ layout(push_constant) uniform PC {
   uint out_[3];
 } pc;
 
+#ifdef M4
+// -DM4: 4 output channels of a group x 4 consecutive outputs of a row per invocation (groups of
+// 4 or more output channels): each x byte is read once for the 4 channels, each weight once for
+// the 4 outputs. Channels past the group's end compute on channel m0 and are not stored.
+#define WV(i) (int(uint(w[wb[i] + cw]) ^ wmask) - wzp[i])
+void main() {
+  const uint xmask = (pc.flags & X_S8) != 0u ? 0x80u : 0u;
+  const uint wmask = (pc.flags & W_S8) != 0u ? 0x80u : 0u;
+  const int xzp = (pc.flags & HAS_XZP) != 0u ? int(uint(xz[pc.off[2]]) ^ xmask) : int(xmask);
+  const uint plane = pc.out_[0] * pc.out_[1] * pc.out_[2];
+  const uint in_sz = uint(pc.in_[0] * pc.in_[1] * pc.in_[2]);
+  const uint ksz = pc.k[0] * pc.k[1] * pc.k[2];
+  const uint pblocks = (pc.out_[2] + 3u) / 4u;
+  const uint rows = pc.out_[0] * pc.out_[1];
+  const uint mblocks = (pc.mg + 3u) / 4u;
+  const uint groups = pc.M / pc.mg;
+  for (uint e = gl_GlobalInvocationID.x; e < pc.total; e += GRID_STRIDE) {
+    const uint blk = e % pblocks;
+    const uint row = (e / pblocks) % rows;
+    const uint rest = e / (pblocks * rows);
+    const uint mb = rest % mblocks;
+    const uint grp = (rest / mblocks) % groups;
+    const uint n = rest / (mblocks * groups);
+    const uint m0 = grp * pc.mg + mb * 4u;
+    const uint mend = (grp + 1u) * pc.mg;
+    const bvec4 mlive = lessThan(uvec4(m0) + uvec4(0u, 1u, 2u, 3u), uvec4(mend));
+    uint wb[4];
+    int wzp[4];
+    for (uint i = 0u; i < 4u; ++i) {
+      const uint m = mlive[i] ? m0 + i : m0;
+      wb[i] = pc.off[1] + m * pc.cg * ksz;
+      wzp[i] = (pc.flags & HAS_WZP) != 0u ? int(uint(wz[pc.off[3] + m * pc.wzp_stride]) ^ wmask)
+                                          : int(wmask);
+    }
+    const int o1 = int(row % pc.out_[1]);
+    const int o0 = int(row / pc.out_[1]);
+    const ivec4 o2 = ivec4(blk * 4u) + ivec4(0, 1, 2, 3);
+    const bvec4 live = lessThan(o2, ivec4(pc.out_[2]));
+    const uint xbase = pc.off[0] + (n * groups * pc.cg + grp * pc.cg) * in_sz;
+    ivec4 a0 = ivec4(0), a1 = ivec4(0), a2 = ivec4(0), a3 = ivec4(0);
+    for (uint k0 = 0u; k0 < pc.k[0]; ++k0) {
+      const int i0 = o0 * pc.s[0] + int(k0) * pc.d[0] - pc.pb[0];
+      if (i0 < 0 || i0 >= pc.in_[0]) continue;
+      for (uint k1 = 0u; k1 < pc.k[1]; ++k1) {
+        const int i1 = o1 * pc.s[1] + int(k1) * pc.d[1] - pc.pb[1];
+        if (i1 < 0 || i1 >= pc.in_[1]) continue;
+        const uint xrow = xbase + uint((i0 * pc.in_[1] + i1) * pc.in_[2]);
+        for (uint k2 = 0u; k2 < pc.k[2]; ++k2) {
+          const ivec4 i2 = o2 * pc.s[2] + int(k2) * pc.d[2] - pc.pb[2];
+          const bvec4 ok = bvec4(uvec4(live) & uvec4(greaterThanEqual(i2, ivec4(0))) &
+                                 uvec4(lessThan(i2, ivec4(pc.in_[2]))));
+          if (!any(ok)) continue;
+          const uvec4 xi = uvec4(xrow) + uvec4(ok.x ? i2.x : 0, ok.y ? i2.y : 0,
+                                               ok.z ? i2.z : 0, ok.w ? i2.w : 0);
+          const ivec4 xzv = ivec4(ok.x ? xzp : 0, ok.y ? xzp : 0, ok.z ? xzp : 0, ok.w ? xzp : 0);
+          const ivec4 on = ivec4(ok);
+          const uint tap = (k0 * pc.k[1] + k1) * pc.k[2] + k2;
+          for (uint c = 0u; c < pc.cg; ++c) {
+            const uint cx = c * in_sz;
+            const ivec4 xv = ivec4(uint(x[xi.x + cx]) ^ xmask, uint(x[xi.y + cx]) ^ xmask,
+                                   uint(x[xi.z + cx]) ^ xmask, uint(x[xi.w + cx]) ^ xmask) * on -
+                             xzv;
+            const uint cw = c * ksz + tap;
+            a0 += xv * WV(0);
+            a1 += xv * WV(1);
+            a2 += xv * WV(2);
+            a3 += xv * WV(3);
+          }
+        }
+      }
+    }
+    const ivec4 accs[4] = ivec4[4](a0, a1, a2, a3);
+    for (uint i = 0u; i < 4u; ++i) {
+      if (!mlive[i]) continue;
+      const uint ybase = pc.off[4] + (n * pc.M + m0 + i) * plane + row * pc.out_[2];
+      for (uint j = 0u; j < 4u; ++j)
+        if (live[j]) y[ybase + uint(o2[j])] = accs[i][j];
+    }
+  }
+}
+#else
 // Four consecutive outputs of a row per invocation (o2 = 4 * block + j): each weight is read once
 // for the four, x bytes outside the input (pads, the row's end) are not read.
 void main() {
@@ -107,6 +188,7 @@ void main() {
       if (live[j]) y[ybase + uint(o2[j])] = acc[j];
   }
 }
+#endif  // M4
 
 #else  // REQUANT
 

@@ -1,9 +1,10 @@
 // Vulkan ConvInteger and QLinearConv (shaders/qconv.comp): a direct integer convolution, one
-// invocation per 4 outputs of a row, int8 / uint8 x and w (8-bit storage), 32-bit accumulation,
-// groups (depthwise included), strides, pads, auto_pad and dilations over 1 to 3 spatial axes,
-// w_zero_point / w_scale per tensor or per output channel. ConvInteger writes the int32 sums;
-// QLinearConv writes them to a scratch buffer, then qconv_requant adds the int32 bias and
-// requantizes exactly as the CPU reference (runtime/cpu/ops/nn_conv.cpp):
+// invocation per 4 output channels (groups of 4 or more; else 1) x 4 outputs of a row, int8 / uint8
+// x and w (8-bit storage), 32-bit accumulation, groups (depthwise included), strides, pads,
+// auto_pad and dilations over 1 to 3 spatial axes, w_zero_point / w_scale per tensor or per output
+// channel. ConvInteger writes the int32 sums; QLinearConv writes them to a scratch buffer, then
+// qconv_requant adds the int32 bias and requantizes exactly as the CPU reference
+// (runtime/cpu/ops/nn_conv.cpp):
 //   y = saturate(nearbyint(double(acc + bias[m]) * double(x_scale * w_scale[m] / y_scale)) + y_zp)
 // Results are bit-identical to the CPU's. Geometry comes from runtime/device/nn_params
 // (conv_shape, the same checks as the float Conv). Refused (CPU fallback, with the reason): no
@@ -15,6 +16,7 @@
 #include <array>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -155,9 +157,17 @@ bool scalar_or_channels(const Shape& s, int64_t m) {
   return is_scalar_like(s) || (s.size() == 1 && s[0] == m);
 }
 
-// Invocations of qconv_i32: one per 4 outputs of a row.
+// qconv_i32_m4 (4 output channels x 4 outputs of a row per invocation) for groups of 4 or more
+// output channels, else qconv_i32 (1 x 4). KILN_VK_QCONV=m1 forces qconv_i32 (tests, bench).
+bool use_m4(const device::ConvShape& p) {
+  const char* e = std::getenv("KILN_VK_QCONV");
+  return p.mg >= 4 && !(e && std::string(e) == "m1");
+}
+
+// Invocations of the conv step.
 int64_t conv_items(const device::ConvShape& p) {
-  return p.n * p.m * p.g.out[0] * p.g.out[1] * ((p.g.out[2] + 3) / 4);
+  const int64_t channels = use_m4(p) ? p.group * ((p.mg + 3) / 4) : p.m;
+  return p.n * channels * p.g.out[0] * p.g.out[1] * ((p.g.out[2] + 3) / 4);
 }
 
 Status no_bias(const InputInfo&, DType) {
@@ -251,7 +261,7 @@ Expected<QConvPlan> qconv_plan(const VkContext& ctx, const ir::Node& n,
   // 1) + rows + 4 stores).
   const int64_t per_inv =
       std::max<int64_t>(1, (conv_items(p) + 65535 * kLocal - 1) / (65535 * kLocal));
-  const int64_t iters = p.g.k_size() * (p.cg + 1) + p.g.k[0] * (p.g.k[1] + 1) + 5;
+  const int64_t iters = p.g.k_size() * (p.cg + 1) + p.g.k[0] * (p.g.k[1] + 1) + 24;
   if (per_inv * iters > kMaxLoop)
     return unsupported("the convolution needs " + std::to_string(per_inv * iters) +
                        " loop iterations per invocation, above lavapipe's limit of " +
@@ -287,8 +297,8 @@ Expected<std::unique_ptr<DeviceKernel>> qconv_prepare(VkContext& ctx, const ir::
   c.arr(g.in).arr(g.k).arr(g.s).arr(g.d).arr(g.pb).arr(g.out);
   const Ref acc = q.qlinear ? Ref{Ref::kScratch, 0, 4} : Ref{Ref::kOutput, 0, 4};
   KILN_RETURN_IF_ERROR(k->add_step(
-      "qconv_i32", {in_ref(0, 1), in_ref(q.w, 1), in_ref(q.x_zp, 1), in_ref(q.w_zp, 1), acc}, c,
-      items));
+      use_m4(p) ? "qconv_i32_m4" : "qconv_i32",
+      {in_ref(0, 1), in_ref(q.w, 1), in_ref(q.x_zp, 1), in_ref(q.w_zp, 1), acc}, c, items));
   if (q.qlinear) {
     Params r;
     r.u(total).u(g.out_size()).u(p.m).u(q.ws_stride);

@@ -175,27 +175,33 @@ TEST(VulkanQConv, EveryCaseRunsOnDeviceBitExact) {
   for (const OpCase& c : all_op_cases())
     if (is_qconv(c)) cases.push_back(c);
   int on_device = 0, limited = 0;
-  for (const OpCase& c : cases) {
-    std::string reason;
-    const bool dev = check_case(b.get(), c, &reason);
-    on_device += dev ? 1 : 0;
-    if (c.name.find("wrap_72000_taps") != std::string::npos) {
-      EXPECT_FALSE(dev) << c.name;
-      EXPECT_NE(reason.find("loop iterations"), std::string::npos) << c.name << ": " << reason;
-    } else if (!dev) {
-      // Only the kernel's two documented limits may send a case to the CPU, and only shared
-      // cases built for them (many taps).
-      const bool limit = reason.find("loop iterations") != std::string::npos ||
-                         reason.find("requantization's limit") != std::string::npos;
-      EXPECT_TRUE(limit && c.name.find("/vk_") == std::string::npos)
-          << c.name << " ran on the CPU: " << reason;
-      ++limited;
+  // Each case twice: the default kernel choice (qconv_i32_m4 for groups of 4 or more output
+  // channels) and KILN_VK_QCONV=m1 (qconv_i32 everywhere).
+  for (const OpCase& c : cases)
+    for (const char* variant : {"", "m1"}) {
+      SCOPED_TRACE(std::string("KILN_VK_QCONV=") + variant);
+      setenv("KILN_VK_QCONV", variant, 1);
+      std::string reason;
+      const bool dev = check_case(b.get(), c, &reason);
+      unsetenv("KILN_VK_QCONV");
+      on_device += dev ? 1 : 0;
+      if (c.name.find("wrap_72000_taps") != std::string::npos) {
+        EXPECT_FALSE(dev) << c.name;
+        EXPECT_NE(reason.find("loop iterations"), std::string::npos) << c.name << ": " << reason;
+      } else if (!dev) {
+        // Only the kernel's two documented limits may send a case to the CPU, and only shared
+        // cases built for them (many taps).
+        const bool limit = reason.find("loop iterations") != std::string::npos ||
+                           reason.find("requantization's limit") != std::string::npos;
+        EXPECT_TRUE(limit && c.name.find("/vk_") == std::string::npos)
+            << c.name << " ran on the CPU: " << reason;
+        ++limited;
+      }
     }
-  }
-  EXPECT_LE(limited, 2) << "more shared cases than expected hit the kernel's limits";
-  std::printf("[ vulkan   ] %zu ConvInteger / QLinearConv cases, %d on the device\n", cases.size(),
-              on_device);
-  EXPECT_GE(on_device, static_cast<int>(own_cases().size()));
+  EXPECT_LE(limited, 4) << "more shared cases than expected hit the kernel's limits";
+  std::printf("[ vulkan   ] %zu ConvInteger / QLinearConv cases x 2 kernels, %d on the device\n",
+              cases.size(), on_device);
+  EXPECT_GE(on_device, 2 * static_cast<int>(own_cases().size()));
   EXPECT_EQ(vulkan::validation_message_count(), before)
       << "the Vulkan validation layer reported messages (see the log above)";
 }
