@@ -1,19 +1,60 @@
 #include "runtime/core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define KILN_CPU_RELAX() _mm_pause()
+#else
+#define KILN_CPU_RELAX() ((void)0)
+#endif
 
 namespace kiln {
+
+namespace {
+
+constexpr int64_t kSpinMicros = 100;
+
+int64_t spin_nanos() {
+  if (const char* env = std::getenv("KILN_POOL_SPIN_US")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && v >= 0) return static_cast<int64_t>(v) * 1000;
+  }
+  return kSpinMicros * 1000;
+}
+
+// Spins until done() or spin_ns nanoseconds have passed; true when done() became true.
+template <typename F>
+bool spin_until(int64_t spin_ns, F done) {
+  if (spin_ns <= 0) return done();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    KILN_CPU_RELAX();
+    if ((i & 63) == 63 && std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::steady_clock::now() - start)
+                                  .count() > spin_ns)
+      return done();
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   num_threads_ = threads;
+  spin_ns_ = spin_nanos();
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   cv_.notify_all();
   for (auto& t : workers_) t.join();
@@ -31,11 +72,18 @@ void ThreadPool::worker(int index) {
     const std::function<void(int64_t, int64_t)>* job;
     int64_t n;
     int chunks;
+    auto ready = [&] {
+      return stop_.load(std::memory_order_acquire) ||
+             generation_.load(std::memory_order_acquire) != seen;
+    };
+    spin_until(spin_ns_, ready);
     {
+      // The job's fields are written under mu_ before generation_ moves, so reading them under
+      // mu_ sees the job of the generation read here.
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      cv_.wait(lock, ready);
+      if (stop_.load()) return;
+      seen = generation_.load();
       job = job_;
       n = job_n_;
       chunks = job_chunks_;
@@ -45,9 +93,10 @@ void ThreadPool::worker(int index) {
       chunk_range(n, chunks, index, &b, &e);
       if (b < e) (*job)(b, e);
     }
-    {
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // Taking mu_ orders this notify after a caller that found pending_ > 0 started waiting.
       std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      done_cv_.notify_one();
     }
   }
 }
@@ -67,15 +116,17 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
     job_ = &fn;
     job_n_ = n;
     job_chunks_ = chunks;
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
+    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
   }
   cv_.notify_all();
   int64_t b, e;
   chunk_range(n, chunks, 0, &b, &e);
   fn(b, e);
+  auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (spin_until(spin_ns_, done)) return;
   std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return pending_ == 0; });
+  done_cv_.wait(lock, done);
 }
 
 }  // namespace kiln
