@@ -3,85 +3,15 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "runtime/cpu/fast/qgemm.h"
+#include "runtime/cpu/ops/packed_weights.h"
 
 namespace kiln::cpu {
 
 namespace {
-
-// Packed copies of constant 8-bit weight matrices (initializers), keyed by the weight's data
-// pointer and geometry. Each entry keeps a reference to the weight's storage, so the pointer
-// cannot be reused by another tensor while the entry lives; the least recently used entries go
-// past kCacheBytes. (Like the float32 cache of linalg.cpp.)
-class PackedQWeightCache {
- public:
-  static PackedQWeightCache& get() {
-    static PackedQWeightCache* cache = new PackedQWeightCache();  // never destroyed (exit order)
-    return *cache;
-  }
-
-  std::shared_ptr<const fast::PackedQB> find_or_pack(const Tensor& w, int64_t K, int64_t N) {
-    const Key key{w.raw_data(), K, N, w.dtype(), fast::qgemm_best_isa()};
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-        if (it->key == key) {
-          entries_.splice(entries_.begin(), entries_, it);
-          return entries_.front().packed;
-        }
-      }
-    }
-    fast::QOperand b;
-    b.data = w.raw_data();
-    b.is_signed = w.dtype() == DType::kInt8;
-    b.rs = N;
-    b.cs = 1;
-    std::shared_ptr<const fast::PackedQB> packed = fast::qgemm_prepack_b(K, N, b, key.isa);
-    if (!packed || packed->bytes() > kCacheBytes) return packed;
-    std::lock_guard<std::mutex> lock(mu_);
-    entries_.push_front(Entry{key, w, packed});
-    bytes_ += packed->bytes();
-    while (bytes_ > kCacheBytes && entries_.size() > 1) {
-      bytes_ -= entries_.back().packed->bytes();
-      entries_.pop_back();
-    }
-    return packed;
-  }
-
- private:
-  static constexpr size_t kCacheBytes = size_t{512} << 20;
-  struct Key {
-    const void* data;
-    int64_t K, N;
-    DType dtype;
-    fast::QgemmIsa isa;
-    bool operator==(const Key&) const = default;
-  };
-  struct Entry {
-    Key key;
-    Tensor keep;  // holds the weight's storage alive
-    std::shared_ptr<const fast::PackedQB> packed;
-  };
-  std::mutex mu_;
-  std::list<Entry> entries_;
-  size_t bytes_ = 0;
-};
-
-// The packed form of input `index` when it is an 8-bit initializer used as a [K, N] matrix (the
-// tensor the kernel sees is the initializer's own storage); null otherwise.
-std::shared_ptr<const fast::PackedQB> constant_packed_b(const OpContext& ctx, size_t index,
-                                                        int64_t K, int64_t N) {
-  const ir::Value* v = ctx.node().input(index);
-  if (!v || !v->is_initializer()) return nullptr;
-  const Tensor& t = ctx.input(index);
-  if (v->initializer().raw_data() != t.raw_data() || t.numel() != K * N) return nullptr;
-  return PackedQWeightCache::get().find_or_pack(t, K, N);
-}
 
 fast::QZeroPoint zp_at(const QMatMulZeroPoint& z, int64_t bi) {
   fast::QZeroPoint out;
@@ -136,7 +66,7 @@ Status qmatmul_impl(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, 
   ThreadPool* pool = &ctx.pool();
   bool ok = true;
   if (b_shared) {
-    std::shared_ptr<const fast::PackedQB> packed = constant_packed_b(ctx, b_index, K, N);
+    std::shared_ptr<const fast::PackedQB> packed = constant_packed_qb(ctx, b_index, K, N, /*trans_b=*/false);
     qb.data = bd;
     // Output rows from `row0` on.
     auto run = [&](int64_t rows, int64_t a_at, int64_t bi, int64_t row0) {

@@ -16,9 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -27,6 +25,7 @@
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/ops/common.h"
 #include "runtime/cpu/ops/gemm_ref.h"
+#include "runtime/cpu/ops/packed_weights.h"
 #include "runtime/cpu/output_alloc.h"
 
 namespace kiln::cpu {
@@ -43,74 +42,6 @@ int32_t zp_value(const Tensor& t) {
 
 bool scalar_or_one(const Tensor& t) {
   return t.numel() == 1 && (t.shape().empty() || t.shape().size() == 1);
-}
-
-// Packed copies of constant B matrices (initializers; transB read through strides), packed once
-// per weight, geometry and instruction set. Each entry holds the weight's storage, so its data
-// pointer cannot be reused while the entry lives; the least recently used entries go past
-// kCacheBytes.
-class PackedBCache {
- public:
-  static PackedBCache& get() {
-    static PackedBCache* cache = new PackedBCache();  // never destroyed (exit order)
-    return *cache;
-  }
-
-  std::shared_ptr<const fast::PackedQB> find_or_pack(const Tensor& w, int64_t K, int64_t N,
-                                                     bool trans_b) {
-    const Key key{w.raw_data(), K, N, w.dtype(), trans_b, fast::qgemm_best_isa()};
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-        if (it->key == key) {
-          entries_.splice(entries_.begin(), entries_, it);
-          return entries_.front().packed;
-        }
-      }
-    }
-    const fast::QOperand b{w.raw_data(), w.dtype() == DType::kInt8, trans_b ? 1 : N,
-                           trans_b ? K : 1};
-    std::shared_ptr<const fast::PackedQB> packed = fast::qgemm_prepack_b(K, N, b, key.isa);
-    if (!packed || packed->bytes() > kCacheBytes) return packed;
-    std::lock_guard<std::mutex> lock(mu_);
-    entries_.push_front(Entry{key, w, packed});
-    bytes_ += packed->bytes();
-    while (bytes_ > kCacheBytes && entries_.size() > 1) {
-      bytes_ -= entries_.back().packed->bytes();
-      entries_.pop_back();
-    }
-    return packed;
-  }
-
- private:
-  static constexpr size_t kCacheBytes = size_t{256} << 20;
-  struct Key {
-    const void* data;
-    int64_t K, N;
-    DType dtype;
-    bool trans_b;
-    fast::QgemmIsa isa;
-    bool operator==(const Key&) const = default;
-  };
-  struct Entry {
-    Key key;
-    Tensor keep;  // holds the weight's storage alive
-    std::shared_ptr<const fast::PackedQB> packed;
-  };
-  std::mutex mu_;
-  std::list<Entry> entries_;
-  size_t bytes_ = 0;
-};
-
-// The packed B when input 3 is an 8-bit initializer (the tensor the kernel sees is the
-// initializer's own storage); null otherwise.
-std::shared_ptr<const fast::PackedQB> constant_b(const OpContext& ctx, int64_t K, int64_t N,
-                                                 bool trans_b) {
-  const ir::Value* v = ctx.node().input(3);
-  if (!v || !v->is_initializer()) return nullptr;
-  const Tensor& t = ctx.input(3);
-  if (v->initializer().raw_data() != t.raw_data() || t.numel() != K * N) return nullptr;
-  return PackedBCache::get().find_or_pack(t, K, N, trans_b);
 }
 
 template <typename TA, typename TB>
@@ -217,7 +148,7 @@ Status contrib_qgemm_kernel(OpContext& ctx) {
       fast::QOperand qa{ad, a.dtype() == DType::kInt8, K, 1};
       fast::QOperand qb{b.raw_data(), b.dtype() == DType::kInt8, b_rs, b_cs};
       const fast::QZeroPoint az{&azp, 0}, bz{bzp.data(), bzp_stride};
-      const std::shared_ptr<const fast::PackedQB> packed = constant_b(ctx, K, N, tb);
+      const std::shared_ptr<const fast::PackedQB> packed = constant_packed_qb(ctx, 3, K, N, tb);
       const bool ok = packed
                           ? fast::qgemm_packed(M, qa, az, *packed, bz, acc.data(), N, &ctx.pool())
                           : fast::qgemm(M, N, K, qa, az, qb, bz, acc.data(), N, &ctx.pool());
