@@ -1,7 +1,11 @@
 // FusedElementwise programs: names, decoding and encoding (see fused_program.h).
 #include "runtime/device/fused_program.h"
 
+#include <climits>
+
 #include <cstdio>
+
+#include "runtime/cpu/ops/common.h"
 
 namespace kiln::device::fused {
 
@@ -172,6 +176,54 @@ std::vector<std::pair<std::string, ir::Attribute>> encode(const Program& p) {
   return {{"opcodes", ints_attr(std::move(ops))},
           {"operands", ints_attr(std::move(operands))},
           {"params", floats_attr(std::move(params))}};
+}
+
+Geometry collapse(const std::vector<Shape>& shapes, const Shape& out) {
+  Geometry c;
+  c.out = out;
+  c.strides.resize(shapes.size());
+  std::vector<std::vector<int64_t>> full;
+  for (const Shape& s : shapes) full.push_back(cpu::broadcast_strides(s, out));
+  for (size_t d = 0; d < out.size(); ++d) {
+    if (out[d] == 1) continue;
+    bool merge = !c.dims.empty();
+    for (size_t o = 0; merge && o < shapes.size(); ++o)
+      merge = c.strides[o].back() == full[o][d] * out[d];
+    if (merge) {
+      c.dims.back() *= out[d];
+      for (size_t o = 0; o < shapes.size(); ++o) c.strides[o].back() = full[o][d];
+    } else {
+      c.dims.push_back(out[d]);
+      for (size_t o = 0; o < shapes.size(); ++o) c.strides[o].push_back(full[o][d]);
+    }
+  }
+  for (size_t o = 0; o < shapes.size(); ++o) {
+    int64_t expect = 1;
+    for (size_t d = c.dims.size(); d-- > 0;) {
+      if (c.strides[o][d] != expect) c.dense = false;
+      expect *= c.dims[d];
+    }
+  }
+  return c;
+}
+
+Expected<Geometry> device_geometry(const ir::Node& n, const std::vector<InputInfo>& in,
+                                   int max_rank, const char* device) {
+  KILN_ASSIGN_OR_RETURN(Program prog, decode(n));
+  if (in.size() != static_cast<size_t>(prog.num_inputs)) return unsupported("input count");
+  std::vector<Shape> shapes;
+  for (const InputInfo& i : in) {
+    if (!i.present || i.desc.dtype != DType::kFloat32)
+      return unsupported(std::string("FusedElementwise runs float32 inputs only on ") + device);
+    shapes.push_back(i.desc.shape);
+  }
+  auto out = cpu::broadcast_shapes(shapes);
+  if (!out) return out.status();
+  if (numel_of(*out) >= INT_MAX) return unsupported("2^31 elements or more");
+  Geometry g = collapse(shapes, *out);
+  if (g.dims.size() > static_cast<size_t>(max_rank))
+    return unsupported("more than " + std::to_string(max_rank) + " dims after collapsing");
+  return g;
 }
 
 }  // namespace kiln::device::fused

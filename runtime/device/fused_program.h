@@ -27,6 +27,8 @@
 
 #include "graph/ir/graph.h"
 #include "runtime/core/status.h"
+#include "runtime/core/tensor.h"
+#include "runtime/device/backend.h"
 
 namespace kiln::device::fused {
 
@@ -135,5 +137,23 @@ inline float eval_op(Op op, float a, float b, float p0, float p1) {
   }
   return a;
 }
+
+// The device kernels' launch geometry: the broadcast output shape, its dims with extent-1 dims
+// dropped and neighbours merged where every input walks them alike, and per input the strides
+// over those dims (dense: every input walks the output contiguously).
+struct Geometry {
+  Shape out;
+  std::vector<int64_t> dims;
+  std::vector<std::vector<int64_t>> strides;
+  bool dense = true;
+};
+Geometry collapse(const std::vector<Shape>& shapes, const Shape& out);
+
+// What the OpenCL and Vulkan kernels both require of a FusedElementwise node: a valid program,
+// one present float32 input per program input, a broadcastable output of fewer than 2^31
+// elements, at most max_rank dims after collapsing. The geometry, or the reason (for
+// Support::no, naming `device`).
+Expected<Geometry> device_geometry(const ir::Node& n, const std::vector<InputInfo>& in,
+                                   int max_rank, const char* device);
 
 }  // namespace kiln::device::fused

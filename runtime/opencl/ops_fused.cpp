@@ -122,45 +122,9 @@ cl_int8 to_int8(const std::vector<int64_t>& v) {
   return r;
 }
 
-// The output's dims with extent-1 dims dropped and neighbours merged where every input walks
-// them alike; per input the strides over those dims.
-struct Collapsed {
-  std::vector<int64_t> dims;
-  std::vector<std::vector<int64_t>> strides;
-  bool dense = true;  // every input walks the output contiguously
-};
-
-Collapsed collapse(const std::vector<Shape>& shapes, const Shape& out) {
-  Collapsed c;
-  c.strides.resize(shapes.size());
-  std::vector<std::vector<int64_t>> full;
-  for (const Shape& s : shapes) full.push_back(cpu::broadcast_strides(s, out));
-  for (size_t d = 0; d < out.size(); ++d) {
-    if (out[d] == 1) continue;
-    bool merge = !c.dims.empty();
-    for (size_t o = 0; merge && o < shapes.size(); ++o)
-      merge = c.strides[o].back() == full[o][d] * out[d];
-    if (merge) {
-      c.dims.back() *= out[d];
-      for (size_t o = 0; o < shapes.size(); ++o) c.strides[o].back() = full[o][d];
-    } else {
-      c.dims.push_back(out[d]);
-      for (size_t o = 0; o < shapes.size(); ++o) c.strides[o].push_back(full[o][d]);
-    }
-  }
-  for (size_t o = 0; o < shapes.size(); ++o) {
-    int64_t expect = 1;
-    for (size_t d = c.dims.size(); d-- > 0;) {
-      if (c.strides[o][d] != expect) c.dense = false;
-      expect *= c.dims[d];
-    }
-  }
-  return c;
-}
-
 class FusedKernel : public ClLaunchKernel {
  public:
-  FusedKernel(ClContext& ctx, cl::Kernel k, int num_inputs, const Shape& out, const Collapsed& c)
+  FusedKernel(ClContext& ctx, cl::Kernel k, int num_inputs, const Shape& out, const fz::Geometry& c)
       : ClLaunchKernel(std::move(k), "fused_elementwise", inputs_list(num_inputs), 1, ctx) {
     outputs_ = {TensorDesc{DType::kFloat32, out}};
     const int n = static_cast<int>(numel_of(out));
@@ -182,36 +146,17 @@ class FusedKernel : public ClLaunchKernel {
   }
 };
 
-Expected<Shape> output_shape(const std::vector<InputInfo>& in) {
-  std::vector<Shape> shapes;
-  for (const InputInfo& i : in) shapes.push_back(i.desc.shape);
-  return cpu::broadcast_shapes(shapes);
-}
-
 Support fused_supports(const ir::Node& n, const std::vector<InputInfo>& in) {
-  auto prog = fz::decode(n);
-  if (!prog) return Support::no(prog.status().message());
-  if (in.size() != static_cast<size_t>(prog->num_inputs)) return Support::no("input count");
-  for (const InputInfo& i : in)
-    if (!i.present || i.desc.dtype != DType::kFloat32)
-      return Support::no("FusedElementwise runs float32 inputs only on OpenCL");
-  auto out = output_shape(in);
-  if (!out) return Support::no(out.status().message());
-  if (numel_of(*out) > INT_MAX) return Support::no("more than 2^31 elements");
-  std::vector<Shape> shapes;
-  for (const InputInfo& i : in) shapes.push_back(i.desc.shape);
-  if (collapse(shapes, *out).dims.size() > static_cast<size_t>(kMaxRank))
-    return Support::no("more than 8 dims after collapsing");
+  auto g = fz::device_geometry(n, in, kMaxRank, "OpenCL");
+  if (!g) return Support::no(g.status().message());
   return Support::yes();
 }
 
 Expected<std::unique_ptr<DeviceKernel>> fused_prepare(ClContext& ctx, const ir::Node& n,
                                                       const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(fz::Program prog, fz::decode(n));
-  KILN_ASSIGN_OR_RETURN(Shape out, output_shape(in));
-  std::vector<Shape> shapes;
-  for (const InputInfo& i : in) shapes.push_back(i.desc.shape);
-  const Collapsed c = collapse(shapes, out);
+  KILN_ASSIGN_OR_RETURN(fz::Geometry c, fz::device_geometry(n, in, kMaxRank, "OpenCL"));
+  const Shape& out = c.out;
   const std::string src = kernel_source(prog);
   // Cached by the whole source: the same program in another node or model reuses the build.
   KILN_ASSIGN_OR_RETURN(cl::Program p,

@@ -25,40 +25,6 @@ constexpr int kMaxRegs = 36;         // its MAX_REGS
 static_assert(fz::kMaxInputs == 4 && fz::kMaxInputs + fz::kMaxInstrs <= kMaxRegs,
               "fused_elementwise.comp has four input bindings and 36 registers");
 
-struct Collapsed {
-  std::vector<int64_t> dims;
-  std::vector<std::vector<int64_t>> strides;
-  bool dense = true;
-};
-
-Collapsed collapse(const std::vector<Shape>& shapes, const Shape& out) {
-  Collapsed c;
-  c.strides.resize(shapes.size());
-  std::vector<std::vector<int64_t>> full;
-  for (const Shape& s : shapes) full.push_back(cpu::broadcast_strides(s, out));
-  for (size_t d = 0; d < out.size(); ++d) {
-    if (out[d] == 1) continue;
-    bool merge = !c.dims.empty();
-    for (size_t o = 0; merge && o < shapes.size(); ++o)
-      merge = c.strides[o].back() == full[o][d] * out[d];
-    if (merge) {
-      c.dims.back() *= out[d];
-      for (size_t o = 0; o < shapes.size(); ++o) c.strides[o].back() = full[o][d];
-    } else {
-      c.dims.push_back(out[d]);
-      for (size_t o = 0; o < shapes.size(); ++o) c.strides[o].push_back(full[o][d]);
-    }
-  }
-  for (size_t o = 0; o < shapes.size(); ++o) {
-    int64_t expect = 1;
-    for (size_t d = c.dims.size(); d-- > 0;) {
-      if (c.strides[o][d] != expect) c.dense = false;
-      expect *= c.dims[d];
-    }
-  }
-  return c;
-}
-
 uint32_t float_bits(float f) {
   uint32_t w;
   std::memcpy(&w, &f, 4);
@@ -66,7 +32,7 @@ uint32_t float_bits(float f) {
 }
 
 // The words of binding 0 (layout in the shader's comment).
-std::vector<uint32_t> program_words(const fz::Program& p, const Collapsed& c) {
+std::vector<uint32_t> program_words(const fz::Program& p, const fz::Geometry& c) {
   std::vector<uint32_t> w(kInstrBase + 5 * p.instrs.size(), 0);
   w[0] = static_cast<uint32_t>(p.instrs.size());
   w[1] = static_cast<uint32_t>(p.num_inputs);
@@ -130,29 +96,11 @@ class FusedKernel : public DeviceKernel {
   int64_t n_ = 0;
 };
 
-Expected<Shape> output_shape(const std::vector<InputInfo>& in) {
-  std::vector<Shape> shapes;
-  for (const InputInfo& i : in) shapes.push_back(i.desc.shape);
-  return cpu::broadcast_shapes(shapes);
-}
-
 Support fused_supports(const VkContext&, const ir::Node& n, const std::vector<InputInfo>& in) {
-  auto prog = fz::decode(n);
-  if (!prog) return Support::no(prog.status().message());
-  if (in.size() != static_cast<size_t>(prog->num_inputs)) return Support::no("input count");
-  for (const InputInfo& i : in)
-    if (!i.present || i.desc.dtype != DType::kFloat32)
-      return Support::no("FusedElementwise runs float32 inputs only on Vulkan");
-  auto out = output_shape(in);
-  if (!out) return Support::no(out.status().message());
-  if (numel_of(*out) >= INT_MAX) return Support::no("2^31 elements or more");
-  if (numel_of(*out) == 0) return Support::no("empty output");
-  std::vector<Shape> shapes;
-  for (const InputInfo& i : in) shapes.push_back(i.desc.shape);
-  const Collapsed c = collapse(shapes, *out);
-  if (c.dims.size() > static_cast<size_t>(kMaxRank))
-    return Support::no("more than 8 dims after collapsing");
-  for (const auto& st : c.strides)
+  auto g = fz::device_geometry(n, in, kMaxRank, "Vulkan");
+  if (!g) return Support::no(g.status().message());
+  if (numel_of(g->out) == 0) return Support::no("empty output");
+  for (const auto& st : g->strides)
     for (int64_t s : st)
       if (!ops::fits_u32(s)) return Support::no("strides above 2^31");
   return Support::yes();
@@ -161,10 +109,9 @@ Support fused_supports(const VkContext&, const ir::Node& n, const std::vector<In
 Expected<std::unique_ptr<DeviceKernel>> fused_prepare(VkContext& ctx, const ir::Node& n,
                                                       const std::vector<InputInfo>& in) {
   KILN_ASSIGN_OR_RETURN(fz::Program prog, fz::decode(n));
-  KILN_ASSIGN_OR_RETURN(Shape out, output_shape(in));
-  std::vector<Shape> shapes;
-  for (const InputInfo& i : in) shapes.push_back(i.desc.shape);
-  const std::vector<uint32_t> words = program_words(prog, collapse(shapes, out));
+  KILN_ASSIGN_OR_RETURN(fz::Geometry g, fz::device_geometry(n, in, kMaxRank, "Vulkan"));
+  const Shape& out = g.out;
+  const std::vector<uint32_t> words = program_words(prog, g);
   DeviceTensor t;
   t.desc = {DType::kFloat32, {static_cast<int64_t>(words.size())}};  // 4-byte words
   KILN_ASSIGN_OR_RETURN(t.buffer, ctx.allocate(words.size() * 4));
