@@ -109,7 +109,7 @@ struct Proj {
   ir::Value* x = nullptr;
   const Tensor* w = nullptr;
   const Tensor* b = nullptr;  // nullptr: no bias (then only MultiHeadAttention takes it)
-  int64_t col0 = 0;  // first column of this projection in w / b
+  int64_t col0 = 0;           // first column of this projection in w / b
   int64_t num_heads = -1;
   int64_t head_size = -1;
   ir::Value* heads = nullptr;  // the [B, N, S, h] (k: [B, N, h, S]) value after the Transpose
@@ -360,8 +360,8 @@ bool reroute_present_shapes(ir::Graph& g, ir::Node* cat, const std::vector<ir::V
     info.dtype = DType::kInt64;
     info.has_shape = true;
     info.dims = {ir::Dim{4, ""}};
-    ir::Value* axis = add_constant(g, "present_seq_axis",
-                                   Tensor::from_vector<int64_t>({4}, {0, 0, 1, 0}));
+    ir::Value* axis =
+        add_constant(g, "present_seq_axis", Tensor::from_vector<int64_t>({4}, {0, 0, 1, 0}));
     ir::Value* s_past = new_value(g, present->name() + "_past_shape", info);
     ir::Value* s_new = new_value(g, present->name() + "_new_shape", info);
     ir::Value* s_seq = new_value(g, present->name() + "_new_len", info);
@@ -418,7 +418,7 @@ bool same_dim(const ir::Value* a, const ir::Value* b, size_t i) {
 struct MaskTrace {
   std::set<ir::Value*> inputs;
   bool big_negative = false;
-  bool causal = false;  // kv position <= q position, both from 0 (or q from the past length)
+  bool causal = false;        // kv position <= q position, both from 0 (or q from the past length)
   ir::Value* past = nullptr;  // the input whose dim 2 shifts the query positions
   bool ok = true;
 };

@@ -130,8 +130,7 @@ class ElementwiseChainPass : public Pass {
 
   Expected<bool> run(ir::Graph& g, PassContext& ctx) override {
     if (!ctx.session_only_ops) return false;
-    if (!assume_target_ && ctx.target != "cpu" && ctx.target != "opencl" &&
-        ctx.target != "vulkan")
+    if (!assume_target_ && ctx.target != "cpu" && ctx.target != "opencl" && ctx.target != "vulkan")
       return false;
     std::vector<ir::Node*> nodes = g.nodes();  // topologically sorted
     std::map<const ir::Node*, NodeDesc> descs;
@@ -249,8 +248,8 @@ class ElementwiseChainPass : public Pass {
       prog.instrs.push_back(in);
     }
     if (g.opset(fz::kDomain) <= 0) g.opsets()[fz::kDomain] = 1;
-    KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, root, fz::kOpType, fz::kDomain, t.inputs,
-                                                     fz::encode(prog)));
+    KILN_ASSIGN_OR_RETURN(
+        ir::Node * f, replace_with(g, root, fz::kOpType, fz::kDomain, t.inputs, fz::encode(prog)));
     (void)f;
     return Status::ok();
   }

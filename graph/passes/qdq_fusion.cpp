@@ -139,8 +139,7 @@ std::optional<ir::Value*> bias_int32(ir::Graph& g, ir::Value* b, float xs,
         if (zt->get_as_double(i) != 0) return std::nullopt;
     }
     bool same = true;
-    for (int64_t i = 0; i < m; ++i)
-      same = same && (*bs)[bs->size() == 1 ? 0 : i] == bias_scale(i);
+    for (int64_t i = 0; i < m; ++i) same = same && (*bs)[bs->size() == 1 ? 0 : i] == bias_scale(i);
     if (same && bq->rank() == 1 && mul == 1.0) return bn->input(0);
     std::vector<double> f(static_cast<size_t>(m));
     for (int64_t i = 0; i < m; ++i)
@@ -223,8 +222,7 @@ class QdqGemmPattern : public RewritePattern {
       const int64_t axis = int_attr_of(wn, "axis").value_or(1);
       const int64_t want = trans_b ? 0 : 1;
       if (axis != want && !(axis == -1 && want == 1)) return false;
-      const int64_t n = wt ? wt->dim(static_cast<int>(want))
-                           : (trans_b ? -1 : last_dim(w->x));
+      const int64_t n = wt ? wt->dim(static_cast<int>(want)) : (trans_b ? -1 : last_dim(w->x));
       if (n <= 0 || !shape_is_1d(w->scale, n) || !shape_is_1d(w->zp, n)) return false;
     }
     if (trans_b) {
@@ -237,10 +235,10 @@ class QdqGemmPattern : public RewritePattern {
         for (int64_t j = 0; j < c; ++j) dst[j * r + i] = src[i * c + j];
       wq = add_constant(g, w->x->name() + "_transposed", std::move(tq));
     }
-    KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, q, "QLinearMatMul", "",
-                                                     {a->x, a->scale, a->zp, wq, w->scale, w->zp,
-                                                      q->input(1), q->input(2)},
-                                                     {}));
+    KILN_ASSIGN_OR_RETURN(
+        ir::Node * f,
+        replace_with(g, q, "QLinearMatMul", "",
+                     {a->x, a->scale, a->zp, wq, w->scale, w->zp, q->input(1), q->input(2)}, {}));
     (void)f;
     ctx.stats.add("QLinearMatMul");
     return true;
@@ -280,16 +278,16 @@ class QdqGemmPattern : public RewritePattern {
     const auto xs = scale_values(a->scale);
     const auto ws = scale_values(w->scale);
     if (!xs || !ws) return false;
-    auto cq = bias_int32(g, c, (*xs)[0], *ws, n,
-                         static_cast<double>(beta) / static_cast<double>(alpha));
+    auto cq =
+        bias_int32(g, c, (*xs)[0], *ws, n, static_cast<double>(beta) / static_cast<double>(alpha));
     if (!cq) return false;
     std::vector<std::pair<std::string, ir::Attribute>> av;
     for (const auto& [k, v] : gm->attributes())
       if (k == "alpha" || k == "transA" || k == "transB") av.emplace_back(k, v);
     ensure_ms_domain(g);
     KILN_ASSIGN_OR_RETURN(ir::Node * f, replace_with(g, q, "QGemm", kMsDomain,
-                                                     {a->x, a->scale, a->zp, w->x, w->scale,
-                                                      w->zp, *cq, q->input(1), q->input(2)},
+                                                     {a->x, a->scale, a->zp, w->x, w->scale, w->zp,
+                                                      *cq, q->input(1), q->input(2)},
                                                      av));
     (void)f;
     ctx.stats.add("QGemm");
@@ -319,8 +317,8 @@ class QdqConvPattern : public RewritePattern {
       if (int_attr_of(wn, "axis").value_or(1) != 0) return false;
       if (!shape_is_1d(w->scale, m) || !shape_is_1d(w->zp, m)) return false;
     }
-    std::vector<ir::Value*> in = {a->x, a->scale, a->zp, w->x, w->scale, w->zp, q->input(1),
-                                  q->input(2)};
+    std::vector<ir::Value*> in = {a->x,     a->scale, a->zp,       w->x,
+                                  w->scale, w->zp,    q->input(1), q->input(2)};
     if (ir::Value* b = cv->input(2)) {
       const auto xs = scale_values(a->scale);
       const auto ws = scale_values(w->scale);
@@ -336,7 +334,6 @@ class QdqConvPattern : public RewritePattern {
     ctx.stats.add("QLinearConv");
     return true;
   }
-
 };
 
 }  // namespace

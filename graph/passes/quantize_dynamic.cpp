@@ -364,10 +364,10 @@ class Rewriter {
     const auto attrs = n->attributes();
     const std::string base = n->name().empty() ? outs[0]->name() : n->name();
     g_.remove_node(n);
-    KILN_ASSIGN_OR_RETURN(ir::Node * qa, g_.add_node("QAttention", "com.microsoft",
-                                                     {a.q, w.q, bias, a.scale, w.scale, mask,
-                                                      a.zp, w.zp, past},
-                                                     outs, g_.unique_name(base + "_quant")));
+    KILN_ASSIGN_OR_RETURN(
+        ir::Node * qa, g_.add_node("QAttention", "com.microsoft",
+                                   {a.q, w.q, bias, a.scale, w.scale, mask, a.zp, w.zp, past}, outs,
+                                   g_.unique_name(base + "_quant")));
     for (const auto& [k, v] : attrs) qa->set_attr(k, v);
     r_->quantized["Attention"]++;
     return Status::ok();
@@ -527,12 +527,11 @@ static std::string attention_candidate(const ir::Node* n) {
   // ONNX Runtime's AttentionQuant leaves nodes with qkv_hidden_sizes in float (QAttention has
   // no unequal Q / K / V sizes); QAttention has no attention_bias / past_sequence_length inputs
   // and no other attributes than these.
-  static const std::set<std::string> kAttrs = {"num_heads",          "unidirectional",
-                                               "do_rotary",          "past_present_share_buffer",
+  static const std::set<std::string> kAttrs = {"num_heads",         "unidirectional",
+                                               "do_rotary",         "past_present_share_buffer",
                                                "mask_filter_value", "scale"};
   for (const auto& [k, v] : n->attributes())
-    if (!kAttrs.count(k))
-      return "attribute '" + k + "' has no QAttention equivalent";
+    if (!kAttrs.count(k)) return "attribute '" + k + "' has no QAttention equivalent";
   for (size_t i = 5; i < n->inputs().size(); ++i)
     if (n->input(i)) return "input " + std::to_string(i) + " has no QAttention equivalent";
   if (!n->input(2)) return "no bias (QAttention requires one)";

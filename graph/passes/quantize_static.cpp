@@ -113,8 +113,8 @@ class StaticQOperator {
         continue;
       }
       if (!ranges_.count(y->name())) {
-        r_->skipped.push_back(n->describe() + ": no calibrated range for its output '" +
-                              y->name() + "'");
+        r_->skipped.push_back(n->describe() + ": no calibrated range for its output '" + y->name() +
+                              "'");
         continue;
       }
       if (n->op_type() == "Gemm") {
@@ -256,9 +256,9 @@ class StaticQOperator {
   }
 
   Status finish(ir::Value* y, const QTensor& yq) {
-    KILN_RETURN_IF_ERROR(node("DequantizeLinear", {yq.q, yq.scale, yq.zp}, {y},
-                              y->name() + "_DequantizeLinear")
-                             .status());
+    KILN_RETURN_IF_ERROR(
+        node("DequantizeLinear", {yq.q, yq.scale, yq.zp}, {y}, y->name() + "_DequantizeLinear")
+            .status());
     acts_.emplace(y, yq);
     return Status::ok();
   }
@@ -293,8 +293,8 @@ class StaticQOperator {
     const Tensor* w = constant_of(n->input(1));
     const bool trans_b = n->attr("transB") && n->attr("transB")->i != 0;
     const int64_t N = w ? (trans_b ? w->dim(0) : w->dim(1)) : -1;
-    const bool ok = c->numel() == 1 ? c->rank() <= 2
-                                    : (c->numel() == N && c->dim(-1) == N && c->rank() <= 2);
+    const bool ok =
+        c->numel() == 1 ? c->rank() <= 2 : (c->numel() == N && c->dim(-1) == N && c->rank() <= 2);
     if (!ok)
       return "C (bias) of shape " + shape_to_string(c->shape()) +
              " is not a scalar, [N] or [1, N] (QGemm quantizes it per output column)";
@@ -339,11 +339,10 @@ class StaticQOperator {
     const auto attrs = n->attributes();
     g_.remove_node(n);
     ensure_ms_domain(g_);
-    KILN_ASSIGN_OR_RETURN(
-        ir::Node * q,
-        g_.add_node("QGemm", "com.microsoft",
-                    {a.q, a.scale, a.zp, w.q, w.scale, w.zp, cv, yq.scale, yq.zp}, {yq.q},
-                    g_.unique_name(base + "_quant")));
+    KILN_ASSIGN_OR_RETURN(ir::Node * q,
+                          g_.add_node("QGemm", "com.microsoft",
+                                      {a.q, a.scale, a.zp, w.q, w.scale, w.zp, cv, yq.scale, yq.zp},
+                                      {yq.q}, g_.unique_name(base + "_quant")));
     for (const auto& [k, v] : attrs)
       if (k != "beta") q->set_attr(k, v);
     KILN_RETURN_IF_ERROR(finish(y, yq));
@@ -354,8 +353,7 @@ class StaticQOperator {
   Status rewrite_conv(ir::Node* n, ir::Value* x) {
     ir::Value* y = n->output(0);
     const std::string base = n->name().empty() ? y->name() : n->name();
-    if (o_.per_channel && o_.weight_type == DType::kUInt8 &&
-        !o_.symmetric.value_or(false))
+    if (o_.per_channel && o_.weight_type == DType::kUInt8 && !o_.symmetric.value_or(false))
       return invalid_argument(n->describe() +
                               ": per-channel asymmetric uint8 weights give each output channel "
                               "its own zero point, which ONNX Runtime's QLinearConv refuses (one "

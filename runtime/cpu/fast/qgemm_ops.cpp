@@ -66,7 +66,8 @@ Status qmatmul_impl(const OpContext& ctx, const MatMulPlan& p, const Tensor& a, 
   ThreadPool* pool = &ctx.pool();
   bool ok = true;
   if (b_shared) {
-    std::shared_ptr<const fast::PackedQB> packed = constant_packed_qb(ctx, b_index, K, N, /*trans_b=*/false);
+    std::shared_ptr<const fast::PackedQB> packed =
+        constant_packed_qb(ctx, b_index, K, N, /*trans_b=*/false);
     qb.data = bd;
     // Output rows from `row0` on.
     auto run = [&](int64_t rows, int64_t a_at, int64_t bi, int64_t row0) {

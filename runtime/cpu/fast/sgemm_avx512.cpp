@@ -1,9 +1,10 @@
 // The fast SGEMM's AVX-512 tile loop (12 x 32 micro-kernel: 24 zmm accumulators, two B vectors
-// and one broadcast A value per k) and its A packing (12 x 16 register transposes). Compiled with -mavx512f -mavx512bw -mavx512vl -mfma
-// (flags.cmake); only called after the dispatcher saw the CPU support them.
-// The per-file flags come from flags.cmake; the target pragma below gives the same result where
-// they are missing, so the file builds either way. No standard-library template is used here: an
-// instantiation compiled for this instruction set could be picked by the linker for other files.
+// and one broadcast A value per k) and its A packing (12 x 16 register transposes). Compiled with
+// -mavx512f -mavx512bw -mavx512vl -mfma (flags.cmake); only called after the dispatcher saw the CPU
+// support them. The per-file flags come from flags.cmake; the target pragma below gives the same
+// result where they are missing, so the file builds either way. No standard-library template is
+// used here: an instantiation compiled for this instruction set could be picked by the linker for
+// other files.
 #if !defined(__AVX512F__)
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,fma"))), \

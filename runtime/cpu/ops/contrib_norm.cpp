@@ -101,9 +101,8 @@ Status skip_layer_norm_impl(OpContext& ctx, bool simplified) {
   stat_shape.back() = 1;
   // The vectorised float32 path below writes every row of Y.
   const bool fast_path = x.dtype() == DType::kFloat32 && fast::elementwise_fast_enabled();
-  KILN_ASSIGN_OR_RETURN(Tensor * y, fast_path
-                                        ? allocate_output_uninit(ctx, 0, x.dtype(), x.shape())
-                                        : ctx.allocate_output(0, x.dtype(), x.shape()));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, fast_path ? allocate_output_uninit(ctx, 0, x.dtype(), x.shape())
+                                              : ctx.allocate_output(0, x.dtype(), x.shape()));
   Tensor *mean_out = nullptr, *inv_out = nullptr, *sum_out = nullptr;
   if (ctx.wants_output(1)) {
     KILN_ASSIGN_OR_RETURN(mean_out, ctx.allocate_output(1, DType::kFloat32, stat_shape));

@@ -82,8 +82,7 @@ Status contrib_qattention_kernel(OpContext& ctx) {
     return ctx.invalid(std::string("input and weight must be uint8 or int8, got ") +
                        dtype_name(x.dtype()) + " and " + dtype_name(w.dtype()));
   if (x.rank() != 3)
-    return ctx.invalid("input must be 3-D [batch, seq, hidden], got " +
-                       shape_to_string(x.shape()));
+    return ctx.invalid("input must be 3-D [batch, seq, hidden], got " + shape_to_string(x.shape()));
   if (w.rank() != 2 || w.dim(0) != x.dim(2))
     return ctx.invalid("weight of shape " + shape_to_string(w.shape()) + " must be 2-D with " +
                        std::to_string(x.dim(2)) + " rows (the input's hidden size)");
@@ -145,15 +144,14 @@ Status contrib_qattention_kernel(OpContext& ctx) {
     float* pd = proj.data<float>();
     const float* bd = bias.data<float>();
     const bool per_col = dq.size() > 1;
-    ctx.parallel_for(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, cols)),
-                     [&](int64_t lo, int64_t hi) {
-                       for (int64_t r = lo; r < hi; ++r)
-                         for (int64_t c = 0; c < cols; ++c) {
-                           const float scaled =
-                               static_cast<float>(acc[r * cols + c]) * dq[per_col ? c : 0];
-                           pd[r * cols + c] = scaled + bd[c];
-                         }
-                     });
+    ctx.parallel_for(
+        rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, cols)), [&](int64_t lo, int64_t hi) {
+          for (int64_t r = lo; r < hi; ++r)
+            for (int64_t c = 0; c < cols; ++c) {
+              const float scaled = static_cast<float>(acc[r * cols + c]) * dq[per_col ? c : 0];
+              pd[r * cols + c] = scaled + bd[c];
+            }
+        });
   }
   AttentionProjected a;
   a.batch = x.dim(0);

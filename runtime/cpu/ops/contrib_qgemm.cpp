@@ -32,7 +32,9 @@ namespace kiln::cpu {
 
 namespace {
 
-bool is_8bit(DType t) { return t == DType::kUInt8 || t == DType::kInt8; }
+bool is_8bit(DType t) {
+  return t == DType::kUInt8 || t == DType::kInt8;
+}
 
 // The single value of a per-tensor parameter (scalar or one element) as int32 / float.
 int32_t zp_value(const Tensor& t) {
@@ -48,8 +50,8 @@ template <typename TA, typename TB>
 void ref_i32(int64_t M, int64_t N, int64_t K, const void* a, int64_t a_rs, int64_t a_cs,
              const int32_t* a_zp, const void* b, int64_t b_rs, int64_t b_cs, const int32_t* b_zp,
              int64_t b_zp_stride, int32_t* c) {
-  gemm_ref_i32(M, N, K, static_cast<const TA*>(a), a_rs, a_cs, a_zp, 0,
-               static_cast<const TB*>(b), b_rs, b_cs, b_zp, b_zp_stride, c, N);
+  gemm_ref_i32(M, N, K, static_cast<const TA*>(a), a_rs, a_cs, a_zp, 0, static_cast<const TB*>(b),
+               b_rs, b_cs, b_zp, b_zp_stride, c, N);
 }
 
 }  // namespace
@@ -68,7 +70,8 @@ Status contrib_qgemm_kernel(OpContext& ctx) {
   const Tensor* y_scale = ctx.has_input(7) ? &ctx.input(7) : nullptr;
   const Tensor* y_zp = ctx.has_input(8) ? &ctx.input(8) : nullptr;
 
-  if (!is_8bit(a.dtype()) || !is_8bit(b.dtype())) return ctx.invalid("A and B must be uint8 or int8");
+  if (!is_8bit(a.dtype()) || !is_8bit(b.dtype()))
+    return ctx.invalid("A and B must be uint8 or int8");
   if (a.rank() != 2 || b.rank() != 2)
     return ctx.invalid("A and B must be 2-D, got " + shape_to_string(a.shape()) + " and " +
                        shape_to_string(b.shape()));
@@ -79,8 +82,8 @@ Status contrib_qgemm_kernel(OpContext& ctx) {
   const int64_t N = tb ? b.shape()[0] : b.shape()[1];
   const int64_t Kb = tb ? b.shape()[1] : b.shape()[0];
   if (K != Kb)
-    return ctx.invalid("inner dimensions differ: A " + shape_to_string(a.shape()) + " (transA=" +
-                       std::to_string(ta) + "), B " + shape_to_string(b.shape()) +
+    return ctx.invalid("inner dimensions differ: A " + shape_to_string(a.shape()) +
+                       " (transA=" + std::to_string(ta) + "), B " + shape_to_string(b.shape()) +
                        " (transB=" + std::to_string(tb) + ")");
 
   if (a_scale.dtype() != DType::kFloat32 || !scalar_or_one(a_scale))
@@ -93,10 +96,10 @@ Status contrib_qgemm_kernel(OpContext& ctx) {
     return t.shape().empty() || (t.rank() == 1 && (t.shape()[0] == 1 || t.shape()[0] == N));
   };
   if (!per_col_ok(b_scale) || !per_col_ok(b_zp) || b_scale.shape() != b_zp.shape())
-    return ctx.invalid("b_scale " + shape_to_string(b_scale.shape()) + " and b_zero_point " +
-                       shape_to_string(b_zp.shape()) +
-                       " must have the same shape: a scalar, [1] or [N] with N = " +
-                       std::to_string(N));
+    return ctx.invalid(
+        "b_scale " + shape_to_string(b_scale.shape()) + " and b_zero_point " +
+        shape_to_string(b_zp.shape()) +
+        " must have the same shape: a scalar, [1] or [N] with N = " + std::to_string(N));
   if (y_scale && (y_scale->dtype() != DType::kFloat32 || !scalar_or_one(*y_scale)))
     return ctx.invalid("y_scale must be a float scalar or one-element 1-D tensor");
   if (y_zp && !y_scale) return ctx.invalid("y_zero_point is given without y_scale");
@@ -157,8 +160,8 @@ Status contrib_qgemm_kernel(OpContext& ctx) {
       const bool as = a.dtype() == DType::kInt8, bs = b.dtype() == DType::kInt8;
       auto* f = as ? (bs ? ref_i32<int8_t, int8_t> : ref_i32<int8_t, uint8_t>)
                    : (bs ? ref_i32<uint8_t, int8_t> : ref_i32<uint8_t, uint8_t>);
-      f(M, N, K, a.raw_data(), a_rs, a_cs, &azp, b.raw_data(), b_rs, b_cs, bzp.data(),
-        bzp_stride, acc.data());
+      f(M, N, K, a.raw_data(), a_rs, a_cs, &azp, b.raw_data(), b_rs, b_cs, bzp.data(), bzp_stride,
+        acc.data());
     }
   }
   // acc + C (int32, wrapping), as MLAS accumulates onto the broadcast bias.
@@ -182,8 +185,7 @@ Status contrib_qgemm_kernel(OpContext& ctx) {
     float* yd = y->data<float>();
     ctx.parallel_for(M, 16, [&](int64_t mb, int64_t me) {
       for (int64_t m = mb; m < me; ++m)
-        for (int64_t n = 0; n < N; ++n)
-          yd[m * N + n] = static_cast<float>(sum(m, n)) * scale[n];
+        for (int64_t n = 0; n < N; ++n) yd[m * N + n] = static_cast<float>(sum(m, n)) * scale[n];
     });
     return Status::ok();
   }
