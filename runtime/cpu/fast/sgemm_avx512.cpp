@@ -32,6 +32,10 @@ inline int64_t min64(int64_t x, int64_t y) {
 }
 
 constexpr int MR = kAvx512Mr, NR = kAvx512Nr;
+// Prefetch distance into the B micro-panel, in k steps: every cache line of B is asked for this
+// far ahead (one prefetch per line; asking for one line in two ran the in-model MatMuls of
+// MiniLM ~5 % slower, with no prefetch ~10 % slower, the weights coming from L3).
+constexpr int kPrefetchK = 16;
 
 inline __mmask16 lane_mask(int64_t n) {
   if (n >= 16) return static_cast<__mmask16>(0xFFFF);
@@ -64,7 +68,9 @@ void tile(int64_t kc, const float* __restrict a, const float* __restrict b, floa
     __m512 bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * TN), _MM_HINT_T0);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchK * TN + 16 * v), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int i = 0; i < TM; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
