@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -82,12 +83,24 @@ struct Qkv {
   Tensor q, k, v;
 };
 
+// Not zero-filled: the callers write every element (the heads gathered from the projections,
+// the past rows copied in front).
 Expected<Qkv> alloc_qkv(const Dims& d) {
   Qkv r;
-  KILN_ASSIGN_OR_RETURN(r.q, Tensor::create(DType::kFloat32, {d.B, d.N, d.S, d.H}));
-  KILN_ASSIGN_OR_RETURN(r.k, Tensor::create(DType::kFloat32, {d.B, d.N, d.T(), d.H}));
-  KILN_ASSIGN_OR_RETURN(r.v, Tensor::create(DType::kFloat32, {d.B, d.N, d.T(), d.Hv}));
+  KILN_ASSIGN_OR_RETURN(r.q, create_uninitialized(DType::kFloat32, {d.B, d.N, d.S, d.H}));
+  KILN_ASSIGN_OR_RETURN(r.k, create_uninitialized(DType::kFloat32, {d.B, d.N, d.T(), d.H}));
+  KILN_ASSIGN_OR_RETURN(r.v, create_uninitialized(DType::kFloat32, {d.B, d.N, d.T(), d.Hv}));
   return r;
+}
+
+// The attention output [B, S, N * Hv]: output 0 itself when its dtype is float32 (attend writes
+// every element), otherwise a float scratch that emit() converts.
+Expected<Tensor> attention_output(OpContext& ctx, DType dt, const Shape& shape) {
+  if (dt == DType::kFloat32) {
+    KILN_ASSIGN_OR_RETURN(Tensor * y, allocate_output_uninit(ctx, 0, dt, shape));
+    return *y;
+  }
+  return create_uninitialized(DType::kFloat32, shape);
 }
 
 // Copies past [B, N, P, h] (float) into the first P rows of dst [B, N, T, h].
@@ -267,14 +280,18 @@ Status attend_fast(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& ma
   };
   const size_t rt = static_cast<size_t>(R * T);
   ThreadPool& pool = ctx.pool();
+  // Scratch without zero-filling: every score and probability is written before it is read.
+  auto scratch = [&] { return std::unique_ptr<float[]>(new float[qk ? rt : 2 * rt]); };
   if (B * N >= pool.num_threads()) {
     ctx.parallel_for(B * N, 1, [&](int64_t lo, int64_t hi) {
-      std::vector<float> sc(qk ? 0 : rt), p(rt);
-      for (int64_t bn = lo; bn < hi; ++bn) one(bn, sc.data(), p.data(), nullptr);
+      const std::unique_ptr<float[]> buf = scratch();
+      float* p = qk ? buf.get() : buf.get() + rt;
+      for (int64_t bn = lo; bn < hi; ++bn) one(bn, buf.get(), p, nullptr);
     });
   } else {
-    std::vector<float> sc(qk ? 0 : rt), p(rt);
-    for (int64_t bn = 0; bn < B * N; ++bn) one(bn, sc.data(), p.data(), &pool);
+    const std::unique_ptr<float[]> buf = scratch();
+    float* p = qk ? buf.get() : buf.get() + rt;
+    for (int64_t bn = 0; bn < B * N; ++bn) one(bn, buf.get(), p, &pool);
   }
   return Status::ok();
 }
@@ -372,10 +389,11 @@ Status attention_from_projection(OpContext& ctx, const AttentionProjected& a, co
     copy_past(d, pf.data<float>(), d.H, qkv.k.data<float>());
     copy_past(d, pf.data<float>() + half, d.H, qkv.v.data<float>());
   }
-  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::create(DType::kFloat32, {d.B, d.S, d.N * d.Hv}));
+  KILN_ASSIGN_OR_RETURN(Tensor out, attention_output(ctx, a.out_dtype, {d.B, d.S, d.N * d.Hv}));
   KILN_RETURN_IF_ERROR(
       attend(ctx, d, qkv, mk, abf, scale_of(ctx, d.H), out.data<float>(), nullptr));
-  KILN_RETURN_IF_ERROR(emit(ctx, 0, a.out_dtype, out.shape(), out.data<float>()));
+  if (a.out_dtype != DType::kFloat32)
+    KILN_RETURN_IF_ERROR(emit(ctx, 0, a.out_dtype, out.shape(), out.data<float>()));
   if (ctx.wants_output(1)) {
     KILN_ASSIGN_OR_RETURN(Tensor pres, Tensor::create(DType::kFloat32, {2, d.B, d.N, d.T(), d.H}));
     const int64_t half = qkv.k.numel();
@@ -433,7 +451,8 @@ Status contrib_attention_kernel(OpContext& ctx) {
   if (bias) {
     KILN_ASSIGN_OR_RETURN(bf, as_float(ctx, *bias, "bias"));
   }
-  KILN_ASSIGN_OR_RETURN(Tensor proj, Tensor::create(DType::kFloat32, {rows, cols}));
+  // Every element is written by the GEMM below.
+  KILN_ASSIGN_OR_RETURN(Tensor proj, create_uninitialized(DType::kFloat32, {rows, cols}));
   {
     const float* xd = xf.data<float>();
     const float* wd = wf.data<float>();
@@ -616,14 +635,14 @@ Status contrib_multi_head_attention_kernel(OpContext& ctx) {
     copy_past(d, pkf.data<float>(), d.H, kd);
     copy_past(d, pvf.data<float>(), d.Hv, vd);
   }
-  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::create(DType::kFloat32, {d.B, d.S, Dv}));
+  KILN_ASSIGN_OR_RETURN(Tensor out, attention_output(ctx, dt, {d.B, d.S, Dv}));
   Tensor qk;
   if (ctx.wants_output(3)) {
     KILN_ASSIGN_OR_RETURN(qk, Tensor::create(DType::kFloat32, {d.B, d.N, d.S, d.T()}));
   }
   KILN_RETURN_IF_ERROR(attend(ctx, d, qkv, mk, abf, scale_of(ctx, d.H), out.data<float>(),
                               qk.defined() ? qk.data<float>() : nullptr));
-  KILN_RETURN_IF_ERROR(emit(ctx, 0, dt, out.shape(), out.data<float>()));
+  if (dt != DType::kFloat32) KILN_RETURN_IF_ERROR(emit(ctx, 0, dt, out.shape(), out.data<float>()));
   if (ctx.wants_output(1)) KILN_RETURN_IF_ERROR(emit(ctx, 1, dt, qkv.k.shape(), kd));
   if (ctx.wants_output(2)) KILN_RETURN_IF_ERROR(emit(ctx, 2, dt, qkv.v.shape(), vd));
   if (ctx.wants_output(3)) KILN_RETURN_IF_ERROR(emit(ctx, 3, dt, qk.shape(), qk.data<float>()));
