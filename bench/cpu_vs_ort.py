@@ -24,7 +24,10 @@ kiln / onnxruntime and PASS when it is at most 1 (the issue's target: kiln no sl
 GEMM, 1 thread: `kiln bench --op gemm --shape M,N,K` (float32 MatMul with a constant B, GFLOP/s
 at p50) against the FMA peak, and `--dtype int8` (MatMulInteger, GOP/s) against the AVX512-VNNI
 peak, both peaks from `kiln bench --op peak --remeasure` (which keeps the best figure ever
-measured, so a busy moment cannot flatter the ratio). Targets: fp32 >= 80 %, int8 >= 60 %.
+measured, so a busy moment cannot flatter the ratio). The fp32 GEMM is also held against the FMA
+loop run right before and after each of its rounds (the higher of the two), which compares both
+under the same conditions on a shared machine; the table shows both shares. Targets: fp32 >= 80 %,
+int8 >= 60 %.
 
     build/venv/bin/python bench/cpu_vs_ort.py [--kiln build/kiln] [--threads 1,2] [--rounds 3]
         [--runs 20] [--warmup 3] [--seq 128] [--models minilm,bert-base]
@@ -213,52 +216,78 @@ def measure_models(a, kiln, specs, threads_list, precisions):
 
 
 def measure_gemm(a, kiln):
-    """fp32 and int8 GEMM rates at 1 thread against the peaks."""
+    """fp32 and int8 GEMM rates at 1 thread against the peaks.
+
+    Two fp32 peaks: the best FMA-loop figure ever measured on this machine (cached by
+    `--op peak --remeasure`), and the FMA loop run right before and right after each GEMM round
+    (JSON gflops_now; the higher of the two), so that a round's share compares the GEMM with the
+    peak under the same conditions on a machine whose neighbours come and go. Both shares are
+    reported; the first is the stricter one.
+    """
     shape = a.gemm
     peak_args = ["--op", "peak", "--device", "cpu", "--threads", 1]
     if not a.quick:
         peak_args.append("--remeasure")
     out = []
-    # The best of --rounds peak measurements (the VNNI one is measured afresh each time; the FMA
+    # The best of the peak measurements (the VNNI one is measured afresh each time; the FMA
     # one is the best ever cached with --remeasure).
     peak = {}
+
+    def peak_now():
+        p = kiln_json(kiln, peak_args)
+        for key in ("gflops", "int8_gops"):
+            if p.get(key) and p[key] > (peak.get(key) or 0):
+                peak[key] = p[key]
+        peak.setdefault("method", p.get("method"))
+        peak.setdefault("int8_method", p.get("int8_method"))
+        peak.setdefault("now_method", p.get("gflops_now_method"))
+        return p.get("gflops_now")
+
     try:
-        for _ in range(a.rounds):
-            p = kiln_json(kiln, peak_args)
-            for key in ("gflops", "int8_gops"):
-                if p.get(key) and p[key] > (peak.get(key) or 0):
-                    peak[key] = p[key]
-            peak.setdefault("method", p.get("method"))
-            peak.setdefault("int8_method", p.get("int8_method"))
+        peak_now()
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         return [{"dtype": d, "shape": shape, "error": f"peak: {e}"} for d in ("fp32", "int8")]
     for dtype, peak_key, unit in (("fp32", "gflops", "GFLOP/s"), ("int8", "int8_gops", "GOP/s")):
         row = {"dtype": dtype, "shape": shape, "threads": 1, "unit": unit,
-               "peak": peak.get(peak_key), "peak_method": peak.get(
-                   "method" if dtype == "fp32" else "int8_method"),
                "target": GEMM_TARGETS[dtype]}
-        rates = []
+        rates, alongside = [], []
         try:
             for _ in range(a.rounds):
+                before = peak_now()
                 j = kiln_json(kiln, ["--op", "gemm", "--shape", shape, "--dtype",
                                      "float32" if dtype == "fp32" else "int8", "--device", "cpu",
                                      "--threads", 1, "--runs", a.gemm_runs, "--warmup",
                                      a.warmup, "--profile-runs", 0, "--no-roofline"])
                 rates.append(j["op"]["gflops_p50"])
+                after = peak_now()
+                if dtype == "fp32" and before and after:
+                    alongside.append(max(before, after))
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             row["error"] = str(e)
             out.append(row)
             continue
         rate = statistics.median(rates)
-        row.update({"rate": rate, "rounds": rates})
+        row.update({"rate": rate, "rounds": rates, "peak": peak.get(peak_key),
+                    "peak_method": peak.get("method" if dtype == "fp32" else "int8_method")})
         if row["peak"]:
             row["share"] = rate / row["peak"]
             row["pass"] = row["share"] >= row["target"]
         else:
             row["share"] = None
             row["pass"] = None
+        if alongside:
+            shares = [r / p for r, p in zip(rates, alongside)]
+            row.update({"peak_alongside_rounds": alongside,
+                        "peak_alongside": statistics.median(alongside),
+                        "peak_alongside_method": peak.get("now_method"),
+                        "share_alongside_rounds": shares,
+                        "share_alongside": statistics.median(shares)})
+            row["pass_alongside"] = row["share_alongside"] >= row["target"]
         out.append(row)
-        print(f"GEMM {dtype} {shape} 1t: {rate:.1f} {unit}, peak {row['peak']}", file=sys.stderr)
+        extra = (f", peak alongside {row['peak_alongside']:.1f} "
+                 f"({100 * row['share_alongside']:.1f} %)" if alongside else "")
+        print(f"GEMM {dtype} {shape} 1t: {rate:.1f} {unit}, peak {row['peak']}{extra}",
+              file=sys.stderr)
     return out
 
 
@@ -284,7 +313,9 @@ def table(a, rows, gemm):
                          f"{verdict(r['pass'])} |")
     if gemm:
         lines += ["", f"GEMM {a.gemm.replace(',', 'x')} (M x N x K), 1 thread, `kiln bench --op "
-                  "gemm`, median over rounds of the p50 rate", "",
+                  "gemm`, median over rounds of the p50 rate. Peak: the best FMA/VNNI loop figure "
+                  "ever measured here; fp32 also against the FMA loop run right before and after "
+                  "each round (median over rounds of the per-round share)", "",
                   "| GEMM | kiln | peak | share of peak | target | result |",
                   "|---|---:|---:|---:|---:|---|"]
         for g in gemm:
@@ -296,6 +327,10 @@ def table(a, rows, gemm):
             share = f"{100 * g['share']:.1f} %" if g["share"] is not None else "n/a"
             lines.append(f"| {label} | {g['rate']:.1f} {g['unit']} | {peak} | {share} | "
                          f">= {100 * g['target']:.0f} % | {verdict(g['pass'])} |")
+            if g.get("share_alongside") is not None:
+                lines.append(f"| fp32 (FMA loop alongside) | {g['rate']:.1f} {g['unit']} | "
+                             f"{g['peak_alongside']:.1f} | {100 * g['share_alongside']:.1f} % | "
+                             f">= {100 * g['target']:.0f} % | {verdict(g['pass_alongside'])} |")
         over = [g for g in gemm if g.get("share") and g["share"] > 1.0 and g["dtype"] == "int8"]
         if over:
             lines += ["", "int8 above the VNNI loop's peak: "

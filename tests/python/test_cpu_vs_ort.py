@@ -68,6 +68,20 @@ def test_gemm_rows(quick):
         else:  # no AVX512-VNNI on this CPU: no ratio, no verdict
             assert dtype == "int8" and r["share"] is None and r["pass"] is None, r
     assert g["fp32"]["peak"] > 0
+    # The FMA loop run alongside each fp32 round: one peak per round, one share per round
+    # (kiln has the loop on CPUs with AVX2 or AVX-512).
+    f = g["fp32"]
+    if "peak_alongside_rounds" not in f:
+        flags = [ln for ln in open("/proc/cpuinfo") if ln.startswith("flags")]
+        assert not any("avx2" in ln.split() for ln in flags), f
+        return
+    assert len(f["peak_alongside_rounds"]) == len(f["rounds"]) == len(f["share_alongside_rounds"])
+    assert all(p > 0 for p in f["peak_alongside_rounds"]), f
+    for rate, peak, share in zip(f["rounds"], f["peak_alongside_rounds"],
+                                 f["share_alongside_rounds"]):
+        assert share == pytest.approx(rate / peak, rel=1e-12), f
+    assert f["pass_alongside"] == (f["share_alongside"] >= 0.80), f
+    assert "peak_alongside_rounds" not in g["int8"]
 
 
 def test_tables_and_cache(quick):
@@ -76,6 +90,7 @@ def test_tables_and_cache(quick):
     assert "| model | precision | threads | kiln p50 ms | ORT p50 ms | kiln / ORT | target |" in md
     assert sum(line.startswith("| tiny |") for line in md.splitlines()) == len(j["models"]) == 3
     assert "| fp32 (FMA peak) |" in md and "| int8 (VNNI peak) |" in md
+    assert "| fp32 (FMA loop alongside) |" in md
     for name in ("fp32.onnx", "int8-ort.onnx", "int8-kiln.onnx"):
         assert (tmp / "models" / "tiny" / name).is_file(), name
 
