@@ -1,11 +1,14 @@
 // Unit tests for the vectorised float32 elementwise paths (runtime/cpu/fast/vec_math.h and the
 // kernels that use it): vec_exp against std::exp (ulp bound), and Add/Sub/Mul/Div, Pow x^2,
 // Softmax and LogSoftmax run fast against the same kernels on their reference loops, on odd sizes,
-// the common broadcast patterns and special values, with both the AVX2 and the portable loops.
+// the common broadcast patterns and special values, with the AVX-512, AVX2 and portable loops
+// (AVX-512 skipped on CPUs without it). The AVX-512 loops are also checked bit for bit against the
+// AVX2 ones (FastVecAvx512).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -13,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/cpu/fast/vec_kernels.h"
 #include "runtime/cpu/fast/vec_math.h"
 #include "tests/unit/test_util.h"
 
@@ -27,7 +31,10 @@ const float kInf = std::numeric_limits<float>::infinity();
 // Restores the default switches after each test.
 class FastElementwise : public ::testing::TestWithParam<fast::VecIsa> {
  protected:
-  void SetUp() override { fast::set_vec_isa_for_testing(GetParam()); }
+  void SetUp() override {
+    if (!fast::vec_cpu_supports(GetParam())) GTEST_SKIP() << "the CPU lacks this instruction set";
+    fast::set_vec_isa_for_testing(GetParam());
+  }
   void TearDown() override {
     fast::set_vec_isa_for_testing(fast::vec_best_isa());
     fast::set_elementwise_fast_for_testing(true);
@@ -272,10 +279,303 @@ TEST_P(FastElementwise, SameResultForAnyThreadCount) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, FastElementwise,
-                         ::testing::Values(fast::VecIsa::kGeneric, fast::VecIsa::kAvx2),
+                         ::testing::Values(fast::VecIsa::kGeneric, fast::VecIsa::kAvx2,
+                                           fast::VecIsa::kAvx512),
                          [](const auto& info) {
-                           return info.param == fast::VecIsa::kAvx2 ? "avx2" : "generic";
+                           return info.param == fast::VecIsa::kAvx512 ? "avx512"
+                                  : info.param == fast::VecIsa::kAvx2 ? "avx2"
+                                                                      : "generic";
                          });
+
+// --- AVX-512 loops against the AVX2 loops (bit for bit) and the reference ------------------------
+
+// Runs each test on a CPU with AVX-512 (and so AVX2); restores the default loops after.
+class FastVecAvx512 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fast::vec_cpu_supports(fast::VecIsa::kAvx512)) GTEST_SKIP() << "the CPU lacks AVX-512";
+  }
+  void TearDown() override { fast::set_vec_isa_for_testing(fast::vec_best_isa()); }
+};
+
+// Sizes around the 8- and 16-lane steps and their masked tails.
+const std::vector<int64_t> kVecSizes = {1, 7, 15, 16, 17, 31, 127, 1000};
+
+// Normal values of the given scale with special ones at every fifth element (so in the tails
+// too): +-0, +-inf, NaN, denormals, huge magnitudes and the exp clamp edges.
+std::vector<float> vec_values(int64_t n, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = nd(rng);
+  const float specials[] = {0.0f,  -0.0f,  kInf,  -kInf,   kNaN,    1e-40f, -1e-42f, 1.4e-45f,
+                            3e38f, -3e38f, 88.8f, -104.5f, -103.9f, 89.0f,  -87.5f,  100.0f};
+  for (int64_t i = 0, k = static_cast<int64_t>(seed); i < n; i += 5, ++k) v[i] = specials[k % 16];
+  return v;
+}
+
+void expect_same_bits(const std::vector<float>& a, const std::vector<float>& b,
+                      const std::vector<float>& x) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_TRUE(same_bits_or_both_nan(a[i], b[i]))
+        << i << " x = " << x[i] << ": avx512 " << a[i] << " avx2 " << b[i];
+}
+
+TEST_F(FastVecAvx512, BinaryBitEqualToAvx2AndReference) {
+  const fast::VecBinOp ops[] = {fast::VecBinOp::kAdd, fast::VecBinOp::kSub, fast::VecBinOp::kMul,
+                                fast::VecBinOp::kDiv};
+  uint32_t seed = 400;
+  for (int64_t n : kVecSizes) {
+    const std::vector<float> a = vec_values(n, seed++, 1e3f), b = vec_values(n, seed++, 1e-3f);
+    for (fast::VecBinOp op : ops) {
+      for (int sa = 0; sa <= 1; ++sa) {
+        for (int sb = 0; sb <= 1; ++sb) {
+          SCOPED_TRACE("n " + std::to_string(n) + " op " + std::to_string(static_cast<int>(op)) +
+                       " sa " + std::to_string(sa) + " sb " + std::to_string(sb));
+          std::vector<float> y512(n), y2(n), ref(n);
+          fast::set_vec_isa_for_testing(fast::VecIsa::kAvx512);
+          fast::vec_binary(op, a.data(), sa, b.data(), sb, y512.data(), n);
+          fast::set_vec_isa_for_testing(fast::VecIsa::kAvx2);
+          fast::vec_binary(op, a.data(), sa, b.data(), sb, y2.data(), n);
+          for (int64_t i = 0; i < n; ++i) {
+            const float u = a[i * sa], w = b[i * sb];
+            ref[i] = op == fast::VecBinOp::kAdd   ? u + w
+                     : op == fast::VecBinOp::kSub ? u - w
+                     : op == fast::VecBinOp::kMul ? u * w
+                                                  : u / w;
+          }
+          expect_same_bits(y512, y2, a);
+          expect_same_bits(y512, ref, a);
+        }
+      }
+    }
+  }
+}
+
+// exp: bit-equal to AVX2; within 2 ulp of std::exp for normal results, one denormal step for
+// denormal ones, exact specials (the bound vec_math.h states).
+TEST_F(FastVecAvx512, ExpBitEqualToAvx2) {
+  uint32_t seed = 500;
+  for (int64_t n : kVecSizes) {
+    SCOPED_TRACE("n " + std::to_string(n));
+    const std::vector<float> x = vec_values(n, seed++, 30.0f);
+    std::vector<float> y512(n), y2(n);
+    fast::set_vec_isa_for_testing(fast::VecIsa::kAvx512);
+    fast::vec_exp(x.data(), y512.data(), n);
+    fast::set_vec_isa_for_testing(fast::VecIsa::kAvx2);
+    fast::vec_exp(x.data(), y2.data(), n);
+    expect_same_bits(y512, y2, x);
+    for (int64_t i = 0; i < n; ++i) {
+      const float r = std::exp(x[i]);
+      if (std::isnan(r) || std::isinf(r)) {
+        ASSERT_TRUE(same_bits_or_both_nan(y512[i], r)) << "x = " << x[i] << ": " << y512[i];
+      } else if (r < std::numeric_limits<float>::min()) {
+        ASSERT_LE(std::fabs(y512[i] - r), std::ldexp(1.0f, -149)) << "x = " << x[i];
+      } else {
+        ASSERT_LE(ulp_diff(y512[i], r), 2) << "x = " << x[i] << ": " << y512[i] << " vs " << r;
+      }
+    }
+  }
+  // A dense sweep of the whole finite range of exp.
+  std::vector<float> x;
+  for (float v = -105.0f; v < 90.0f; v += 0.000377f) x.push_back(v);
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<float> y512(n), y2(n);
+  fast::set_vec_isa_for_testing(fast::VecIsa::kAvx512);
+  fast::vec_exp(x.data(), y512.data(), n);
+  fast::set_vec_isa_for_testing(fast::VecIsa::kAvx2);
+  fast::vec_exp(x.data(), y2.data(), n);
+  expect_same_bits(y512, y2, x);
+}
+
+// The skip-add: bit-equal to AVX2 and to the double sum rounded once.
+TEST_F(FastVecAvx512, Add3BitEqualToAvx2AndReference) {
+  uint32_t seed = 600;
+  for (int64_t n : kVecSizes) {
+    const std::vector<float> a = vec_values(n, seed++, 3.0f), c = vec_values(n, seed++, 1e-3f),
+                             d = vec_values(n, seed++, 1e4f);
+    for (bool with_d : {false, true}) {
+      SCOPED_TRACE("n " + std::to_string(n) + (with_d ? " with d" : ""));
+      std::vector<float> y512(n), y2(n), ref(n);
+      const float* pd = with_d ? d.data() : nullptr;
+      fast::set_vec_isa_for_testing(fast::VecIsa::kAvx512);
+      fast::vec_add3(a.data(), c.data(), pd, y512.data(), n);
+      fast::set_vec_isa_for_testing(fast::VecIsa::kAvx2);
+      fast::vec_add3(a.data(), c.data(), pd, y2.data(), n);
+      for (int64_t i = 0; i < n; ++i)
+        ref[i] = static_cast<float>(static_cast<double>(a[i]) + static_cast<double>(c[i]) +
+                                    (with_d ? static_cast<double>(d[i]) : 0.0));
+      expect_same_bits(y512, y2, a);
+      expect_same_bits(y512, ref, a);
+    }
+  }
+}
+
+// LayerNorm's passes: the row sums (bit-equal to AVX2, close to a double sum) and the output pass
+// (bit-equal to AVX2, with and without the shift).
+TEST_F(FastVecAvx512, MomentsAndNormApplyBitEqualToAvx2) {
+  uint32_t seed = 700;
+  for (int64_t n : kVecSizes) {
+    const std::vector<float> x = vec_values(n, seed++, 2.0f), g = vec_values(n, seed++, 1.0f),
+                             b = vec_values(n, seed++, 0.5f);
+    for (bool with_b : {false, true}) {
+      SCOPED_TRACE("n " + std::to_string(n) + (with_b ? " with b" : ""));
+      std::vector<float> y512(n), y2(n);
+      const double mean = 0.3183098861837907, inv = 1.4142135623730951;
+      fast::set_vec_isa_for_testing(fast::VecIsa::kAvx512);
+      fast::vec_norm_apply(x.data(), n, mean, inv, g.data(), with_b ? b.data() : nullptr,
+                           y512.data());
+      fast::set_vec_isa_for_testing(fast::VecIsa::kAvx2);
+      fast::vec_norm_apply(x.data(), n, mean, inv, g.data(), with_b ? b.data() : nullptr,
+                           y2.data());
+      expect_same_bits(y512, y2, x);
+    }
+    // Rows without NaN / inf for the sums; with a large offset, and with magnitudes spread over
+    // 2^-20 .. 2^20, so that the double sums round (and a different order would show).
+    for (int variant = 0; variant < 3; ++variant) {
+      std::vector<float> r = x;
+      for (size_t i = 0; i < r.size(); ++i) {
+        float& v = r[i];
+        v = std::isfinite(v) && std::fabs(v) < 1e3f ? v : 0.5f;
+        if (variant == 1) v += 1e4f;
+        if (variant == 2) v = std::ldexp(v, static_cast<int>((i * 13) % 41) - 20);
+      }
+      double s512 = 0, q512 = 0, s2 = 0, q2 = 0;
+      fast::set_vec_isa_for_testing(fast::VecIsa::kAvx512);
+      fast::vec_moments(r.data(), n, &s512, &q512);
+      fast::set_vec_isa_for_testing(fast::VecIsa::kAvx2);
+      fast::vec_moments(r.data(), n, &s2, &q2);
+      ASSERT_EQ(std::memcmp(&s512, &s2, sizeof(double)), 0) << s512 << " vs " << s2;
+      ASSERT_EQ(std::memcmp(&q512, &q2, sizeof(double)), 0) << q512 << " vs " << q2;
+      double s = 0, q = 0;
+      for (float v : r) {
+        s += v;
+        q += static_cast<double>(v) * v;
+      }
+      ASSERT_NEAR(s512, s, 1e-12 * (std::fabs(s) + 1.0));
+      ASSERT_NEAR(q512, q, 1e-12 * q);
+    }
+  }
+}
+
+// The softmax row pieces: max (value and bits, has_nan), exp(x - m) with its double sum, the
+// scale; and whole Softmax / LogSoftmax rows, all bit-equal to AVX2.
+TEST_F(FastVecAvx512, SoftmaxPiecesBitEqualToAvx2) {
+  uint32_t seed = 800;
+  for (int64_t n : kVecSizes) {
+    SCOPED_TRACE("n " + std::to_string(n));
+    // Rows: finite values; with -inf entries; all zeros of both signs (a zero maximum);
+    // with a NaN; with the specials.
+    std::vector<std::vector<float>> rows;
+    std::vector<float> r = vec_values(n, seed++, 4.0f);
+    for (auto& v : r)
+      if (!std::isfinite(v) || std::fabs(v) > 1e3f) v = 0.25f;
+    rows.push_back(r);
+    for (int64_t i = 0; i < n; i += 3) r[i] = -kInf;
+    rows.push_back(r);
+    std::vector<float> z(n);
+    for (int64_t i = 0; i < n; ++i) z[i] = (i * 7) % 3 == 1 ? -0.0f : 0.0f;
+    rows.push_back(z);
+    for (int64_t i = 0; i < n; ++i) z[i] = -std::fabs(rows[0][i]) - 1.0f;
+    z[n / 2] = (n % 2) ? -0.0f : 0.0f;
+    rows.push_back(z);
+    r = rows[0];
+    r[n - 1] = kNaN;
+    rows.push_back(r);
+    rows.push_back(vec_values(n, seed++, 30.0f));
+    // exp(x - m) spread over 2^-120 .. 1: double sums that round, so the order shows.
+    std::mt19937 rng(seed++);
+    std::uniform_real_distribution<float> ud(-85.0f, 0.0f);
+    for (int64_t i = 0; i < n; ++i) z[i] = ud(rng);
+    rows.push_back(z);
+    // One 1 and the rest ~0.6 ulp(1) (exp(-36.5)): each addition to the lane holding the 1
+    // rounds, so a different order of additions gives a different sum.
+    for (int64_t i = 0; i < n; ++i)
+      z[i] = i == 0 ? 0.0f : -36.5f - 0.01f * static_cast<float>(i % 7);
+    rows.push_back(z);
+    for (size_t k = 0; k < rows.size(); ++k) {
+      SCOPED_TRACE("row " + std::to_string(k));
+      const std::vector<float>& x = rows[k];
+      bool nan512 = false, nan2 = false;
+      const float m512 = fast::detail::vec_max_avx512(x.data(), n, &nan512);
+      const float m2 = fast::detail::vec_max_avx2(x.data(), n, &nan2);
+      ASSERT_EQ(nan512, nan2);
+      float want = -kInf;
+      bool any_nan = false;
+      for (float v : x) {
+        any_nan = any_nan || std::isnan(v);
+        want = v > want ? v : want;
+      }
+      ASSERT_EQ(nan512, any_nan);
+      if (!any_nan) {
+        ASSERT_TRUE(same_bits_or_both_nan(m512, m2)) << m512 << " vs " << m2;
+        ASSERT_EQ(m512, want);
+      }
+      if (!any_nan && std::isfinite(m2)) {
+        std::vector<float> y512(n), y2(n);
+        const double s512 = fast::detail::vec_exp_sub_sum_avx512(x.data(), m2, y512.data(), n);
+        const double s2 = fast::detail::vec_exp_sub_sum_avx2(x.data(), m2, y2.data(), n);
+        expect_same_bits(y512, y2, x);
+        ASSERT_EQ(std::memcmp(&s512, &s2, sizeof(double)), 0) << s512 << " vs " << s2;
+        double s = 0;
+        for (float v : y2) s += v;
+        ASSERT_NEAR(s512, s, 1e-12 * s);
+        const float inv = static_cast<float>(1.0 / s512);
+        fast::detail::vec_scale_avx512(y512.data(), inv, n);
+        fast::detail::vec_scale_avx2(y2.data(), inv, n);
+        expect_same_bits(y512, y2, x);
+      }
+      for (bool log : {false, true}) {
+        std::vector<float> y512(n), y2(n);
+        fast::set_vec_isa_for_testing(fast::VecIsa::kAvx512);
+        fast::vec_softmax_row(x.data(), y512.data(), n, log);
+        fast::set_vec_isa_for_testing(fast::VecIsa::kAvx2);
+        fast::vec_softmax_row(x.data(), y2.data(), n, log);
+        expect_same_bits(y512, y2, x);
+      }
+    }
+  }
+}
+
+TEST_F(FastVecAvx512, SubScalarAndScaleBitEqualToAvx2AndReference) {
+  uint32_t seed = 900;
+  for (int64_t n : kVecSizes) {
+    SCOPED_TRACE("n " + std::to_string(n));
+    const std::vector<float> x = vec_values(n, seed++, 1e2f);
+    for (float s : {0.0f, -0.0f, 3.25f, -7e30f, 1e-40f, kInf}) {
+      std::vector<float> y512(n), y2(n), ref(n);
+      fast::detail::vec_sub_scalar_avx512(x.data(), s, y512.data(), n);
+      fast::detail::vec_sub_scalar_avx2(x.data(), s, y2.data(), n);
+      for (int64_t i = 0; i < n; ++i) ref[i] = x[i] - s;
+      expect_same_bits(y512, y2, x);
+      expect_same_bits(y512, ref, x);
+      y512 = x;
+      y2 = x;
+      fast::detail::vec_scale_avx512(y512.data(), s, n);
+      fast::detail::vec_scale_avx2(y2.data(), s, n);
+      for (int64_t i = 0; i < n; ++i) ref[i] = x[i] * s;
+      expect_same_bits(y512, y2, x);
+      expect_same_bits(y512, ref, x);
+    }
+  }
+}
+
+// KILN_VEC_ISA=avx2 / generic narrow the choice; vec_isa() follows set_vec_isa_for_testing.
+TEST_F(FastVecAvx512, IsaSelection) {
+  fast::set_vec_isa_for_testing(fast::VecIsa::kAvx512);
+  EXPECT_EQ(fast::vec_isa(), fast::VecIsa::kAvx512);
+  fast::set_vec_isa_for_testing(fast::VecIsa::kAvx2);
+  EXPECT_EQ(fast::vec_isa(), fast::VecIsa::kAvx2);
+  fast::set_vec_isa_for_testing(fast::VecIsa::kGeneric);
+  EXPECT_EQ(fast::vec_isa(), fast::VecIsa::kGeneric);
+  const char* env = std::getenv("KILN_VEC_ISA");
+  const std::string e = env ? env : "";
+  const fast::VecIsa want = e == "generic" ? fast::VecIsa::kGeneric
+                            : e == "avx2"  ? fast::VecIsa::kAvx2
+                                           : fast::VecIsa::kAvx512;
+  EXPECT_EQ(fast::vec_best_isa(), want);
+}
 
 }  // namespace
 }  // namespace kiln::cpu

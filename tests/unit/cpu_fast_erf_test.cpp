@@ -1,8 +1,10 @@
 // Unit tests for the vectorised float32 erf (runtime/cpu/fast/vec_math.h) and the kernels that use
 // it (Erf, ONNX Gelu, com.microsoft Gelu / BiasGelu): vec_erf against double-precision std::erf
 // over a dense sweep (ulp bound), special values, and the kernels fast against their reference
-// loops on odd sizes, with both the AVX2 and the portable loops. Also LayerNormalization and
-// SkipLayerNormalization / SkipSimplifiedLayerNormalization on their vectorised rows.
+// loops on odd sizes, with the AVX-512, AVX2 and portable loops (AVX-512 skipped on CPUs without
+// it). Also LayerNormalization and SkipLayerNormalization / SkipSimplifiedLayerNormalization on
+// their vectorised rows. FastErfAvx512 checks the AVX-512 erf / Gelu loops bit for bit against the
+// AVX2 ones.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,7 +30,10 @@ const float kInf = std::numeric_limits<float>::infinity();
 
 class FastErf : public ::testing::TestWithParam<fast::VecIsa> {
  protected:
-  void SetUp() override { fast::set_vec_isa_for_testing(GetParam()); }
+  void SetUp() override {
+    if (!fast::vec_cpu_supports(GetParam())) GTEST_SKIP() << "the CPU lacks this instruction set";
+    fast::set_vec_isa_for_testing(GetParam());
+  }
   void TearDown() override {
     fast::set_vec_isa_for_testing(fast::vec_best_isa());
     fast::set_elementwise_fast_for_testing(true);
@@ -363,10 +368,146 @@ TEST_P(FastErf, SkipLayerNormCloseToReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, FastErf,
-                         ::testing::Values(fast::VecIsa::kGeneric, fast::VecIsa::kAvx2),
+                         ::testing::Values(fast::VecIsa::kGeneric, fast::VecIsa::kAvx2,
+                                           fast::VecIsa::kAvx512),
                          [](const auto& info) {
-                           return info.param == fast::VecIsa::kAvx2 ? "avx2" : "generic";
+                           return info.param == fast::VecIsa::kAvx512 ? "avx512"
+                                  : info.param == fast::VecIsa::kAvx2 ? "avx2"
+                                                                      : "generic";
                          });
+
+// --- AVX-512 erf / Gelu loops against the AVX2 loops (bit for bit) and the reference -------------
+
+class FastErfAvx512 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fast::vec_cpu_supports(fast::VecIsa::kAvx512)) GTEST_SKIP() << "the CPU lacks AVX-512";
+  }
+  void TearDown() override { fast::set_vec_isa_for_testing(fast::vec_best_isa()); }
+};
+
+bool same_bits_or_both_nan(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  return std::memcmp(&a, &b, 4) == 0;
+}
+
+// Normal values of the given scale with special ones at every fifth element (tails included):
+// +-0, +-inf, NaN, denormals, huge magnitudes, the erf branch edges.
+std::vector<float> erf_values(int64_t n, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = nd(rng);
+  const float specials[] = {0.0f,  -0.0f,  kInf, -kInf, kNaN,  1e-40f,  -1e-42f, 1.4e-45f,
+                            3e38f, -3e38f, 1.2f, -1.2f, 3.93f, -3.929f, 2.4f,    -100.0f};
+  for (int64_t i = 0, k = static_cast<int64_t>(seed); i < n; i += 5, ++k) v[i] = specials[k % 16];
+  return v;
+}
+
+// Every float bit pattern's high half, with random low bits: all exponents and signs.
+std::vector<float> bit_pattern_values(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<float> v;
+  for (uint32_t hi = 0; hi < 65536; ++hi) {
+    const uint32_t u = (hi << 16) | (rng() & 0xffffu);
+    float f;
+    std::memcpy(&f, &u, 4);
+    v.push_back(f);
+  }
+  return v;
+}
+
+using ErfLoop = void (*)(const float* x, const float* b, float* y, int64_t n);
+
+// Runs `loop` with the AVX-512 and with the AVX2 loops; expects the same bits (or both NaN).
+std::vector<float> expect_avx512_same_as_avx2(ErfLoop loop, const std::vector<float>& x,
+                                              const float* b) {
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<float> y512(n), y2(n);
+  fast::set_vec_isa_for_testing(fast::VecIsa::kAvx512);
+  loop(x.data(), b, y512.data(), n);
+  fast::set_vec_isa_for_testing(fast::VecIsa::kAvx2);
+  loop(x.data(), b, y2.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_TRUE(same_bits_or_both_nan(y512[i], y2[i]))
+        << i << " x = " << x[i] << (b ? " + " + std::to_string(b[i]) : std::string()) << ": avx512 "
+        << y512[i] << " avx2 " << y2[i];
+    if (::testing::Test::HasFailure()) break;
+  }
+  return y512;
+}
+
+void erf_loop(const float* x, const float*, float* y, int64_t n) {
+  fast::vec_erf(x, y, n);
+}
+
+// erf: bit-equal to AVX2 and within 4 ulp of the correctly rounded erf (vec_math.h's bound).
+TEST_F(FastErfAvx512, ErfBitEqualToAvx2AndCloseToStdErf) {
+  uint32_t seed = 1000;
+  std::vector<std::vector<float>> inputs;
+  for (int64_t n : {1, 7, 15, 16, 17, 31, 127, 1000}) inputs.push_back(erf_values(n, seed++, 2.0f));
+  inputs.push_back(bit_pattern_values(seed++));
+  std::vector<float> sweep;
+  for (float v = -6.0f; v <= 6.0f; v += 0.0000731f) sweep.push_back(v);
+  inputs.push_back(sweep);
+  for (const auto& x : inputs) {
+    SCOPED_TRACE("n " + std::to_string(x.size()));
+    const std::vector<float> y = expect_avx512_same_as_avx2(erf_loop, x, nullptr);
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (std::isnan(x[i])) {
+        ASSERT_TRUE(std::isnan(y[i])) << i;
+        continue;
+      }
+      ASSERT_LE(ulp_diff(y[i], erf_ref(x[i])), 4) << "x = " << x[i] << ": " << y[i];
+    }
+  }
+}
+
+// Gelu (erf) with and without the bias: bit-equal to AVX2, and within 2^-21 * 0.5 |v| + 2 ulp of
+// 0.5 v (1 + erf(v / sqrt(2))) computed in double (erf's 4 ulp = 2^-22 absolute in 1 + erf, plus
+// the float roundings of v / sqrt(2) and 1 + erf: 2^-21 covers them), NaN where it is NaN.
+TEST_F(FastErfAvx512, GeluErfBitEqualToAvx2AndCloseToReference) {
+  uint32_t seed = 1100;
+  for (int64_t n : {1, 7, 15, 16, 17, 31, 127, 1000, 65536}) {
+    const std::vector<float> x =
+        n == 65536 ? bit_pattern_values(seed++) : erf_values(n, seed++, 3.0f);
+    const std::vector<float> b = erf_values(n, seed++, 1.0f);
+    for (bool with_b : {false, true}) {
+      SCOPED_TRACE("n " + std::to_string(n) + (with_b ? " with bias" : ""));
+      const std::vector<float> y =
+          expect_avx512_same_as_avx2(fast::vec_gelu_erf, x, with_b ? b.data() : nullptr);
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = with_b ? x[i] + b[i] : x[i];
+        const double vd = v;
+        const float r = static_cast<float>(0.5 * vd * (1.0 + std::erf(vd / std::sqrt(2.0))));
+        if (std::isnan(r) || std::isinf(r)) {
+          ASSERT_TRUE(same_bits_or_both_nan(y[i], r)) << "v = " << v << ": " << y[i];
+          continue;
+        }
+        const double tol = std::ldexp(0.5 * std::fabs(vd), -21) +
+                           2.0 * (std::nextafter(std::fabs(r), kInf) - std::fabs(r)) +
+                           std::ldexp(1.0, -148);
+        ASSERT_LE(std::fabs(static_cast<double>(y[i]) - r), tol)
+            << "v = " << v << ": " << y[i] << " vs " << r;
+      }
+    }
+  }
+}
+
+// FastGelu's v / (1 + exp(-2 z)) with and without the bias: bit-equal to AVX2 (its distance from
+// the reference is checked per instruction set by GeluOpsCloseToReference / BiasGelu... above).
+TEST_F(FastErfAvx512, GeluTanhBitEqualToAvx2) {
+  uint32_t seed = 1200;
+  for (int64_t n : {1, 7, 15, 16, 17, 31, 127, 1000, 65536}) {
+    const std::vector<float> x =
+        n == 65536 ? bit_pattern_values(seed++) : erf_values(n, seed++, 3.0f);
+    const std::vector<float> b = erf_values(n, seed++, 1.0f);
+    for (bool with_b : {false, true}) {
+      SCOPED_TRACE("n " + std::to_string(n) + (with_b ? " with bias" : ""));
+      expect_avx512_same_as_avx2(fast::vec_gelu_tanh, x, with_b ? b.data() : nullptr);
+    }
+  }
+}
 
 }  // namespace
 }  // namespace kiln::cpu

@@ -13,4 +13,6 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
     PROPERTIES COMPILE_OPTIONS "-mavx2")
   set_source_files_properties(${CMAKE_SOURCE_DIR}/runtime/cpu/fast/vec_avx2.cpp
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
+  set_source_files_properties(${CMAKE_SOURCE_DIR}/runtime/cpu/fast/vec_avx512.cpp
+    PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mfma")
 endif()

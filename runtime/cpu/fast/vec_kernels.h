@@ -1,5 +1,6 @@
-// Internal to vec_math.cpp: the per-instruction-set loops. Each set lives in its own source file
-// compiled with its flags (flags.cmake); the dispatcher calls one only after checking the CPU.
+// Internal to vec_math.cpp: the per-instruction-set loops (vec_avx2.cpp, vec_avx512.cpp). Each set
+// lives in its own source file compiled with its flags (flags.cmake); the dispatcher calls one only
+// after checking the CPU.
 #pragma once
 
 #include <cstdint>
@@ -45,5 +46,22 @@ float vec_max_avx2(const float* x, int64_t n, bool* has_nan);
 void vec_scale_avx2(float* y, float s, int64_t n);
 // y[i] = x[i] - s.
 void vec_sub_scalar_avx2(const float* x, float s, float* y, int64_t n);
+
+// The AVX-512 loops (vec_avx512.cpp): each element's result bit-identical to the AVX2 loop's, the
+// exp_sub_sum, moments and max reductions too (see the file comment).
+void vec_binary_avx512(VecBinOp op, const float* a, int64_t sa, const float* b, int64_t sb,
+                       float* y, int64_t n);
+void vec_exp_avx512(const float* x, float* y, int64_t n);
+void vec_erf_avx512(const float* x, float* y, int64_t n);
+void vec_gelu_erf_avx512(const float* x, const float* b, float* y, int64_t n);
+double vec_exp_sub_sum_avx512(const float* x, float m, float* y, int64_t n);
+void vec_gelu_tanh_avx512(const float* x, const float* b, float* y, int64_t n);
+void vec_moments_avx512(const float* x, int64_t n, double* sum, double* sumsq);
+void vec_norm_apply_avx512(const float* x, int64_t n, float m_hi, float m_lo, float inv,
+                           const float* g, const float* b, float* y);
+void vec_add3_avx512(const float* a, const float* c, const float* d, float* y, int64_t n);
+float vec_max_avx512(const float* x, int64_t n, bool* has_nan);
+void vec_scale_avx512(float* y, float s, int64_t n);
+void vec_sub_scalar_avx512(const float* x, float s, float* y, int64_t n);
 
 }  // namespace kiln::cpu::fast::detail

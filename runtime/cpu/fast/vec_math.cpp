@@ -1,5 +1,6 @@
 // The dispatcher of the vectorised float32 math (baseline x86-64 code, no instruction-set
-// flags) and its portable scalar loops, which use the same algorithms as the AVX2 ones.
+// flags) and its portable scalar loops, which use the same algorithms as the AVX2 and AVX-512
+// ones.
 #include "runtime/cpu/fast/vec_math.h"
 
 #include <atomic>
@@ -23,10 +24,34 @@ bool cpu_has_avx2() {
 #endif
 }
 
+// The AVX-512 loops also call an AVX2 one (vec_max's zero / NaN case), so both.
+bool cpu_has_avx512() {
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512dq");
+#else
+  return false;
+#endif
+}
+
+VecIsa cpu_best() {
+  if (cpu_has_avx512()) return VecIsa::kAvx512;
+  return cpu_has_avx2() ? VecIsa::kAvx2 : VecIsa::kGeneric;
+}
+
+// KILN_VEC_ISA=generic / avx2 / avx512 caps the choice (never above what the CPU has).
 VecIsa detect_best() {
-  VecIsa best = cpu_has_avx2() ? VecIsa::kAvx2 : VecIsa::kGeneric;
-  if (const char* env = std::getenv("KILN_VEC_ISA"); env && std::string(env) == "generic")
-    best = VecIsa::kGeneric;
+  VecIsa best = cpu_best();
+  if (const char* env = std::getenv("KILN_VEC_ISA")) {
+    const std::string v(env);
+    VecIsa cap = best;
+    if (v == "generic")
+      cap = VecIsa::kGeneric;
+    else if (v == "avx2")
+      cap = VecIsa::kAvx2;
+    if (static_cast<int>(cap) < static_cast<int>(best)) best = cap;
+  }
   return best;
 }
 
@@ -108,14 +133,20 @@ VecIsa vec_isa() {
   return v < 0 ? vec_best_isa() : static_cast<VecIsa>(v);
 }
 
+bool vec_cpu_supports(VecIsa isa) {
+  return static_cast<int>(isa) <= static_cast<int>(cpu_best());
+}
+
 void set_vec_isa_for_testing(VecIsa isa) {
-  if (isa == VecIsa::kAvx2 && !cpu_has_avx2()) isa = vec_best_isa();
+  if (!vec_cpu_supports(isa)) isa = vec_best_isa();
   g_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
 }
 
 void vec_binary(VecBinOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* y,
                 int64_t n) {
-  if (vec_isa() == VecIsa::kAvx2) return detail::vec_binary_avx2(op, a, sa, b, sb, y, n);
+  const VecIsa isa = vec_isa();
+  if (isa == VecIsa::kAvx512) return detail::vec_binary_avx512(op, a, sa, b, sb, y, n);
+  if (isa == VecIsa::kAvx2) return detail::vec_binary_avx2(op, a, sa, b, sb, y, n);
   for (int64_t i = 0; i < n; ++i) {
     const float x = a[i * sa], z = b[i * sb];
     switch (op) {
@@ -136,27 +167,37 @@ void vec_binary(VecBinOp op, const float* a, int64_t sa, const float* b, int64_t
 }
 
 void vec_exp(const float* x, float* y, int64_t n) {
-  if (vec_isa() == VecIsa::kAvx2) return detail::vec_exp_avx2(x, y, n);
+  const VecIsa isa = vec_isa();
+  if (isa == VecIsa::kAvx512) return detail::vec_exp_avx512(x, y, n);
+  if (isa == VecIsa::kAvx2) return detail::vec_exp_avx2(x, y, n);
   for (int64_t i = 0; i < n; ++i) y[i] = exp1(x[i]);
 }
 
 void vec_erf(const float* x, float* y, int64_t n) {
-  if (vec_isa() == VecIsa::kAvx2) return detail::vec_erf_avx2(x, y, n);
+  const VecIsa isa = vec_isa();
+  if (isa == VecIsa::kAvx512) return detail::vec_erf_avx512(x, y, n);
+  if (isa == VecIsa::kAvx2) return detail::vec_erf_avx2(x, y, n);
   for (int64_t i = 0; i < n; ++i) y[i] = erf1(x[i]);
 }
 
 void vec_gelu_erf(const float* x, const float* b, float* y, int64_t n) {
-  if (vec_isa() == VecIsa::kAvx2) return detail::vec_gelu_erf_avx2(x, b, y, n);
+  const VecIsa isa = vec_isa();
+  if (isa == VecIsa::kAvx512) return detail::vec_gelu_erf_avx512(x, b, y, n);
+  if (isa == VecIsa::kAvx2) return detail::vec_gelu_erf_avx2(x, b, y, n);
   for (int64_t i = 0; i < n; ++i) y[i] = gelu1(b ? x[i] + b[i] : x[i]);
 }
 
 void vec_gelu_tanh(const float* x, const float* b, float* y, int64_t n) {
-  if (vec_isa() == VecIsa::kAvx2) return detail::vec_gelu_tanh_avx2(x, b, y, n);
+  const VecIsa isa = vec_isa();
+  if (isa == VecIsa::kAvx512) return detail::vec_gelu_tanh_avx512(x, b, y, n);
+  if (isa == VecIsa::kAvx2) return detail::vec_gelu_tanh_avx2(x, b, y, n);
   for (int64_t i = 0; i < n; ++i) y[i] = gelu_tanh1(b ? x[i] + b[i] : x[i]);
 }
 
 void vec_moments(const float* x, int64_t n, double* sum, double* sumsq) {
-  if (vec_isa() == VecIsa::kAvx2) return detail::vec_moments_avx2(x, n, sum, sumsq);
+  const VecIsa isa = vec_isa();
+  if (isa == VecIsa::kAvx512) return detail::vec_moments_avx512(x, n, sum, sumsq);
+  if (isa == VecIsa::kAvx2) return detail::vec_moments_avx2(x, n, sum, sumsq);
   double s = 0, q = 0;
   for (int64_t i = 0; i < n; ++i) {
     const double v = x[i];
@@ -172,7 +213,9 @@ void vec_norm_apply(const float* x, int64_t n, double mean, double inv, const fl
   const float m_hi = static_cast<float>(mean);
   const float m_lo = static_cast<float>(mean - static_cast<double>(m_hi));
   const float fi = static_cast<float>(inv);
-  if (vec_isa() == VecIsa::kAvx2) return detail::vec_norm_apply_avx2(x, n, m_hi, m_lo, fi, g, b, y);
+  const VecIsa isa = vec_isa();
+  if (isa == VecIsa::kAvx512) return detail::vec_norm_apply_avx512(x, n, m_hi, m_lo, fi, g, b, y);
+  if (isa == VecIsa::kAvx2) return detail::vec_norm_apply_avx2(x, n, m_hi, m_lo, fi, g, b, y);
   for (int64_t i = 0; i < n; ++i) {
     const float t = ((x[i] - m_hi) - m_lo) * fi;
     y[i] = std::fma(t, g[i], b ? b[i] : 0.0f);
@@ -180,7 +223,9 @@ void vec_norm_apply(const float* x, int64_t n, double mean, double inv, const fl
 }
 
 void vec_add3(const float* a, const float* c, const float* d, float* y, int64_t n) {
-  if (vec_isa() == VecIsa::kAvx2) return detail::vec_add3_avx2(a, c, d, y, n);
+  const VecIsa isa = vec_isa();
+  if (isa == VecIsa::kAvx512) return detail::vec_add3_avx512(a, c, d, y, n);
+  if (isa == VecIsa::kAvx2) return detail::vec_add3_avx2(a, c, d, y, n);
   for (int64_t i = 0; i < n; ++i) {
     double v = static_cast<double>(a[i]) + static_cast<double>(c[i]);
     if (d) v += static_cast<double>(d[i]);
@@ -189,10 +234,13 @@ void vec_add3(const float* a, const float* c, const float* d, float* y, int64_t 
 }
 
 void vec_softmax_row(const float* x, float* y, int64_t n, bool log_softmax) {
-  const bool avx2 = vec_isa() == VecIsa::kAvx2;
+  const VecIsa isa = vec_isa();
+  const bool avx512 = isa == VecIsa::kAvx512, avx2 = isa == VecIsa::kAvx2;
   bool has_nan = false;
   float m = -std::numeric_limits<float>::infinity();
-  if (avx2) {
+  if (avx512) {
+    m = detail::vec_max_avx512(x, n, &has_nan);
+  } else if (avx2) {
     m = detail::vec_max_avx2(x, n, &has_nan);
   } else {
     for (int64_t i = 0; i < n; ++i) {
@@ -205,7 +253,9 @@ void vec_softmax_row(const float* x, float* y, int64_t n, bool log_softmax) {
     return;
   }
   double sum = 0;
-  if (avx2) {
+  if (avx512) {
+    sum = detail::vec_exp_sub_sum_avx512(x, m, y, n);
+  } else if (avx2) {
     sum = detail::vec_exp_sub_sum_avx2(x, m, y, n);
   } else {
     for (int64_t i = 0; i < n; ++i) {
@@ -227,7 +277,9 @@ void vec_softmax_row(const float* x, float* y, int64_t n, bool log_softmax) {
     return;
   }
   const float inv = static_cast<float>(1.0 / sum);
-  if (avx2) {
+  if (avx512) {
+    detail::vec_scale_avx512(y, inv, n);
+  } else if (avx2) {
     detail::vec_scale_avx2(y, inv, n);
   } else {
     for (int64_t i = 0; i < n; ++i) y[i] *= inv;

@@ -1,9 +1,11 @@
 // Vectorised float32 math for the CPU elementwise kernels (Add/Sub/Mul/Div fast paths, Softmax /
 // LogSoftmax along a contiguous axis, Erf, Gelu / BiasGelu, the LayerNorm row passes). The loops
-// are picked once at run time (AVX2 + FMA when the CPU has it, portable scalar loops otherwise;
-// KILN_VEC_ISA=generic narrows the choice) and give the same result for the same input whatever the
-// thread count. KILN_CPU_ELEMENTWISE=ref makes the kernels keep to their reference loops (the
-// yardstick the fast paths are tested against).
+// are picked once at run time (AVX-512 F/BW/VL/DQ when the CPU has them, else AVX2 + FMA, else
+// portable scalar loops; KILN_VEC_ISA=avx2 or =generic narrows the choice) and give the same result
+// for the same input whatever the thread count. The AVX-512 loops give results bit-identical to the
+// AVX2 ones (same operations per element, same reduction order; vec_avx512.cpp).
+// KILN_CPU_ELEMENTWISE=ref makes the kernels keep to their reference loops (the yardstick the fast
+// paths are tested against).
 //
 // Accuracy: Add/Sub/Mul/Div are exact IEEE float operations (bit-equal to the reference). vec_exp
 // is within 2 ulp of std::exp for normal results (denormal results within 1 denormal step, below
@@ -16,17 +18,22 @@
 namespace kiln::cpu::fast {
 
 enum class VecBinOp { kAdd, kSub, kMul, kDiv };
-enum class VecIsa { kGeneric, kAvx2 };
+// Ordered: a later one is a superset of the ones before it.
+enum class VecIsa { kGeneric, kAvx2, kAvx512 };
 
 // False when KILN_CPU_ELEMENTWISE=ref (read once) or after set_elementwise_fast_for_testing(false).
 bool elementwise_fast_enabled();
 // Tests: switches the kernels between the fast paths and the reference loops.
 void set_elementwise_fast_for_testing(bool on);
-// The loops in use.
+// The loops in use (kAvx2 and kAvx512 both mean the fast vector loops).
 VecIsa vec_isa();
-// Forces an instruction set (tests); one the CPU lacks falls back to the best it has.
+// Forces an instruction set (tests); one the CPU lacks falls back to vec_best_isa(). KILN_VEC_ISA
+// does not cap it.
 void set_vec_isa_for_testing(VecIsa isa);
+// The best the CPU has, narrowed by KILN_VEC_ISA.
 VecIsa vec_best_isa();
+// Whether the CPU can run the loops of `isa` (KILN_VEC_ISA not considered).
+bool vec_cpu_supports(VecIsa isa);
 
 // y[i] = a[i * sa] op b[i * sb] for i in [0, n), sa and sb each 0 or 1. y may alias a or b.
 void vec_binary(VecBinOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* y,
