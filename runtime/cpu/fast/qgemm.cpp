@@ -19,6 +19,7 @@
 #include <string>
 
 #include "runtime/cpu/fast/qgemm_kernels.h"
+#include "runtime/cpu/fast/weight_alloc.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -578,7 +579,7 @@ std::shared_ptr<const PackedQB> qgemm_prepack_b(int64_t K, int64_t N, const QOpe
   const size_t bytes = (static_cast<size_t>(total * elem_bytes(ki)) +
                         (ki.rowmajor_a ? qdetail::kAmxSlackBytes : 0) + 63) /
                        64 * 64;
-  p->data.reset(std::aligned_alloc(64, bytes));
+  p->data.reset(alloc_weights(bytes));
   if (!p->data) return nullptr;
   p->size_bytes = bytes;
   for (int64_t jc = 0; jc < N; jc += kNc) {

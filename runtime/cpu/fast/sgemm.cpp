@@ -16,6 +16,7 @@
 #include <string>
 
 #include "runtime/cpu/fast/sgemm_kernels.h"
+#include "runtime/cpu/fast/weight_alloc.h"
 
 namespace kiln::cpu::fast {
 
@@ -329,7 +330,7 @@ std::shared_ptr<const PackedB> prepack_b(int64_t K, int64_t N, const float* b, i
     total += (ncb + ki.nr - 1) / ki.nr * ki.nr * K;
   }
   const size_t bytes = ((static_cast<size_t>(total) * sizeof(float) + 63) / 64) * 64;
-  p->data.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+  p->data.reset(static_cast<float*>(alloc_weights(bytes)));
   if (!p->data) return nullptr;
   p->size = static_cast<size_t>(total);
   for (int64_t jc = 0; jc < N; jc += kNc) {
