@@ -214,8 +214,8 @@ TEST(CpuFastGemm, RowMajorAPackingMatchesColumnMajor) {
           }
         for (float& v : b) v = d(rng);
         std::vector<float> c1(static_cast<size_t>(M * N), 0.25f), c2 = c1;
-        fast::sgemm(M, N, K, 0.5f, a_rm.data(), lda, 1, b.data(), N, 1, 2.0f, c1.data(), N,
-                    nullptr, isa);
+        fast::sgemm(M, N, K, 0.5f, a_rm.data(), lda, 1, b.data(), N, 1, 2.0f, c1.data(), N, nullptr,
+                    isa);
         fast::sgemm(M, N, K, 0.5f, a_cm.data(), 1, M, b.data(), N, 1, 2.0f, c2.data(), N, nullptr,
                     isa);
         EXPECT_EQ(c1, c2) << fast::sgemm_isa_name(isa) << " M " << M << " K " << K;
@@ -223,21 +223,28 @@ TEST(CpuFastGemm, RowMajorAPackingMatchesColumnMajor) {
   }
 }
 
-// A prepacked B gives exactly the result of packing it on the fly.
+// A prepacked B gives exactly the result of packing it on the fly. With a short A, threads split
+// C's columns (each over all of K); with three threads on N = 1100 the column ranges start
+// inside the prepacked 512-wide blocks, and K = 800 spans three slices.
 TEST(CpuFastGemm, PrepackedMatchesUnpacked) {
-  ThreadPool two(2);
+  ThreadPool one(1), two(2), three(3);
   for (SgemmIsa isa : isas()) {
     for (bool tb : {false, true}) {
-      Problem p{77, 600, 270, false, tb, 0, 4, 0, 1.0f, 0.0f};
-      Operands o(p, 21);
-      const std::vector<float> want = o.run(isa, &two);
-      auto packed = fast::prepack_b(p.K, p.N, o.b.data(), o.b_rs, o.b_cs, isa);
-      ASSERT_NE(packed, nullptr);
-      EXPECT_EQ(packed->isa, isa);
-      std::vector<float> c = o.c0;
-      fast::sgemm_packed(p.M, 1.0f, o.a.data(), o.a_rs, o.a_cs, *packed, 0.0f, c.data(), o.ldc,
-                         &two);
-      EXPECT_EQ(c, want) << describe(p, isa);
+      for (auto [M, N, K] : {std::tuple{77, 600, 270}, std::tuple{13, 1100, 800}}) {
+        Problem p{M, N, K, false, tb, 0, 4, 0, 1.0f, 0.0f};
+        Operands o(p, 21);
+        const std::vector<float> want = o.run(isa, &one);
+        EXPECT_EQ(o.run(isa, &two), want) << describe(p, isa);
+        auto packed = fast::prepack_b(p.K, p.N, o.b.data(), o.b_rs, o.b_cs, isa);
+        ASSERT_NE(packed, nullptr);
+        EXPECT_EQ(packed->isa, isa);
+        for (ThreadPool* pool : {&one, &two, &three}) {
+          std::vector<float> c = o.c0;
+          fast::sgemm_packed(p.M, 1.0f, o.a.data(), o.a_rs, o.a_cs, *packed, 0.0f, c.data(), o.ldc,
+                             pool);
+          EXPECT_EQ(c, want) << describe(p, isa) << " threads " << pool->num_threads();
+        }
+      }
     }
   }
 }

@@ -62,6 +62,8 @@ using detail::TileJob;
 constexpr int64_t kKc = 384;   // depth of a packed slice
 constexpr int64_t kNc = 512;   // columns of a packed B block (kc x nc floats: 768 KiB, L2)
 constexpr int64_t kMc = 2048;  // most rows of a packed A block (mc x kc floats: <= 3 MiB, L3)
+// Up to this many rows, threads split the columns of C instead of sharing each block's tiles.
+constexpr int64_t kSplitColumnsMaxM = 512;
 
 struct KernelInfo {
   SgemmIsa isa;
@@ -225,19 +227,14 @@ void scale_c(int64_t M, int64_t N, float alpha, float beta, float* c, int64_t ld
     }
 }
 
-void driver(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
-            int64_t a_rs, int64_t a_cs, const float* b, int64_t b_rs, int64_t b_cs,
-            const PackedB* packed, float beta, float* c, int64_t ldc, ThreadPool* pool) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    scale_c(M, N, alpha, beta, c, ldc);
-    return;
-  }
+// Columns [n_lo, n_hi) of C (n_lo a multiple of NR) over every row and the whole K: the blocked
+// loops of the file comment, with `pool` (may be null) sharing out the packing and the tiles of
+// each block.
+void driver_cols(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+                 int64_t a_rs, int64_t a_cs, const float* b, int64_t b_rs, int64_t b_cs,
+                 const PackedB* packed, float beta, float* c, int64_t ldc, int64_t n_lo,
+                 int64_t n_hi, ThreadPool* pool) {
   const int64_t mr = ki.mr, nr = ki.nr;
-  // Small products are not worth waking the pool for.
-  const double flops =
-      2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  if (flops < 2.0e6) pool = nullptr;
   const int threads = pool ? pool->num_threads() : 1;
   // Row blocks of equal size (a multiple of MR), so no block is a thin leftover.
   const int64_t n_ic = (M + kMc - 1) / kMc;
@@ -254,18 +251,22 @@ void driver(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, float alpha, 
         pack_a_panels(a, a_rs, a_cs, ic, mc, pc, kc, mr, rb, re, ki.pack_a, pa + rb * mr * kc);
       });
       const float eff_beta = pc == 0 ? beta : 1.0f;
-      for (int64_t jc = 0; jc < N; jc += kNc) {
-        const int64_t nc = std::min(kNc, N - jc);
+      // Column blocks start at multiples of kNc (where a prepacked B's blocks start); only the
+      // part of each inside [n_lo, n_hi) is computed.
+      for (int64_t jc = n_lo / kNc * kNc; jc < n_hi; jc += kNc) {
+        const int64_t c0 = std::max(n_lo, jc) - jc;  // a multiple of nr
+        const int64_t c1 = std::min({n_hi, jc + kNc, N}) - jc;
+        const int64_t nc = c1 - c0;
         const int64_t n_jr = (nc + nr - 1) / nr;
         const float* pb;
         if (packed) {
-          pb = packed->data.get() + packed_offset(K, N, nr, jc, pc);
+          pb = packed->data.get() + packed_offset(K, N, nr, jc, pc) + c0 / nr * nr * kc;
         } else {
           float* buf = scratch_b().get(static_cast<size_t>(n_jr * nr * kc));
           if (!buf) std::abort();
           run_parallel(pool, n_jr, std::max<int64_t>(1, n_jr / threads),
                        [&](int64_t jb, int64_t je) {
-                         pack_b_panels(b, b_rs, b_cs, pc, kc, jc, nc, nr, jb, je, buf);
+                         pack_b_panels(b, b_rs, b_cs, pc, kc, jc + c0, nc, nr, jb, je, buf);
                        });
           pb = buf;
         }
@@ -275,7 +276,7 @@ void driver(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, float alpha, 
         job.kc = kc;
         job.pa = pa;
         job.pb = pb;
-        job.c = c + ic * ldc + jc;
+        job.c = c + ic * ldc + jc + c0;
         job.ldc = ldc;
         job.alpha = alpha;
         job.beta = eff_beta;
@@ -285,6 +286,40 @@ void driver(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, float alpha, 
       }
     }
   }
+}
+
+void driver(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+            int64_t a_rs, int64_t a_cs, const float* b, int64_t b_rs, int64_t b_cs,
+            const PackedB* packed, float beta, float* c, int64_t ldc, ThreadPool* pool) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    scale_c(M, N, alpha, beta, c, ldc);
+    return;
+  }
+  const int64_t nr = ki.nr;
+  // Small products are not worth waking the pool for.
+  const double flops =
+      2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  if (flops < 2.0e6) pool = nullptr;
+  const int threads = pool ? pool->num_threads() : 1;
+  // A short A (the activations of a transformer at batch 1: M = sequence length) against a
+  // wide B: each thread takes whole column panels over every row and the whole of K, packing
+  // its own copy of A, so the pool meets once per product instead of at every packed block
+  // (three times per 384-deep K slice), and each thread reads only its share of B.
+  const int64_t panels = (N + nr - 1) / nr;
+  if (threads > 1 && M <= kSplitColumnsMaxM && panels >= 2 * threads) {
+    const int64_t per = (panels + threads - 1) / threads;
+    pool->parallel_for(threads, 1, [&](int64_t tb, int64_t te) {
+      for (int64_t t = tb; t < te; ++t) {
+        const int64_t lo = std::min(N, t * per * nr), hi = std::min(N, (t + 1) * per * nr);
+        if (lo < hi)
+          driver_cols(ki, M, N, K, alpha, a, a_rs, a_cs, b, b_rs, b_cs, packed, beta, c, ldc, lo,
+                      hi, nullptr);
+      }
+    });
+    return;
+  }
+  driver_cols(ki, M, N, K, alpha, a, a_rs, a_cs, b, b_rs, b_cs, packed, beta, c, ldc, 0, N, pool);
 }
 
 }  // namespace
