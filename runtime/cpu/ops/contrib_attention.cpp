@@ -327,16 +327,26 @@ float scale_of(const OpContext& ctx, int64_t head_size) {
 // Copies rows of a [B, seq, N, h]-ordered source (element (b, i, n, 0) at b * bs + i * rs +
 // n * hs) plus bias[n * h + j] into dst: Q [B, N, seq, h] when t0 < 0, else K / V [B, N, T, h]
 // at sequence offset t0.
-void gather_heads(const Dims& d, int64_t seq, int64_t h, const float* src, int64_t bs, int64_t rs,
-                  int64_t hs, const float* bias, int64_t t0, float* dst) {
+void gather_heads(const OpContext& ctx, const Dims& d, int64_t seq, int64_t h, const float* src,
+                  int64_t bs, int64_t rs, int64_t hs, const float* bias, int64_t t0, float* dst) {
   const int64_t rows = t0 < 0 ? seq : d.T(), off = t0 < 0 ? 0 : t0;
-  for (int64_t b = 0; b < d.B; ++b)
-    for (int64_t n = 0; n < d.N; ++n)
+  // One (batch, head) pair per task: pure copies, so the split never changes a value.
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, seq * h));
+  ctx.parallel_for(d.B * d.N, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t bn = lo; bn < hi; ++bn) {
+      const int64_t b = bn / d.N, n = bn % d.N;
       for (int64_t i = 0; i < seq; ++i) {
         const float* s = src + b * bs + i * rs + n * hs;
-        float* o = dst + ((b * d.N + n) * rows + off + i) * h;
-        for (int64_t j = 0; j < h; ++j) o[j] = s[j] + (bias ? bias[n * h + j] : 0.0f);
+        float* o = dst + (bn * rows + off + i) * h;
+        if (bias) {
+          const float* bn_bias = bias + n * h;
+          for (int64_t j = 0; j < h; ++j) o[j] = s[j] + bn_bias[j];
+        } else {
+          std::copy(s, s + h, o);
+        }
       }
+    }
+  });
 }
 
 }  // namespace
@@ -380,9 +390,10 @@ Status attention_from_projection(OpContext& ctx, const AttentionProjected& a, co
   KILN_ASSIGN_OR_RETURN(Qkv qkv, alloc_qkv(d));
   const float* pd = proj.data<float>();
   const int64_t D = a.qk_hidden;
-  gather_heads(d, d.S, d.H, pd, d.S * cols, cols, d.H, nullptr, -1, qkv.q.data<float>());
-  gather_heads(d, d.L, d.H, pd + D, d.S * cols, cols, d.H, nullptr, d.P, qkv.k.data<float>());
-  gather_heads(d, d.L, d.Hv, pd + 2 * D, d.S * cols, cols, d.Hv, nullptr, d.P, qkv.v.data<float>());
+  gather_heads(ctx, d, d.S, d.H, pd, d.S * cols, cols, d.H, nullptr, -1, qkv.q.data<float>());
+  gather_heads(ctx, d, d.L, d.H, pd + D, d.S * cols, cols, d.H, nullptr, d.P, qkv.k.data<float>());
+  gather_heads(ctx, d, d.L, d.Hv, pd + 2 * D, d.S * cols, cols, d.Hv, nullptr, d.P,
+               qkv.v.data<float>());
   if (past) {
     KILN_ASSIGN_OR_RETURN(Tensor pf, as_float(ctx, *past, "past"));
     const int64_t half = d.B * d.N * d.P * d.H;
@@ -605,24 +616,24 @@ Status contrib_multi_head_attention_kernel(OpContext& ctx) {
   if (form == Form::kPackedQkv) {
     // [B, S, N, 3, H]
     const int64_t rs = d.N * 3 * d.H, bs = d.S * rs;
-    gather_heads(d, d.S, d.H, q, bs, rs, 3 * d.H, bq, -1, qkv.q.data<float>());
-    gather_heads(d, d.L, d.H, q + d.H, bs, rs, 3 * d.H, bk, d.P, kd);
-    gather_heads(d, d.L, d.Hv, q + 2 * d.H, bs, rs, 3 * d.H, bv, d.P, vd);
+    gather_heads(ctx, d, d.S, d.H, q, bs, rs, 3 * d.H, bq, -1, qkv.q.data<float>());
+    gather_heads(ctx, d, d.L, d.H, q + d.H, bs, rs, 3 * d.H, bk, d.P, kd);
+    gather_heads(ctx, d, d.L, d.Hv, q + 2 * d.H, bs, rs, 3 * d.H, bv, d.P, vd);
   } else {
-    gather_heads(d, d.S, d.H, q, d.S * D, D, d.H, bq, -1, qkv.q.data<float>());
+    gather_heads(ctx, d, d.S, d.H, q, d.S * D, D, d.H, bq, -1, qkv.q.data<float>());
     KILN_ASSIGN_OR_RETURN(Tensor kf, as_float(ctx, *key, "key"));
     const float* k = kf.data<float>();
     if (form == Form::kPackedKv) {
       // [B, L, N, 2, H]
       const int64_t rs = d.N * 2 * d.H, bs = d.L * rs;
-      gather_heads(d, d.L, d.H, k, bs, rs, 2 * d.H, bk, d.P, kd);
-      gather_heads(d, d.L, d.Hv, k + d.H, bs, rs, 2 * d.H, bv, d.P, vd);
+      gather_heads(ctx, d, d.L, d.H, k, bs, rs, 2 * d.H, bk, d.P, kd);
+      gather_heads(ctx, d, d.L, d.Hv, k + d.H, bs, rs, 2 * d.H, bv, d.P, vd);
     } else {
       KILN_ASSIGN_OR_RETURN(Tensor vf, as_float(ctx, *value, "value"));
       const float* v = vf.data<float>();
       if (form == Form::kSeparate) {
-        gather_heads(d, d.L, d.H, k, d.L * D, D, d.H, bk, d.P, kd);
-        gather_heads(d, d.L, d.Hv, v, d.L * Dv, Dv, d.Hv, bv, d.P, vd);
+        gather_heads(ctx, d, d.L, d.H, k, d.L * D, D, d.H, bk, d.P, kd);
+        gather_heads(ctx, d, d.L, d.Hv, v, d.L * Dv, Dv, d.Hv, bv, d.P, vd);
       } else {  // BNSH key / value, used as they are (no bias)
         std::copy(k, k + key->numel(), kd);
         std::copy(v, v + value->numel(), vd);
