@@ -51,7 +51,7 @@ inline __m512 update(__m512 acc, __m512 va, __m512 vb, const float* c, __mmask16
 
 template <int TM, int NV>
 void tile(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
-          int64_t m, int64_t n, float alpha, float beta) {
+          int64_t m, int64_t n, float alpha, float beta, const char* next, int64_t next_lines) {
   constexpr int TN = 16 * NV;
   __m512 acc[TM][NV];
 #pragma GCC unroll 16
@@ -71,6 +71,7 @@ void tile(int64_t kc, const float* __restrict a, const float* __restrict b, floa
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
       _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchK * TN + 16 * v), _MM_HINT_T0);
+    if (k < next_lines) _mm_prefetch(next + 64 * k, _MM_HINT_T1);
 #pragma GCC unroll 16
     for (int i = 0; i < TM; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
@@ -167,14 +168,19 @@ void tiles_avx512(const TileJob& job, int64_t t_begin, int64_t t_end) {
     const float* pa = job.pa + ir * MR * job.kc;
     const float* pb = job.pb + jr * NR * job.kc;
     float* c = job.c + ir * MR * job.ldc + jr * NR;
+    // This tile's share of the next block's lines (this thread's tiles split them evenly).
+    const int64_t count = t_end - t_begin, i = t - t_begin;
+    const int64_t l0 = job.next_lines * i / count, l1 = job.next_lines * (i + 1) / count;
+    const char* next = reinterpret_cast<const char*>(job.next_pb) + 64 * l0;
+    const int64_t lines = job.next_pb ? l1 - l0 : 0;
     // A last row panel of 4 or 8 rows (M = 128: 10 full panels and 8 rows) computes only those:
     // the same operations per element, a third or two thirds of the FMAs.
     if (m <= 4)
-      tile<4, NR / 16>(job.kc, pa, pb, c, job.ldc, m, n, job.alpha, job.beta);
+      tile<4, NR / 16>(job.kc, pa, pb, c, job.ldc, m, n, job.alpha, job.beta, next, lines);
     else if (m <= 8)
-      tile<8, NR / 16>(job.kc, pa, pb, c, job.ldc, m, n, job.alpha, job.beta);
+      tile<8, NR / 16>(job.kc, pa, pb, c, job.ldc, m, n, job.alpha, job.beta, next, lines);
     else
-      tile<MR, NR / 16>(job.kc, pa, pb, c, job.ldc, m, n, job.alpha, job.beta);
+      tile<MR, NR / 16>(job.kc, pa, pb, c, job.ldc, m, n, job.alpha, job.beta, next, lines);
   }
 }
 

@@ -20,6 +20,11 @@ struct TileJob {
   float* c = nullptr;
   int64_t ldc = 0;
   float alpha = 1.0f, beta = 0.0f;
+  // The packed B block the caller works on next (null: none or not worth it) and its size in
+  // 64-byte lines: the tiles ask for it into L2 a few lines per k step, so that a prepacked
+  // weight read from memory once per run is found in L2 on the next block's first sweep.
+  const float* next_pb = nullptr;
+  int64_t next_lines = 0;
 };
 
 using TileFn = void (*)(const TileJob& job, int64_t t_begin, int64_t t_end);
