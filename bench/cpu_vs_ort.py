@@ -25,9 +25,12 @@ GEMM, 1 thread: `kiln bench --op gemm --shape M,N,K` (float32 MatMul with a cons
 at p50) against the FMA peak, and `--dtype int8` (MatMulInteger, GOP/s) against the AVX512-VNNI
 peak, both peaks from `kiln bench --op peak --remeasure` (which keeps the best figure ever
 measured, so a busy moment cannot flatter the ratio). The fp32 GEMM is also held against the FMA
-loop run right before and after each of its rounds (the higher of the two), which compares both
-under the same conditions on a shared machine; the table shows both shares. Targets: fp32 >= 80 %,
-int8 >= 60 %.
+loop timed for about a millisecond after each of its timed runs (`kiln bench --peak-each-run`:
+the share of each run against the loop right after it, median over runs), and against the loop
+run in its own process right before and after each round (the higher of the two). On these
+shared VMs the loop right after a GEMM run measures ~15-20 % below the best standalone figure
+(the clock a sustained GEMM leaves the core at); the table shows all three shares. Targets:
+fp32 >= 80 %, int8 >= 60 %.
 
     build/venv/bin/python bench/cpu_vs_ort.py [--kiln build/kiln] [--threads 1,2] [--rounds 3]
         [--runs 20] [--warmup 3] [--seq 128] [--models minilm,bert-base]
@@ -250,15 +253,18 @@ def measure_gemm(a, kiln):
     for dtype, peak_key, unit in (("fp32", "gflops", "GFLOP/s"), ("int8", "int8_gops", "GOP/s")):
         row = {"dtype": dtype, "shape": shape, "threads": 1, "unit": unit,
                "target": GEMM_TARGETS[dtype]}
-        rates, alongside = [], []
+        rates, alongside, each = [], [], []
         try:
             for _ in range(a.rounds):
                 before = peak_now()
                 j = kiln_json(kiln, ["--op", "gemm", "--shape", shape, "--dtype",
                                      "float32" if dtype == "fp32" else "int8", "--device", "cpu",
                                      "--threads", 1, "--runs", a.gemm_runs, "--warmup",
-                                     a.warmup, "--profile-runs", 0, "--no-roofline"])
+                                     a.warmup, "--profile-runs", 0, "--no-roofline",
+                                     *(["--peak-each-run"] if dtype == "fp32" else [])])
                 rates.append(j["op"]["gflops_p50"])
+                if j["op"].get("peak_each_run"):
+                    each.append(j["op"]["peak_each_run"])
                 after = peak_now()
                 if dtype == "fp32" and before and after:
                     alongside.append(max(before, after))
@@ -283,6 +289,12 @@ def measure_gemm(a, kiln):
                         "share_alongside_rounds": shares,
                         "share_alongside": statistics.median(shares)})
             row["pass_alongside"] = row["share_alongside"] >= row["target"]
+        if each:
+            row.update({"peak_each_run_rounds": [e["gflops_p50"] for e in each],
+                        "peak_each_run": statistics.median(e["gflops_p50"] for e in each),
+                        "share_each_run_rounds": [e["share_p50"] for e in each],
+                        "share_each_run": statistics.median(e["share_p50"] for e in each)})
+            row["pass_each_run"] = row["share_each_run"] >= row["target"]
         out.append(row)
         extra = (f", peak alongside {row['peak_alongside']:.1f} "
                  f"({100 * row['share_alongside']:.1f} %)" if alongside else "")
@@ -314,8 +326,10 @@ def table(a, rows, gemm):
     if gemm:
         lines += ["", f"GEMM {a.gemm.replace(',', 'x')} (M x N x K), 1 thread, `kiln bench --op "
                   "gemm`, median over rounds of the p50 rate. Peak: the best FMA/VNNI loop figure "
-                  "ever measured here; fp32 also against the FMA loop run right before and after "
-                  "each round (median over rounds of the per-round share)", "",
+                  "ever measured here; fp32 also against the FMA loop timed for ~1 ms after each "
+                  "timed run (`--peak-each-run`: median over rounds of each round's median "
+                  "per-run share), and against the loop run in its own process right before and "
+                  "after each round", "",
                   "| GEMM | kiln | peak | share of peak | target | result |",
                   "|---|---:|---:|---:|---:|---|"]
         for g in gemm:
@@ -327,6 +341,10 @@ def table(a, rows, gemm):
             share = f"{100 * g['share']:.1f} %" if g["share"] is not None else "n/a"
             lines.append(f"| {label} | {g['rate']:.1f} {g['unit']} | {peak} | {share} | "
                          f">= {100 * g['target']:.0f} % | {verdict(g['pass'])} |")
+            if g.get("share_each_run") is not None:
+                lines.append(f"| fp32 (FMA loop after each run) | {g['rate']:.1f} {g['unit']} | "
+                             f"{g['peak_each_run']:.1f} | {100 * g['share_each_run']:.1f} % | "
+                             f">= {100 * g['target']:.0f} % | {verdict(g['pass_each_run'])} |")
             if g.get("share_alongside") is not None:
                 lines.append(f"| fp32 (FMA loop alongside) | {g['rate']:.1f} {g['unit']} | "
                              f"{g['peak_alongside']:.1f} | {100 * g['share_alongside']:.1f} % | "

@@ -71,6 +71,9 @@ const char* kHelp =
     "Kernel micro-benchmarks: --op writes a one-op model with random constant weights and\n"
     "benchmarks it like a model, adding GFLOP/s and GB/s at the median:\n"
     "%s"
+    "  --peak-each-run (float32 --op, --device cpu --threads 1): times the FMA loop of --op peak\n"
+    "  for about a millisecond after each timed run and reports the median of the per-run\n"
+    "  shares rate / loop rate, so a shared machine's slow moments hit both alike.\n"
     "  --op gemm --dtype int8: a MatMulInteger (uint8 input A, constant int8 B, zero points\n"
     "  128 / 0, int32 output) reported in GOP/s, then the float32 MatMul of the same shape timed\n"
     "  the same way and the int8 / fp32 ratio.\n"
@@ -598,7 +601,7 @@ int bench_tune(Args& args) {
 int cmd_bench(int argc, char** argv) {
   Args args({"device", "level", "precision", "warmup", "runs", "threads", "dim", "inputs", "seed",
              "json", "profile", "profile-runs", "op", "shape", "dtype"},
-            {"help", "remeasure", "no-roofline", "tune", "tune-save"});
+            {"help", "remeasure", "no-roofline", "tune", "tune-save", "peak-each-run"});
   if (!args.parse(argc, argv, 2)) return fail({kExitUsage, args.error()});
   if (args.flag("help")) {
     std::printf(kHelp, tools::op_model_help());
@@ -662,6 +665,21 @@ int cmd_bench(int argc, char** argv) {
     return fail({kExitUsage, "--runs must be between 1 and " + std::to_string(kMaxRuns)});
   if (warmup < 0 || warmup > kMaxRuns)
     return fail({kExitUsage, "--warmup must be between 0 and " + std::to_string(kMaxRuns)});
+  // --peak-each-run: the FMA loop timed right after every timed run of a float32 --op on one
+  // CPU thread, so each run's rate is held against the peak of the same moment.
+  const bool peak_each_run = args.flag("peak-each-run");
+  cpu::fast::PeakLoop each_loop = cpu::fast::PeakLoop::kScalarFma;
+  if (peak_each_run) {
+    if (!args.has("op") || int8_gemm || args.get("dtype", "float32") != "float32" ||
+        args.get("device", "auto") != "cpu" || threads != 1)
+      return fail(
+          {kExitUsage, "--peak-each-run goes with a float32 --op on --device cpu --threads 1"});
+    each_loop = cpu::fast::peak_loop_supported(cpu::fast::PeakLoop::kAvx512Fma)
+                    ? cpu::fast::PeakLoop::kAvx512Fma
+                : cpu::fast::peak_loop_supported(cpu::fast::PeakLoop::kAvx2Fma)
+                    ? cpu::fast::PeakLoop::kAvx2Fma
+                    : cpu::fast::PeakLoop::kScalarFma;
+  }
   tools::InputSpec input_spec;
   if (Status st = tools::parse_input_args({}, args.all("dim"), &input_spec); !st.is_ok())
     return fail({kExitUsage, st.message()});
@@ -771,8 +789,9 @@ int cmd_bench(int argc, char** argv) {
   progress.clear();
   std::printf("warm-up: %lld runs (not timed)\n", warmup);
   std::fflush(stdout);
-  std::vector<double> samples;
+  std::vector<double> samples, each_peak, each_share;
   samples.reserve(static_cast<size_t>(runs));
+  float sink = 0;
   for (long long i = 0; i < runs; ++i) {
     auto r0 = std::chrono::steady_clock::now();
     auto out = s.run(feeds);
@@ -783,9 +802,18 @@ int cmd_bench(int argc, char** argv) {
                                      ": " + out.status().message()});
     }
     samples.push_back(ms);
+    if (peak_each_run && ms > 0) {
+      // About a millisecond of the FMA loop (the same loop as --op peak).
+      const auto p0 = std::chrono::steady_clock::now();
+      const double ops = cpu::fast::run_peak_loop(each_loop, 600'000, &sink);
+      const double peak = ops / (ms_since(p0) / 1000.0) / 1e9;
+      each_peak.push_back(peak);
+      each_share.push_back(op_model->flops / (ms / 1000.0) / 1e9 / peak);
+    }
     progress.update("run", i + 1, runs, ms);
   }
   progress.clear();
+  if (sink == 12345.0f) std::printf(" ");  // keeps the loop's result alive
 
   const tools::LatencyStats st = tools::summarize(samples);
   const double runs_per_s = st.mean > 0 ? 1000.0 / st.mean : 0.0;
@@ -805,6 +833,15 @@ int cmd_bench(int argc, char** argv) {
     op_gbs = op_model->bytes / (st.p50 / 1000.0) / 1e9;
     std::printf("at p50: %.2f %s, %.2f GB/s\n", op_gflops, int8_gemm ? "GOP/s (int8)" : "GFLOP/s",
                 op_gbs);
+  }
+  double each_peak_p50 = 0, each_share_p50 = 0;
+  if (!each_share.empty()) {
+    each_peak_p50 = tools::summarize(each_peak).p50;
+    each_share_p50 = tools::summarize(each_share).p50;
+    std::printf(
+        "against the FMA loop timed after each run: loop p50 %.1f GFLOP/s, share p50 %.1f %% "
+        "(per run: this run's rate / the loop's rate just after it)\n",
+        each_peak_p50, 100.0 * each_share_p50);
   }
   // int8: the float32 MatMul of the same shape, timed the same way, beside it.
   double fp32_gflops = 0;
@@ -928,6 +965,11 @@ int cmd_bench(int argc, char** argv) {
                  {"bytes", op_model->bytes},
                  {"gflops_p50", op_gflops},
                  {"gbytes_per_s_p50", op_gbs}};
+      if (!each_share.empty())
+        j["op"]["peak_each_run"] = {{"gflops_p50", each_peak_p50},
+                                    {"share_p50", each_share_p50},
+                                    {"gflops", each_peak},
+                                    {"shares", each_share}};
       if (fp32_model) {
         j["op"]["gops_p50"] = op_gflops;
         j["op"]["fp32_gflops_p50"] = fp32_gflops;

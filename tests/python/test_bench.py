@@ -307,6 +307,20 @@ def test_op_int8_gemm(kiln, tmp_path, device, shape, flops):
     assert "GOP/s (int8)" in res.stdout and "int8 / fp32" in res.stdout
 
 
+def test_op_peak_each_run(kiln, tmp_path):
+    """`--peak-each-run` times the FMA loop after every timed run: one loop rate and one share
+    (this run's rate / the loop's rate) per run, and their medians."""
+    res, j = bench_json(kiln, tmp_path, None, "--op", "gemm", "--shape", "64,48,32", "--device",
+                        "cpu", "--threads", "1", "--runs", "5", "--warmup", "0",
+                        "--profile-runs", "0", "--no-roofline", "--peak-each-run")
+    e = j["op"]["peak_each_run"]
+    assert len(e["gflops"]) == len(e["shares"]) == 5, e
+    assert all(x > 0 for x in e["gflops"] + e["shares"]), e
+    assert sorted(e["shares"])[2] == pytest.approx(e["share_p50"], rel=1e-12), e
+    assert sorted(e["gflops"])[2] == pytest.approx(e["gflops_p50"], rel=1e-12), e
+    assert "against the FMA loop timed after each run" in res.stdout
+
+
 @pytest.mark.parametrize("args,msg", [
     (["--op", "nope", "--shape", "1"], "unknown --op"),
     (["--op", "gemm", "--shape", "1,2"], "expected 3 to 4 sizes"),
@@ -315,6 +329,12 @@ def test_op_int8_gemm(kiln, tmp_path, device, shape, flops):
     (["--op", "gemm", "--shape", "2,2,2", "--dtype", "int4"], "--dtype"),
     (["--op", "conv", "--shape", "1,3,9,9,4,3", "--dtype", "int8"], "--dtype int8"),
     (["--op", "gemm", "--shape", "1,2", "--dtype", "int8"], "expected 3 to 4 sizes"),
+    (["--op", "gemm", "--shape", "8,8,8", "--device", "cpu", "--threads", "2",
+      "--peak-each-run"], "--peak-each-run goes with"),
+    (["--op", "gemm", "--shape", "8,8,8", "--device", "cpu", "--threads", "1", "--dtype", "int8",
+      "--peak-each-run"], "--peak-each-run goes with"),
+    (["--op", "gemm", "--shape", "8,8,8", "--threads", "1", "--peak-each-run"],
+     "--peak-each-run goes with"),
 ])
 def test_op_usage_errors(kiln, args, msg):
     res = kiln("bench", *args)

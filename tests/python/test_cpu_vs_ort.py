@@ -82,6 +82,11 @@ def test_gemm_rows(quick):
         assert share == pytest.approx(rate / peak, rel=1e-12), f
     assert f["pass_alongside"] == (f["share_alongside"] >= 0.80), f
     assert "peak_alongside_rounds" not in g["int8"]
+    # --peak-each-run: one loop rate and one share (medians over the runs) per round.
+    assert len(f["peak_each_run_rounds"]) == len(f["share_each_run_rounds"]) == len(f["rounds"])
+    assert all(0 < x for x in f["peak_each_run_rounds"] + f["share_each_run_rounds"]), f
+    assert f["pass_each_run"] == (f["share_each_run"] >= 0.80), f
+    assert "peak_each_run_rounds" not in g["int8"]
 
 
 def test_tables_and_cache(quick):
@@ -91,6 +96,7 @@ def test_tables_and_cache(quick):
     assert sum(line.startswith("| tiny |") for line in md.splitlines()) == len(j["models"]) == 3
     assert "| fp32 (FMA peak) |" in md and "| int8 (VNNI peak) |" in md
     assert "| fp32 (FMA loop alongside) |" in md
+    assert "| fp32 (FMA loop after each run) |" in md
     for name in ("fp32.onnx", "int8-ort.onnx", "int8-kiln.onnx"):
         assert (tmp / "models" / "tiny" / name).is_file(), name
 
