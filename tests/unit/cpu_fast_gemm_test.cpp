@@ -225,7 +225,7 @@ TEST(CpuFastGemm, RowMajorAPackingMatchesColumnMajor) {
 
 // A prepacked B gives exactly the result of packing it on the fly. With a short A, threads split
 // C's columns (each over all of K); with three threads on N = 1100 the column ranges start
-// inside the prepacked 512-wide blocks, and K = 800 spans three slices.
+// inside the prepacked 256-wide blocks, and K = 800 spans three slices.
 TEST(CpuFastGemm, PrepackedMatchesUnpacked) {
   ThreadPool one(1), two(2), three(3);
   for (SgemmIsa isa : isas()) {

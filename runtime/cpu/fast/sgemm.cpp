@@ -60,7 +60,7 @@ using detail::TileFn;
 using detail::TileJob;
 
 constexpr int64_t kKc = 384;   // depth of a packed slice
-constexpr int64_t kNc = 512;   // columns of a packed B block (kc x nc floats: 768 KiB, L2)
+constexpr int64_t kNc = 256;   // columns of a packed B block (kc x nc floats: 384 KiB, L2)
 constexpr int64_t kMc = 2048;  // most rows of a packed A block (mc x kc floats: <= 3 MiB, L3)
 // Up to this many rows, threads split the columns of C instead of sharing each block's tiles.
 constexpr int64_t kSplitColumnsMaxM = 512;
