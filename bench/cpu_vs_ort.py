@@ -29,7 +29,8 @@ loop timed for about a millisecond after each of its timed runs (`kiln bench --p
 the share of each run against the loop right after it, median over runs), and against the loop
 run in its own process right before and after each round (the higher of the two). On these
 shared VMs the loop right after a GEMM run measures ~15-20 % below the best standalone figure
-(the clock a sustained GEMM leaves the core at); the table shows all three shares. Targets:
+(likely the clock a sustained GEMM leaves the core at; unverified, the VM has no performance
+counters); the table shows all three shares. Targets:
 fp32 >= 80 %, int8 >= 60 %.
 
     build/venv/bin/python bench/cpu_vs_ort.py [--kiln build/kiln] [--threads 1,2] [--rounds 3]
