@@ -185,19 +185,29 @@ void vec_erf_avx512(const float* x, float* y, int64_t n) {
   }
 }
 
-void vec_gelu_erf_avx512(const float* x, const float* b, float* y, int64_t n) {
+namespace {
+
+// y[i] = f(x[i] + b[i]) (b may be null), 16 lanes at a time, a masked tail.
+template <typename F>
+inline void bias_map16(const float* x, const float* b, float* y, int64_t n, F f) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m512 v = _mm512_loadu_ps(x + i);
     if (b) v = _mm512_add_ps(v, _mm512_loadu_ps(b + i));
-    _mm512_storeu_ps(y + i, gelu16(v));
+    _mm512_storeu_ps(y + i, f(v));
   }
   if (i < n) {
     const __mmask16 m = tail_mask(n - i);
     __m512 v = _mm512_maskz_loadu_ps(m, x + i);
     if (b) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, b + i));
-    _mm512_mask_storeu_ps(y + i, m, gelu16(v));
+    _mm512_mask_storeu_ps(y + i, m, f(v));
   }
+}
+
+}  // namespace
+
+void vec_gelu_erf_avx512(const float* x, const float* b, float* y, int64_t n) {
+  bias_map16(x, b, y, n, [](__m512 v) { return gelu16(v); });
 }
 
 // The AVX2 loop keeps s0 (lanes 0-3 of each 8-float step) and s1 (lanes 4-7); here s = [s0 | s1]
@@ -228,18 +238,7 @@ double vec_exp_sub_sum_avx512(const float* x, float mx, float* y, int64_t n) {
 }
 
 void vec_gelu_tanh_avx512(const float* x, const float* b, float* y, int64_t n) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512 v = _mm512_loadu_ps(x + i);
-    if (b) v = _mm512_add_ps(v, _mm512_loadu_ps(b + i));
-    _mm512_storeu_ps(y + i, gelu_tanh16(v));
-  }
-  if (i < n) {
-    const __mmask16 m = tail_mask(n - i);
-    __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-    if (b) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, b + i));
-    _mm512_mask_storeu_ps(y + i, m, gelu_tanh16(v));
-  }
+  bias_map16(x, b, y, n, [](__m512 v) { return gelu_tanh16(v); });
 }
 
 // The AVX2 loop's s0 / s1 (sums) and q0 / q1 (sums of squares) as s = [s0 | s1], q = [q0 | q1],
