@@ -85,6 +85,36 @@ struct Qkv {
 
 // Not zero-filled: the callers write every element (the heads gathered from the projections,
 // the past rows copied in front).
+// Where attend() reads Q, K and V: row i of head (b, n) of Q at q + b * q_bs + n * q_ns +
+// i * q_rs (its H elements contiguous), the same for K (T rows, H elements) and V (T rows, Hv).
+// Either the gathered [B, N, rows, h] tensors of a Qkv, or the projection itself.
+struct QkvView {
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t q_bs = 0, q_ns = 0, q_rs = 0, k_bs = 0, k_ns = 0, k_rs = 0, v_bs = 0, v_ns = 0, v_rs = 0;
+  const float* qh(int64_t b, int64_t n) const { return q + b * q_bs + n * q_ns; }
+  const float* kh(int64_t b, int64_t n) const { return k + b * k_bs + n * k_ns; }
+  const float* vh(int64_t b, int64_t n) const { return v + b * v_bs + n * v_ns; }
+};
+
+QkvView view_of(const Qkv& x, const Dims& d) {
+  QkvView w;
+  w.q = x.q.data<float>();
+  w.k = x.k.data<float>();
+  w.v = x.v.data<float>();
+  w.q_rs = d.H;
+  w.q_ns = d.S * d.H;
+  w.q_bs = d.N * w.q_ns;
+  w.k_rs = d.H;
+  w.k_ns = d.T() * d.H;
+  w.k_bs = d.N * w.k_ns;
+  w.v_rs = d.Hv;
+  w.v_ns = d.T() * d.Hv;
+  w.v_bs = d.N * w.v_ns;
+  return w;
+}
+
 Expected<Qkv> alloc_qkv(const Dims& d) {
   Qkv r;
   KILN_ASSIGN_OR_RETURN(r.q, create_uninitialized(DType::kFloat32, {d.B, d.N, d.S, d.H}));
@@ -180,12 +210,9 @@ Expected<Tensor> read_attention_bias(const OpContext& ctx, const Tensor* ab, con
 
 // Reference loops: out [B, S, N * Hv] = softmax(Q K^T * scale + mask + bias) V; qk [B, N, S, T]
 // (optional) gets the scores before the softmax.
-Status attend_ref(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mask,
+Status attend_ref(OpContext& ctx, const Dims& d, const QkvView& x, const Tensor& mask,
                   const Tensor& bias, float scale, float* out, float* qk) {
   const int64_t B = d.B, N = d.N, S = d.S, T = d.T(), H = d.H, Hv = d.Hv;
-  const float* q = x.q.data<float>();
-  const float* k = x.k.data<float>();
-  const float* v = x.v.data<float>();
   const float* md = mask.defined() ? mask.data<float>() : nullptr;
   const float* bd = bias.defined() ? bias.data<float>() : nullptr;
   const int64_t bias_bs = bd && bias.dim(0) != 1 ? bias.dim(1) * S * T : 0;  // [B, N or 1, S, T]
@@ -195,13 +222,13 @@ Status attend_ref(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mas
     std::vector<float> p(static_cast<size_t>(T));
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t b = r / (N * S), n = (r / S) % N, s = r % S;
-      const float* qrow = q + r * H;  // [B, N, S, H] row-major: r == (b * N + n) * S + s
-      const float* kbase = k + (b * N + n) * T * H;
-      const float* vbase = v + (b * N + n) * T * Hv;
+      const float* qrow = x.qh(b, n) + s * x.q_rs;  // r == (b * N + n) * S + s
+      const float* kbase = x.kh(b, n);
+      const float* vbase = x.vh(b, n);
       float mx = -INFINITY;
       for (int64_t t = 0; t < T; ++t) {
         float dot = 0;
-        for (int64_t h = 0; h < H; ++h) dot += qrow[h] * kbase[t * H + h];
+        for (int64_t h = 0; h < H; ++h) dot += qrow[h] * kbase[t * x.k_rs + h];
         float add = 0;
         if (bd) add += bd[b * bias_bs + n * bias_ns + s * T + t];
         if (md) add += md[(b * S + s) * T + t];
@@ -220,7 +247,7 @@ Status attend_ref(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mas
       for (int64_t j = 0; j < Hv; ++j) orow[j] = 0;
       for (int64_t t = 0; t < T; ++t) {
         const float w = p[t] * inv;
-        for (int64_t j = 0; j < Hv; ++j) orow[j] += w * vbase[t * Hv + j];
+        for (int64_t j = 0; j < Hv; ++j) orow[j] += w * vbase[t * x.v_rs + j];
       }
     }
   });
@@ -233,13 +260,10 @@ Status attend_ref(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mas
 // output. Tasks are whole (batch, head) pairs; with fewer pairs than threads the pairs run in turn
 // and the SGEMM shares out its output tiles instead. Either way each output element sees the same
 // operations in the same order, so results do not depend on the thread count.
-Status attend_fast(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mask,
+Status attend_fast(OpContext& ctx, const Dims& d, const QkvView& x, const Tensor& mask,
                    const Tensor& bias, float scale, float* out, float* qk) {
   const int64_t B = d.B, N = d.N, S = d.S, T = d.T(), H = d.H, Hv = d.Hv;
   if (B * N * S == 0) return Status::ok();
-  const float* q = x.q.data<float>();
-  const float* k = x.k.data<float>();
-  const float* v = x.v.data<float>();
   const float* md = mask.defined() ? mask.data<float>() : nullptr;
   const float* bd = bias.defined() ? bias.data<float>() : nullptr;
   const int64_t bias_bs = bd && bias.dim(0) != 1 ? bias.dim(1) * S * T : 0;  // [B, N or 1, S, T]
@@ -259,8 +283,8 @@ Status attend_fast(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& ma
         continue;
       }
       float* scores = qk ? qk + (bn * S + s0) * T : sc;
-      fast::sgemm(rows, T, H, scale, q + (bn * S + s0) * H, H, 1, k + bn * T * H, 1, H, 0.0f,
-                  scores, T, pool);
+      fast::sgemm(rows, T, H, scale, x.qh(b, n) + s0 * x.q_rs, x.q_rs, 1, x.kh(b, n), 1, x.k_rs,
+                  0.0f, scores, T, pool);
       for (int64_t s = s0; s < s0 + rows; ++s) {
         float* row = scores + (s - s0) * T;
         // bias + mask first, then the score, as the reference adds them (a fully padded row sits
@@ -275,7 +299,7 @@ Status attend_fast(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& ma
         }
         fast::vec_softmax_row(row, p + (s - s0) * T, T, false);
       }
-      fast::sgemm(rows, Hv, T, 1.0f, p, T, 1, v + bn * T * Hv, Hv, 1, 0.0f, o, N * Hv, pool);
+      fast::sgemm(rows, Hv, T, 1.0f, p, T, 1, x.vh(b, n), x.v_rs, 1, 0.0f, o, N * Hv, pool);
     }
   };
   const size_t rt = static_cast<size_t>(R * T);
@@ -306,8 +330,8 @@ bool attention_fast() {
   return gemm_on && fast::elementwise_fast_enabled();
 }
 
-Status attend(OpContext& ctx, const Dims& d, const Qkv& x, const Tensor& mask, const Tensor& bias,
-              float scale, float* out, float* qk) {
+Status attend(OpContext& ctx, const Dims& d, const QkvView& x, const Tensor& mask,
+              const Tensor& bias, float scale, float* out, float* qk) {
   if (attention_fast()) return attend_fast(ctx, d, x, mask, bias, scale, out, qk);
   return attend_ref(ctx, d, x, mask, bias, scale, out, qk);
 }
@@ -387,13 +411,29 @@ Status attention_from_projection(OpContext& ctx, const AttentionProjected& a, co
   KILN_ASSIGN_OR_RETURN(Tensor mk, build_mask(ctx, mask, d, causal, filter, true));
   KILN_ASSIGN_OR_RETURN(Tensor abf, read_attention_bias(ctx, ab, d));
 
-  KILN_ASSIGN_OR_RETURN(Qkv qkv, alloc_qkv(d));
   const float* pd = proj.data<float>();
   const int64_t D = a.qk_hidden;
-  gather_heads(ctx, d, d.S, d.H, pd, d.S * cols, cols, d.H, nullptr, -1, qkv.q.data<float>());
-  gather_heads(ctx, d, d.L, d.H, pd + D, d.S * cols, cols, d.H, nullptr, d.P, qkv.k.data<float>());
-  gather_heads(ctx, d, d.L, d.Hv, pd + 2 * D, d.S * cols, cols, d.Hv, nullptr, d.P,
-               qkv.v.data<float>());
+  Qkv qkv;
+  QkvView view;
+  if (!past && !ctx.wants_output(1)) {
+    // Nothing to prepend and no present to write: attend reads the heads where the projection
+    // left them ([B * S, cols] rows holding Q, K, V, each head h wide), no copies.
+    view.q = pd;
+    view.k = pd + D;
+    view.v = pd + 2 * D;
+    view.q_bs = view.k_bs = view.v_bs = d.S * cols;
+    view.q_rs = view.k_rs = view.v_rs = cols;
+    view.q_ns = view.k_ns = d.H;
+    view.v_ns = d.Hv;
+  } else {
+    KILN_ASSIGN_OR_RETURN(qkv, alloc_qkv(d));
+    gather_heads(ctx, d, d.S, d.H, pd, d.S * cols, cols, d.H, nullptr, -1, qkv.q.data<float>());
+    gather_heads(ctx, d, d.L, d.H, pd + D, d.S * cols, cols, d.H, nullptr, d.P,
+                 qkv.k.data<float>());
+    gather_heads(ctx, d, d.L, d.Hv, pd + 2 * D, d.S * cols, cols, d.Hv, nullptr, d.P,
+                 qkv.v.data<float>());
+    view = view_of(qkv, d);
+  }
   if (past) {
     KILN_ASSIGN_OR_RETURN(Tensor pf, as_float(ctx, *past, "past"));
     const int64_t half = d.B * d.N * d.P * d.H;
@@ -402,7 +442,7 @@ Status attention_from_projection(OpContext& ctx, const AttentionProjected& a, co
   }
   KILN_ASSIGN_OR_RETURN(Tensor out, attention_output(ctx, a.out_dtype, {d.B, d.S, d.N * d.Hv}));
   KILN_RETURN_IF_ERROR(
-      attend(ctx, d, qkv, mk, abf, scale_of(ctx, d.H), out.data<float>(), nullptr));
+      attend(ctx, d, view, mk, abf, scale_of(ctx, d.H), out.data<float>(), nullptr));
   if (a.out_dtype != DType::kFloat32)
     KILN_RETURN_IF_ERROR(emit(ctx, 0, a.out_dtype, out.shape(), out.data<float>()));
   if (ctx.wants_output(1)) {
@@ -651,8 +691,8 @@ Status contrib_multi_head_attention_kernel(OpContext& ctx) {
   if (ctx.wants_output(3)) {
     KILN_ASSIGN_OR_RETURN(qk, Tensor::create(DType::kFloat32, {d.B, d.N, d.S, d.T()}));
   }
-  KILN_RETURN_IF_ERROR(attend(ctx, d, qkv, mk, abf, scale_of(ctx, d.H), out.data<float>(),
-                              qk.defined() ? qk.data<float>() : nullptr));
+  KILN_RETURN_IF_ERROR(attend(ctx, d, view_of(qkv, d), mk, abf, scale_of(ctx, d.H),
+                              out.data<float>(), qk.defined() ? qk.data<float>() : nullptr));
   if (dt != DType::kFloat32) KILN_RETURN_IF_ERROR(emit(ctx, 0, dt, out.shape(), out.data<float>()));
   if (ctx.wants_output(1)) KILN_RETURN_IF_ERROR(emit(ctx, 1, dt, qkv.k.shape(), kd));
   if (ctx.wants_output(2)) KILN_RETURN_IF_ERROR(emit(ctx, 2, dt, qkv.v.shape(), vd));
