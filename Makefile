@@ -62,6 +62,7 @@ test-full: build
 
 asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_WERROR=ON \
+	  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" \
 	  -DKILN_SANITIZE=address,undefined $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target kiln kiln_tests
 	@rc=0; \
