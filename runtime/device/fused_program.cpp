@@ -112,26 +112,24 @@ Expected<Program> decode(const ir::Node& n) {
   const ir::Attribute* ops = n.attr("opcodes");
   const ir::Attribute* operands = n.attr("operands");
   const ir::Attribute* params = n.attr("params");
-  if (!ops || ops->type != ir::AttrType::kInts)
-    return bad("attribute 'opcodes' (ints) is missing");
+  if (!ops || ops->type != ir::AttrType::kInts) return bad("attribute 'opcodes' (ints) is missing");
   if (!operands || operands->type != ir::AttrType::kInts)
     return bad("attribute 'operands' (ints) is missing");
   if (!params || params->type != ir::AttrType::kFloats)
     return bad("attribute 'params' (floats) is missing");
   const size_t count = ops->ints.size();
   if (count == 0 || count > static_cast<size_t>(kMaxInstrs))
-    return bad("has " + std::to_string(count) + " instructions (1.." +
-               std::to_string(kMaxInstrs) + " allowed)");
+    return bad("has " + std::to_string(count) + " instructions (1.." + std::to_string(kMaxInstrs) +
+               " allowed)");
   if (operands->ints.size() != 2 * count || params->floats.size() != 2 * count)
     return bad("'operands' and 'params' must hold 2 entries per instruction (" +
-               std::to_string(count) + " instructions, " +
-               std::to_string(operands->ints.size()) + " operands, " +
-               std::to_string(params->floats.size()) + " params)");
+               std::to_string(count) + " instructions, " + std::to_string(operands->ints.size()) +
+               " operands, " + std::to_string(params->floats.size()) + " params)");
   Program p;
   p.num_inputs = static_cast<int>(n.inputs().size());
   if (p.num_inputs < 1 || p.num_inputs > kMaxInputs)
-    return bad("has " + std::to_string(p.num_inputs) + " inputs (1.." +
-               std::to_string(kMaxInputs) + " allowed)");
+    return bad("has " + std::to_string(p.num_inputs) + " inputs (1.." + std::to_string(kMaxInputs) +
+               " allowed)");
   for (int i = 0; i < p.num_inputs; ++i)
     if (!n.input(static_cast<size_t>(i))) return bad("input " + std::to_string(i) + " is omitted");
   for (size_t i = 0; i < count; ++i) {

@@ -97,10 +97,14 @@ std::vector<std::pair<std::string, ir::Attribute>> encode(const Program& p);
 // std::erf here (the CPU kernel uses vec_erf where the unfused Erf does).
 inline float eval_op(Op op, float a, float b, float p0, float p1) {
   switch (op) {
-    case Op::kAdd: return a + b;
-    case Op::kSub: return a - b;
-    case Op::kMul: return a * b;
-    case Op::kDiv: return a / b;
+    case Op::kAdd:
+      return a + b;
+    case Op::kSub:
+      return a - b;
+    case Op::kMul:
+      return a * b;
+    case Op::kDiv:
+      return a / b;
     case Op::kPow:
       return static_cast<float>(std::pow(static_cast<double>(a), static_cast<double>(b)));
     case Op::kMax:
@@ -111,29 +115,41 @@ inline float eval_op(Op op, float a, float b, float p0, float p1) {
       if (std::isnan(a)) return a;
       if (std::isnan(b)) return b;
       return b < a ? b : a;
-    case Op::kRelu: return a < 0.0f ? 0.0f : a;
+    case Op::kRelu:
+      return a < 0.0f ? 0.0f : a;
     case Op::kSigmoid: {
       if (a >= 0) return 1.0f / (1.0f + std::exp(-a));
       const float e = std::exp(a);
       return e / (1.0f + e);
     }
-    case Op::kTanh: return std::tanh(a);
-    case Op::kExp: return std::exp(a);
-    case Op::kLog: return std::log(a);
-    case Op::kSqrt: return std::sqrt(a);
-    case Op::kNeg: return -a;
-    case Op::kAbs: return std::fabs(a);
-    case Op::kErf: return std::erf(a);
-    case Op::kReciprocal: return 1.0f / a;
+    case Op::kTanh:
+      return std::tanh(a);
+    case Op::kExp:
+      return std::exp(a);
+    case Op::kLog:
+      return std::log(a);
+    case Op::kSqrt:
+      return std::sqrt(a);
+    case Op::kNeg:
+      return -a;
+    case Op::kAbs:
+      return std::fabs(a);
+    case Op::kErf:
+      return std::erf(a);
+    case Op::kReciprocal:
+      return 1.0f / a;
     case Op::kClip: {
       float y = a;
       if (y < p0) y = p0;
       if (p1 < y) y = p1;
       return y;
     }
-    case Op::kLeakyRelu: return a < 0.0f ? p0 * a : a;
-    case Op::kHardSigmoid: return std::max(0.0f, std::min(1.0f, p0 * a + p1));
-    case Op::kHardSwish: return a * std::max(0.0f, std::min(1.0f, a / 6.0f + 0.5f));
+    case Op::kLeakyRelu:
+      return a < 0.0f ? p0 * a : a;
+    case Op::kHardSigmoid:
+      return std::max(0.0f, std::min(1.0f, p0 * a + p1));
+    case Op::kHardSwish:
+      return a * std::max(0.0f, std::min(1.0f, a / 6.0f + 0.5f));
   }
   return a;
 }

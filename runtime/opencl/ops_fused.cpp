@@ -44,30 +44,49 @@ std::string expr(const fz::Instr& in) {
   const std::string b = in.b == fz::kConst ? literal(in.p0) : in.b >= 0 ? reg(in.b) : "";
   const std::string p0 = literal(in.p0), p1 = literal(in.p1);
   switch (in.op) {
-    case fz::Op::kAdd: return a + " + " + b;
-    case fz::Op::kSub: return a + " - " + b;
-    case fz::Op::kMul: return a + " * " + b;
-    case fz::Op::kDiv: return a + " / " + b;
+    case fz::Op::kAdd:
+      return a + " + " + b;
+    case fz::Op::kSub:
+      return a + " - " + b;
+    case fz::Op::kMul:
+      return a + " * " + b;
+    case fz::Op::kDiv:
+      return a + " / " + b;
     case fz::Op::kPow:
       if (in.b == fz::kConst && in.p0 == 2.0f) return a + " * " + a;
       return "pow(" + a + ", " + b + ")";
-    case fz::Op::kMax: return "k_max(" + a + ", " + b + ")";
-    case fz::Op::kMin: return "k_min(" + a + ", " + b + ")";
-    case fz::Op::kRelu: return a + " < 0.0f ? 0.0f : " + a;
-    case fz::Op::kSigmoid: return "k_sigmoid(" + a + ")";
-    case fz::Op::kTanh: return "tanh(" + a + ")";
-    case fz::Op::kExp: return "exp(" + a + ")";
-    case fz::Op::kLog: return "log(" + a + ")";
-    case fz::Op::kSqrt: return "sqrt(" + a + ")";
-    case fz::Op::kNeg: return "-" + a;
-    case fz::Op::kAbs: return "fabs(" + a + ")";
-    case fz::Op::kErf: return "erf(" + a + ")";
-    case fz::Op::kReciprocal: return "1.0f / " + a;
-    case fz::Op::kClip: return "k_clip(" + a + ", " + p0 + ", " + p1 + ")";
-    case fz::Op::kLeakyRelu: return a + " >= 0.0f ? " + a + " : " + p0 + " * " + a;
+    case fz::Op::kMax:
+      return "k_max(" + a + ", " + b + ")";
+    case fz::Op::kMin:
+      return "k_min(" + a + ", " + b + ")";
+    case fz::Op::kRelu:
+      return a + " < 0.0f ? 0.0f : " + a;
+    case fz::Op::kSigmoid:
+      return "k_sigmoid(" + a + ")";
+    case fz::Op::kTanh:
+      return "tanh(" + a + ")";
+    case fz::Op::kExp:
+      return "exp(" + a + ")";
+    case fz::Op::kLog:
+      return "log(" + a + ")";
+    case fz::Op::kSqrt:
+      return "sqrt(" + a + ")";
+    case fz::Op::kNeg:
+      return "-" + a;
+    case fz::Op::kAbs:
+      return "fabs(" + a + ")";
+    case fz::Op::kErf:
+      return "erf(" + a + ")";
+    case fz::Op::kReciprocal:
+      return "1.0f / " + a;
+    case fz::Op::kClip:
+      return "k_clip(" + a + ", " + p0 + ", " + p1 + ")";
+    case fz::Op::kLeakyRelu:
+      return a + " >= 0.0f ? " + a + " : " + p0 + " * " + a;
     case fz::Op::kHardSigmoid:
       return "fmax(0.0f, fmin(1.0f, " + p0 + " * " + a + " + " + p1 + "))";
-    case fz::Op::kHardSwish: return a + " * fmax(0.0f, fmin(1.0f, " + a + " / 6.0f + 0.5f))";
+    case fz::Op::kHardSwish:
+      return a + " * fmax(0.0f, fmin(1.0f, " + a + " / 6.0f + 0.5f))";
   }
   return a;
 }
@@ -91,7 +110,8 @@ std::string kernel_source(const fz::Program& p) {
        "  return isnan(a) ? a : isnan(b) ? b : (b < a ? b : a);\n"
        "}\n"
        "__kernel void fused_elementwise(";
-  for (int i = 0; i < p.num_inputs; ++i) s << "__global const float* x" << i << ", int x" << i << "_off, ";
+  for (int i = 0; i < p.num_inputs; ++i)
+    s << "__global const float* x" << i << ", int x" << i << "_off, ";
   s << "__global float* y, int y_off, int n, int mode, int rank, int8 dims";
   for (int i = 0; i < p.num_inputs; ++i) s << ", int8 s" << i;
   s << ") {\n  int i = get_global_id(0);\n  if (i >= n) return;\n";
@@ -159,8 +179,7 @@ Expected<std::unique_ptr<DeviceKernel>> fused_prepare(ClContext& ctx, const ir::
   const Shape& out = c.out;
   const std::string src = kernel_source(prog);
   // Cached by the whole source: the same program in another node or model reuses the build.
-  KILN_ASSIGN_OR_RETURN(cl::Program p,
-                        ctx.program_from_text("fused_elementwise:" + src, src, ""));
+  KILN_ASSIGN_OR_RETURN(cl::Program p, ctx.program_from_text("fused_elementwise:" + src, src, ""));
   cl_int err = CL_SUCCESS;
   cl::Kernel k(p, "fused_elementwise", &err);
   if (err != CL_SUCCESS)

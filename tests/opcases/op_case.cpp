@@ -78,10 +78,9 @@ InputSpec omitted() {
 const std::vector<OpCase>& all_op_cases() {
   static const std::vector<OpCase> all = [] {
     std::vector<OpCase> v;
-    for (auto* f :
-         {&elementwise_cases, &matmul_cases, &reduce_cases, &data_cases, &nn_cases, &contrib_cases,
-          &quant_cases, &qconv_cases, &nn_extra_cases, &data_extra_cases, &contrib_extra_cases,
-          &fp16_cases, &fused_cases})
+    for (auto* f : {&elementwise_cases, &matmul_cases, &reduce_cases, &data_cases, &nn_cases,
+                    &contrib_cases, &quant_cases, &qconv_cases, &nn_extra_cases, &data_extra_cases,
+                    &contrib_extra_cases, &fp16_cases, &fused_cases})
       for (auto& c : f()) v.push_back(std::move(c));
     return v;
   }();

@@ -58,16 +58,16 @@ struct Case {
 
 Tensor int8_tensor(bool is_signed, const Shape& s, std::mt19937& rng) {
   Tensor t = Tensor::create(is_signed ? DType::kInt8 : DType::kUInt8, s).value();
-  for (int64_t i = 0; i < t.numel(); ++i) t.set_from_double(i, is_signed ? int(rng() % 256) - 128
-                                                                          : int(rng() % 256));
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.set_from_double(i, is_signed ? int(rng() % 256) - 128 : int(rng() % 256));
   return t;
 }
 
 void check(const Case& c, unsigned seed) {
   SCOPED_TRACE("m " + std::to_string(c.m) + " k " + std::to_string(c.k) + " n " +
                std::to_string(c.n) + " transA " + std::to_string(c.trans_a) + " transB " +
-               std::to_string(c.trans_b) + " per_col " + std::to_string(c.per_col) +
-               " quant_out " + std::to_string(c.quant_out));
+               std::to_string(c.trans_b) + " per_col " + std::to_string(c.per_col) + " quant_out " +
+               std::to_string(c.quant_out));
   std::mt19937 rng(seed);
   const int64_t M = c.m, K = c.k, N = c.n;
   Tensor a = int8_tensor(c.a_signed, c.trans_a ? Shape{K, M} : Shape{M, K}, rng);
@@ -131,8 +131,8 @@ void check(const Case& c, unsigned seed) {
     ASSERT_TRUE(r.has_value()) << r.status().to_string();
     const Tensor& y = (*r)[0];
     ASSERT_EQ(y.shape(), (Shape{M, N}));
-    ASSERT_EQ(y.dtype(), c.quant_out ? (c.a_signed ? DType::kInt8 : DType::kUInt8)
-                                     : DType::kFloat32);
+    ASSERT_EQ(y.dtype(),
+              c.quant_out ? (c.a_signed ? DType::kInt8 : DType::kUInt8) : DType::kFloat32);
     int64_t off = 0;
     for (int64_t i = 0; i < M * N; ++i) {
       const double v = y.get_as_double(i);
@@ -174,15 +174,13 @@ TEST(CpuQGemm, BadInputs) {
   expect_error(run_qgemm({a, one, azp, s8({2, 2}, {1, 2, 3, 4}), one, bzp}, {}, 1),
                "inner dimensions");
   // b_scale of the wrong length.
-  expect_error(run_qgemm({a, one, azp, b, f32v({1, 2, 3}), s8({3}, {0, 0, 0})}, {}, 1),
-               "b_scale");
+  expect_error(run_qgemm({a, one, azp, b, f32v({1, 2, 3}), s8({3}, {0, 0, 0})}, {}, 1), "b_scale");
   // C that does not broadcast to [2, 2].
   expect_error(run_qgemm({a, one, azp, b, one, bzp, i32v({1, 2, 3})}, {}, 1), "C has shape");
   // y_scale without y_zero_point.
   expect_error(run_qgemm({a, one, azp, b, one, bzp, Tensor(), one}, {}, 1), "y_zero_point");
   // a_zero_point of another type than A.
-  expect_error(run_qgemm({a, one, Tensor::scalar<int8_t>(0), b, one, bzp}, {}, 1),
-               "a_zero_point");
+  expect_error(run_qgemm({a, one, Tensor::scalar<int8_t>(0), b, one, bzp}, {}, 1), "a_zero_point");
   // C [2, 1] (per row) broadcasts: row sums plus C.
   auto r = run_qgemm({a, one, azp, b, one, bzp, i32({2, 1}, {100, 200})}, {}, 1);
   expect_result(r, DType::kFloat32, {2, 2},

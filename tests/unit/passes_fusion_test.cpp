@@ -749,13 +749,14 @@ void gpt2_past_attention(B& b, bool causal, bool offset, bool packed, bool with_
   ir::Value* m = b.op("Unsqueeze", {am, b.iv({1, 2})}, {}, info(DType::kInt64, {2, 1, 1, -1}));
   m = b.op("Cast", {m}, {{"to", int_a(1)}}, info(DType::kFloat32, {2, 1, 1, -1}));
   auto dim = [&](ir::Value* of, int64_t i) {
-    ir::Value* sh = b.op("Shape", {of}, {}, info(DType::kInt64, {static_cast<int64_t>(of->info().dims.size())}));
+    ir::Value* sh = b.op("Shape", {of}, {},
+                         info(DType::kInt64, {static_cast<int64_t>(of->info().dims.size())}));
     return b.op("Gather", {sh, b.c(Tensor::scalar<int64_t>(i))}, {{"axis", int_a(0)}},
                 info(DType::kInt64, {}));
   };
   auto range = [&](ir::Value* n) {
-    return b.op("Range", {b.c(Tensor::scalar<int64_t>(0)), n, b.c(Tensor::scalar<int64_t>(1))},
-                {}, info(DType::kInt64, {-1}));
+    return b.op("Range", {b.c(Tensor::scalar<int64_t>(0)), n, b.c(Tensor::scalar<int64_t>(1))}, {},
+                info(DType::kInt64, {-1}));
   };
   if (causal) {
     ir::Value* kpos = b.op("Unsqueeze", {range(dim(am, 1)), b.iv({0, 1, 2})}, {},
@@ -766,14 +767,13 @@ void gpt2_past_attention(B& b, bool causal, bool offset, bool packed, bool with_
         b.op("Unsqueeze", {qr, b.iv({0, 1, 3})}, {}, info(DType::kInt64, {1, 1, -1, 1}));
     ir::Value* le = b.op("LessOrEqual", {kpos, qpos}, {}, info(DType::kBool, {1, 1, -1, -1}));
     m = b.op("Mul",
-             {m, b.op("Cast", {le}, {{"to", int_a(1)}}, info(DType::kFloat32, {1, 1, -1, -1}))},
-             {}, info(DType::kFloat32, {2, 1, -1, -1}));
+             {m, b.op("Cast", {le}, {{"to", int_a(1)}}, info(DType::kFloat32, {1, 1, -1, -1}))}, {},
+             info(DType::kFloat32, {2, 1, -1, -1}));
   }
   m = b.op("Mul", {b.op("Sub", {b.f(1.f), m}), b.f(-10000.f)});
   scores = b.op("Add", {scores, m}, {}, sc);
   ir::Value* p = b.op("Softmax", {scores}, {{"axis", int_a(-1)}});
-  ir::Value* ctxv =
-      b.op("MatMul", {p, vcat}, {}, info(DType::kFloat32, {2, kHeads, kSeq, kHead}));
+  ir::Value* ctxv = b.op("MatMul", {p, vcat}, {}, info(DType::kFloat32, {2, kHeads, kSeq, kHead}));
   ir::Value* t = b.op("Transpose", {ctxv}, {{"perm", ints_a({0, 2, 1, 3})}},
                       info(DType::kFloat32, {2, kSeq, kHeads, kHead}));
   b.output(b.op("Reshape", {t, b.iv({0, 0, -1})}, {}, h3));

@@ -1,8 +1,8 @@
 // QDQ fusion (graph/passes/qdq_fusion.cpp): DequantizeLinear -> MatMul / Gemm -> QuantizeLinear
-// chains become QLinearMatMul, DequantizeLinear -> Conv -> QuantizeLinear QLinearConv. IR checks on hand-built graphs, the cases that must stay unfused, and the
-// numbers before and after on the CPU executor: the 8-bit outputs agree exactly except where the
-// QDQ graph's float product lies within rounding error of a .5 boundary (tolerance: off by at
-// most 1, on at most 2% of the values).
+// chains become QLinearMatMul, DequantizeLinear -> Conv -> QuantizeLinear QLinearConv. IR checks on
+// hand-built graphs, the cases that must stay unfused, and the numbers before and after on the CPU
+// executor: the 8-bit outputs agree exactly except where the QDQ graph's float product lies within
+// rounding error of a .5 boundary (tolerance: off by at most 1, on at most 2% of the values).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -232,7 +232,8 @@ void build_conv(ir::Graph& g, const ConvOpts& o) {
   g.add_input(x);
   const float xs_v = 0.0173f;
   ir::Value* xs = cst(Tensor::scalar<float>(xs_v));
-  ir::Value* xz = o.signed_act ? cst(Tensor::scalar<int8_t>(-3)) : cst(Tensor::scalar<uint8_t>(131));
+  ir::Value* xz =
+      o.signed_act ? cst(Tensor::scalar<int8_t>(-3)) : cst(Tensor::scalar<uint8_t>(131));
   ir::Value* xq = node("QuantizeLinear", {x, xs, xz}, info(at, {1, o.c, o.h, o.w}));
   ir::Value* xd = node("DequantizeLinear", {xq, xs, xz}, info(DType::kFloat32, {1, o.c, o.h, o.w}));
   const int64_t cg = o.c / o.group;
@@ -250,8 +251,8 @@ void build_conv(ir::Graph& g, const ConvOpts& o) {
     ws = cst(Tensor::scalar<float>(wsv[0]));
     wz = cst(Tensor::scalar<int8_t>(0));
   }
-  ir::Value* wd = node("DequantizeLinear", {wq, ws, wz},
-                       info(DType::kFloat32, {o.m, cg, o.k, o.k}), {{"axis", int_a(0)}});
+  ir::Value* wd = node("DequantizeLinear", {wq, ws, wz}, info(DType::kFloat32, {o.m, cg, o.k, o.k}),
+                       {{"axis", int_a(0)}});
   std::vector<ir::Value*> in = {xd, wd};
   std::vector<float> bf(static_cast<size_t>(o.m));
   for (int64_t i = 0; i < o.m; ++i) bf[i] = 0.05f * static_cast<float>(i % 7) - 0.13f;
@@ -338,9 +339,9 @@ TEST(QdqFusion, ConvBecomesQLinearConv) {
           auto changed = make_qdq_fusion()->run(after, ctx);
           ASSERT_TRUE(changed.has_value()) << changed.status().message();
           ASSERT_TRUE(after.verify().is_ok());
-          const std::string what = "bias " + std::to_string(int(b)) + " pc " +
-                                   std::to_string(pc) + " signed " + std::to_string(sa) +
-                                   " c " + std::to_string(c) + " m " + std::to_string(m);
+          const std::string what = "bias " + std::to_string(int(b)) + " pc " + std::to_string(pc) +
+                                   " signed " + std::to_string(sa) + " c " + std::to_string(c) +
+                                   " m " + std::to_string(m);
           EXPECT_EQ(count_op(after, "QLinearConv"), 1) << what;
           EXPECT_EQ(count_op(after, "Conv"), 0) << what;
           EXPECT_EQ(count_op(after, "DequantizeLinear"), 0) << what;
@@ -495,9 +496,9 @@ TEST(QdqFusion, GemmWithBiasAlphaBetaBecomesQGemm) {
         const Tensor& cq = nd->input(6)->initializer();
         for (int64_t i = 0; i < 9; ++i) {
           const float wsv = pc ? 0.004f + 0.001f * static_cast<float>(i % 7) : 0.0061f;
-          EXPECT_EQ(cq.data<int32_t>()[i],
-                    static_cast<int32_t>(
-                        std::nearbyint(double{0.1f} * (3.0 / 0.5) / (0.0173f * wsv))));
+          EXPECT_EQ(
+              cq.data<int32_t>()[i],
+              static_cast<int32_t>(std::nearbyint(double{0.1f} * (3.0 / 0.5) / (0.0173f * wsv))));
         }
       }
       expect_close_any(before, after);

@@ -145,11 +145,11 @@ TEST(QuantizeStaticQOperator, MatMulChainStaysQuantized) {
     EXPECT_EQ(q2->input(2), q1->input(7));
     EXPECT_EQ(init(*g, q1->input(3)).dtype(), DType::kInt8);
     EXPECT_EQ(init(*g, q1->input(4)).numel(), pc ? 9 : 1);
-    expect_weight(w1, init(*g, q1->input(3)), init(*g, q1->input(4)), init(*g, q1->input(5)),
-                  1);
+    expect_weight(w1, init(*g, q1->input(3)), init(*g, q1->input(4)), init(*g, q1->input(5)), 1);
     // Output parameters from h's calibrated range.
     std::vector<std::map<std::string, Tensor>> sets;
-    for (unsigned s = 0; s < 3; ++s) sets.push_back({{"x", random_tensor({13, 37}, 100 + s, -2, 2)}});
+    for (unsigned s = 0; s < 3; ++s)
+      sets.push_back({{"x", random_tensor({13, 37}, 100 + s, -2, 2)}});
     QuantizeOptions qo;
     auto r = calibrate(*f, qo, sets, CalibrationMethod::kMinMax);
     ASSERT_TRUE(r.has_value());
@@ -318,10 +318,9 @@ TEST(QuantizeStaticQOperator, RefusedAndSkipped) {
   QuantizeOptions qo;
   qo.format = QuantFormat::kQOperator;
   QuantizeReport rep3;
-  ASSERT_TRUE(
-      quantize_static_qoperator(*m, qo, {{"x", TensorRange{-1, 1}}, {"h", TensorRange{-2, 2}}},
-                                &rep3)
-          .is_ok());
+  ASSERT_TRUE(quantize_static_qoperator(
+                  *m, qo, {{"x", TensorRange{-1, 1}}, {"h", TensorRange{-2, 2}}}, &rep3)
+                  .is_ok());
   EXPECT_EQ(rep3.quantized["MatMul"], 1);
   ASSERT_EQ(rep3.skipped.size(), 1u);
   EXPECT_NE(rep3.skipped[0].find("no calibrated range for its output 'y'"), std::string::npos)

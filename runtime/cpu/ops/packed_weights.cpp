@@ -86,9 +86,8 @@ std::shared_ptr<const fast::PackedB> constant_packed_b(const OpContext& ctx, siz
   const Tensor* t = initializer_input(ctx, index);
   if (!t || t->dtype() != DType::kFloat32) return nullptr;
   const FloatKey key{t->raw_data(), K, N, b_rs, b_cs, fast::sgemm_best_isa()};
-  return cache->find_or_pack(key, *t, [&] {
-    return fast::prepack_b(K, N, t->data<float>(), b_rs, b_cs, key.isa);
-  });
+  return cache->find_or_pack(
+      key, *t, [&] { return fast::prepack_b(K, N, t->data<float>(), b_rs, b_cs, key.isa); });
 }
 
 std::shared_ptr<const fast::PackedQB> constant_packed_qb(const OpContext& ctx, size_t index,
