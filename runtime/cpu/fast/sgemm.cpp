@@ -243,6 +243,14 @@ void driver_cols(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, float al
   // Row blocks of equal size (a multiple of MR), so no block is a thin leftover.
   const int64_t n_ic = (M + kMc - 1) / kMc;
   const int64_t mc_step = ((M + n_ic - 1) / n_ic + mr - 1) / mr * mr;
+  // Column block jc (a multiple of kNc) holds columns [jc, jc + kNc) of C; only those inside
+  // [n_lo, n_hi) are computed: from jc + first_col(jc) (a multiple of nr), cols_in(jc) of them.
+  auto first_col = [&](int64_t jc) { return std::max(n_lo, jc) - jc; };
+  auto cols_in = [&](int64_t jc) { return std::min({n_hi, jc + kNc, N}) - jc - first_col(jc); };
+  // Where those columns start in a prepacked B's K slice pc (depth kc).
+  auto packed_block = [&](int64_t jc, int64_t pc, int64_t kc) {
+    return packed->data.get() + packed_offset(K, N, nr, jc, pc) + first_col(jc) / nr * nr * kc;
+  };
   for (int64_t ic = 0; ic < M; ic += mc_step) {
     const int64_t mc = std::min(mc_step, M - ic);
     const int64_t n_ir = (mc + mr - 1) / mr;
@@ -255,16 +263,13 @@ void driver_cols(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, float al
         pack_a_panels(a, a_rs, a_cs, ic, mc, pc, kc, mr, rb, re, ki.pack_a, pa + rb * mr * kc);
       });
       const float eff_beta = pc == 0 ? beta : 1.0f;
-      // Column blocks start at multiples of kNc (where a prepacked B's blocks start); only the
-      // part of each inside [n_lo, n_hi) is computed.
+      // Column blocks start at multiples of kNc, where a prepacked B's blocks start.
       for (int64_t jc = n_lo / kNc * kNc; jc < n_hi; jc += kNc) {
-        const int64_t c0 = std::max(n_lo, jc) - jc;  // a multiple of nr
-        const int64_t c1 = std::min({n_hi, jc + kNc, N}) - jc;
-        const int64_t nc = c1 - c0;
+        const int64_t c0 = first_col(jc), nc = cols_in(jc);
         const int64_t n_jr = (nc + nr - 1) / nr;
         const float* pb;
         if (packed) {
-          pb = packed->data.get() + packed_offset(K, N, nr, jc, pc) + c0 / nr * nr * kc;
+          pb = packed_block(jc, pc, kc);
         } else {
           float* buf = scratch_b().get(static_cast<size_t>(n_jr * nr * kc));
           if (!buf) std::abort();
@@ -294,11 +299,8 @@ void driver_cols(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, float al
           }
           if (npc < K) {
             const int64_t nkc = std::min(kKc, K - npc);
-            const int64_t d0 = std::max(n_lo, njc) - njc;
-            const int64_t d1 = std::min({n_hi, njc + kNc, N}) - njc;
-            const int64_t n_panels = (d1 - d0 + nr - 1) / nr;
-            job.next_pb =
-                packed->data.get() + packed_offset(K, N, nr, njc, npc) + d0 / nr * nr * nkc;
+            const int64_t n_panels = (cols_in(njc) + nr - 1) / nr;
+            job.next_pb = packed_block(njc, npc, nkc);
             job.next_lines = n_panels * nr * nkc * static_cast<int64_t>(sizeof(float)) / 64;
           }
         }

@@ -167,24 +167,6 @@ void vec_binary_avx512(VecBinOp op, const float* a, int64_t sa, const float* b, 
   }
 }
 
-void vec_exp_avx512(const float* x, float* y, int64_t n) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, exp16(_mm512_loadu_ps(x + i)));
-  if (i < n) {
-    const __mmask16 m = tail_mask(n - i);
-    _mm512_mask_storeu_ps(y + i, m, exp16(_mm512_maskz_loadu_ps(m, x + i)));
-  }
-}
-
-void vec_erf_avx512(const float* x, float* y, int64_t n) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, erf16(_mm512_loadu_ps(x + i)));
-  if (i < n) {
-    const __mmask16 m = tail_mask(n - i);
-    _mm512_mask_storeu_ps(y + i, m, erf16(_mm512_maskz_loadu_ps(m, x + i)));
-  }
-}
-
 namespace {
 
 // y[i] = f(x[i] + b[i]) (b may be null), 16 lanes at a time, a masked tail.
@@ -205,6 +187,14 @@ inline void bias_map16(const float* x, const float* b, float* y, int64_t n, F f)
 }
 
 }  // namespace
+
+void vec_exp_avx512(const float* x, float* y, int64_t n) {
+  bias_map16(x, nullptr, y, n, [](__m512 v) { return exp16(v); });
+}
+
+void vec_erf_avx512(const float* x, float* y, int64_t n) {
+  bias_map16(x, nullptr, y, n, [](__m512 v) { return erf16(v); });
+}
 
 void vec_gelu_erf_avx512(const float* x, const float* b, float* y, int64_t n) {
   bias_map16(x, b, y, n, [](__m512 v) { return gelu16(v); });
